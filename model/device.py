@@ -1,0 +1,162 @@
+"""PCM device population: programming, drift and read noise as three separate steps.
+
+Ref: docs/architecture.md §3; Nandakumar et al., IEEE ICECS 2019, as used by Joshi et al., Nat. Commun. 11, 2473
+(2020) and IBM aihwkit's ``PCMLikeNoiseModel``.
+
+With gr = G_target / Gmax:
+
+* programming (frozen, once): G_prog = max(0, G_T + sigma_prog(gr) * N(0, 1)),
+  sigma_prog = (0.26348 + 1.9650 gr - 1.1731 gr^2) uS * Gmax / 25 uS; a drift exponent
+  nu = |mu(gr) + sd(gr) * N(0, 1)| is drawn per device, mu = clip(-0.0155 ln gr + 0.0244, 0.049, 0.1),
+  sd = clip(-0.0125 ln gr - 0.0059, 0.008, 0.045).
+* drift to time t after programming: G(t) = G_prog * ((t + t0) / t0)^(-nu), t0 = 20 s. Time is counted from
+  the end of programming and the model's reference read is t0 later, as in aihwkit (t_inference + t0), so t = 0
+  is the freshly programmed state.
+* read (fresh on every read): G_read = G(t) * (1 + sigma_read * N(0, 1)),
+  sigma_read = min(0.0088 / gr^0.65, 0.2) * sqrt(ln((t + t_read) / (2 t_read))), t_read = 250 ns, with gr of the
+  target conductance. Below t = t_read the log is negative and the read noise is taken as zero.
+
+Optional stuck-at faults: a fraction of devices stuck at SET (Gmax) or RESET (0), fixed at programming.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import check_finite_array, check_nonnegative, check_positive, check_probability
+
+__all__ = ["PcmModel", "ProgrammedDevices"]
+
+_US = 1e-6
+
+
+@dataclass(frozen=True)
+class PcmModel:
+    """Statistics of the PCM devices. Every field is a parameter; defaults from Nandakumar et al. 2019.
+
+    g_max : largest programmable conductance (S).
+    t0 : drift reference time (s).
+    t_read : read duration in the 1/f noise law (s).
+    prog_noise, drift, read_noise : switch each non-ideality on or off.
+    p_stuck_set, p_stuck_reset : probability that a device is stuck at Gmax / at 0.
+    """
+    g_max: float = 25 * _US
+    t0: float = 20.0
+    t_read: float = 250e-9
+    prog_noise: bool = True
+    drift: bool = True
+    read_noise: bool = True
+    p_stuck_set: float = 0.0
+    p_stuck_reset: float = 0.0
+
+    def __post_init__(self):
+        check_positive("g_max (S)", self.g_max)
+        check_positive("t0 (s)", self.t0)
+        check_positive("t_read (s)", self.t_read)
+        check_probability("p_stuck_set", self.p_stuck_set)
+        check_probability("p_stuck_reset", self.p_stuck_reset)
+        if self.p_stuck_set + self.p_stuck_reset > 1:
+            raise ValueError("p_stuck_set + p_stuck_reset must be <= 1, got "
+                             f"{self.p_stuck_set} + {self.p_stuck_reset}")
+
+    def ideal(self):
+        """The same model with every non-ideality off."""
+        return PcmModel(self.g_max, self.t0, self.t_read, False, False, False, 0.0, 0.0)
+
+    # -- the statistics, as functions of gr = G_target / Gmax ----------------------------------------------------
+    def sigma_prog(self, gr):
+        """Programming-noise standard deviation (S)."""
+        gr = np.asarray(gr, dtype=np.float64)
+        return (0.26348 + 1.9650 * gr - 1.1731 * gr ** 2) * _US * (self.g_max / (25 * _US))
+
+    @staticmethod
+    def drift_mu_sd(gr):
+        """Mean and spread of the drift exponent's underlying normal."""
+        with np.errstate(divide="ignore"):
+            lg = np.log(np.asarray(gr, dtype=np.float64))
+        mu = np.clip(-0.0155 * lg + 0.0244, 0.049, 0.1)
+        sd = np.clip(-0.0125 * lg - 0.0059, 0.008, 0.045)
+        return mu, sd
+
+    def drift_factor(self, nu, t):
+        """(t + t0)/t0 to the power -nu."""
+        return ((t + self.t0) / self.t0) ** (-np.asarray(nu))
+
+    def read_sigma(self, gr, age):
+        """Relative read-noise standard deviation of a read ``age`` seconds after programming (vectorised)."""
+        with np.errstate(divide="ignore"):
+            q = np.minimum(0.0088 / np.asarray(gr, dtype=np.float64) ** 0.65, 0.2)
+        arg = np.log((np.asarray(age, dtype=np.float64) + self.t_read) / (2 * self.t_read))
+        return q * np.sqrt(np.maximum(arg, 0.0))
+
+    # -- the three steps --------------------------------------------------------------------------------------------
+    def program(self, g_target, rng, t_program=0.0):
+        """Program devices to ``g_target`` (S); returns the frozen state as ProgrammedDevices."""
+        g_target = check_finite_array("g_target (S)", g_target)
+        if g_target.size and (g_target.min() < 0 or g_target.max() > self.g_max * (1 + 1e-12)):
+            raise ValueError(f"g_target must lie in [0, g_max={self.g_max:g} S], "
+                             f"got [{g_target.min():g}, {g_target.max():g}]")
+        gr = g_target / self.g_max
+        if self.prog_noise:
+            g_prog = np.maximum(0.0, g_target + self.sigma_prog(gr) * rng.standard_normal(g_target.shape))
+        else:
+            g_prog = g_target.copy()
+        if self.drift:
+            mu, sd = self.drift_mu_sd(gr)
+            nu = np.abs(mu + sd * rng.standard_normal(g_target.shape))
+        else:
+            nu = np.zeros(g_target.shape)
+        if self.p_stuck_set or self.p_stuck_reset:
+            u = rng.random(g_target.shape)
+            stuck_set = u < self.p_stuck_set
+            stuck_reset = (u >= self.p_stuck_set) & (u < self.p_stuck_set + self.p_stuck_reset)
+            g_prog = np.where(stuck_set, self.g_max, np.where(stuck_reset, 0.0, g_prog))
+            nu = np.where(stuck_set | stuck_reset, 0.0, nu)
+        return ProgrammedDevices(g_target=g_target, g_prog=g_prog, nu=nu,
+                                 t_program=np.full(g_target.shape, float(t_program)))
+
+    def conductance_at(self, devices, t):
+        """Drifted conductance (S) of every device at absolute time ``t`` (s); no read noise."""
+        t = check_nonnegative("t (s)", t)
+        age = t - devices.t_program
+        if np.any(age < 0):
+            raise ValueError(f"t={t} s is before some devices were programmed (at {devices.t_program.max()} s)")
+        if not self.drift:
+            return devices.g_prog.copy()
+        return devices.g_prog * ((age + self.t0) / self.t0) ** (-devices.nu)
+
+    def read(self, devices, t, rng):
+        """One read of every device at absolute time ``t``: drifted conductance with fresh 1/f read noise."""
+        g = self.conductance_at(devices, t)
+        if not self.read_noise:
+            return g
+        return g * (1.0 + self.read_sigma_of(devices, t) * rng.standard_normal(g.shape))
+
+    def read_sigma_of(self, devices, t):
+        """Relative read-noise sigma of every device at absolute time ``t`` (zero when read noise is off)."""
+        if not self.read_noise:
+            return np.zeros(devices.g_prog.shape)
+        return self.read_sigma(devices.g_target / self.g_max, t - devices.t_program)
+
+
+@dataclass
+class ProgrammedDevices:
+    """Frozen state of programmed devices: targets, programmed conductances, drift exponents, programming times."""
+    g_target: np.ndarray
+    g_prog: np.ndarray
+    nu: np.ndarray
+    t_program: np.ndarray
+
+    def reprogram(self, model, mask, rng, t_now):
+        """Reprogram the devices where ``mask`` is true at time ``t_now``: fresh noise, fresh nu, drift clock reset.
+
+        Returns the number of devices rewritten.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.g_target.shape:
+            raise ValueError(f"mask must have shape {self.g_target.shape}, got {mask.shape}")
+        fresh = model.program(self.g_target[mask], rng, t_program=t_now)
+        self.g_prog[mask] = fresh.g_prog
+        self.nu[mask] = fresh.nu
+        self.t_program[mask] = t_now
+        return int(mask.sum())

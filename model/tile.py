@@ -1,0 +1,182 @@
+"""One NeuroPhase tile: a 256x256 PCM crossbar with differential column pairs, column ADCs and shift-and-add.
+
+Ref: docs/architecture.md §2-§4.
+
+Weights map to conductances on differential pairs: logical column j uses bitline 2j for G+ and 2j+1 for G-,
+G+ = gpw_j * max(w, 0), G- = gpw_j * max(-w, 0), where gpw_j (siemens per weight unit) puts the column's largest
+|w| at Gmax (``scale="column"``) or the tile's largest |w| (``scale="tile"``). An MVM applies the B_in bit-planes of
+the unsigned activations MSB first: a plane is one V_read pulse on every wordline whose bit is 1. The ADC of
+column j converts I+ - I- of each plane; shift-and-add combines the planes. In weight units,
+``acc * I_lsb / (V_read * gpw_j) ~= W^T x``.
+
+Read noise is drawn afresh for every read, where a read is one bit-plane pulse: each device's conductance gets an
+independent Gaussian factor. The bitline current is then a sum of independent Gaussians, so the model draws the
+*current* noise directly, with variance V_read^2 * sum_i x_i * ((sigma_i G_i+)^2 + (sigma_i G_i-)^2): exact in
+distribution, and 256x cheaper than drawing every device. ``read_devices=True`` draws every device instead (slow;
+the tests use it to check the fast path).
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import adc as _adc
+from .adc import AdcConfig
+from .arith import PeripheryFormat, bit_planes, shift_and_add
+from .checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
+from .device import PcmModel, ProgrammedDevices
+
+__all__ = ["TileConfig", "CrossbarTile", "MvmResult"]
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """Geometry and electrical parameters of a tile.
+
+    rows : wordlines (inputs). bitlines : physical columns; logical signed outputs = bitlines // 2.
+    v_read : read voltage per active wordline (V). t_pulse : wordline pulse width (s).
+    """
+    rows: int = 256
+    bitlines: int = 256
+    v_read: float = 0.2
+    t_pulse: float = 10e-9
+
+    def __post_init__(self):
+        check_int("rows", self.rows, 1, 4096)
+        check_int("bitlines", self.bitlines, 2, 4096)
+        if self.bitlines % 2:
+            raise ValueError(f"bitlines must be even (differential pairs), got {self.bitlines}")
+        check_positive("v_read (V)", self.v_read)
+        check_positive("t_pulse (s)", self.t_pulse)
+
+    @property
+    def columns(self):
+        """Logical signed output columns."""
+        return self.bitlines // 2
+
+
+@dataclass
+class MvmResult:
+    """Everything one batched tile MVM produced, plane by plane."""
+    currents: np.ndarray        # (b_in, batch, columns) differential bitline currents, A
+    codes: np.ndarray           # (b_in, batch, columns) ADC codes
+    acc: np.ndarray             # (batch, columns) shift-and-add accumulators
+    adc_saturations: tuple      # (low, high) conversion counts
+    acc_saturations: int
+
+
+class CrossbarTile:
+    """A programmed tile. Create with :meth:`program` or :meth:`load`."""
+
+    def __init__(self, devices, weight_shape, g_per_weight, *, pcm=PcmModel(), adc=AdcConfig(),
+                 fmt=PeripheryFormat(), config=TileConfig(), seed=None):
+        if fmt.b_adc != adc.bits:
+            raise ValueError(f"fmt.b_adc ({fmt.b_adc}) must equal adc.bits ({adc.bits})")
+        self.devices = devices
+        self.weight_shape = tuple(weight_shape)
+        self.g_per_weight = np.asarray(g_per_weight, dtype=np.float64)
+        self.pcm, self.adc, self.fmt, self.config, self.seed = pcm, adc, fmt, config, seed
+        self._cache_t = None
+
+    # -- programming ------------------------------------------------------------------------------------------------
+    @classmethod
+    def program(cls, weights, *, seed, t_program=0.0, scale="column", pcm=PcmModel(), adc=AdcConfig(),
+                fmt=PeripheryFormat(), config=TileConfig()):
+        """Map ``weights`` (rows_used x columns_used, weight units) onto a tile and program it with ``seed``."""
+        w = check_finite_array("weights", weights)
+        if w.ndim != 2 or not (1 <= w.shape[0] <= config.rows) or not (1 <= w.shape[1] <= config.columns):
+            raise ValueError(f"weights must be a 2-D array of at most {config.rows} rows x {config.columns} "
+                             f"columns, got shape {w.shape}")
+        if scale not in ("column", "tile"):
+            raise ValueError(f"scale must be 'column' or 'tile', got {scale!r}")
+        t_program = check_nonnegative("t_program (s)", t_program)
+        absmax = np.abs(w).max(axis=0) if scale == "column" else np.full(w.shape[1], np.abs(w).max())
+        g_per_weight = pcm.g_max / np.where(absmax > 0, absmax, 1.0)
+        g_target = np.zeros((config.rows, config.bitlines))
+        g_target[:w.shape[0], 0:2 * w.shape[1]:2] = np.minimum(np.maximum(w, 0) * g_per_weight, pcm.g_max)
+        g_target[:w.shape[0], 1:2 * w.shape[1]:2] = np.minimum(np.maximum(-w, 0) * g_per_weight, pcm.g_max)
+        devices = pcm.program(g_target, np.random.default_rng(seed), t_program=t_program)
+        return cls(devices, w.shape, g_per_weight, pcm=pcm, adc=adc, fmt=fmt, config=config, seed=seed)
+
+    def with_adc(self, adc):
+        """The same programmed devices seen through another ADC setting (e.g. another full-scale current)."""
+        fmt = PeripheryFormat(**{**asdict(self.fmt), "b_adc": adc.bits})
+        return CrossbarTile(self.devices, self.weight_shape, self.g_per_weight, pcm=self.pcm, adc=adc, fmt=fmt,
+                            config=self.config, seed=self.seed)
+
+    # -- analog front end -------------------------------------------------------------------------------------------
+    def _matrices(self, t):
+        """(differential conductance, differential read-noise variance) of the used rows at time t, float32, cached."""
+        if self._cache_t != t:
+            rows = self.weight_shape[0]
+            g = self.pcm.conductance_at(self.devices, t)[:rows]
+            sig = self.pcm.read_sigma_of(self.devices, t)[:rows]
+            var = (sig * g) ** 2
+            gdiff = g[:, 0::2] - g[:, 1::2]
+            vdiff = var[:, 0::2] + var[:, 1::2]
+            # One matmul gives both the mean current and its read-noise variance.
+            self._stacked = np.concatenate([gdiff, vdiff * 1e6], axis=1).astype(np.float32)
+            self._cache_t = t
+        return self._stacked
+
+    def bitline_currents(self, x, t, rng, read_devices=False):
+        """Differential bitline currents (A), shape (b_in, batch, columns), of activations ``x`` (batch, rows_used)
+        read ``t`` seconds after time 0 (programming time of the tile is in the devices)."""
+        t = check_nonnegative("t (s)", t)
+        x = np.asarray(x)
+        if x.ndim == 1:
+            x = x[None]
+        check_shape("activations", x, (None, self.weight_shape[0]))
+        planes = bit_planes(x, self.fmt.b_in)
+        v = self.config.v_read
+        cols = self.config.columns
+        if read_devices:
+            rows = self.weight_shape[0]
+            out = np.empty(planes.shape[:2] + (cols,))
+            for b in range(planes.shape[0]):
+                for n in range(planes.shape[1]):
+                    g = self.pcm.read(self.devices, t, rng)[:rows]
+                    out[b, n] = v * (planes[b, n] @ (g[:, 0::2] - g[:, 1::2]))
+            return out
+        m = self._matrices(t)
+        flat = planes.reshape(-1, planes.shape[-1]).astype(np.float32)
+        y = flat @ m
+        current = y[:, :cols].astype(np.float64) * v
+        if self.pcm.read_noise:
+            sd = np.sqrt(y[:, cols:].astype(np.float64) * 1e-6) * v
+            current += sd * rng.standard_normal(current.shape)
+        return current.reshape(planes.shape[:2] + (cols,))
+
+    # -- full MVM ---------------------------------------------------------------------------------------------------
+    def mvm(self, x, t, rng, read_devices=False):
+        """Bit-serial MVM of activations ``x`` (batch, rows_used) at time t: currents, ADC codes, accumulators."""
+        currents = self.bitline_currents(x, t, rng, read_devices=read_devices)
+        codes, adc_sats = _adc.convert(currents, self.adc, return_saturations=True)
+        acc, acc_sats = shift_and_add(codes, self.fmt)
+        return MvmResult(currents, codes, acc, adc_sats, acc_sats)
+
+    def to_weight_units(self, acc):
+        """Convert accumulators back to weight x activation units: acc * I_lsb / (V_read * gpw)."""
+        return np.asarray(acc) * self.adc.i_lsb / (self.config.v_read * self.g_per_weight[:acc.shape[-1]])
+
+    # -- persistence ------------------------------------------------------------------------------------------------
+    def save(self, path):
+        """Save the programmed tile (conductances, drift exponents, seed, programming times, all parameters)."""
+        np.savez_compressed(
+            path, g_target=self.devices.g_target, g_prog=self.devices.g_prog, nu=self.devices.nu,
+            t_program=self.devices.t_program, weight_shape=np.array(self.weight_shape),
+            g_per_weight=self.g_per_weight, seed=np.array(-1 if self.seed is None else self.seed),
+            pcm=np.array(repr(asdict(self.pcm))), adc=np.array(repr(asdict(self.adc))),
+            fmt=np.array(repr(asdict(self.fmt))), config=np.array(repr(asdict(self.config))))
+
+    @classmethod
+    def load(cls, path):
+        """Load a tile written by :meth:`save`."""
+        import ast
+        with np.load(path) as f:
+            devices = ProgrammedDevices(f["g_target"], f["g_prog"], f["nu"], f["t_program"])
+            seed = int(f["seed"])
+            kw = {k: ast.literal_eval(str(f[k])) for k in ("pcm", "adc", "fmt", "config")}
+            return cls(devices, tuple(int(v) for v in f["weight_shape"]), f["g_per_weight"],
+                       pcm=PcmModel(**kw["pcm"]), adc=AdcConfig(**kw["adc"]), fmt=PeripheryFormat(**kw["fmt"]),
+                       config=TileConfig(**kw["config"]), seed=None if seed < 0 else seed)

@@ -1,0 +1,36 @@
+"""The `neurophase` command: one subcommand per job; the Makefile targets call these."""
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module with `add_arguments(parser)`, `run(args) -> int` and a docstring whose first line is the help.
+COMMANDS = {
+    "rtl": "neurophase.rtl_tools",
+    "lint": "neurophase.lint",
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="neurophase", description="NeuroPhase digital twin")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, modname in COMMANDS.items():
+        mod = importlib.import_module(modname)
+        doc = (mod.__doc__ or name).strip()
+        p = sub.add_parser(name, help=doc.splitlines()[0], description=doc)
+        mod.add_arguments(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args._module.run(args) or 0
+    except (ValueError, RuntimeError) as e:
+        print(f"neurophase {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Export every RTL top to Verilog (one file per top, byte-identical on every machine and run)."""
+
+from pathlib import Path
+
+
+def add_arguments(p):
+    p.add_argument("--out", type=Path, default=Path("build/rtl"), help="output folder (default build/rtl)")
+
+
+def export_all(out):
+    from .rtl.export import TOPS, write_verilog
+    return [write_verilog(factory(), name, out) for name, factory in TOPS.items()]
+
+
+def run(args):
+    for path in export_all(args.out):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,60 @@
+"""Verilog export of the RTL tops: deterministic bytes (no source paths) and one unique module name per top."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
+
+from amaranth.back import verilog  # noqa: E402
+
+__all__ = ["to_verilog", "write_verilog", "TOPS"]
+
+
+def to_verilog(component, name):
+    """Verilog text of ``component`` with top module ``name``; identical on every machine and run."""
+    return verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+
+
+def write_verilog(component, name, out_dir):
+    """Write ``<out_dir>/<name>.v`` only when its bytes change (so simulator builds stay cached); return the path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.v"
+    text = to_verilog(component, name)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def _tops():
+    from .shift_add import ShiftAdd
+    return {
+        "np_shift_add": lambda: ShiftAdd(lanes=128, b_adc=8, acc_bits=20),
+    }
+
+
+class _Tops(dict):
+    """Name -> factory of every top `make rtl` exports (default parameters), filled on first use."""
+
+    def _fill(self):
+        if not dict.__len__(self):
+            self.update(_tops())
+
+    def __iter__(self):
+        self._fill()
+        return dict.__iter__(self)
+
+    def items(self):
+        self._fill()
+        return dict.items(self)
+
+    def __getitem__(self, k):
+        self._fill()
+        return dict.__getitem__(self, k)
+
+    def __len__(self):
+        self._fill()
+        return dict.__len__(self)
+
+
+TOPS = _Tops()

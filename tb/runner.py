@@ -1,0 +1,74 @@
+"""Thin launcher of cocotb testbenches: export the top, build it once per parametrisation, run, check results.
+
+Ref: STYLE.md examples 8 and 9. Parameters are baked into the Verilog at elaboration, so they are mirrored into the
+simulation's environment as ``PARAM_<NAME>`` for the testbench to read (:func:`params`).
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+
+from .toolchain import check_simulator, verilator_make_env
+
+__all__ = ["run_cocotb", "params", "BUILD_ROOT"]
+
+BUILD_ROOT = Path(os.environ.get("NEUROPHASE_BUILD", Path(__file__).resolve().parent.parent / "build"))
+
+
+def _slug(text):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
+
+
+def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, extra_sources=(),
+               extra_env=None, waves=False, timeout_s=None, coverage=False, testcase=None, seed=None):
+    """Export ``component`` as ``toplevel``, build it under ``sim`` and run the cocotb ``test_module``.
+
+    Returns (results_xml_path, build_dir). Raises RuntimeError when any cocotb test failed, so a failing cocotb test
+    fails pytest and the command line alike.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    from ..rtl.export import write_verilog
+
+    check_simulator(sim)
+    case = case or "_".join(f"{k}{v}" for k, v in sorted(parameters.items()))
+    build_dir = BUILD_ROOT / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{'_cov' if coverage else ''}")
+    src = write_verilog(component, toplevel, build_dir / "rtl")
+    env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
+    env.update(extra_env or {})
+    if timeout_s is not None:
+        env["NEUROPHASE_TEST_TIMEOUT_S"] = str(timeout_s)
+
+    runner = get_runner(sim)
+    build_args = []
+    saved_makeflags = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        build_args = ["-Wno-fatal", "-O3"]
+        if coverage:
+            build_args += ["--coverage-line", "--coverage-toggle"]
+        os.environ["MAKEFLAGS"] = verilator_make_env()
+    try:
+        runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
+                     build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
+                     log_file=build_dir / "build.log")
+    finally:
+        if saved_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved_makeflags
+    xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                      test_dir=build_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
+                      timescale=("1ns", "1ps"), results_xml=str(build_dir / "results.xml"),
+                      log_file=build_dir / "sim.log")
+    n_tests, n_failed = get_results(Path(xml))
+    if n_tests == 0 or n_failed:
+        raise RuntimeError(f"cocotb: {n_failed} of {n_tests} tests failed in {test_module} on {sim} "
+                           f"(log: {build_dir / 'sim.log'})")
+    return Path(xml), build_dir
+
+
+def params():
+    """Inside a simulation: the parameters mirrored by :func:`run_cocotb`, as a dict with lower-case keys."""
+    return {k[6:].lower(): json.loads(v) for k, v in os.environ.items() if k.startswith("PARAM_")}
