@@ -20,7 +20,7 @@ import numpy as np
 
 from .checks import check_finite_array, check_int, check_positive
 
-__all__ = ["AdcConfig", "current_code", "convert", "convert_sar", "sar_threshold"]
+__all__ = ["AdcConfig", "current_code", "convert", "convert_sar", "sar_threshold", "rail_hits"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,13 @@ def convert_sar(current, cfg):
         decisions[step] = bit
         u = np.where(bit, trial, u)
     return u - (1 << (cfg.bits - 1)), decisions
+
+
+def rail_hits(codes, cfg):
+    """ADC saturation as the hardware sees it: boolean masks (low, high) of codes at the lowest / highest code.
+
+    A SAR cannot tell a current just inside its range from one beyond it, so a code at a rail is the saturation
+    the RTL reports (every conversion ``convert`` clips is at a rail; a rail code need not have been clipped).
+    """
+    codes = np.asarray(codes)
+    return codes == cfg.code_min, codes == cfg.code_max
