@@ -29,9 +29,10 @@ class SarAdcArray(wiring.Component):
     ``start_err`` for one cycle (the tile controller latches it into its error register) and the running
     conversion carries on.
 
-    Latency: ``start`` high in cycle 0; ``dac_code`` shows the first trial in cycle 1; ``done`` is high in cycle
-    ``columns_per_adc * b_adc + 1`` (:attr:`latency`). Throughput: a new ``start`` is accepted in the ``done``
-    cycle, so back-to-back conversions take ``columns_per_adc * b_adc + 1`` cycles each.
+    Latency: ``done`` rises ``columns_per_adc * b_adc`` clock edges after the edge that samples ``start``
+    (:attr:`latency`; the first trial code is on ``dac_code`` right after that edge, one comparator sample per edge).
+    Throughput: a new ``start`` is accepted in the ``done`` cycle, so back-to-back conversions take
+    ``columns_per_adc * b_adc + 1`` cycles each (:attr:`period`).
 
     Parameters
     ----------
@@ -92,8 +93,13 @@ class SarAdcArray(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from the ``start`` cycle to the ``done`` cycle (also the back-to-back conversion period)."""
-        return self._cpa * self._b_adc + 1
+        """Clock edges from the edge that samples ``start`` to the edge that raises ``done``."""
+        return self._cpa * self._b_adc
+
+    @property
+    def period(self):
+        """Cycles per conversion when ``start`` is given in every ``done`` cycle."""
+        return self.latency + 1
 
     def elaborate(self, platform):
         m = Module()
