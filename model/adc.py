@@ -58,12 +58,15 @@ class AdcConfig:
         return self.bits + self.frac_bits + 2
 
 
+def _floor_code(current, cfg):
+    """floor(I / I_lsb * 2^F) of float64 currents, as float64 (exact integers wherever a code is not saturated)."""
+    return np.floor(current * ((1 << cfg.frac_bits) / cfg.i_lsb))
+
+
 def current_code(current, cfg):
     """Integer current code (int64) of differential currents in amperes, clamped just past the ADC range."""
-    current = check_finite_array("current", current)
     lim = (1 << (cfg.bits - 1)) + 1 << cfg.frac_bits
-    scaled = np.floor(current * ((1 << cfg.frac_bits) / cfg.i_lsb))
-    return np.clip(scaled, -lim, lim).astype(np.int64)
+    return np.clip(_floor_code(check_finite_array("current", current), cfg), -lim, lim).astype(np.int64)
 
 
 def sar_threshold(u, cfg):
@@ -71,10 +74,21 @@ def sar_threshold(u, cfg):
     return ((np.asarray(u, dtype=np.int64) - (1 << (cfg.bits - 1))) << cfg.frac_bits) - (1 << (cfg.frac_bits - 1))
 
 
-def _codes_from_current_codes(icode, cfg):
-    codes = (icode + (1 << (cfg.frac_bits - 1))) >> cfg.frac_bits
-    clipped = np.clip(codes, cfg.code_min, cfg.code_max)
-    return clipped, int(np.count_nonzero(clipped > codes)), int(np.count_nonzero(clipped < codes))
+def convert_finite(current, cfg):
+    """:func:`convert` without input validation, for the tile's hot path: ``current`` must be finite float64.
+
+    Returns (codes, (n_low, n_high)). The arithmetic stays in float64, where every current code that can give an
+    unsaturated code is an exact integer, so ``floor((i_code + 2^(F-1)) * 2^-F)`` is exactly the arithmetic shift of
+    the closed form.
+    """
+    y = _floor_code(current, cfg)      # not clamped: clamping one LSB past the range cannot change a code
+    y += 1 << (cfg.frac_bits - 1)
+    y *= 2.0 ** -cfg.frac_bits
+    np.floor(y, out=y)
+    lo = int(np.count_nonzero(y < cfg.code_min))
+    hi = int(np.count_nonzero(y > cfg.code_max))
+    np.clip(y, cfg.code_min, cfg.code_max, out=y)
+    return y.astype(np.int64), (lo, hi)
 
 
 def convert(current, cfg, return_saturations=False):
@@ -82,8 +96,8 @@ def convert(current, cfg, return_saturations=False):
 
     With ``return_saturations`` also returns (n_low, n_high): conversions clamped at the bottom and the top.
     """
-    codes, lo, hi = _codes_from_current_codes(current_code(current, cfg), cfg)
-    return (codes, (lo, hi)) if return_saturations else codes
+    codes, sats = convert_finite(check_finite_array("current", current), cfg)
+    return (codes, sats) if return_saturations else codes
 
 
 def convert_sar(current, cfg):

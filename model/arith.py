@@ -13,8 +13,8 @@ import numpy as np
 
 from .checks import check_int, check_signed_array, check_unsigned_array
 
-__all__ = ["PeripheryFormat", "saturate", "shift_and_add", "reduce_partial_sums", "bn_requantise",
-           "bit_planes"]
+__all__ = ["PeripheryFormat", "saturate", "shift_and_add", "shift_and_add_valid", "reduce_partial_sums",
+           "bn_requantise", "bit_planes"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,9 @@ def saturate(x, bits):
 def bit_planes(x, b_in):
     """Split unsigned activations ``x`` (..., rows) into bit-planes (b_in, ..., rows), MSB first, as uint8 0/1."""
     x = check_unsigned_array("activations", x, b_in)
-    shifts = np.arange(b_in - 1, -1, -1, dtype=np.int64).reshape((b_in,) + (1,) * x.ndim)
-    return ((x[None] >> shifts) & 1).astype(np.uint8)
+    dtype = np.uint8 if b_in <= 8 else np.uint16      # narrow shifts: 8x less memory traffic than int64
+    shifts = np.arange(b_in - 1, -1, -1, dtype=dtype).reshape((b_in,) + (1,) * x.ndim)
+    return ((x.astype(dtype)[None] >> shifts) & dtype(1)).astype(np.uint8, copy=False)
 
 
 def shift_and_add(codes, fmt):
@@ -78,15 +79,23 @@ def shift_and_add(codes, fmt):
     does. Returns (acc, saturations) where saturations counts the (plane, element) steps that clamped.
     """
     codes = check_signed_array("codes", codes, fmt.b_adc)
-    if codes.shape[0] != fmt.b_in:
-        raise ValueError(f"codes must have b_in={fmt.b_in} bit-planes on axis 0, got {codes.shape[0]}")
+    if codes.ndim < 1 or codes.shape[0] != fmt.b_in:
+        raise ValueError(f"codes must have b_in={fmt.b_in} bit-planes on axis 0, got shape {codes.shape}")
+    return shift_and_add_valid(codes, fmt)
+
+
+def shift_and_add_valid(codes, fmt):
+    """:func:`shift_and_add` for codes already known to be int64 b_adc-bit codes with b_in planes (hot path)."""
+    lo, hi = -(1 << (fmt.acc_bits - 1)), (1 << (fmt.acc_bits - 1)) - 1
+    # Fast path: when no step can saturate the result is the exact weighted sum (the common case).
+    if (1 << (fmt.b_adc - 1)) * ((1 << fmt.b_in) - 1) <= hi:
+        acc = codes[0].copy()
+        for b in range(1, fmt.b_in):
+            acc <<= 1
+            acc += codes[b]
+        return acc, 0
     acc = np.zeros(codes.shape[1:], dtype=np.int64)
     sats = 0
-    lo, hi = -(1 << (fmt.acc_bits - 1)), (1 << (fmt.acc_bits - 1)) - 1
-    # Fast path: with no possible saturation the result is the exact weighted sum (the common case).
-    if (1 << (fmt.b_adc - 1)) * ((1 << fmt.b_in) - 1) <= hi:
-        weights = (1 << np.arange(fmt.b_in - 1, -1, -1, dtype=np.int64)).reshape((-1,) + (1,) * acc.ndim)
-        return (codes * weights).sum(axis=0), 0
     for b in range(fmt.b_in):
         acc, n = saturate(2 * acc + codes[b], fmt.acc_bits)
         sats += n

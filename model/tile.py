@@ -16,15 +16,16 @@ distribution, and 256x cheaper than drawing every device. ``read_devices=True`` 
 the tests use it to check the fast path).
 """
 
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from . import adc as _adc
 from .adc import AdcConfig
-from .arith import PeripheryFormat, bit_planes, shift_and_add
+from .arith import PeripheryFormat, bit_planes, shift_and_add_valid
 from .checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
-from .device import PcmModel, ProgrammedDevices
+from .device import PcmModel, ProgrammedDevices, standard_normals
 
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult"]
 
@@ -76,7 +77,8 @@ class CrossbarTile:
         self.weight_shape = tuple(weight_shape)
         self.g_per_weight = np.asarray(g_per_weight, dtype=np.float64)
         self.pcm, self.adc, self.fmt, self.config, self.seed = pcm, adc, fmt, config, seed
-        self._cache_t = None
+        self.noise_threads = 2      # threads drawing the read noise (the result depends on it, not on timing)
+        self._cache_key = None
 
     # -- programming ------------------------------------------------------------------------------------------------
     @classmethod
@@ -105,55 +107,89 @@ class CrossbarTile:
                             config=self.config, seed=self.seed)
 
     # -- analog front end -------------------------------------------------------------------------------------------
-    def _matrices(self, t):
-        """(differential conductance, differential read-noise variance) of the used rows at time t, float32, cached."""
-        if self._cache_t != t:
+    def _front_end(self, t):
+        """Cached (rows_used, 2 columns) float32 matrix at time t: [V_read (G+ - G-) in nA | read-noise variance of
+        the pair V_read^2 ((sigma G+)^2 + (sigma G-)^2) in nA^2], so one matmul with the bit-planes gives every
+        plane's mean current and its noise variance. Nanoamperes keep the variances far from float32 denormals."""
+        key = (t, self.devices.generation)
+        if self._cache_key != key:
             rows = self.weight_shape[0]
-            g = self.pcm.conductance_at(self.devices, t)[:rows]
-            sig = self.pcm.read_sigma_of(self.devices, t)[:rows]
-            var = (sig * g) ** 2
-            gdiff = g[:, 0::2] - g[:, 1::2]
-            vdiff = var[:, 0::2] + var[:, 1::2]
-            # One matmul gives both the mean current and its read-noise variance.
-            self._stacked = np.concatenate([gdiff, vdiff * 1e6], axis=1).astype(np.float32)
-            self._cache_t = t
+            g = self.pcm.conductance_at(self.devices, t)[:rows] * (self.config.v_read * 1e9)
+            var = (self.pcm.read_sigma_of(self.devices, t)[:rows] * g) ** 2
+            self._stacked = np.concatenate([g[:, 0::2] - g[:, 1::2], var[:, 0::2] + var[:, 1::2]],
+                                           axis=1).astype(np.float32)
+            self._cache_key = key
         return self._stacked
 
-    def bitline_currents(self, x, t, rng, read_devices=False):
-        """Differential bitline currents (A), shape (b_in, batch, columns), of activations ``x`` (batch, rows_used)
-        read ``t`` seconds after time 0 (programming time of the tile is in the devices)."""
-        t = check_nonnegative("t (s)", t)
+    def _planes(self, x):
+        """Validated activations (batch, rows_used) -> bit-planes (b_in, batch, rows_used), MSB first."""
         x = np.asarray(x)
         if x.ndim == 1:
             x = x[None]
         check_shape("activations", x, (None, self.weight_shape[0]))
-        planes = bit_planes(x, self.fmt.b_in)
-        v = self.config.v_read
+        return bit_planes(x, self.fmt.b_in)
+
+    def bitline_currents(self, x, t, rng, read_devices=False):
+        """Differential bitline currents (A), shape (b_in, batch, columns), of activations ``x`` (batch, rows_used)
+        read at absolute time ``t`` (s); each device's programming time is held in the devices.
+
+        ``read_devices=True`` draws the read noise of every device on every read instead of the current noise
+        (slow; the reference for the fast path)."""
+        t = check_nonnegative("t (s)", t)
+        return self._currents(self._planes(x), t, rng, read_devices, None)
+
+    def _currents(self, planes, t, rng, read_devices, timings):
         cols = self.config.columns
         if read_devices:
             rows = self.weight_shape[0]
+            v = self.config.v_read
             out = np.empty(planes.shape[:2] + (cols,))
             for b in range(planes.shape[0]):
                 for n in range(planes.shape[1]):
                     g = self.pcm.read(self.devices, t, rng)[:rows]
                     out[b, n] = v * (planes[b, n] @ (g[:, 0::2] - g[:, 1::2]))
             return out
-        m = self._matrices(t)
-        flat = planes.reshape(-1, planes.shape[-1]).astype(np.float32)
-        y = flat @ m
-        current = y[:, :cols].astype(np.float64) * v
+        clock = _Clock(timings)
+        m = self._front_end(t)
+        clock.lap("drift (cached)")
+        y = planes.reshape(-1, planes.shape[-1]).astype(np.float32) @ m
+        clock.lap("matmul")
+        current = y[:, :cols]
         if self.pcm.read_noise:
-            sd = np.sqrt(y[:, cols:].astype(np.float64) * 1e-6) * v
-            current += sd * rng.standard_normal(current.shape)
-        return current.reshape(planes.shape[:2] + (cols,))
+            noise = standard_normals(rng, current.shape, self.noise_threads)
+            clock.lap("noise draw")
+            sd = np.sqrt(y[:, cols:], out=y[:, cols:])
+            noise *= sd
+            noise += current
+            current = noise
+        out = np.multiply(current, 1e-9, dtype=np.float64)      # nA -> A
+        clock.lap("noise add")
+        return out.reshape(planes.shape[:2] + (cols,))
 
     # -- full MVM ---------------------------------------------------------------------------------------------------
-    def mvm(self, x, t, rng, read_devices=False):
-        """Bit-serial MVM of activations ``x`` (batch, rows_used) at time t: currents, ADC codes, accumulators."""
-        currents = self.bitline_currents(x, t, rng, read_devices=read_devices)
-        codes, adc_sats = _adc.convert(currents, self.adc, return_saturations=True)
-        acc, acc_sats = shift_and_add(codes, self.fmt)
+    def mvm(self, x, t, rng, read_devices=False, timings=None):
+        """Bit-serial MVM of activations ``x`` (batch, rows_used) at time t: currents, ADC codes, accumulators.
+
+        ``timings``, if a dict, accumulates the seconds spent in each stage (for the benchmark).
+        """
+        t = check_nonnegative("t (s)", t)
+        clock = _Clock(timings)
+        planes = self._planes(x)
+        clock.lap("bit-planes")
+        currents = self._currents(planes, t, rng, read_devices, timings)
+        clock.restart()
+        codes, adc_sats = _adc.convert_finite(currents, self.adc)
+        clock.lap("ADC")
+        acc, acc_sats = shift_and_add_valid(codes, self.fmt)
+        clock.lap("shift-and-add")
         return MvmResult(currents, codes, acc, adc_sats, acc_sats)
+
+    def reprogram(self, mask, rng, t_now):
+        """Reprogram the devices (rows x bitlines boolean ``mask``) at absolute time ``t_now`` (s): fresh programming
+        noise and drift exponents, drift clock reset. Returns the number of devices rewritten."""
+        n = self.devices.reprogram(self.pcm, mask, rng, t_now)
+        self._cache_key = None
+        return n
 
     def to_weight_units(self, acc):
         """Convert accumulators back to weight x activation units: acc * I_lsb / (V_read * gpw)."""
@@ -180,3 +216,20 @@ class CrossbarTile:
             return cls(devices, tuple(int(v) for v in f["weight_shape"]), f["g_per_weight"],
                        pcm=PcmModel(**kw["pcm"]), adc=AdcConfig(**kw["adc"]), fmt=PeripheryFormat(**kw["fmt"]),
                        config=TileConfig(**kw["config"]), seed=None if seed < 0 else seed)
+
+
+class _Clock:
+    """Adds the time since the previous lap to ``timings[stage]``; does nothing when ``timings`` is None."""
+
+    def __init__(self, timings):
+        self.timings = timings
+        self.restart()
+
+    def restart(self):
+        self.t = time.perf_counter() if self.timings is not None else 0.0
+
+    def lap(self, stage):
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.t
+            self.t = now
