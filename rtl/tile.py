@@ -1,0 +1,140 @@
+# Ref: docs/architecture.md §2 (tile), §4 (digital contract), §5 (RTL periphery).
+from amaranth.hdl import Module
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out, flipped
+
+from ..model.arith import PeripheryFormat
+from ..model.checks import check_int
+from .adc_sar import SarAdcArray
+from .bn_unit import BnUnit
+from .params import validating
+from .shift_add import ShiftAdd
+from .tile_ctrl import RegisterBus, TileController
+
+__all__ = ["Tile"]
+
+
+class Tile(wiring.Component):
+    """One NeuroPhase tile's digital periphery: controller, SAR ADC array, shift-and-add and BN unit.
+
+    Behaviour: the :class:`TileController` (registers, activation buffer, sequencing, output stream; its docstring
+    has the register map) drives the analog side through ``wl``/``pulse`` and the ADC array's ``dac_code`` /
+    ``col_sel``, reading back one ``comparator`` bit per ADC. The crossbar itself is not RTL: the analog side (a
+    testbench stand-in in simulation) must present each plane's column currents to the comparators from the
+    ``pulse`` cycle until the ADC finishes. Each plane's codes go through :class:`ShiftAdd`; after the last plane the
+    used columns pass through :class:`BnUnit` (or, in RAW mode, straight out) onto ``out``.
+
+    Latency: ``b_in * (columns_per_adc * b_adc + 2)`` cycles of bit-planes from the MVM start, then the readout:
+    the first output beat ``bn_latency + 2`` cycles later, then one beat per cycle (``out.ready`` high).
+    Throughput: one MVM per ``b_in * (columns_per_adc * b_adc + 2) + COLS_USED + 1`` cycles back to back (the
+    readout of one MVM overlaps the input of the next); :attr:`plane_cycles` and :attr:`mvm_cycles` give them.
+
+    Parameters
+    ----------
+    rows : wordlines (1..4096; 256 on the chip).
+    columns : logical columns (1..256; 128 on the chip).
+    columns_per_adc : columns sharing one SAR ADC (divides ``columns``).
+    fmt : :class:`neurophase.model.arith.PeripheryFormat`.
+    acts_per_beat : activations per input-stream beat.
+    range_bits, adc_range_init : ADC_RANGE register width and reset value.
+
+    Members
+    -------
+    bus : In(RegisterBus)
+        Register interface (:class:`neurophase.rtl.tile_ctrl.Reg`).
+    act : In(stream.Signature(ArrayLayout(unsigned(b_in), acts_per_beat)))
+        Input activations, row 0 first.
+    out : Out(stream.Signature(StructLayout(data, channel, last)))
+        One channel's BN output (or raw accumulator) per beat.
+    done : Out(1)
+        Pulse: the last output beat of an MVM was accepted.
+    error : Out(1)
+        An error flag is set (ERRORS register).
+    wl : Out(rows)
+        Wordline enables of the current bit-plane (analog side).
+    pulse : Out(1)
+        Strobe at the start of each bit-plane (analog side).
+    adc_range : Out(range_bits)
+        ADC full-scale setting (analog side).
+    dac_code : Out(ArrayLayout(unsigned(b_adc), columns // columns_per_adc))
+        SAR trial codes (analog side).
+    col_sel : Out(range(columns_per_adc))
+        Only when ``columns_per_adc > 1``: column mux select of every ADC (analog side).
+    comparator : In(columns // columns_per_adc)
+        Comparator decisions (analog side).
+    """
+
+    def __init__(self, *, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
+                 range_bits=16, adc_range_init=1000):
+        with validating(self):
+            check_int("rows", rows, 1, 4096)
+            check_int("columns", columns, 1, 256)
+            check_int("columns_per_adc", columns_per_adc, 1, columns)
+            if columns % columns_per_adc:
+                raise ValueError(f"columns_per_adc must divide columns={columns}, got {columns_per_adc}")
+            if not isinstance(fmt, PeripheryFormat):
+                raise ValueError(f"fmt must be a PeripheryFormat, got {fmt!r}")
+            self.adc = SarAdcArray(columns=columns, columns_per_adc=columns_per_adc, b_adc=fmt.b_adc)
+            self.shift_add = ShiftAdd(lanes=columns, b_adc=fmt.b_adc, acc_bits=fmt.acc_bits)
+            self.bn = BnUnit(channels=columns, fmt=fmt)
+            self.ctrl = TileController(rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
+                                       bn_latency=self.bn.latency, range_bits=range_bits,
+                                       adc_range_init=adc_range_init, adc_latency=self.adc.latency)
+        self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
+        self.acts_per_beat = acts_per_beat
+        members = {
+            "bus": In(RegisterBus()),
+            "act": In(stream.Signature(data.ArrayLayout(self.ctrl.act.payload.shape().elem_shape, acts_per_beat))),
+            "out": Out(stream.Signature(self.ctrl.out_layout)),
+            "done": Out(1),
+            "error": Out(1),
+            "wl": Out(rows),
+            "pulse": Out(1),
+            "adc_range": Out(range_bits),
+            "dac_code": Out(self.adc.dac_code.shape()),
+            "comparator": In(self.adc.n_adc),
+        }
+        if columns_per_adc > 1:
+            members["col_sel"] = Out(range(columns_per_adc))
+        super().__init__(members)
+
+    @property
+    def plane_cycles(self):
+        """Cycles per bit-plane: the pulse/start cycle plus the ADC conversion."""
+        return self.adc.latency + 1
+
+    @property
+    def mvm_cycles(self):
+        """Cycles between MVM starts when MVMs run back to back with every column used and ``out.ready`` high."""
+        return self.fmt.b_in * self.plane_cycles + self.columns + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ctrl = ctrl = self.ctrl
+        m.submodules.adc = adc = self.adc
+        m.submodules.shift_add = sa = self.shift_add
+        m.submodules.bn = bn = self.bn
+
+        wiring.connect(m, host=flipped(self.bus), ctrl=ctrl.bus)
+        wiring.connect(m, source=flipped(self.act), ctrl=ctrl.act)
+        wiring.connect(m, ctrl=ctrl.out, sink=flipped(self.out))
+        m.d.comb += [
+            self.done.eq(ctrl.done), self.error.eq(ctrl.error),
+            self.wl.eq(ctrl.wl), self.pulse.eq(ctrl.pulse), self.adc_range.eq(ctrl.adc_range),
+            # ADC array: analog side out, codes into the shift-and-add
+            adc.start.eq(ctrl.adc_start), ctrl.adc_done.eq(adc.done), ctrl.adc_start_err.eq(adc.start_err),
+            ctrl.adc_rail_low.eq(adc.rail_low), ctrl.adc_rail_high.eq(adc.rail_high),
+            self.dac_code.eq(adc.dac_code), adc.comparator.eq(self.comparator),
+            sa.code.eq(adc.code), sa.valid.eq(ctrl.sa_valid), sa.clear.eq(ctrl.sa_clear),
+            ctrl.sa_saturated.eq(sa.saturated), ctrl.acc.eq(sa.acc),
+            # BN unit
+            bn.param_we.eq(ctrl.bn_param_we), bn.param_channel.eq(ctrl.bn_param_channel),
+            bn.param_scale.eq(ctrl.bn_param_scale), bn.param_bias.eq(ctrl.bn_param_bias),
+            bn.shift.eq(ctrl.bn_shift), bn.relu.eq(ctrl.bn_relu), bn.last.eq(ctrl.bn_last),
+            bn.i_valid.eq(ctrl.bn_i_valid), bn.i_channel.eq(ctrl.bn_i_channel), bn.i_acc.eq(ctrl.bn_i_acc),
+            ctrl.bn_o_valid.eq(bn.o_valid), ctrl.bn_o_channel.eq(bn.o_channel), ctrl.bn_o_y.eq(bn.o_y),
+            ctrl.bn_o_saturated.eq(bn.o_saturated),
+        ]
+        if self.columns_per_adc > 1:
+            m.d.comb += self.col_sel.eq(adc.col_sel)
+        return m

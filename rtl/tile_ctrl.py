@@ -1,0 +1,485 @@
+# Ref: docs/architecture.md §2 (bit-serial inputs, column ADCs), §4 (digital contract), §5 (tile controller).
+import enum
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..model.arith import PeripheryFormat
+from ..model.checks import check_int
+from .params import validating
+
+__all__ = ["TileController", "Reg", "Err", "Ctrl", "Mode", "RegisterBus", "TILE_ID", "DATA_BITS", "ADDR_BITS",
+           "ADC_RANGE_LSB_A"]
+
+DATA_BITS = 32
+ADDR_BITS = 5
+TILE_ID = 0x4E505431            # "NPT1"
+ADC_RANGE_LSB_A = 10e-9         # one step of the ADC_RANGE register: the analog side's full-scale current unit
+
+
+class Reg(enum.IntEnum):
+    """Word addresses of the tile's registers (see :class:`TileController`)."""
+    ID = 0x00
+    GEOMETRY = 0x01
+    FORMAT = 0x02
+    CTRL = 0x03
+    STATUS = 0x04
+    ERRORS = 0x05
+    ROWS_USED = 0x06
+    COLS_USED = 0x07
+    BN_CTRL = 0x08
+    MODE = 0x09
+    ADC_RANGE = 0x0A
+    BN_CHANNEL = 0x0B
+    BN_SCALE = 0x0C
+    BN_BIAS = 0x0D
+    SAT_ADC_LOW = 0x0E
+    SAT_ADC_HIGH = 0x0F
+    SAT_ACC = 0x10
+    SAT_BN = 0x11
+    MVM_COUNT = 0x12
+    BUSY_CYCLES = 0x13
+
+
+class Err(enum.IntFlag):
+    """Bits of the ERRORS register: sticky, cleared by writing 1 to them or CTRL.CLEAR_ERRORS."""
+    ILLEGAL_ADDRESS = 1 << 0     # unmapped address, or a write to a read-only register
+    WRITE_WHILE_BUSY = 1 << 1    # configuration write while an MVM runs, outputs drain or activations stream in
+    BAD_VALUE = 1 << 2           # configuration value out of its range (the register keeps its old value)
+    START_WHILE_BUSY = 1 << 3    # CTRL.START while an MVM is armed or running, or in AUTOSTART mode
+    ADC_START_ERROR = 1 << 4     # the ADC array saw a start while converting (a sequencing fault)
+
+
+class Ctrl(enum.IntFlag):
+    START = 1 << 0
+    CLEAR_ERRORS = 1 << 1
+    CLEAR_COUNTERS = 1 << 2
+
+
+class Mode(enum.IntFlag):
+    RAW = 1 << 0                 # stream raw accumulators instead of BN outputs
+    AUTOSTART = 1 << 1           # start an MVM whenever the activation buffer is full
+
+
+_RO = {Reg.ID, Reg.GEOMETRY, Reg.FORMAT, Reg.STATUS, Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN,
+       Reg.MVM_COUNT, Reg.BUSY_CYCLES}
+_CONFIG = {Reg.ROWS_USED, Reg.COLS_USED, Reg.BN_CTRL, Reg.MODE, Reg.ADC_RANGE, Reg.BN_CHANNEL, Reg.BN_SCALE,
+           Reg.BN_BIAS}
+
+
+class RegisterBus(wiring.Signature):
+    """Simple register bus, from the host's side: ``addr``, ``wdata``, ``we``, ``re`` out; ``rdata`` in.
+
+    A write happens in the cycle ``we`` is high. ``rdata`` holds the register read in the cycle ``re`` was high from
+    the next cycle on (until the next read).
+    """
+
+    def __init__(self):
+        super().__init__({"addr": Out(ADDR_BITS), "wdata": Out(DATA_BITS), "we": Out(1), "re": Out(1),
+                          "rdata": In(DATA_BITS)})
+
+
+class _State(enum.IntEnum):
+    IDLE = 0
+    PLANE = 1        # wordlines driven; the ADC converts this plane
+    READOUT = 2      # accumulators issued to the BN unit (or raw) one channel per cycle
+
+
+class TileController(wiring.Component):
+    """Tile controller: registers, activation buffer, bit-plane sequencing, ADC/shift-and-add/BN control, streams.
+
+    Behaviour
+    ---------
+    *Registers* (word addresses, 32-bit data; RO read-only, RW read/write, W1C write 1 to clear):
+
+    ============  ====  ==========================================================================================
+    0x00 ID        RO   0x4E505431 ("NPT1")
+    0x01 GEOMETRY  RO   rows [15:0], columns [31:16]
+    0x02 FORMAT    RO   b_in [7:0], b_adc [15:8], acc_bits [23:16], activations per input beat [31:24]
+    0x03 CTRL      W    bit 0 START (arm one MVM), bit 1 CLEAR_ERRORS, bit 2 CLEAR_COUNTERS; reads 0
+    0x04 STATUS    RO   bit 0 busy (MVM armed or running), 1 done (sticky until the next MVM starts), 2 armed,
+                        3 activation buffer full, 4 outputs draining, [9:8] state, [31:16] activations buffered
+    0x05 ERRORS    W1C  sticky error flags, :class:`Err`
+    0x06 ROWS_USED RW   wordlines used, 1..rows (reset: rows)
+    0x07 COLS_USED RW   columns read out, 1..columns (reset: columns)
+    0x08 BN_CTRL   RW   shift r [5:0] (0..shift_max), bit 8 ReLU, bit 9 last layer (signed output)
+    0x09 MODE      RW   bit 0 RAW (stream accumulators, skip BN), bit 1 AUTOSTART; other bits must be 0
+    0x0A ADC_RANGE RW   ADC full-scale current in units of ADC_RANGE_LSB_A (10 nA), 1..2^range_bits-1; drives
+                        the ``adc_range`` pin
+    0x0B BN_CHANNEL RW  channel of the next BN write, 0..columns-1
+    0x0C BN_SCALE  RW   staged BN scale s (signed scale_bits, sign-extended to 32 bits)
+    0x0D BN_BIAS   RW   writing b (signed bias_bits) stores (s, b) for BN_CHANNEL in the BN unit and increments
+                        BN_CHANNEL (wrapping to 0); reads the last bias written
+    0x0E SAT_ADC_LOW   RO  conversions of used columns at the lowest code (saturating 32-bit counters, below too)
+    0x0F SAT_ADC_HIGH  RO  conversions of used columns at the highest code
+    0x10 SAT_ACC   RO   shift-and-add steps of used columns that clamped
+    0x11 SAT_BN    RO   BN outputs that clamped
+    0x12 MVM_COUNT RO   MVMs completed (last output beat accepted)
+    0x13 BUSY_CYCLES RO cycles with an MVM running or its outputs draining
+    ============  ====  ==========================================================================================
+
+    Errors are flagged, never silently dropped: an unmapped address or a write to a read-only register sets
+    ILLEGAL_ADDRESS; a configuration write (0x06-0x0D) while busy, draining or with activations buffered sets
+    WRITE_WHILE_BUSY and is not applied; an out-of-range value sets BAD_VALUE and is not applied; START while an
+    MVM is armed or running, or in AUTOSTART mode, sets START_WHILE_BUSY. ``error`` is high while any flag is set.
+
+    *Activations* arrive on ``act``, ``acts_per_beat`` unsigned ``b_in``-bit activations per beat, row 0 first, into
+    a ``rows x b_in`` buffer; lanes past ROWS_USED in the last beat are dropped. ``act.ready`` is low while the
+    buffer is full or the wordlines are being driven.
+
+    *An MVM* starts when the buffer holds ROWS_USED activations and START armed it (or AUTOSTART is set). For each
+    bit-plane, MSB first: ``wl`` carries the plane's bit of every buffered activation (0 for unused rows) for
+    ``adc_latency + 1`` cycles; ``pulse`` is high in the first of them, together with ``adc_start``; the plane's
+    codes enter the shift-and-add (``sa_valid``, with ``sa_clear`` on the first plane) in the ADC's ``done``
+    cycle. After the last plane the buffer is empty (it is read by shifting) and accepts the next vector, while
+    the used columns are read out, one per cycle: into the BN unit (``bn_i_*``) whose results go to ``out``, or in
+    RAW mode straight to ``out``. The next MVM's planes may start as soon as every channel has been issued.
+
+    *Output*: one beat per channel, channel order, ``last`` on the final used channel; back-pressure is honoured
+    by a credit counter on an output FIFO (``bn_latency + 2`` deep) so no BN result is ever lost. ``done`` pulses
+    when the last beat of an MVM is accepted.
+
+    Latency and throughput
+    ----------------------
+    Planes: ``b_in * (adc_latency + 1)`` cycles from the start (``adc_latency = columns_per_adc * b_adc + 1``).
+    Readout: COLS_USED cycles of issue plus ``bn_latency`` + 2 to the first output beat, one beat per cycle with
+    ``out.ready`` high. Back-to-back MVMs overlap the readout of one with the input of the next.
+
+    Parameters
+    ----------
+    rows : wordlines (1..4096).
+    columns : logical columns (1..256).
+    fmt : :class:`neurophase.model.arith.PeripheryFormat` (b_in, b_adc, acc_bits, scale_bits, bias_bits <= 32,
+        shift_max <= 63, out_bits).
+    acts_per_beat : activations per input beat (1..rows).
+    bn_latency : cycles from ``bn_i_valid`` to ``bn_o_valid`` (0..16).
+    range_bits : width of the ADC_RANGE register and ``adc_range`` pin (1..32).
+    adc_range_init : reset value of ADC_RANGE (1..2^range_bits-1).
+
+    Members
+    -------
+    bus : In(RegisterBus)
+        Register interface.
+    act : In(stream.Signature(ArrayLayout(unsigned(b_in), acts_per_beat)))
+        Input activations.
+    out : Out(stream.Signature(StructLayout(data=signed(data_bits), channel=unsigned, last=1)))
+        One channel's BN output (or raw accumulator) per beat; ``data_bits = max(acc_bits, out_bits)``.
+    done : Out(1)
+        One-cycle pulse: an MVM's last output beat was accepted.
+    error : Out(1)
+        Any error flag is set.
+    wl : Out(rows)
+        Wordline enables of the current bit-plane (analog side).
+    pulse : Out(1)
+        One-cycle strobe at the start of each bit-plane (analog side).
+    adc_range : Out(range_bits)
+        ADC full-scale setting (analog side).
+    adc_start : Out(1), adc_done : In(1), adc_start_err : In(1)
+        SAR ADC array handshake and its start-while-busy flag.
+    adc_rail_low, adc_rail_high : In(columns)
+        Per-column rail flags of the ADC codes, valid with ``adc_done``.
+    sa_valid, sa_clear : Out(1); sa_saturated : In(columns); acc : In(ArrayLayout(signed(acc_bits), columns))
+        Shift-and-add control, its per-lane saturation flags and the accumulators.
+    bn_param_we : Out(1), bn_param_channel : Out(range(columns)), bn_param_scale : Out(signed(scale_bits)),
+    bn_param_bias : Out(signed(bias_bits)), bn_shift : Out(range(shift_max + 1)), bn_relu, bn_last : Out(1)
+        BN unit parameters.
+    bn_i_valid : Out(1), bn_i_channel : Out(range(columns)), bn_i_acc : Out(signed(acc_bits))
+        BN unit input, one channel per cycle.
+    bn_o_valid : In(1), bn_o_channel : In(range(columns)), bn_o_y : In(signed(out_bits)), bn_o_saturated : In(1)
+        BN unit output.
+    """
+
+    def __init__(self, *, rows=256, columns=128, fmt=PeripheryFormat(), acts_per_beat=16, bn_latency=3,
+                 range_bits=16, adc_range_init=1000, adc_latency=9):
+        with validating(self):
+            self._rows = check_int("rows", rows, 1, 4096)
+            self._columns = check_int("columns", columns, 1, 256)
+            if not isinstance(fmt, PeripheryFormat):
+                raise ValueError(f"fmt must be a PeripheryFormat, got {fmt!r}")
+            check_int("fmt.bias_bits", fmt.bias_bits, 2, DATA_BITS)
+            check_int("fmt.scale_bits", fmt.scale_bits, 2, DATA_BITS)
+            check_int("fmt.shift_max", fmt.shift_max, 0, 63)
+            self._apb = check_int("acts_per_beat", acts_per_beat, 1, rows)
+            check_int("acts_per_beat * b_in", acts_per_beat * fmt.b_in, 1, 4096)
+            self._bn_latency = check_int("bn_latency", bn_latency, 0, 16)
+            self._range_bits = check_int("range_bits", range_bits, 1, DATA_BITS)
+            self._range_init = check_int("adc_range_init", adc_range_init, 1, (1 << range_bits) - 1)
+            self._adc_latency = check_int("adc_latency", adc_latency, 1, 4096)
+        self._fmt = fmt
+        self._data_bits = max(fmt.acc_bits, fmt.out_bits)
+        self.out_layout = data.StructLayout({"data": signed(self._data_bits),
+                                             "channel": unsigned(max(1, ceil_log2(columns))), "last": 1})
+        super().__init__({
+            "bus": In(RegisterBus()),
+            "act": In(stream.Signature(data.ArrayLayout(unsigned(fmt.b_in), acts_per_beat))),
+            "out": Out(stream.Signature(self.out_layout)),
+            "done": Out(1),
+            "error": Out(1),
+            "wl": Out(rows),
+            "pulse": Out(1),
+            "adc_range": Out(range_bits),
+            "adc_start": Out(1),
+            "adc_done": In(1),
+            "adc_start_err": In(1),
+            "adc_rail_low": In(columns),
+            "adc_rail_high": In(columns),
+            "sa_valid": Out(1),
+            "sa_clear": Out(1),
+            "sa_saturated": In(columns),
+            "acc": In(data.ArrayLayout(signed(fmt.acc_bits), columns)),
+            "bn_param_we": Out(1),
+            "bn_param_channel": Out(range(columns)),
+            "bn_param_scale": Out(signed(fmt.scale_bits)),
+            "bn_param_bias": Out(signed(fmt.bias_bits)),
+            "bn_shift": Out(range(fmt.shift_max + 1)),
+            "bn_relu": Out(1),
+            "bn_last": Out(1),
+            "bn_i_valid": Out(1),
+            "bn_i_channel": Out(range(columns)),
+            "bn_i_acc": Out(signed(fmt.acc_bits)),
+            "bn_o_valid": In(1),
+            "bn_o_channel": In(range(columns)),
+            "bn_o_y": In(signed(fmt.out_bits)),
+            "bn_o_saturated": In(1),
+        })
+
+    @property
+    def out_depth(self):
+        """Depth of the output FIFO: enough credits to keep one beat per cycle through the BN pipeline."""
+        return self._bn_latency + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt, rows, cols, apb = self._fmt, self._rows, self._columns, self._apb
+
+        # -- configuration registers --------------------------------------------------------------------------------
+        rows_used = Signal(range(rows + 1), init=rows)
+        cols_used = Signal(range(cols + 1), init=cols)
+        shift = self.bn_shift
+        relu, last = self.bn_relu, self.bn_last
+        raw, auto = Signal(), Signal()
+        adc_range = Signal(self._range_bits, init=self._range_init)
+        bn_channel = Signal(range(cols))
+        bn_scale = Signal(signed(fmt.scale_bits))
+        bn_bias = Signal(signed(fmt.bias_bits))
+        errors = Signal(len(Err))
+        counters = {r: Signal(DATA_BITS, name=r.name.lower()) for r in
+                    (Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN, Reg.MVM_COUNT, Reg.BUSY_CYCLES)}
+        m.d.comb += [self.adc_range.eq(adc_range), self.error.eq(errors.any()),
+                     self.bn_param_scale.eq(bn_scale), self.bn_param_bias.eq(bn_bias)]
+
+        # -- state ----------------------------------------------------------------------------------------------------
+        state = Signal(_State)
+        armed = Signal()
+        done_flag = Signal()
+        plane = Signal(range(fmt.b_in))
+        issue_ch = Signal(range(cols))
+        pending = Signal(range(self.out_depth + 1))   # beats issued and not yet accepted on `out`
+        fill = Signal(range(rows + apb + 1))          # activations buffered
+        full = Signal()
+        m.d.comb += full.eq(fill >= rows_used)
+        mvm_busy = Signal()
+        locked = Signal()
+        m.d.comb += [mvm_busy.eq((state != _State.IDLE) | armed),
+                     locked.eq(mvm_busy | (pending != 0) | (fill != 0))]
+
+        # -- register bus ---------------------------------------------------------------------------------------------
+        bus = self.bus
+        wdata = bus.wdata
+        mapped = Signal()
+        m.d.comb += mapped.eq(bus.addr <= max(Reg))
+        is_ro = Cat(bus.addr == r for r in _RO).any()
+        is_cfg = Cat(bus.addr == r for r in _CONFIG).any()
+        # A write is applied only when it is legal: mapped, writable, not locked, in range.
+        e_illegal, e_busy, e_bad, e_start = Signal(), Signal(), Signal(), Signal()
+        bad = Signal()
+        apply = Signal()
+        m.d.comb += [e_illegal.eq((bus.we & (~mapped | is_ro)) | (bus.re & ~mapped)),
+                     e_busy.eq(bus.we & mapped & is_cfg & locked),
+                     e_bad.eq(bus.we & mapped & ~is_ro & ~e_busy & bad),
+                     apply.eq(bus.we & mapped & ~is_ro & ~e_busy & ~bad)]
+
+        def signed_fits(bits):
+            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+            v = wdata.as_signed()
+            return (v >= lo) & (v <= hi)
+
+        with m.Switch(bus.addr):
+            with m.Case(Reg.CTRL):
+                m.d.comb += bad.eq(wdata[3:].any())
+            with m.Case(Reg.ROWS_USED):
+                m.d.comb += bad.eq((wdata == 0) | (wdata > rows))
+            with m.Case(Reg.COLS_USED):
+                m.d.comb += bad.eq((wdata == 0) | (wdata > cols))
+            with m.Case(Reg.BN_CTRL):
+                m.d.comb += bad.eq((wdata[:6] > fmt.shift_max) | wdata[6:8].any() | wdata[10:].any())
+            with m.Case(Reg.MODE):
+                m.d.comb += bad.eq(wdata[2:].any())
+            with m.Case(Reg.ADC_RANGE):
+                m.d.comb += bad.eq((wdata == 0) | (wdata >> self._range_bits).any())
+            with m.Case(Reg.BN_CHANNEL):
+                m.d.comb += bad.eq(wdata >= cols)
+            with m.Case(Reg.BN_SCALE):
+                m.d.comb += bad.eq(~signed_fits(fmt.scale_bits))
+            with m.Case(Reg.BN_BIAS):
+                m.d.comb += bad.eq(~signed_fits(fmt.bias_bits))
+
+        start_req = Signal()
+        clear_err = Signal(len(Err))
+        clear_cnt = Signal()
+        param_ch = Signal(range(cols))
+        m.d.sync += self.bn_param_we.eq(0)
+        with m.If(apply):
+            with m.Switch(bus.addr):
+                with m.Case(Reg.CTRL):
+                    m.d.comb += [start_req.eq(wdata[0] & ~mvm_busy & ~auto),
+                                 e_start.eq(wdata[0] & (mvm_busy | auto)),
+                                 clear_cnt.eq(wdata[2])]
+                    with m.If(wdata[1]):
+                        m.d.comb += clear_err.eq(~0)
+                with m.Case(Reg.ERRORS):
+                    m.d.comb += clear_err.eq(wdata)
+                with m.Case(Reg.ROWS_USED):
+                    m.d.sync += rows_used.eq(wdata)
+                with m.Case(Reg.COLS_USED):
+                    m.d.sync += cols_used.eq(wdata)
+                with m.Case(Reg.BN_CTRL):
+                    m.d.sync += [shift.eq(wdata[:6]), relu.eq(wdata[8]), last.eq(wdata[9])]
+                with m.Case(Reg.MODE):
+                    m.d.sync += [raw.eq(wdata[0]), auto.eq(wdata[1])]
+                with m.Case(Reg.ADC_RANGE):
+                    m.d.sync += adc_range.eq(wdata)
+                with m.Case(Reg.BN_CHANNEL):
+                    m.d.sync += bn_channel.eq(wdata)
+                with m.Case(Reg.BN_SCALE):
+                    m.d.sync += bn_scale.eq(wdata)
+                with m.Case(Reg.BN_BIAS):
+                    # The BN memory is written in the next cycle, from these registers.
+                    m.d.sync += [bn_bias.eq(wdata), self.bn_param_we.eq(1), param_ch.eq(bn_channel),
+                                 bn_channel.eq(Mux(bn_channel == cols - 1, 0, bn_channel + 1))]
+        m.d.comb += self.bn_param_channel.eq(param_ch)
+        m.d.sync += errors.eq((errors & ~clear_err) | Cat(e_illegal, e_busy, e_bad, e_start, self.adc_start_err))
+
+        status = Cat(mvm_busy, done_flag, armed, full, pending != 0, Const(0, 3), state,
+                     Const(0, 6), fill)
+        read_map = {
+            Reg.ID: TILE_ID,
+            Reg.GEOMETRY: Cat(Const(rows, 16), Const(cols, 16)),
+            Reg.FORMAT: Cat(Const(fmt.b_in, 8), Const(fmt.b_adc, 8), Const(fmt.acc_bits, 8), Const(apb, 8)),
+            Reg.STATUS: status,
+            Reg.ERRORS: errors,
+            Reg.ROWS_USED: rows_used,
+            Reg.COLS_USED: cols_used,
+            Reg.BN_CTRL: Cat(shift, Const(0, 6 - len(shift)) if len(shift) < 6 else Const(0, 0), Const(0, 2),
+                             relu, last),
+            Reg.MODE: Cat(raw, auto),
+            Reg.ADC_RANGE: adc_range,
+            Reg.BN_CHANNEL: bn_channel,
+            Reg.BN_SCALE: bn_scale.as_signed(),
+            Reg.BN_BIAS: bn_bias.as_signed(),
+            **counters,
+        }
+        with m.If(bus.re):
+            with m.Switch(bus.addr):
+                for reg, value in read_map.items():
+                    with m.Case(reg):
+                        m.d.sync += bus.rdata.eq(value)
+                with m.Default():
+                    m.d.sync += bus.rdata.eq(0)
+
+        # -- counters (saturating) -----------------------------------------------------------------------------------
+        colmask = Signal(cols)
+        m.d.comb += colmask.eq(Cat(Const(j, range(cols + 1)) < cols_used for j in range(cols)))
+
+        def popcount(bits):
+            # Balanced adder tree: widths grow with the depth, not with the number of bits.
+            terms = [bits[j] for j in range(len(bits))]
+            while len(terms) > 1:
+                terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
+                         for k in range(0, len(terms), 2)]
+            return terms[0]
+
+        increments = {
+            Reg.SAT_ADC_LOW: Mux(self.adc_done, popcount(self.adc_rail_low & colmask), 0),
+            Reg.SAT_ADC_HIGH: Mux(self.adc_done, popcount(self.adc_rail_high & colmask), 0),
+            Reg.SAT_ACC: popcount(self.sa_saturated & colmask),
+            Reg.SAT_BN: self.bn_o_valid & self.bn_o_saturated & ~raw,
+            Reg.MVM_COUNT: self.done,
+            Reg.BUSY_CYCLES: mvm_busy | (pending != 0),
+        }
+        for reg, counter in counters.items():
+            total = Signal(DATA_BITS + 1, name=f"{reg.name.lower()}_next")
+            m.d.comb += total.eq(counter + increments[reg])
+            with m.If(clear_cnt):
+                m.d.sync += counter.eq(0)
+            with m.Else():
+                m.d.sync += counter.eq(Mux(total[DATA_BITS], (1 << DATA_BITS) - 1, total))
+
+        # -- activation buffer: rows x b_in, read MSB first by shifting left once per plane ---------------------------
+        buf = [Signal(fmt.b_in, name=f"act{i}") for i in range(rows)]
+        beat = Signal(range(rows // apb + 2))
+        accept = Signal()
+        m.d.comb += [self.act.ready.eq(~full & (state != _State.PLANE)), accept.eq(self.act.valid & self.act.ready)]
+        with m.If(accept):
+            m.d.sync += [fill.eq(fill + apb), beat.eq(beat + 1)]
+        for i, reg in enumerate(buf):
+            with m.If(accept & (beat == i // apb) & (Const(i, range(rows + 1)) < rows_used)):
+                m.d.sync += reg.eq(self.act.payload[i % apb])
+        shift_planes = Signal()
+        with m.If(shift_planes):
+            m.d.sync += [reg.eq(reg << 1) for reg in buf]
+        plane_bits = Cat(reg[-1] for reg in buf)
+
+        # -- sequencing -----------------------------------------------------------------------------------------------
+        with m.If(start_req):
+            m.d.sync += armed.eq(1)
+        m.d.comb += self.wl.eq(Mux(state == _State.PLANE, plane_bits, 0))
+        pulse_next = Signal()
+        m.d.sync += self.pulse.eq(pulse_next)
+        m.d.comb += self.adc_start.eq(self.pulse)
+        issue = Signal()
+        with m.Switch(state):
+            with m.Case(_State.IDLE):
+                with m.If((armed | auto) & full):
+                    m.d.sync += [state.eq(_State.PLANE), plane.eq(0), armed.eq(0), done_flag.eq(0),
+                                 fill.eq(0), beat.eq(0)]
+                    m.d.comb += pulse_next.eq(1)
+            with m.Case(_State.PLANE):
+                with m.If(self.adc_done):
+                    m.d.comb += [self.sa_valid.eq(1), self.sa_clear.eq(plane == 0), shift_planes.eq(1)]
+                    with m.If(plane == fmt.b_in - 1):
+                        m.d.sync += [state.eq(_State.READOUT), issue_ch.eq(0)]
+                    with m.Else():
+                        m.d.sync += plane.eq(plane + 1)
+                        m.d.comb += pulse_next.eq(1)
+            with m.Case(_State.READOUT):
+                m.d.comb += issue.eq(pending < self.out_depth)
+                with m.If(issue):
+                    m.d.sync += issue_ch.eq(issue_ch + 1)
+                    with m.If(issue_ch == cols_used - 1):
+                        m.d.sync += state.eq(_State.IDLE)
+
+        # -- readout: BN unit or raw accumulators into the output FIFO ------------------------------------------------
+        acc_sel = Signal(signed(fmt.acc_bits))
+        m.d.comb += acc_sel.eq(self.acc[issue_ch])
+        m.d.comb += [self.bn_i_valid.eq(issue & ~raw), self.bn_i_channel.eq(issue_ch), self.bn_i_acc.eq(acc_sel)]
+
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(width=self.out_layout.size, depth=self.out_depth)
+        w_beat = data.View(self.out_layout, out_fifo.w_data)
+        r_beat = data.View(self.out_layout, out_fifo.r_data)
+        with m.If(raw):
+            m.d.comb += [out_fifo.w_en.eq(issue), w_beat.data.eq(acc_sel), w_beat.channel.eq(issue_ch),
+                         w_beat.last.eq(issue_ch == cols_used - 1)]
+        with m.Else():
+            m.d.comb += [out_fifo.w_en.eq(self.bn_o_valid), w_beat.data.eq(self.bn_o_y),
+                         w_beat.channel.eq(self.bn_o_channel), w_beat.last.eq(self.bn_o_channel == cols_used - 1)]
+        m.d.comb += [self.out.valid.eq(out_fifo.r_rdy), self.out.payload.eq(r_beat), out_fifo.r_en.eq(self.out.ready)]
+        popped = Signal()
+        m.d.comb += popped.eq(self.out.valid & self.out.ready)
+        m.d.sync += pending.eq(pending + issue - popped)
+        m.d.comb += self.done.eq(popped & r_beat.last)
+        with m.If(self.done):
+            m.d.sync += done_flag.eq(1)
+        return m

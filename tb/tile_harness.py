@@ -1,0 +1,96 @@
+"""Simulation top of the tile testbench: Tile + behavioural comparator bank + stream source and capture sink.
+
+Ref: docs/architecture.md §5 (crossbar stand-in). Not chip RTL: it exists so Python acts once per bit-plane and
+once per MVM, never once per clock. Python loads a whole activation vector (``act_vector``, ``act_count``,
+``act_load``) and the source streams it into the tile beat by beat; Python writes each plane's integer current
+codes into ``icode`` and the comparator bank (tb/hdl/comparator_bank.v) answers the SAR ADCs every cycle; the sink
+shifts every output beat into ``cap_data`` (the last beat ends in the top lane) and ``cap_done`` rises the cycle
+after an MVM's last beat. ``throttle`` bit 0 inserts pseudo-random gaps in the input stream, bit 1 pseudo-random
+back-pressure on the output stream. ``cap_order_err`` is sticky: a beat arrived with a channel or ``last`` flag out
+of sequence.
+"""
+
+from pathlib import Path
+
+from amaranth.hdl import Cat, Instance, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out, flipped
+
+from ..model.adc import AdcConfig
+from ..rtl.tile import Tile
+from ..rtl.tile_ctrl import RegisterBus
+
+__all__ = ["TileHarness", "COMPARATOR_BANK_V"]
+
+COMPARATOR_BANK_V = Path(__file__).resolve().parent / "hdl" / "comparator_bank.v"
+
+
+class TileHarness(wiring.Component):
+    def __init__(self, *, rows, columns, columns_per_adc, fmt, acts_per_beat, frac_bits=8):
+        self.tile = Tile(rows=rows, columns=columns, columns_per_adc=columns_per_adc, fmt=fmt,
+                         acts_per_beat=acts_per_beat)
+        self.icode_bits = AdcConfig(bits=fmt.b_adc, frac_bits=frac_bits).current_code_bits
+        self.frac_bits = frac_bits
+        self.data_bits = self.tile.out.payload.shape()["data"].shape.width
+        super().__init__({
+            "bus": In(RegisterBus()),
+            "act_vector": In(rows * fmt.b_in),
+            "act_count": In(range(rows + 1)),
+            "act_load": In(1),
+            "act_busy": Out(1),
+            "throttle": In(2),
+            "icode": In(columns * self.icode_bits),
+            "cap_data": Out(columns * self.data_bits),
+            "cap_done": Out(1),
+            "cap_order_err": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "wl": Out(rows),
+            "pulse": Out(1),
+            "adc_range": Out(self.tile.adc_range.shape()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.tile = tile = self.tile
+        wiring.connect(m, host=flipped(self.bus), tile=tile.bus)
+        m.d.comb += [self.done.eq(tile.done), self.error.eq(tile.error), self.wl.eq(tile.wl),
+                     self.pulse.eq(tile.pulse), self.adc_range.eq(tile.adc_range)]
+
+        cpa = tile.columns_per_adc
+        m.submodules.comparators = Instance(
+            "np_comparator_bank",
+            p_COLUMNS=tile.columns, p_COLUMNS_PER_ADC=cpa, p_B_ADC=tile.fmt.b_adc, p_FRAC_BITS=self.frac_bits,
+            p_ICODE_BITS=self.icode_bits,
+            i_icode=self.icode, i_dac_code=tile.dac_code, i_col_sel=tile.col_sel if cpa > 1 else 0,
+            o_comparator=tile.comparator)
+
+        # 16-bit Fibonacci LFSR (taps 16, 14, 13, 11): a reproducible stream of gaps and stalls.
+        lfsr = Signal(16, init=0xACE1)
+        m.d.sync += lfsr.eq(Cat(lfsr[15] ^ lfsr[13] ^ lfsr[12] ^ lfsr[10], lfsr[:15]))
+
+        # Source: shift the loaded vector out, acts_per_beat activations per beat.
+        beat_bits = tile.acts_per_beat * tile.fmt.b_in
+        vector = Signal(len(self.act_vector))
+        left = Signal(range(tile.rows + 1))
+        m.d.comb += [self.act_busy.eq(left != 0), tile.act.payload.eq(vector[:beat_bits]),
+                     tile.act.valid.eq((left != 0) & ~(self.throttle[0] & lfsr[3]))]
+        with m.If(self.act_load & (left == 0)):
+            m.d.sync += [vector.eq(self.act_vector), left.eq(self.act_count)]
+        with m.Elif(tile.act.valid & tile.act.ready):
+            m.d.sync += [vector.eq(vector >> beat_bits),
+                         # the last beat may carry fewer activations than lanes
+                         left.eq(Mux(left > tile.acts_per_beat, left - tile.acts_per_beat, 0))]
+
+        # Sink: shift captured beats in from the top; check channel order and the last flag.
+        beat = tile.out.payload
+        expect = Signal(range(tile.columns + 1))
+        m.d.comb += tile.out.ready.eq(~(self.throttle[1] & lfsr[7]))
+        m.d.sync += self.cap_done.eq(tile.done)
+        with m.If(tile.out.valid & tile.out.ready):
+            m.d.sync += self.cap_data.eq(Cat(self.cap_data[self.data_bits:], beat.data))
+            with m.If((beat.channel != expect) | (beat.last != tile.done)):
+                m.d.sync += self.cap_order_err.eq(1)
+            m.d.sync += expect.eq(Mux(beat.last, 0, expect + 1))
+        return m
+

@@ -1,0 +1,392 @@
+"""cocotb testbench of the tile (rtl/tile.py in tb/tile_harness.py) with a crossbar stand-in fed by the golden model.
+
+Ref: docs/architecture.md §4, §5. Components, each with its own logger:
+
+* :class:`RegisterDriver` - the host: register writes and reads (the only per-clock Python, used for set-up).
+* :class:`ActivationDriver` - loads each MVM's activation vector into the harness source (one wake per MVM).
+* :class:`CrossbarStandIn` - wakes once per bit-plane on ``pulse``, checks the wordline enables equal the plane of
+  the activations that were streamed, and writes that plane's integer current codes into the comparator bank.
+* :class:`OutputMonitor` - wakes once per MVM on ``cap_done`` and reads the captured output beats.
+* :class:`Scoreboard` - compares every output with the golden model (:meth:`Workload.expected`, i.e. model/adc.py
+  and model/arith.py), bit for bit, and the saturation counters with the golden counts.
+
+The workload (golden currents, activations, BN registers) comes from a ``.npz`` written outside the simulator
+(PARAM_WORKLOAD); ``workload_matches_golden`` is the test `make sim` runs.
+"""
+
+import json
+import logging
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+from ..rtl.tile_ctrl import TILE_ID, Ctrl, Err, Mode, Reg
+from .common import CLOCK_NS, pack, reset, start_clock, timeout_ns, unpack
+from .runner import params
+from .tile_workload import Workload
+
+
+class RegisterDriver:
+    """Host side of the register bus: one access per clock, driven on the falling edge."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.log = logging.getLogger("tb.tile.regs")
+
+    def idle(self):
+        self.dut.bus__we.value = 0
+        self.dut.bus__re.value = 0
+        self.dut.bus__addr.value = 0
+        self.dut.bus__wdata.value = 0
+
+    async def write(self, addr, value):
+        await FallingEdge(self.dut.clk)
+        self.dut.bus__addr.value = int(addr)
+        self.dut.bus__wdata.value = int(value) & 0xFFFF_FFFF
+        self.dut.bus__we.value = 1
+        await FallingEdge(self.dut.clk)
+        self.dut.bus__we.value = 0
+
+    async def read(self, addr, signed=False):
+        await FallingEdge(self.dut.clk)
+        self.dut.bus__addr.value = int(addr)
+        self.dut.bus__re.value = 1
+        await FallingEdge(self.dut.clk)
+        self.dut.bus__re.value = 0
+        v = self.dut.bus__rdata.value
+        return v.to_signed() if signed else v.to_unsigned()
+
+    async def configure(self, wl, autostart=True):
+        """Write a workload's configuration and BN registers, then check there was no error."""
+        await self.write(Reg.ROWS_USED, wl.rows_used)
+        await self.write(Reg.COLS_USED, wl.cols_used)
+        await self.write(Reg.BN_CTRL, wl.shift | int(wl.relu) << 8 | int(wl.last) << 9)
+        await self.write(Reg.ADC_RANGE, wl.adc_range)
+        await self.write(Reg.BN_CHANNEL, 0)
+        for s, b in zip(wl.scale.tolist(), wl.bias.tolist()):
+            await self.write(Reg.BN_SCALE, s)
+            await self.write(Reg.BN_BIAS, b)
+        await self.write(Reg.MODE, (Mode.RAW if wl.raw else 0) | (Mode.AUTOSTART if autostart else 0))
+        await self.write(Reg.CTRL, Ctrl.CLEAR_COUNTERS)
+        errors = await self.read(Reg.ERRORS)
+        assert errors == 0, f"configuration raised errors {Err(errors)!r}"
+
+
+class ActivationDriver:
+    """Loads activation vectors into the harness source, one per MVM, as soon as the previous one has streamed."""
+
+    def __init__(self, dut, wl):
+        self.dut, self.wl = dut, wl
+        self.log = logging.getLogger("tb.tile.act")
+
+    async def run(self, mvms):
+        for k in mvms:
+            if self.dut.act_busy.value:
+                await FallingEdge(self.dut.act_busy)
+            await FallingEdge(self.dut.clk)
+            self.dut.act_vector.value = pack(self.wl.x[k], self.wl.fmt.b_in)
+            self.dut.act_count.value = self.wl.rows_used
+            self.dut.act_load.value = 1
+            await FallingEdge(self.dut.clk)
+            self.dut.act_load.value = 0
+
+
+class CrossbarStandIn:
+    """The analog crossbar: on each ``pulse`` checks the wordlines and drives the plane's current codes."""
+
+    def __init__(self, dut, wl):
+        self.dut, self.wl = dut, wl
+        self.log = logging.getLogger("tb.tile.crossbar")
+        self.wl_errors = []
+        self.icode_bits = wl.adc.current_code_bits
+
+    async def run(self, mvms):
+        for k in mvms:
+            planes, icodes = self.wl.planes(k), self.wl.current_codes(k)
+            for b in range(self.wl.fmt.b_in):
+                await RisingEdge(self.dut.pulse)
+                await FallingEdge(self.dut.clk)
+                self.dut.icode.value = pack(icodes[b], self.icode_bits)
+                got = self.dut.wl.value.to_unsigned()
+                want = pack(planes[b], 1)
+                if got != want:
+                    self.wl_errors.append((k, b))
+                    self.log.error("MVM %d plane %d: wordlines %x, expected %x", k, b, got, want)
+                if self.dut.adc_range.value.to_unsigned() != self.wl.adc_range:
+                    self.wl_errors.append((k, b, "adc_range"))
+
+
+class OutputMonitor:
+    """Wakes on ``cap_done`` (an MVM's last beat captured) and reads the used channels' outputs."""
+
+    def __init__(self, dut, wl, data_bits):
+        self.dut, self.wl, self.data_bits = dut, wl, data_bits
+        self.log = logging.getLogger("tb.tile.out")
+
+    async def collect(self, n):
+        outs, cycles = [], []
+        for _ in range(n):
+            await RisingEdge(self.dut.cap_done)
+            await ReadOnly()
+            lanes = unpack(self.dut.cap_data.value.to_unsigned(), self.data_bits, self.wl.columns)
+            outs.append(lanes[self.wl.columns - self.wl.cols_used:])
+            cycles.append(cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS)
+        return np.array(outs), cycles
+
+
+class Scoreboard:
+    """In-order comparison of RTL outputs with the golden model; counts mismatching outputs."""
+
+    def __init__(self, wl):
+        self.wl = wl
+        self.log = logging.getLogger("tb.tile.scoreboard")
+        self.mismatches = 0
+        self.checked = 0
+
+    def check(self, mvms, got):
+        want = self.wl.expected(mvms)
+        bad = got != want.out
+        self.mismatches += int(bad.sum())
+        self.checked += got.size
+        for k, j in np.argwhere(bad)[:10]:
+            self.log.error("MVM %d channel %d: RTL %d, golden %d", mvms[k], j, got[k, j], want.out[k, j])
+        return want
+
+    async def check_counters(self, regs, want):
+        got = {r: await regs.read(r) for r in (Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN)}
+        exp = {Reg.SAT_ADC_LOW: want.sat_adc_low, Reg.SAT_ADC_HIGH: want.sat_adc_high,
+               Reg.SAT_ACC: want.sat_acc, Reg.SAT_BN: want.sat_bn}
+        assert got == exp, f"saturation counters {got} != golden {exp}"
+
+
+class TileTB:
+    def __init__(self, dut):
+        self.dut = dut
+        self.p = params()
+        self.wl = Workload.load(self.p["workload"])
+        self.log = logging.getLogger("tb.tile")
+        self.regs = RegisterDriver(dut)
+        self.acts = ActivationDriver(dut, self.wl)
+        self.crossbar = CrossbarStandIn(dut, self.wl)
+        self.monitor = OutputMonitor(dut, self.wl, self.p["data_bits"])
+        self.scoreboard = Scoreboard(self.wl)
+
+    async def start(self):
+        await start_clock(self.dut)
+        self.idle_inputs()
+        await reset(self.dut)
+
+    def idle_inputs(self):
+        self.regs.idle()
+        self.dut.act_load.value = 0
+        self.dut.act_vector.value = 0
+        self.dut.act_count.value = 0
+        self.dut.throttle.value = 0
+        self.dut.icode.value = 0
+
+    async def run_mvms(self, mvms, throttle=0):
+        """Stream MVMs ``mvms`` through the tile (already configured, AUTOSTART) and score them."""
+        mvms = list(mvms)
+        self.dut.throttle.value = throttle
+        crossbar = cocotb.start_soon(self.crossbar.run(mvms))
+        acts = cocotb.start_soon(self.acts.run(mvms))
+        got, cycles = await self.monitor.collect(len(mvms))
+        await acts
+        await crossbar
+        assert not self.crossbar.wl_errors, f"wordline/range mismatches at {self.crossbar.wl_errors[:5]}"
+        assert not self.dut.cap_order_err.value, "output beats out of channel order or with a wrong last flag"
+        want = self.scoreboard.check(mvms, got)
+        return want, cycles
+
+
+# -- tests ----------------------------------------------------------------------------------------------------------
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def registers_reset_values_and_read_back(dut):
+    tb = TileTB(dut)
+    await tb.start()
+    r = tb.regs
+    wl = tb.wl
+    assert await r.read(Reg.ID) == TILE_ID
+    assert await r.read(Reg.GEOMETRY) == wl.rows | wl.columns << 16
+    assert await r.read(Reg.FORMAT) == wl.fmt.b_in | wl.fmt.b_adc << 8 | wl.fmt.acc_bits << 16 | \
+        wl.acts_per_beat << 24
+    assert await r.read(Reg.ROWS_USED) == wl.rows
+    assert await r.read(Reg.COLS_USED) == wl.columns
+    assert await r.read(Reg.ERRORS) == 0
+    assert await r.read(Reg.STATUS) == 0
+    smax = (1 << (wl.fmt.scale_bits - 1)) - 1
+    values = {Reg.ROWS_USED: wl.rows_used, Reg.COLS_USED: wl.cols_used, Reg.BN_CTRL: wl.fmt.shift_max | 3 << 8,
+              Reg.MODE: Mode.RAW, Reg.ADC_RANGE: wl.adc_range, Reg.BN_CHANNEL: wl.columns - 1,
+              Reg.BN_SCALE: -smax - 1}
+    for reg, v in values.items():
+        await r.write(reg, v)
+        got = await r.read(reg, signed=reg == Reg.BN_SCALE)
+        assert got == v, f"{reg.name}: wrote {v}, read {got}"
+    await r.write(Reg.BN_BIAS, -(1 << (wl.fmt.bias_bits - 1)))
+    assert await r.read(Reg.BN_BIAS, signed=True) == -(1 << (wl.fmt.bias_bits - 1))
+    assert await r.read(Reg.BN_CHANNEL) == 0, "BN_CHANNEL must wrap after the last channel"
+    assert dut.adc_range.value.to_unsigned() == wl.adc_range
+    assert await r.read(Reg.ERRORS) == 0
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def illegal_register_accesses_are_flagged_and_not_applied(dut):
+    tb = TileTB(dut)
+    await tb.start()
+    r, wl = tb.regs, tb.wl
+
+    async def expect_flag(flag, reg=None, unchanged=None):
+        errors = await r.read(Reg.ERRORS)
+        assert errors == flag, f"ERRORS {Err(errors)!r}, expected {flag!r}"
+        assert dut.error.value == 1
+        if reg is not None:
+            assert await r.read(reg) == unchanged, f"{reg.name} changed by a rejected write"
+        await r.write(Reg.ERRORS, flag)           # write 1 to clear
+        assert await r.read(Reg.ERRORS) == 0
+
+    await r.write(Reg.ID, 0)
+    await expect_flag(Err.ILLEGAL_ADDRESS, Reg.ID, TILE_ID)
+    await r.write(Reg.SAT_ACC, 5)
+    await expect_flag(Err.ILLEGAL_ADDRESS, Reg.SAT_ACC, 0)
+    await r.write(0x1F, 1)
+    await expect_flag(Err.ILLEGAL_ADDRESS)
+    assert await r.read(0x1E) == 0
+    await expect_flag(Err.ILLEGAL_ADDRESS)
+    smax = (1 << (wl.fmt.scale_bits - 1)) - 1
+    bad = [(Reg.ROWS_USED, 0, wl.rows), (Reg.ROWS_USED, wl.rows + 1, wl.rows), (Reg.COLS_USED, 0, wl.columns),
+           (Reg.COLS_USED, wl.columns + 1, wl.columns), (Reg.BN_CTRL, wl.fmt.shift_max + 1, 0),
+           (Reg.BN_CTRL, 1 << 12, 0), (Reg.MODE, 4, 0), (Reg.ADC_RANGE, 0, 1000), (Reg.ADC_RANGE, 1 << 16, 1000),
+           (Reg.BN_CHANNEL, wl.columns, 0), (Reg.BN_SCALE, smax + 1, 0), (Reg.CTRL, 8, 0)]
+    for reg, value, keep in bad:
+        await r.write(reg, value)
+        await expect_flag(Err.BAD_VALUE, reg, keep)
+    # Sticky: several flags accumulate until cleared, CTRL.CLEAR_ERRORS clears them all.
+    await r.write(Reg.ID, 0)
+    await r.write(Reg.ROWS_USED, 0)
+    assert await r.read(Reg.ERRORS) == Err.ILLEGAL_ADDRESS | Err.BAD_VALUE
+    await r.write(Reg.CTRL, Ctrl.CLEAR_ERRORS)
+    assert await r.read(Reg.ERRORS) == 0
+    assert dut.error.value == 0
+
+    # While an MVM is armed and running: configuration writes and START are rejected and flagged.
+    await r.configure(wl, autostart=False)
+    await r.write(Reg.CTRL, Ctrl.START)
+    await r.write(Reg.CTRL, Ctrl.START)
+    await expect_flag(Err.START_WHILE_BUSY)
+    crossbar = cocotb.start_soon(tb.crossbar.run([0]))
+    monitor = cocotb.start_soon(tb.monitor.collect(1))
+    await tb.acts.run([0])
+    await RisingEdge(dut.pulse)
+    status = await r.read(Reg.STATUS)
+    assert status & 1, f"STATUS {status:#x} not busy during the MVM"
+    await r.write(Reg.COLS_USED, 1)
+    await expect_flag(Err.WRITE_WHILE_BUSY, Reg.COLS_USED, wl.cols_used)
+    await r.write(Reg.BN_BIAS, 0)
+    await expect_flag(Err.WRITE_WHILE_BUSY, Reg.BN_CHANNEL, wl.cols_used % wl.columns)
+    got, _ = await monitor
+    await crossbar
+    tb.scoreboard.check([0], got)
+    assert tb.scoreboard.mismatches == 0
+    assert await r.read(Reg.STATUS) & 2, "STATUS.done not set after the MVM"
+    # In AUTOSTART mode START is always an error: the tile starts by itself.
+    await r.write(Reg.MODE, Mode.AUTOSTART)
+    await r.write(Reg.CTRL, Ctrl.START)
+    await expect_flag(Err.START_WHILE_BUSY)
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def back_to_back_mvms_match_golden(dut):
+    tb = TileTB(dut)
+    await tb.start()
+    await tb.regs.configure(tb.wl)
+    want, cycles = await tb.run_mvms(range(tb.wl.mvms))
+    assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
+    await tb.scoreboard.check_counters(tb.regs, want)
+    assert await tb.regs.read(Reg.MVM_COUNT) == tb.wl.mvms
+    assert await tb.regs.read(Reg.ERRORS) == 0
+    periods = np.diff(cycles)
+    tb.log.info("MVM completion periods (cycles): %s", periods.tolist())
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def backpressure_and_input_gaps_lose_nothing(dut):
+    tb = TileTB(dut)
+    await tb.start()
+    await tb.regs.configure(tb.wl)
+    want, _ = await tb.run_mvms(range(tb.wl.mvms), throttle=3)
+    assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
+    await tb.scoreboard.check_counters(tb.regs, want)
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def raw_mode_streams_accumulators(dut):
+    tb = TileTB(dut)
+    await tb.start()
+    tb.wl.raw = not tb.wl.raw       # the other output mode than the workload's own
+    await tb.regs.configure(tb.wl)
+    want, _ = await tb.run_mvms(range(min(2, tb.wl.mvms)))
+    assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
+    await tb.scoreboard.check_counters(tb.regs, want)
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def reset_in_the_middle_of_an_mvm_recovers(dut):
+    tb = TileTB(dut)
+    await tb.start()
+    await tb.regs.configure(tb.wl)
+    crossbar = cocotb.start_soon(tb.crossbar.run([0]))
+    await tb.acts.run([0])
+    for _ in range(tb.wl.fmt.b_in // 2):
+        await RisingEdge(dut.pulse)
+    crossbar.cancel()
+    await reset(dut)
+    await ReadOnly()
+    assert dut.wl.value.to_unsigned() == 0 and dut.pulse.value == 0 and dut.error.value == 0
+    await FallingEdge(dut.clk)
+    tb.idle_inputs()
+    assert await tb.regs.read(Reg.STATUS) == 0, "tile not idle after reset"
+    assert await tb.regs.read(Reg.ROWS_USED) == tb.wl.rows, "registers not back at their reset values"
+    await tb.regs.configure(tb.wl)
+    await tb.run_mvms(range(min(2, tb.wl.mvms)))
+    assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def workload_matches_golden(dut):
+    """The `make sim` test: every MVM of the workload, scored; writes the result file before asserting."""
+    tb = TileTB(dut)
+    await tb.start()
+    await tb.regs.configure(tb.wl)
+    if "fault_offset" in tb.p:
+        # Deliberate fault, to prove the comparison can fail: channel 0's BN bias moved by fault_offset output LSBs
+        # (a RAW-mode workload, which bypasses BN, gets BN outputs instead of its accumulators).
+        await tb.regs.write(Reg.MODE, 0)
+        if not tb.wl.raw:
+            bmax = (1 << (tb.wl.fmt.bias_bits - 1)) - 1
+            bias = int(tb.wl.bias[0]) + (int(tb.p["fault_offset"]) << tb.wl.shift)
+            await tb.regs.write(Reg.BN_CHANNEL, 0)
+            await tb.regs.write(Reg.BN_SCALE, int(tb.wl.scale[0]))
+            await tb.regs.write(Reg.BN_BIAS, max(-bmax - 1, min(bmax, bias)))
+        await tb.regs.write(Reg.MODE, Mode.AUTOSTART)
+    t0_cycle = cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS
+    wall0 = time.perf_counter()
+    want, cycles = await tb.run_mvms(range(tb.wl.mvms))
+    wall = time.perf_counter() - wall0
+    counters = {r.name.lower(): await tb.regs.read(r) for r in
+                (Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN, Reg.MVM_COUNT, Reg.BUSY_CYCLES)}
+    result = dict(mvms=tb.wl.mvms, outputs_checked=tb.scoreboard.checked, mismatches=tb.scoreboard.mismatches,
+                  cycles=int(cycles[-1] - t0_cycle), mvm_wall_s=wall,
+                  cycles_per_mvm=float((cycles[-1] - t0_cycle) / tb.wl.mvms),
+                  counters=counters,
+                  golden_counters=dict(sat_adc_low=want.sat_adc_low, sat_adc_high=want.sat_adc_high,
+                                       sat_acc=want.sat_acc, sat_bn=want.sat_bn))
+    if "result" in tb.p:
+        with open(tb.p["result"], "w") as f:
+            json.dump(result, f, indent=1)
+    tb.log.info("%s", result)
+    assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
+    await tb.scoreboard.check_counters(tb.regs, want)
+

@@ -1,0 +1,48 @@
+import pytest
+
+from neurophase.model.arith import PeripheryFormat
+from neurophase.rtl.tile import Tile
+from neurophase.rtl.tile_ctrl import TileController
+from neurophase.tb.tile_sim import run_workload
+from neurophase.tb.tile_workload import random_workload
+
+# Small tiles for speed; the full-size tile runs in tests/test_sim_cli.py through `neurophase sim`.
+PARAM_SETS = {
+    # 8-bit activations, one ADC per column, a partial last input beat (27 rows, 8 per beat), 13 of 16 columns.
+    "in8_cpa1": dict(rows=32, columns=16, columns_per_adc=1, acts_per_beat=8, rows_used=27, cols_used=13,
+                     fmt=PeripheryFormat(), mvms=5),
+    # 4-bit activations, 6-bit ADC shared by 4 columns, narrow accumulator (saturates), signed last-layer output.
+    "in4_cpa4_last": dict(rows=24, columns=16, columns_per_adc=4, acts_per_beat=5, rows_used=24, cols_used=16,
+                          fmt=PeripheryFormat(b_in=4, b_adc=6, acc_bits=8, out_bits=12), mvms=5, last=True,
+                          relu=False),
+}
+
+
+@pytest.mark.sim
+@pytest.mark.parametrize("case", PARAM_SETS)
+def test_tile_controller_matches_golden_model(sim, case, tmp_path):
+    """Registers, illegal accesses, back-to-back MVMs, back-pressure, raw mode and reset mid-MVM (tb/tile_tb.py)."""
+    wl = random_workload(seed=3, **PARAM_SETS[case])
+    result = run_workload(wl, sim=sim, case=case, workdir=tmp_path)
+    assert result["mismatches"] == 0
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(rows=0), r"rows must be an integer in \[1, 4096\], got 0"),
+    (dict(columns=16, columns_per_adc=3), r"columns_per_adc must divide columns=16, got 3"),
+    (dict(fmt=None), r"fmt must be a PeripheryFormat, got None"),
+])
+def test_tile_rejects_bad_parameters(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        Tile(**kw)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(acts_per_beat=0), r"acts_per_beat must be an integer in \[1, 256\], got 0"),
+    (dict(bn_latency=17), r"bn_latency must be an integer in \[0, 16\], got 17"),
+    (dict(range_bits=8, adc_range_init=256), r"adc_range_init must be an integer in \[1, 255\], got 256"),
+    (dict(fmt=PeripheryFormat(bias_bits=40)), r"fmt.bias_bits must be an integer in \[2, 32\], got 40"),
+])
+def test_tile_controller_rejects_bad_parameters(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        TileController(**kw)
