@@ -24,26 +24,37 @@ def check_int(name, value, lo=None, hi=None):
     return v
 
 
+def _as_float(name, value, allowed):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}") from None
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    return v
+
+
 def check_positive(name, value):
     """Return ``value`` as a finite float > 0."""
-    v = float(value)
-    if not np.isfinite(v) or v <= 0:
+    v = _as_float(name, value, "a finite number > 0")
+    if v <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
 
 
 def check_nonnegative(name, value):
     """Return ``value`` as a finite float >= 0."""
-    v = float(value)
-    if not np.isfinite(v) or v < 0:
+    v = _as_float(name, value, "a finite number >= 0")
+    if v < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 
 
 def check_probability(name, value):
-    v = float(value)
-    if not (0.0 <= v <= 1.0):
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    """Return ``value`` as a float in [0, 1]."""
+    v = _as_float(name, value, "a probability in [0, 1]")
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
     return v
 
 

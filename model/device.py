@@ -122,7 +122,8 @@ class PcmModel:
         t = check_nonnegative("t (s)", t)
         age = t - devices.t_program
         if np.any(age < 0):
-            raise ValueError(f"t={t} s is before some devices were programmed (at {devices.t_program.max()} s)")
+            raise ValueError(f"t (s) must be >= the latest programming time of the devices, "
+                             f"{devices.t_program.max():g} s, got {t:g}")
         if not self.drift:
             return devices.g_prog.copy()
         return devices.g_prog * ((age + self.t0) / self.t0) ** (-devices.nu)

@@ -1,0 +1,173 @@
+"""Crossbar tile (docs/architecture.md §2-§4, decisions D2, D3, D5): the fast current-noise path against the per-device
+reads, ideal MVM against W x within the ADC quantisation bound, digital corner cases, persistence, reprogramming.
+
+Statistical tolerances are Z = 5 standard errors of the estimator at the sample size used (two-sided normal tail
+5.7e-7 per comparison).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from neurophase.model.adc import AdcConfig, convert
+from neurophase.model.arith import PeripheryFormat, bit_planes, shift_and_add
+from neurophase.model.device import PcmModel
+from neurophase.model.tile import CrossbarTile, TileConfig
+
+Z = 5.0
+DAY = 86400.0
+F32_EPS = 2.0 ** -24          # unit roundoff of float32
+
+
+@pytest.mark.parametrize("t", [60.0, DAY])
+def test_fast_current_noise_equals_per_device_reads_in_distribution(t):
+    config = TileConfig(rows=16, bitlines=8)
+    rng = np.random.default_rng(1)
+    tile = CrossbarTile.program(rng.uniform(-1, 1, (16, 4)), seed=2, config=config)
+    x = rng.integers(0, 256, 16)
+    # Expected (D2): mean V sum_i x_b,i (G+ - G-)(t); variance V^2 sum_i x_b,i ((sigma G+)^2 + (sigma G-)^2).
+    planes = bit_planes(x, 8).astype(np.float64)
+    g = tile.pcm.conductance_at(tile.devices, t)
+    var_dev = (tile.pcm.read_sigma_of(tile.devices, t) * g) ** 2
+    v = config.v_read
+    mean = v * planes @ (g[:, 0::2] - g[:, 1::2])
+    var = v ** 2 * planes @ (var_dev[:, 0::2] + var_dev[:, 1::2])
+    assert np.all(var > 0)
+    for read_devices, reads in ((False, 20_000), (True, 3_000)):
+        i = tile.bitline_currents(np.tile(x, (reads, 1)), t, np.random.default_rng(3), read_devices=read_devices)
+        assert i.shape == (8, reads, 4)
+        # Per (plane, column): sample mean and variance of a Gaussian.
+        np.testing.assert_array_less(np.abs(i.mean(axis=1) - mean), Z * np.sqrt(var / reads))
+        np.testing.assert_array_less(np.abs(i.var(axis=1, ddof=1) - var), Z * var * math.sqrt(2 / (reads - 1)))
+        # Pooled over all 32 cells, standardised: n = 32 reads samples, much tighter on the variance.
+        z = ((i - mean[:, None]) / np.sqrt(var[:, None])).ravel()
+        assert abs(z.mean()) <= Z / math.sqrt(z.size)
+        assert abs(z.var() - 1) <= Z * math.sqrt(2 / z.size)
+
+
+def ideal_tile(w, scale, rows=256, bitlines=256):
+    """A tile with every non-ideality off and an ADC full scale just above the largest possible plane current, so
+    nothing saturates: |I_j| <= V_read sum_i |G+ - G-|_ij = V_read Gmax sum_i |w_ij| / max|w| (D5)."""
+    pcm = PcmModel().ideal()
+    absmax = np.abs(w).max(axis=0) if scale == "column" else np.abs(w).max()
+    i_max = TileConfig().v_read * pcm.g_max * (np.abs(w).sum(axis=0) / absmax).max()
+    half = 1 << 7
+    # A code stays below the top while I < (2^(B-1) - 1/2) I_lsb = i_fs (2^(B-1) - 1/2) / 2^(B-1).
+    adc = AdcConfig(i_fs=1.01 * i_max * half / (half - 0.5))
+    return CrossbarTile.program(w, seed=0, scale=scale, pcm=pcm, adc=adc,
+                                config=TileConfig(rows=rows, bitlines=bitlines)), i_max
+
+
+@pytest.mark.parametrize("scale", ["column", "tile"])
+@pytest.mark.parametrize("shape", [(256, 128), (100, 37)])
+def test_ideal_mvm_equals_wx_within_adc_quantisation(scale, shape):
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal(shape)
+    tile, i_max = ideal_tile(w, scale)
+    x = rng.integers(0, 256, (64, shape[0]))
+    result = tile.mvm(x, 0.0, rng)
+    assert result.adc_saturations == (0, 0) and result.acc_saturations == 0
+    # acc = sum_b 2^b code_b and each unsaturated code is within 1/2 LSB of I_b / I_lsb, plus the float32 front
+    # end's rounding: a dot product of n terms is within (n + 1) eps32 sum|terms| <= (n + 1) eps32 i_max.
+    per_plane_lsb = 0.5 + (shape[0] + 1) * F32_EPS * i_max / tile.adc.i_lsb
+    bound = per_plane_lsb * 255 * tile.adc.i_lsb / (tile.config.v_read * tile.g_per_weight)
+    err = np.abs(tile.to_weight_units(result.acc[:, :shape[1]]) - x @ w)
+    assert np.all(err <= bound[:shape[1]])
+
+
+def test_hot_path_agrees_with_the_reference_adc_and_shift_and_add():
+    rng = np.random.default_rng(5)
+    tile = CrossbarTile.program(rng.standard_normal((256, 128)), seed=6, pcm=PcmModel(p_stuck_set=0.01))
+    result = tile.mvm(rng.integers(0, 256, (32, 256)), DAY, rng)
+    codes, sats = convert(result.currents, tile.adc, return_saturations=True)
+    np.testing.assert_array_equal(result.codes, codes)
+    assert result.adc_saturations == sats and min(sats) > 0
+    acc, acc_sats = shift_and_add(codes, tile.fmt)
+    np.testing.assert_array_equal(result.acc, acc)
+    assert result.acc_saturations == acc_sats
+
+
+def test_mvm_is_reproducible_for_a_seed():
+    rng = np.random.default_rng(7)
+    tile = CrossbarTile.program(rng.standard_normal((256, 128)), seed=8)
+    x = rng.integers(0, 256, (16, 256))
+    a, b, c = (tile.mvm(x, DAY, np.random.default_rng(s)) for s in (9, 9, 10))
+    np.testing.assert_array_equal(a.currents, b.currents)
+    assert not np.array_equal(a.currents, c.currents)
+
+
+def test_all_zero_inputs_give_zero_current_codes_and_accumulators():
+    rng = np.random.default_rng(11)
+    tile = CrossbarTile.program(rng.standard_normal((256, 128)), seed=12)
+    result = tile.mvm(np.zeros((4, 256), dtype=int), DAY, rng)
+    assert not result.currents.any() and not result.codes.any() and not result.acc.any()
+
+
+def test_all_max_inputs_repeat_one_plane_code_on_an_ideal_tile():
+    rng = np.random.default_rng(13)
+    w = rng.standard_normal((256, 128))
+    tile, _ = ideal_tile(w, "column")
+    result = tile.mvm(np.full((3, 256), 255), 0.0, rng)
+    np.testing.assert_array_equal(result.codes, np.broadcast_to(result.codes[0], result.codes.shape))
+    np.testing.assert_array_equal(result.acc, 255 * result.codes[0])
+
+
+@pytest.mark.parametrize("sign, code", [(1, 127), (-1, -128)])
+def test_full_scale_conductances_saturate_the_adc(sign, code):
+    pcm = PcmModel().ideal()
+    tile = CrossbarTile.program(np.full((256, 128), sign), seed=0, pcm=pcm)
+    np.testing.assert_array_equal(tile.devices.g_target[:, (0 if sign > 0 else 1)::2], pcm.g_max)
+    result = tile.mvm(np.full((2, 256), 255), 0.0, np.random.default_rng(0))
+    # Every wordline on: I = V_read * 256 * Gmax = 1.28 mA per plane, far past the 10 uA full scale.
+    np.testing.assert_allclose(result.currents, sign * 0.2 * 256 * 25e-6, rtol=1e-6)
+    np.testing.assert_array_equal(result.codes, code)
+    n = result.codes.size
+    assert result.adc_saturations == ((0, n) if sign > 0 else (n, 0))
+    np.testing.assert_array_equal(result.acc, code * 255)
+    assert result.acc_saturations == 0
+
+
+def test_narrow_accumulator_saturation_is_counted_by_the_tile():
+    pcm = PcmModel().ideal()
+    tile = CrossbarTile.program(np.ones((256, 4)), seed=0, pcm=pcm, fmt=PeripheryFormat(acc_bits=10))
+    result = tile.mvm(np.full((1, 256), 255), 0.0, np.random.default_rng(0))
+    # Codes 127 on every plane of the 4 used columns: 127, 381, then 6 saturated steps at 511 (test_model_arith).
+    np.testing.assert_array_equal(result.acc[:, :4], 511)
+    assert result.acc_saturations == 6 * 4
+
+
+def test_save_and_load_round_trip_gives_identical_mvm(tmp_path):
+    rng = np.random.default_rng(14)
+    tile = CrossbarTile.program(rng.standard_normal((200, 100)), seed=15, t_program=5.0,
+                                pcm=PcmModel(p_stuck_set=0.002, p_stuck_reset=0.003), adc=AdcConfig(i_fs=20e-6))
+    tile.reprogram(rng.random((256, 256)) < 0.1, rng, 100.0)
+    path = tmp_path / "tile.npz"
+    tile.save(path)
+    loaded = CrossbarTile.load(path)
+    assert (loaded.pcm, loaded.adc, loaded.fmt, loaded.config, loaded.seed, loaded.weight_shape) == \
+        (tile.pcm, tile.adc, tile.fmt, tile.config, tile.seed, tile.weight_shape)
+    x = rng.integers(0, 256, (8, 200))
+    a, b = (t.mvm(x, DAY, np.random.default_rng(16)) for t in (tile, loaded))
+    for name in ("currents", "codes", "acc"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_reprogram_invalidates_cached_conductances():
+    rng = np.random.default_rng(17)
+    tile = CrossbarTile.program(rng.standard_normal((256, 128)), seed=18)
+    other_adc = tile.with_adc(AdcConfig(i_fs=20e-6))          # shares the devices
+    x = rng.integers(0, 256, (8, 256))
+    before = tile.mvm(x, DAY, np.random.default_rng(19))
+    other_adc.mvm(x, DAY, np.random.default_rng(19))           # fills its cache too
+    mask = np.zeros((256, 256), dtype=bool)
+    mask[:64] = True
+    assert tile.reprogram(mask, np.random.default_rng(20), DAY - 3600) == 64 * 256
+    fresh = CrossbarTile(tile.devices, tile.weight_shape, tile.g_per_weight, pcm=tile.pcm, adc=tile.adc,
+                         fmt=tile.fmt, config=tile.config)
+    after, expected = (t.mvm(x, DAY, np.random.default_rng(19)) for t in (tile, fresh))
+    np.testing.assert_array_equal(after.currents, expected.currents)
+    assert not np.array_equal(after.currents, before.currents)
+    fresh_other = fresh.with_adc(other_adc.adc)
+    np.testing.assert_array_equal(other_adc.mvm(x, DAY, np.random.default_rng(19)).codes,
+                                  fresh_other.mvm(x, DAY, np.random.default_rng(19)).codes)
