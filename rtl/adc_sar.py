@@ -29,10 +29,10 @@ class SarAdcArray(wiring.Component):
     ``start_err`` for one cycle (the tile controller latches it into its error register) and the running
     conversion carries on.
 
-    Latency: ``done`` rises ``columns_per_adc * b_adc`` clock edges after the edge that samples ``start``
-    (:attr:`latency`; the first trial code is on ``dac_code`` right after that edge, one comparator sample per edge).
-    Throughput: a new ``start`` is accepted in the ``done`` cycle, so back-to-back conversions take
-    ``columns_per_adc * b_adc + 1`` cycles each (:attr:`period`).
+    Latency: ``columns_per_adc * b_adc + 1`` cycles from the ``start`` cycle to the ``done`` cycle (:attr:`latency`):
+    the edge that samples ``start`` puts the first trial code on ``dac_code``, and each of the next
+    ``columns_per_adc * b_adc`` edges samples one comparator decision per ADC. Throughput: a new ``start`` is
+    accepted in the ``done`` cycle, so back-to-back conversions also take :attr:`latency` cycles each.
 
     Parameters
     ----------
@@ -93,13 +93,8 @@ class SarAdcArray(wiring.Component):
 
     @property
     def latency(self):
-        """Clock edges from the edge that samples ``start`` to the edge that raises ``done``."""
-        return self._cpa * self._b_adc
-
-    @property
-    def period(self):
-        """Cycles per conversion when ``start`` is given in every ``done`` cycle."""
-        return self.latency + 1
+        """Cycles from the ``start`` cycle to the ``done`` cycle; also the back-to-back conversion period."""
+        return self._cpa * self._b_adc + 1
 
     def elaborate(self, platform):
         m = Module()

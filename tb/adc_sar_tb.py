@@ -85,7 +85,7 @@ class SarAdcTB:
         self.p = params()
         self.columns, self.cpa = self.p["columns"], self.p["columns_per_adc"]
         self.cfg = AdcConfig(bits=self.p["b_adc"], frac_bits=self.p["frac_bits"])
-        self.latency = self.cpa * self.cfg.bits
+        self.latency = self.cpa * self.cfg.bits + 1    # cycles from the start cycle to the done cycle
         self.log = logging.getLogger("tb.adc_sar")
         self.rng = np.random.default_rng(self.p.get("seed", 7))
         self.errors_seen = 0
@@ -134,8 +134,8 @@ class SarAdcTB:
         t1 = get_sim_time(unit="ns")
         await ReadOnly()
         self.check(currents, *self.sample())
-        edges = round((t1 - t0) / CLOCK_NS)
-        assert edges == self.latency, f"done after {edges} edges, documented latency {self.latency}"
+        cycles = round((t1 - t0) / CLOCK_NS) + 1
+        assert cycles == self.latency, f"done {cycles} cycles after start, documented latency {self.latency}"
         assert int(self.dut.busy.value) == 0, "busy still high with done"
         return t1
 
