@@ -27,9 +27,13 @@ def write_verilog(component, name, out_dir):
 
 
 def _tops():
+    from .adc_sar import SarAdcArray
+    from .bn_unit import BnUnit
     from .shift_add import ShiftAdd
     return {
         "np_shift_add": lambda: ShiftAdd(lanes=128, b_adc=8, acc_bits=20),
+        "np_sar_adc": lambda: SarAdcArray(columns=128, columns_per_adc=1, b_adc=8),
+        "np_bn_unit": lambda: BnUnit(channels=128),
     }
 
 
