@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .checks import check_finite_array, check_int, check_nonnegative, check_positive, check_probability
+from .checks import check_finite_array, check_nonnegative, check_positive, check_probability
 
-__all__ = ["PcmModel", "ProgrammedDevices", "standard_normals"]
+__all__ = ["PcmModel", "ProgrammedDevices", "box_muller", "spawn_generators", "run_parallel"]
 
 _US = 1e-6
 
@@ -176,41 +176,17 @@ class ProgrammedDevices:
         return int(mask.sum())
 
 
-_pool = None
-
-
-def standard_normals(rng, shape, threads=2):
-    """Fresh independent N(0, 1) samples (float32 array of ``shape``) for per-read noise: exact, and fast.
+def box_muller(gen, n):
+    """``n`` fresh independent N(0, 1) samples (float32) from generator ``gen``: exact, and fast.
 
     Box-Muller: for u1 uniform on (0, 1] and u2 uniform on [0, 1), sqrt(-2 ln u1) cos(2 pi u2) and
     sqrt(-2 ln u1) sin(2 pi u2) are two independent standard normals, exactly. u1 is a float64 with 53 random
-    bits, so the tails reach sqrt(106 ln 2) = 8.57 sigma (the mass beyond is 1e-17); u2 has 24 bits of angle;
-    the rest is float32 rounding. It is twice as fast as numpy's ziggurat here because numpy's float32 log, sin and
-    cos are vectorised.
-
-    The draw is split into ``threads`` chunks, each from its own generator spawned (SeedSequence.spawn) from
-    entropy taken out of ``rng``; numpy releases the GIL in bulk draws and ufuncs, so the chunks run in parallel.
-    The result depends only on the state of ``rng`` and on ``threads``, never on thread timing.
+    bits, so the tails reach sqrt(106 ln 2) = 8.57 sigma (the normal mass beyond is 1e-17); u2 has 24 bits of
+    angle; the rest is float32 rounding. It is about twice as fast as numpy's ziggurat (float32) here because
+    numpy's float32 log, sin and cos are vectorised. The first half of the result holds the cosines and the second
+    half the sines of the same pairs.
     """
-    global _pool
-    threads = check_int("threads", threads, 1, 64)
-    n = int(np.prod(shape))
-    per = -(-n // (2 * threads)) * 2               # an even number of samples per chunk
-    chunks = np.empty((threads, per), dtype=np.float32)
-    seeds = np.random.SeedSequence(rng.integers(0, 1 << 63, size=2)).spawn(threads)
-    if threads > 1 and _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="standard_normals")
-    jobs = [_pool.submit(_box_muller, np.random.Generator(np.random.SFC64(s)), c)
-            for s, c in zip(seeds[1:], chunks[1:])]
-    _box_muller(np.random.Generator(np.random.SFC64(seeds[0])), chunks[0])
-    for job in jobs:
-        job.result()
-    return chunks.reshape(-1)[:n].reshape(shape)
-
-
-def _box_muller(gen, out):
-    """Fill ``out`` (float32, even length) with standard normals drawn from ``gen``."""
-    half = out.size // 2
+    half = (n + 1) // 2
     u1 = gen.random(half)
     np.subtract(1.0, u1, out=u1)            # [0, 1) -> (0, 1], so the log is finite
     np.log(u1, out=u1)
@@ -219,7 +195,32 @@ def _box_muller(gen, out):
     np.sqrt(radius, out=radius)
     angle = gen.random(half, dtype=np.float32)
     angle *= np.float32(2 * np.pi)
+    out = np.empty(2 * half, dtype=np.float32)
     np.cos(angle, out=out[:half])
     out[:half] *= radius
     np.sin(angle, out=out[half:])
     out[half:] *= radius
+    return out[:n]
+
+
+def spawn_generators(rng, n):
+    """``n`` independent generators (SFC64, the fastest numpy bit generator) spawned with SeedSequence.spawn from
+    entropy drawn out of ``rng``: deterministic for the state of ``rng``, and ``rng`` advances."""
+    entropy = np.random.SeedSequence(rng.integers(0, 1 << 63, size=2))
+    return [np.random.Generator(np.random.SFC64(s)) for s in entropy.spawn(n)]
+
+
+_pool, _pool_size = None, 0
+
+
+def run_parallel(jobs):
+    """Call the callables ``jobs``, the first on this thread and the rest on a shared thread pool (numpy releases the
+    GIL in bulk draws and ufunc loops, so they run in parallel); return their results in order."""
+    global _pool, _pool_size
+    if len(jobs) - 1 > _pool_size:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool, _pool_size = ThreadPoolExecutor(len(jobs) - 1, thread_name_prefix="neurophase-model"), len(jobs) - 1
+    futures = [_pool.submit(job) for job in jobs[1:]]
+    first = jobs[0]()
+    return [first] + [f.result() for f in futures]

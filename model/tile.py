@@ -25,7 +25,7 @@ from . import adc as _adc
 from .adc import AdcConfig
 from .arith import PeripheryFormat, bit_planes, shift_and_add_valid
 from .checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
-from .device import PcmModel, ProgrammedDevices, standard_normals
+from .device import PcmModel, ProgrammedDevices, box_muller, run_parallel, spawn_generators
 
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult"]
 
@@ -77,7 +77,7 @@ class CrossbarTile:
         self.weight_shape = tuple(weight_shape)
         self.g_per_weight = np.asarray(g_per_weight, dtype=np.float64)
         self.pcm, self.adc, self.fmt, self.config, self.seed = pcm, adc, fmt, config, seed
-        self.noise_threads = 2      # threads drawing the read noise (the result depends on it, not on timing)
+        self.threads = 2
         self._cache_key = None
 
     # -- programming ------------------------------------------------------------------------------------------------
@@ -136,35 +136,64 @@ class CrossbarTile:
         ``read_devices=True`` draws the read noise of every device on every read instead of the current noise
         (slow; the reference for the fast path)."""
         t = check_nonnegative("t (s)", t)
-        return self._currents(self._planes(x), t, rng, read_devices, None)
+        return self._analog(self._planes(x), t, rng, read_devices, False, None)[0]
 
-    def _currents(self, planes, t, rng, read_devices, timings):
+    def _analog(self, planes, t, rng, read_devices, adc, timings):
+        """Currents (A) of every plane and, when ``adc``, their codes and ADC saturations (low, high)."""
         cols = self.config.columns
+        shape = planes.shape[:2] + (cols,)
         if read_devices:
             rows = self.weight_shape[0]
             v = self.config.v_read
-            out = np.empty(planes.shape[:2] + (cols,))
+            currents = np.empty(shape)
             for b in range(planes.shape[0]):
                 for n in range(planes.shape[1]):
                     g = self.pcm.read(self.devices, t, rng)[:rows]
-                    out[b, n] = v * (planes[b, n] @ (g[:, 0::2] - g[:, 1::2]))
-            return out
+                    currents[b, n] = v * (planes[b, n] @ (g[:, 0::2] - g[:, 1::2]))
+            codes, sats = _adc.convert_finite(currents, self.adc) if adc else (None, None)
+            return currents, codes, sats
         clock = _Clock(timings)
         m = self._front_end(t)
         clock.lap("drift (cached)")
         y = planes.reshape(-1, planes.shape[-1]).astype(np.float32) @ m
         clock.lap("matmul")
-        current = y[:, :cols]
-        if self.pcm.read_noise:
-            noise = standard_normals(rng, current.shape, self.noise_threads)
-            clock.lap("noise draw")
-            sd = np.sqrt(y[:, cols:], out=y[:, cols:])
-            noise *= sd
-            noise += current
-            current = noise
-        out = np.multiply(current, 1e-9, dtype=np.float64)      # nA -> A
-        clock.lap("noise add")
-        return out.reshape(planes.shape[:2] + (cols,))
+        # The rest runs in row chunks on `threads` threads, each chunk with its own spawned generator: the result
+        # depends on the seed and the thread count, not on timing.
+        gens = spawn_generators(rng, self.threads) if self.pcm.read_noise else [None] * self.threads
+        bounds = np.linspace(0, y.shape[0], self.threads + 1).astype(int)
+        currents = np.empty((y.shape[0], cols))
+        codes = np.empty((y.shape[0], cols), dtype=np.int64) if adc else None
+
+        def chunk(k, clock):
+            lo, hi = bounds[k], bounds[k + 1]
+            current = y[lo:hi, :cols]
+            if gens[k] is not None:
+                noise = box_muller(gens[k], (hi - lo) * cols).reshape(hi - lo, cols)
+                clock.lap("noise draw")
+                noise *= np.sqrt(y[lo:hi, cols:], out=y[lo:hi, cols:])
+                noise += current
+                current = noise
+            np.multiply(current, 1e-9, out=currents[lo:hi], dtype=np.float64)        # nA -> A
+            clock.lap("noise add")
+            if adc:
+                codes[lo:hi], sats = _adc.convert_finite(currents[lo:hi], self.adc)
+                clock.lap("ADC")
+                return sats
+            return (0, 0)
+
+        # Only the calling thread's share is timed: with one thread that is the whole pipeline.
+        sats = run_parallel([lambda k=k: chunk(k, clock if k == 0 else _Clock(None)) for k in range(self.threads)])
+        sats = tuple(int(sum(s[i] for s in sats)) for i in range(2))
+        return currents.reshape(shape), (codes.reshape(shape) if adc else None), sats
+
+    @property
+    def threads(self):
+        """Threads sharing the work after the matmul (noise draw, noise add, ADC); BLAS threads its own matmul."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, n):
+        self._threads = check_int("threads", n, 1, 64)
 
     # -- full MVM ---------------------------------------------------------------------------------------------------
     def mvm(self, x, t, rng, read_devices=False, timings=None):
@@ -176,10 +205,8 @@ class CrossbarTile:
         clock = _Clock(timings)
         planes = self._planes(x)
         clock.lap("bit-planes")
-        currents = self._currents(planes, t, rng, read_devices, timings)
+        currents, codes, adc_sats = self._analog(planes, t, rng, read_devices, True, timings)
         clock.restart()
-        codes, adc_sats = _adc.convert_finite(currents, self.adc)
-        clock.lap("ADC")
         acc, acc_sats = shift_and_add_valid(codes, self.fmt)
         clock.lap("shift-and-add")
         return MvmResult(currents, codes, acc, adc_sats, acc_sats)

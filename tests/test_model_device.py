@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numpy.polynomial.hermite_e import hermegauss
 
-from neurophase.model.device import PcmModel, ProgrammedDevices, standard_normals
+from neurophase.model.device import PcmModel, ProgrammedDevices, box_muller, spawn_generators
 
 Z = 5.0
 N = 100_000
@@ -174,24 +174,31 @@ def test_reprogramming_resets_the_drift_clock_of_masked_devices_only():
     np.testing.assert_array_equal(pcm.conductance_at(devices, DAY)[mask], devices.g_prog[mask])
 
 
-def test_fast_standard_normals_are_standard_normal():
+def test_box_muller_samples_are_standard_normal():
     n = 1_000_000
-    z = standard_normals(np.random.default_rng(21), (n // 1000, 1000)).astype(np.float64).ravel()
+    z = box_muller(np.random.Generator(np.random.SFC64(21)), n).astype(np.float64)
+    assert z.shape == (n,)
     assert abs(z.mean()) <= Z / math.sqrt(n)
     assert abs(z.var() - 1) <= Z * math.sqrt(2 / n)
-    assert abs(np.mean(z ** 4) - 3) <= Z * math.sqrt(96 / n)          # Var[z^4] = 105 - 9
+    assert abs(np.mean(z ** 4) - 3) <= Z * math.sqrt(96 / n)          # Var[z^4] = E[z^8] - 9 = 96
     for k in (1, 2, 3, 4):
         p = math.erfc(k / math.sqrt(2))                                 # P(|z| > k)
         assert abs(np.mean(np.abs(z) > k) - p) <= Z * math.sqrt(p * (1 - p) / n)
-    # Neighbours, and the two halves of a thread chunk (which share Box-Muller radii), are uncorrelated.
-    for a, b in ((z[:-1], z[1:]), (z[:n // 4], z[n // 4:n // 2]), (z[:n // 4] ** 2, z[n // 4:n // 2] ** 2)):
+    # Neighbours, and the cosine and sine halves (which share radii), are uncorrelated, also in magnitude.
+    cos, sin = z[:n // 2], z[n // 2:]
+    for a, b in ((z[:-1], z[1:]), (cos, sin), (cos ** 2, sin ** 2)):
         assert abs(np.corrcoef(a, b)[0, 1]) <= Z / math.sqrt(a.size)
 
 
-def test_fast_standard_normals_depend_only_on_the_seed():
-    a = standard_normals(np.random.default_rng(3), (64, 33))
-    b = standard_normals(np.random.default_rng(3), (64, 33))
-    c = standard_normals(np.random.default_rng(4), (64, 33))
-    assert a.shape == (64, 33) and a.dtype == np.float32
+def test_box_muller_odd_counts():
+    z = box_muller(np.random.Generator(np.random.SFC64(1)), 7)
+    assert z.shape == (7,) and z.dtype == np.float32 and np.all(np.isfinite(z))
+
+
+def test_spawned_generators_depend_only_on_the_seed():
+    def draws(seed):
+        return [g.random(4) for g in spawn_generators(np.random.default_rng(seed), 3)]
+    a, b, c = draws(3), draws(3), draws(4)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+    assert not np.array_equal(a[0], a[1])

@@ -88,12 +88,15 @@ def test_hot_path_agrees_with_the_reference_adc_and_shift_and_add():
     assert result.acc_saturations == acc_sats
 
 
-def test_mvm_is_reproducible_for_a_seed():
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_mvm_is_reproducible_for_a_seed(threads):
     rng = np.random.default_rng(7)
     tile = CrossbarTile.program(rng.standard_normal((256, 128)), seed=8)
-    x = rng.integers(0, 256, (16, 256))
+    tile.threads = threads
+    x = rng.integers(0, 256, (15, 256))
     a, b, c = (tile.mvm(x, DAY, np.random.default_rng(s)) for s in (9, 9, 10))
     np.testing.assert_array_equal(a.currents, b.currents)
+    np.testing.assert_array_equal(a.acc, b.acc)
     assert not np.array_equal(a.currents, c.currents)
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from neurophase.model.adc import AdcConfig, convert, current_code
 from neurophase.model.arith import PeripheryFormat, bit_planes, bn_requantise, reduce_partial_sums, shift_and_add
-from neurophase.model.device import PcmModel, standard_normals
+from neurophase.model.device import PcmModel
 from neurophase.model.tile import CrossbarTile, TileConfig
 
 
@@ -140,6 +140,6 @@ def test_integer_periphery_inputs_out_of_range():
         bit_planes(np.array([16]), 4)
 
 
-def test_noise_thread_count_out_of_range():
+def test_thread_count_out_of_range(tile):
     with pytest.raises(ValueError, match=r"threads must be an integer in \[1, 64\], got 0"):
-        standard_normals(np.random.default_rng(0), (4,), threads=0)
+        tile.threads = 0
