@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "rtl": "neurophase.rtl_tools",
     "lint": "neurophase.lint",
+    "train": "neurophase.train",
 }
 
 

@@ -1,0 +1,398 @@
+"""Golden model of the reference network running on the chip's tiles, and the per-tile workloads for testbenches.
+
+Ref: docs/architecture.md §2-§4, D3-D5; model/mapper.py (tile slices), model/network.py (network, 8-bit codes).
+
+Programming. Every mapped tile holds its slice of the layer's integer weights ``w_int`` (model/network.py, levels
+-127..127) on differential pairs. The conductance per weight unit of a column, ``gpw_j = Gmax / max_i |w_int[i, j]|``
+over the *whole* fan-in of the layer (D5 per-column scale), is shared by the tiles of a row-split layer, so that their
+accumulators are in the same units and can be added before BN. Each tile is programmed with its own seed, derived
+from the chip seed and the tile number (:func:`tile_seed`).
+
+ADC range. The full-scale current I_fs of each reduction group (the tiles whose accumulators are added; for a
+layer without row split, one tile) is set from calibration data: the ``ifs_percentile`` percentile of |I| of the
+bit-plane currents of the group's tiles, computed with the target (noise-free, undrifted) conductances on the first
+``n_calibration`` *training* images' activations from the 8-bit digital path, rounded up to a whole number of
+``ifs_step`` (the tile's ADC range register counts in 10 nA steps). The test set is never used.
+
+Host side (not on the tiles): input codes, zero padding, im2col, 2x2 max pooling and the global average pool work
+on the unsigned 8-bit codes exactly (model/network.py ``im2col``, ``host_pool``); argmax of the signed logits.
+
+MVM at time t after programming (t is the drift time of D1): ``CrossbarTile.mvm`` gives the bit-plane currents with
+drift and fresh read noise, the ADC codes and the shift-and-add accumulators; row-split tiles' accumulators are added
+with ``reduce_partial_sums`` in tile order; ``bn_requantise`` with integer registers gives the next layer's codes, or
+the signed logits of the last layer.
+
+BN registers. For output channel j, acc_chip ~= acc_int * V_read * gpw_j / I_lsb, so the real multiplier of the
+8-bit path (``QuantLayer.mult``: input scale x weight scale x folded BN / output scale) becomes
+``mult_j * I_lsb / (V_read * gpw_j)``; :func:`model.network.affine_registers` rounds it and the offset into the
+(scale, bias, shift) registers (one shift per reduction group). No drift compensation is folded in: remedies for
+drift rewrite ``Chip.registers``.
+
+Read noise. A run processes its images in order in chunks of ``CHUNK`` images (the last one padded with blank
+images), one batched MVM per tile and chunk; tile n draws the read noise of chunk c of a run with seed s from
+``default_rng([s, n, c])``. So image i of a run has the same currents in every run with the same seed and the same
+image sequence up to i, however many images follow: :meth:`Chip.tile_workload` for the first k test images is a
+slice of a whole-chip run over the test set.
+"""
+
+import ast
+import io
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .adc import AdcConfig, current_code
+from .arith import PeripheryFormat, bn_requantise, reduce_partial_sums
+from .checks import check_int, check_nonnegative, check_positive, check_shape
+from .device import PcmModel
+from .mapper import ChipGeometry, map_network
+from .network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward, input_codes, layer_vectors,
+                      load_split, load_weights, next_codes, quant_layers)
+from .tile import CrossbarTile, TileConfig
+
+__all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "tile_seed", "CHUNK", "max_images", "reference_chip",
+           "tile_workload"]
+
+CHUNK = 32          # images per batched MVM chunk (fixes the order of read-noise draws)
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    """Everything that defines a programmed chip besides the weights and the seed."""
+    pcm: PcmModel = PcmModel()
+    fmt: PeripheryFormat = PeripheryFormat()
+    tile: TileConfig = TileConfig()
+    frac_bits: int = 8                  # comparator resolution of the current code (D3)
+    ifs_percentile: float = 99.9        # of |bit-plane current| on calibration images
+    n_calibration: int = 200            # training images used for the ADC ranges
+    ifs_step: float = 10e-9             # I_fs is a whole number of these (the tile's ADC_RANGE register step, A)
+
+    def __post_init__(self):
+        if not 50.0 <= self.ifs_percentile <= 100.0:
+            raise ValueError(f"ifs_percentile must be in [50, 100], got {self.ifs_percentile}")
+        check_int("n_calibration", self.n_calibration, 1, 1437)
+        check_int("frac_bits", self.frac_bits, 1, 16)
+        check_positive("ifs_step (A)", self.ifs_step)
+
+    @property
+    def geometry(self):
+        return ChipGeometry(rows=self.tile.rows, columns=self.tile.columns)
+
+
+def tile_seed(chip_seed, tile):
+    """Programming seed of tile ``tile`` of a chip programmed with ``chip_seed`` (a 32-bit integer)."""
+    return int(np.random.SeedSequence(check_int("seed", chip_seed, 0, None), spawn_key=(tile,)).generate_state(1)[0])
+
+
+@dataclass
+class TileWorkload:
+    """Tile n's share of a run on k images: what a tile testbench drives and what it must see, bit for bit.
+
+    Arrays span the tile's full width (``columns`` logical columns). Columns past ``n_cols`` hold no weights: their
+    devices are programmed to 0 S, but programming noise leaves small conductances, so their currents, codes and
+    accumulators are small but not zero; their BN registers are 0, so their outputs are 0. ``outputs`` is
+    ``bn_requantise`` of ``group_acc`` with these registers: on a row-split tile it needs every group tile's
+    accumulators. MVMs are ordered image by image, then output position (row-major over the layer's output H x W).
+    """
+    tile: int
+    layer: str
+    layer_index: int
+    row_start: int               # first im2col row (wordline 0 of the tile)
+    rows: int                    # wordlines used
+    col_start: int               # first output channel (logical column 0 of the tile)
+    n_cols: int                  # logical columns used
+    columns: int                 # logical columns of the tile
+    group: list                  # tiles whose accumulators are added before BN, in tile order
+    weights: np.ndarray          # (rows, n_cols) int64 integer weights programmed on the tile
+    g_per_weight: np.ndarray     # (n_cols,) siemens per weight unit
+    adc: AdcConfig               # with this tile's I_fs
+    fmt: PeripheryFormat
+    t: float                     # seconds after programming
+    seed: int                    # read-noise seed of the run
+    images: np.ndarray           # test-image indices
+    inputs: np.ndarray           # (mvms, rows) int64 unsigned 8-bit activations (MVM inputs)
+    currents: np.ndarray         # (b_in, mvms, columns) differential bit-plane currents, A; plane 0 = MSB
+    current_codes: np.ndarray    # (b_in, mvms, columns) int64, model/adc.py current_code
+    codes: np.ndarray            # (b_in, mvms, columns) ADC codes
+    acc: np.ndarray              # (mvms, columns) this tile's shift-and-add accumulators
+    group_acc: np.ndarray        # (mvms, columns) reduce_partial_sums of the ``group`` tiles' accumulators
+    bn_scale: np.ndarray         # (columns,) int64 BN registers of this tile's output columns
+    bn_bias: np.ndarray          # (columns,)
+    bn_shift: int
+    relu: bool
+    last: bool
+    outputs: np.ndarray          # (mvms, columns) BN/requantised outputs (codes, or signed logits if ``last``)
+
+    @property
+    def mvms(self):
+        return self.inputs.shape[0]
+
+
+@dataclass
+class RunTrace:
+    """What a recorded run keeps: per tile its MVM inputs and results; per layer its accumulators and outputs."""
+    tile_inputs: dict = field(default_factory=dict)      # tile -> (mvms, rows)
+    tile_currents: dict = field(default_factory=dict)    # tile -> (b_in, mvms, columns) A
+    tile_codes: dict = field(default_factory=dict)       # tile -> (b_in, mvms, columns) ADC codes
+    tile_acc: dict = field(default_factory=dict)         # tile -> (mvms, columns) shift-and-add accumulators
+    layer_acc: dict = field(default_factory=dict)        # layer name -> (mvms, c_out) after partial-sum reduction
+    layer_out: dict = field(default_factory=dict)        # layer name -> (mvms, c_out) after BN
+
+
+class Chip:
+    """The reference network programmed onto the chip. Create with :meth:`program` or :meth:`load`."""
+
+    def __init__(self, params, seed, config, tiles, i_fs, registers):
+        self.params, self.seed, self.config = params, seed, config
+        self.qlayers = quant_layers(params)
+        self.mapping = map_network(REFERENCE_NET, config.geometry)
+        self.tiles = tiles                  # tile number -> CrossbarTile
+        self.i_fs = i_fs                    # tile number -> full-scale current (A)
+        self.registers = registers          # (layer name, column block) -> (scale, bias, shift) over its columns
+
+    # -- programming ------------------------------------------------------------------------------------------------
+    @classmethod
+    def program(cls, params=None, *, seed, config=ChipConfig()):
+        """Program the network (default: the shipped weights) onto tiles with chip seed ``seed``."""
+        if params is None:
+            params, _ = load_weights()
+        seed = check_int("seed", seed, 0, 2 ** 63 - 1)
+        qlayers = quant_layers(params)
+        mapping = map_network(REFERENCE_NET, config.geometry)
+        gpw = {ql.layer.name: config.pcm.g_max / np.maximum(np.abs(ql.w_int).max(axis=0), 1) for ql in qlayers}
+        tiles = {}
+        for a in mapping.tiles:
+            w = qlayers[a.layer_index].w_int[a.row_start:a.row_stop, a.col_start:a.col_stop]
+            tiles[a.tile] = _program_tile(w, gpw[a.layer][a.col_start:a.col_stop], tile_seed(seed, a.tile), config)
+        i_fs = _calibrate_ifs(qlayers, mapping, tiles, config)
+        chip = cls(params, seed, config, tiles, i_fs, {})
+        chip.set_adc_ranges(i_fs)
+        return chip
+
+    def set_adc_ranges(self, i_fs):
+        """Set each tile's ADC full-scale current (dict tile -> A; equal within a reduction group) and recompute the
+        BN registers that fold the ADC LSB in."""
+        for n, tile in self.tiles.items():
+            group = self.mapping.reduction_group(n)
+            if len({i_fs[m] for m in group}) != 1:
+                raise ValueError(f"i_fs must be equal over the reduction group {group}, got "
+                                 f"{[i_fs[m] for m in group]}")
+            self.tiles[n] = tile.with_adc(AdcConfig(self.config.fmt.b_adc, float(i_fs[n]), self.config.frac_bits))
+        self.i_fs = dict(i_fs)
+        self.registers = {}
+        for a in self.mapping.tiles:
+            if a.row_block:
+                continue
+            ql, tile = self.qlayers[a.layer_index], self.tiles[a.tile]
+            cs = slice(a.col_start, a.col_stop)
+            unit = tile.adc.i_lsb / (self.config.tile.v_read * tile.g_per_weight)
+            self.registers[(a.layer, a.col_block)] = affine_registers(ql.mult[cs] * unit, ql.offset[cs],
+                                                                      self.config.fmt)
+
+    # -- inference --------------------------------------------------------------------------------------------------
+    def run(self, pixels, t, seed, record=False, progress=None):
+        """Classify ``pixels`` (N, 8, 8, 1) at ``t`` seconds after programming with read-noise seed ``seed``.
+
+        Returns the signed logits (N, 10), int64, and, with ``record``, a :class:`RunTrace` as well.
+        ``progress(done, total)`` is called after every chunk of images.
+        """
+        t = check_nonnegative("t (s)", t)
+        seed = check_int("seed", seed, 0, 2 ** 63 - 1)
+        q_all = input_codes(pixels)
+        check_shape("pixels", q_all, (None,) + INPUT_SHAPE)
+        trace = RunTrace() if record else None
+        logits = []
+        for ci, c0 in enumerate(range(0, len(q_all), CHUNK)):
+            q = q_all[c0:c0 + CHUNK]
+            keep = len(q)
+            # A short last chunk is padded with blank images so every chunk draws the same read noise.
+            q = np.concatenate([q, np.zeros((CHUNK - keep,) + q.shape[1:], q.dtype)])
+            rngs = {n: np.random.default_rng([seed, n, ci]) for n in self.tiles}
+            logits.append(self._run_chunk(q, t, rngs, trace, keep)[:keep])
+            if progress:
+                progress(c0 + keep, len(q_all))
+        logits = np.concatenate(logits) if logits else np.zeros((0, REFERENCE_NET[-1].c_out), np.int64)
+        if record:
+            for d in vars(trace).values():
+                for k, v in d.items():
+                    d[k] = np.concatenate(v, axis=1 if v[0].ndim == 3 else 0)
+            return logits, trace
+        return logits
+
+    def _run_chunk(self, q, t, rngs, trace, keep):
+        fmt = self.config.fmt
+        for ql in self.qlayers:
+            layer = ql.layer
+            x = layer_vectors(q, layer)
+            rows_kept = keep * (len(x) // len(q))      # MVMs of the real (not padding) images
+            acc = np.zeros((len(x), layer.c_out), np.int64)
+            y = np.zeros_like(acc)
+            for a in self.mapping.layer_tiles(layer.name):
+                xs = x[:, a.row_start:a.row_stop]
+                res = self.tiles[a.tile].mvm(xs, t, rngs[a.tile])
+                if trace is not None:
+                    trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
+                    trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
+                    trace.tile_codes.setdefault(a.tile, []).append(res.codes[:, :rows_kept])
+                    trace.tile_acc.setdefault(a.tile, []).append(res.acc[:rows_kept])
+                part = res.acc[:, :a.columns]
+                if a.row_block:
+                    part, _ = reduce_partial_sums(np.stack([acc[:, a.col_start:a.col_stop], part]), fmt)
+                acc[:, a.col_start:a.col_stop] = part
+            for (name, cb), (s, b, r) in self.registers.items():
+                if name == layer.name:
+                    cs = slice(cb * self.config.tile.columns, cb * self.config.tile.columns + len(s))
+                    y[:, cs], _ = bn_requantise(acc[:, cs], s, b, r, fmt, relu=not ql.last, last=ql.last)
+            if trace is not None:
+                trace.layer_acc.setdefault(layer.name, []).append(acc[:rows_kept])
+                trace.layer_out.setdefault(layer.name, []).append(y[:rows_kept])
+            q = next_codes(y, q, layer)
+        return q
+
+    # -- per-tile workloads for testbenches ------------------------------------------------------------------------
+    def tile_workload(self, n, images=4, t=3600.0, seed=0, trace=None):
+        """Tile ``n``'s workload on the first ``images`` test images (or an array of test-image indices) at ``t``
+        seconds after programming, read-noise seed ``seed``: a :class:`TileWorkload`.
+
+        The earlier layers run on the chip model too (same seed), so the inputs are what the tile sees in a
+        whole-chip run. Pass ``trace`` (from :meth:`run` with ``record=True`` on the same images) to avoid re-running.
+        """
+        a = self.mapping.tile(n)
+        idx = self._image_indices(images)
+        if trace is None:
+            _, _, x_te, _ = load_split()
+            _, trace = self.run(x_te[idx], t, seed, record=True)
+        ql = self.qlayers[a.layer_index]
+        cols = self.config.tile.columns
+        group = self.mapping.reduction_group(n)
+        group_acc, _ = reduce_partial_sums(np.stack([trace.tile_acc[m] for m in group]), self.config.fmt)
+        s, b, r = self.registers[(a.layer, a.col_block)]
+        pad = lambda v: np.concatenate([v, np.zeros(cols - len(v), np.int64)])
+        out, _ = bn_requantise(group_acc, pad(s), pad(b), r, self.config.fmt, relu=not ql.last, last=ql.last)
+        cs = slice(a.col_start, a.col_stop)
+        return TileWorkload(
+            tile=n, layer=a.layer, layer_index=a.layer_index, row_start=a.row_start, rows=a.rows,
+            col_start=a.col_start, n_cols=a.columns, columns=cols, group=group,
+            weights=ql.w_int[a.row_start:a.row_stop, cs].copy(), g_per_weight=self.tiles[n].g_per_weight.copy(),
+            adc=self.tiles[n].adc, fmt=self.config.fmt, t=float(t), seed=int(seed), images=idx,
+            inputs=trace.tile_inputs[n], currents=trace.tile_currents[n],
+            current_codes=current_code(trace.tile_currents[n], self.tiles[n].adc), codes=trace.tile_codes[n],
+            acc=trace.tile_acc[n],
+            group_acc=group_acc, bn_scale=pad(s), bn_bias=pad(b), bn_shift=r, relu=not ql.last, last=ql.last,
+            outputs=out)
+
+    def _image_indices(self, images):
+        if np.ndim(images) == 0:
+            return np.arange(check_int("images", images, 1, N_TEST))
+        idx = np.asarray(images)
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= N_TEST:
+            raise ValueError(f"images must be a count in [1, {N_TEST}] or a 1-D array of test-image indices in "
+                             f"[0, {N_TEST - 1}], got {images!r}")
+        return idx
+
+    # -- persistence ------------------------------------------------------------------------------------------------
+    def save(self, path):
+        """Write the whole programmed chip (weights, every tile's devices and ADC, registers, config) to one file."""
+        blobs = {}
+        for n, tile in self.tiles.items():
+            buf = io.BytesIO()
+            tile.save(buf)
+            blobs[f"tile.{n}"] = np.frombuffer(buf.getvalue(), np.uint8)
+        regs = {}
+        for (name, cb), (s, b, r) in self.registers.items():
+            regs[f"reg.{name}.{cb}.scale"], regs[f"reg.{name}.{cb}.bias"] = s, b
+            regs[f"reg.{name}.{cb}.shift"] = np.array(r)
+        cfg = {k: repr(asdict(v)) if hasattr(v, "__dataclass_fields__") else repr(v)
+               for k, v in vars(self.config).items()}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **blobs, **regs, **{f"param.{k}": v for k, v in self.params.items()},
+                            seed=np.array(self.seed), i_fs=np.array([self.i_fs[n] for n in sorted(self.i_fs)]),
+                            config=np.array(repr(cfg)))
+
+    @classmethod
+    def load(cls, path):
+        """Load a chip written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise ValueError(f"chip file {path} does not exist")
+        with np.load(path) as f:
+            raw = ast.literal_eval(str(f["config"]))
+            kinds = {"pcm": PcmModel, "fmt": PeripheryFormat, "tile": TileConfig}
+            config = ChipConfig(**{k: kinds[k](**ast.literal_eval(v)) if k in kinds else ast.literal_eval(v)
+                                   for k, v in raw.items()})
+            params = {k[6:]: f[k] for k in f.files if k.startswith("param.")}
+            tiles = {int(k[5:]): CrossbarTile.load(io.BytesIO(f[k].tobytes())) for k in f.files
+                     if k.startswith("tile.")}
+            i_fs = dict(zip(sorted(tiles), f["i_fs"].tolist()))
+            regs = {}
+            for k in f.files:
+                if k.startswith("reg.") and k.endswith(".scale"):
+                    _, name, cb, _ = k.split(".")
+                    base = f"reg.{name}.{cb}"
+                    regs[(name, int(cb))] = (f[base + ".scale"], f[base + ".bias"], int(f[base + ".shift"]))
+            return cls(params, int(f["seed"]), config, tiles, i_fs, regs)
+
+
+def max_images():
+    """Number of held-out test images a run or a workload can use."""
+    return N_TEST
+
+
+_REFERENCE = {}
+
+
+def reference_chip(chip_seed=0, config=ChipConfig()):
+    """The shipped network programmed with ``chip_seed`` (kept in memory: programming takes about a second)."""
+    key = (check_int("chip_seed", chip_seed, 0, 2 ** 63 - 1), config)
+    if key not in _REFERENCE:
+        _REFERENCE[key] = Chip.program(seed=chip_seed, config=config)
+    return _REFERENCE[key]
+
+
+def tile_workload(tile, *, images=4, t=3600.0, seed=0, chip_seed=0, config=ChipConfig()):
+    """Tile ``tile``'s workload on the first ``images`` test images of the reference chip programmed with
+    ``chip_seed``, at ``t`` s after programming, read-noise seed ``seed`` (see :meth:`Chip.tile_workload`)."""
+    return reference_chip(chip_seed, config).tile_workload(tile, images=images, t=t, seed=seed)
+
+
+def _program_tile(w, gpw, seed, config):
+    """Program integer weights ``w`` (rows x cols) with the given siemens per weight unit of each column."""
+    g_target = np.zeros((config.tile.rows, config.tile.bitlines))
+    g_target[:w.shape[0], 0:2 * w.shape[1]:2] = np.minimum(np.maximum(w, 0) * gpw, config.pcm.g_max)
+    g_target[:w.shape[0], 1:2 * w.shape[1]:2] = np.minimum(np.maximum(-w, 0) * gpw, config.pcm.g_max)
+    devices = config.pcm.program(g_target, np.random.default_rng(seed))
+    return CrossbarTile(devices, w.shape, gpw, pcm=config.pcm, adc=AdcConfig(config.fmt.b_adc, 1e-6, config.frac_bits),
+                        fmt=config.fmt, config=config.tile, seed=seed)
+
+
+def _calibrate_ifs(qlayers, mapping, tiles, config):
+    """I_fs per tile: a percentile of |bit-plane current| of its reduction group with target conductances, on the
+    8-bit digital path's activations of the first ``n_calibration`` training images."""
+    x_tr, _, _, _ = load_split()
+    _, outs = digital_forward(qlayers, x_tr[:config.n_calibration], return_all=True)
+    q = input_codes(x_tr[:config.n_calibration])
+    inputs = []
+    for ql, y in zip(qlayers, outs):
+        inputs.append(layer_vectors(q, ql.layer))
+        q = next_codes(y, q, ql.layer)
+    v = config.tile.v_read
+    i_fs = {}
+    for a in mapping.tiles:
+        if a.row_block:
+            continue
+        group = mapping.reduction_group(a.tile)
+        mags = []
+        for m in group:
+            b = mapping.tile(m)
+            tile = tiles[m]
+            gt = tile.devices.g_target[:b.rows]
+            gdiff = gt[:, 0:2 * b.columns:2] - gt[:, 1:2 * b.columns:2]
+            planes = (inputs[b.layer_index][:, b.row_start:b.row_stop, None] >>
+                      np.arange(config.fmt.b_in)[None, None, :]) & 1
+            mags.append(np.abs(v * np.einsum("nrb,rc->nbc", planes.astype(np.float64), gdiff)).ravel())
+        level = float(np.percentile(np.concatenate(mags), config.ifs_percentile))
+        steps = max(1, int(np.ceil(level / config.ifs_step)))
+        for m in group:
+            i_fs[m] = steps * config.ifs_step
+    return i_fs

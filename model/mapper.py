@@ -1,0 +1,183 @@
+"""Mapping of a network's layers onto the chip's tiles.
+
+Ref: docs/architecture.md §2 (tile geometry), §4 step 4 (row split, partial sums added before BN).
+
+A layer is an MVM of ``fan_in`` inputs (for a convolution: the im2col patch, k*k*C_in) by ``fan_out`` outputs, done
+``mvms`` times per image (once per output position). On tiles of R rows x C logical columns (default 256 x 128):
+
+* row split: fan_in > R splits the rows into ceil(fan_in / R) contiguous blocks (the first ones full); the tiles
+  of one column block form a *reduction group* whose accumulators are added, saturating, in tile order, before BN;
+* column split: fan_out > C splits the outputs into ceil(fan_out / C) contiguous blocks, each with its own BN.
+
+Tiles are numbered from 0 in layer order, then column block, then row block, so a reduction group is a run of
+consecutive tile numbers. Utilisation is the fraction of a tile's crossbar devices that hold weights:
+rows_used * columns_used / (R * C).
+
+:func:`plan` maps any list of layers and reports how many tiles it needs (it never fails on size: use it for
+networks larger than the chip, e.g. ResNet-50); :func:`map_layers` is the strict variant that raises when the
+network does not fit.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .checks import check_int
+
+__all__ = ["ChipGeometry", "TileAssignment", "Mapping", "plan", "map_layers", "map_network"]
+
+
+@dataclass(frozen=True)
+class ChipGeometry:
+    """Tiles on the chip and the rows / logical (signed) columns of each."""
+    tiles: int = 144
+    rows: int = 256
+    columns: int = 128
+
+    def __post_init__(self):
+        check_int("tiles", self.tiles, 1, 1 << 20)
+        check_int("rows", self.rows, 1, 1 << 16)
+        check_int("columns", self.columns, 1, 1 << 16)
+
+
+@dataclass(frozen=True)
+class TileAssignment:
+    """The slice of one layer's weight matrix held by one tile: rows [row_start, row_stop) (im2col order) by
+    output columns [col_start, col_stop); logical column j of the tile is output channel col_start + j."""
+    tile: int
+    layer: str
+    layer_index: int
+    row_block: int
+    col_block: int
+    row_start: int
+    row_stop: int
+    col_start: int
+    col_stop: int
+    mvms_per_image: int
+    utilisation: float
+
+    @property
+    def rows(self):
+        return self.row_stop - self.row_start
+
+    @property
+    def columns(self):
+        return self.col_stop - self.col_start
+
+
+@dataclass
+class Mapping:
+    """Result of mapping: tile assignments in tile order, per-layer summary, geometry, and whether it fits."""
+    geometry: ChipGeometry
+    tiles: list
+    layers: list = field(default_factory=list)
+
+    @property
+    def tiles_needed(self):
+        return len(self.tiles)
+
+    @property
+    def fits(self):
+        return self.tiles_needed <= self.geometry.tiles
+
+    def tile(self, n):
+        """The assignment of tile ``n``; ValueError naming the valid range otherwise."""
+        check_int("tile", n, 0, self.tiles_needed - 1)
+        return self.tiles[n]
+
+    def layer_tiles(self, name):
+        """Assignments of the layer called ``name``, in tile order."""
+        out = [t for t in self.tiles if t.layer == name]
+        if not out:
+            raise ValueError(f"layer must be one of {[l['name'] for l in self.layers]}, got {name!r}")
+        return out
+
+    def reduction_group(self, n):
+        """Tiles whose accumulators are added together with tile ``n``'s (its layer's tiles in its column block)."""
+        a = self.tile(n)
+        return [t.tile for t in self.tiles if t.layer == a.layer and t.col_block == a.col_block]
+
+    def table(self):
+        """The mapping table as text: one line per tile."""
+        lines = [f"{'tile':>4}  {'layer':<10} {'rows':>11} {'columns':>9} {'MVMs/img':>8} {'util':>6}",
+                 "-" * 55]
+        for t in self.tiles:
+            split = f" (rows {t.row_block + 1}/{self._blocks(t.layer)[0]})" if self._blocks(t.layer)[0] > 1 else ""
+            lines.append(f"{t.tile:>4}  {t.layer:<10} {t.row_start:>4}..{t.row_stop - 1:<5} "
+                         f"{t.col_start:>3}..{t.col_stop - 1:<4} {t.mvms_per_image:>8} "
+                         f"{100 * t.utilisation:>5.1f}%{split}")
+        used = sum(t.utilisation for t in self.tiles)
+        lines.append("-" * 55)
+        lines.append(f"{self.tiles_needed} of {self.geometry.tiles} tiles used; mean utilisation of used tiles "
+                     f"{100 * used / max(1, self.tiles_needed):.1f}%"
+                     + ("" if self.fits else f"; DOES NOT FIT ({self.tiles_needed} > {self.geometry.tiles})"))
+        return "\n".join(lines)
+
+    def _blocks(self, name):
+        layer = next(l for l in self.layers if l["name"] == name)
+        return layer["row_blocks"], layer["col_blocks"]
+
+    def to_dict(self):
+        return {"geometry": asdict(self.geometry), "tiles_needed": self.tiles_needed, "fits": self.fits,
+                "layers": self.layers,
+                "tiles": [{**asdict(t), "rows": t.rows, "columns": t.columns} for t in self.tiles]}
+
+    def write_json(self, path):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
+
+
+def _check_layers(layers):
+    names = set()
+    out = []
+    for i, entry in enumerate(layers):
+        if len(entry) != 4:
+            raise ValueError(f"layers[{i}] must be (name, fan_in, fan_out, mvms_per_image), got {entry!r}")
+        name, fan_in, fan_out, mvms = entry
+        if not isinstance(name, str) or not name or name in names:
+            raise ValueError(f"layers[{i}] name must be a unique non-empty string, got {name!r}")
+        names.add(name)
+        out.append((name, check_int(f"layers[{i}] ({name}) fan_in", fan_in, 1, None),
+                    check_int(f"layers[{i}] ({name}) fan_out", fan_out, 1, None),
+                    check_int(f"layers[{i}] ({name}) mvms_per_image", mvms, 1, None)))
+    if not out:
+        raise ValueError("layers must hold at least one layer")
+    return out
+
+
+def plan(layers, geometry=ChipGeometry()):
+    """Map ``layers``, a list of (name, fan_in, fan_out, MVMs per image), whatever the number of tiles needed."""
+    tiles, summary = [], []
+    g = geometry
+    for li, (name, fan_in, fan_out, mvms) in enumerate(_check_layers(layers)):
+        rb, cb = -(-fan_in // g.rows), -(-fan_out // g.columns)
+        first = len(tiles)
+        for c in range(cb):
+            c0, c1 = c * g.columns, min(fan_out, (c + 1) * g.columns)
+            for r in range(rb):
+                r0, r1 = r * g.rows, min(fan_in, (r + 1) * g.rows)
+                tiles.append(TileAssignment(len(tiles), name, li, r, c, r0, r1, c0, c1, mvms,
+                                            (r1 - r0) * (c1 - c0) / (g.rows * g.columns)))
+        summary.append({"name": name, "fan_in": fan_in, "fan_out": fan_out, "mvms_per_image": mvms,
+                        "row_blocks": rb, "col_blocks": cb, "tiles": list(range(first, len(tiles))),
+                        "weights": fan_in * fan_out, "macs_per_image": fan_in * fan_out * mvms})
+    return Mapping(geometry, tiles, summary)
+
+
+def map_layers(layers, geometry=ChipGeometry()):
+    """Like :func:`plan`, but a network that does not fit raises ValueError with the numbers."""
+    m = plan(layers, geometry)
+    if not m.fits:
+        worst = sorted(m.layers, key=lambda l: -len(l["tiles"]))[:3]
+        detail = ", ".join(f"{l['name']}: {len(l['tiles'])} tiles ({l['fan_in']}x{l['fan_out']})" for l in worst)
+        raise ValueError(f"network needs {m.tiles_needed} tiles of {geometry.rows}x{geometry.columns} but the chip "
+                         f"has {geometry.tiles} (largest layers: {detail})")
+    return m
+
+
+def map_network(net=None, geometry=ChipGeometry()):
+    """Strict mapping of a network given as :class:`model.network.Layer` objects (default: the reference CNN)."""
+    from .network import REFERENCE_NET, layer_shapes
+    return map_layers(layer_shapes(REFERENCE_NET if net is None else net), geometry)
