@@ -63,12 +63,14 @@ class ShiftAdd(wiring.Component):
         sat_bits = []
         for lane in range(self._lanes):
             base = Mux(self.clear, 0, self.acc[lane])
-            total = Signal(signed(self._acc_bits + 2), name=f"total{lane}")
-            m.d.comb += total.eq(base * 2 + self.code[lane])
+            total_expr = base * 2 + self.code[lane]
+            # Exactly the sum's width: the Verilog then computes into `total` instead of leaving it an unused copy.
+            total = Signal(total_expr.shape(), name=f"total{lane}")
+            m.d.comb += total.eq(total_expr)
             over, under = total > hi, total < lo
             sat_bits.append(over | under)
             with m.If(self.valid):
-                m.d.sync += self.acc[lane].eq(Mux(over, hi, Mux(under, lo, total)))
+                m.d.sync += self.acc[lane].eq(Mux(over, hi, Mux(under, lo, total[:self._acc_bits].as_signed())))
             with m.Elif(self.clear):
                 m.d.sync += self.acc[lane].eq(0)
         m.d.sync += self.saturated.eq(Mux(self.valid, Cat(*sat_bits), 0))
