@@ -27,7 +27,7 @@ from .arith import PeripheryFormat, bit_planes, shift_and_add_valid
 from .checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
 from .device import PcmModel, ProgrammedDevices, box_muller, run_parallel, spawn_generators
 
-__all__ = ["TileConfig", "CrossbarTile", "MvmResult"]
+__all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,9 @@ class CrossbarTile:
         ``read_devices=True`` draws the read noise of every device on every read instead of the current noise
         (slow; the reference for the fast path)."""
         t = check_nonnegative("t (s)", t)
-        return self._analog(self._planes(x), t, rng, read_devices, False, None)[0]
+        return self._analog(self._planes(x), t, rng, read_devices, False, _NO_TIMER)[0]
 
-    def _analog(self, planes, t, rng, read_devices, adc, timings):
+    def _analog(self, planes, t, rng, read_devices, adc, timer):
         """Currents (A) of every plane and, when ``adc``, their codes and ADC saturations (low, high)."""
         cols = self.config.columns
         shape = planes.shape[:2] + (cols,)
@@ -152,11 +152,11 @@ class CrossbarTile:
                     currents[b, n] = v * (planes[b, n] @ (g[:, 0::2] - g[:, 1::2]))
             codes, sats = _adc.convert_finite(currents, self.adc) if adc else (None, None)
             return currents, codes, sats
-        clock = _Clock(timings)
+        timer.start()
         m = self._front_end(t)
-        clock.lap("drift (cached)")
+        timer.lap("drift (cached)")
         y = planes.reshape(-1, planes.shape[-1]).astype(np.float32) @ m
-        clock.lap("matmul")
+        timer.lap("matmul")
         # The rest runs in row chunks on `threads` threads, each chunk with its own spawned generator: the result
         # depends on the seed and the thread count, not on timing.
         gens = spawn_generators(rng, self.threads) if self.pcm.read_noise else [None] * self.threads
@@ -164,25 +164,25 @@ class CrossbarTile:
         currents = np.empty((y.shape[0], cols))
         codes = np.empty((y.shape[0], cols), dtype=np.int64) if adc else None
 
-        def chunk(k, clock):
+        def chunk(k, timer):
             lo, hi = bounds[k], bounds[k + 1]
             current = y[lo:hi, :cols]
             if gens[k] is not None:
                 noise = box_muller(gens[k], (hi - lo) * cols).reshape(hi - lo, cols)
-                clock.lap("noise draw")
+                timer.lap("noise draw")
                 noise *= np.sqrt(y[lo:hi, cols:], out=y[lo:hi, cols:])
                 noise += current
                 current = noise
             np.multiply(current, 1e-9, out=currents[lo:hi], dtype=np.float64)        # nA -> A
-            clock.lap("noise add")
+            timer.lap("noise add")
             if adc:
                 codes[lo:hi], sats = _adc.convert_finite(currents[lo:hi], self.adc)
-                clock.lap("ADC")
+                timer.lap("ADC")
                 return sats
             return (0, 0)
 
         # Only the calling thread's share is timed: with one thread that is the whole pipeline.
-        sats = run_parallel([lambda k=k: chunk(k, clock if k == 0 else _Clock(None)) for k in range(self.threads)])
+        sats = run_parallel([lambda k=k: chunk(k, timer if k == 0 else _NO_TIMER) for k in range(self.threads)])
         sats = tuple(int(sum(s[i] for s in sats)) for i in range(2))
         return currents.reshape(shape), (codes.reshape(shape) if adc else None), sats
 
@@ -196,19 +196,21 @@ class CrossbarTile:
         self._threads = check_int("threads", n, 1, 64)
 
     # -- full MVM ---------------------------------------------------------------------------------------------------
-    def mvm(self, x, t, rng, read_devices=False, timings=None):
+    def mvm(self, x, t, rng, read_devices=False, timer=None):
         """Bit-serial MVM of activations ``x`` (batch, rows_used) at time t: currents, ADC codes, accumulators.
 
-        ``timings``, if a dict, accumulates the seconds spent in each stage (for the benchmark).
+        ``timer``, a :class:`StageTimer`, accumulates the time spent in each stage (for the benchmark); with
+        several threads it times the calling thread's share.
         """
         t = check_nonnegative("t (s)", t)
-        clock = _Clock(timings)
+        timer = timer or _NO_TIMER
+        timer.start()
         planes = self._planes(x)
-        clock.lap("bit-planes")
-        currents, codes, adc_sats = self._analog(planes, t, rng, read_devices, True, timings)
-        clock.restart()
+        timer.lap("bit-planes")
+        currents, codes, adc_sats = self._analog(planes, t, rng, read_devices, True, timer)
+        timer.start()
         acc, acc_sats = shift_and_add_valid(codes, self.fmt)
-        clock.lap("shift-and-add")
+        timer.lap("shift-and-add")
         return MvmResult(currents, codes, acc, adc_sats, acc_sats)
 
     def reprogram(self, mask, rng, t_now):
@@ -245,18 +247,33 @@ class CrossbarTile:
                        config=TileConfig(**kw["config"]), seed=None if seed < 0 else seed)
 
 
-class _Clock:
-    """Adds the time since the previous lap to ``timings[stage]``; does nothing when ``timings`` is None."""
+class StageTimer:
+    """Accumulates, per stage name, the time between :meth:`start` or the previous :meth:`lap` and each lap.
 
-    def __init__(self, timings):
-        self.timings = timings
-        self.restart()
+    ``clock`` is any function returning seconds: ``time.perf_counter`` (wall time) or ``time.thread_time`` (CPU time
+    of the calling thread, which other processes' load does not inflate).
+    """
 
-    def restart(self):
-        self.t = time.perf_counter() if self.timings is not None else 0.0
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.seconds = {}
+        self._t = 0.0
+
+    def start(self):
+        self._t = self.clock()
 
     def lap(self, stage):
-        if self.timings is not None:
-            now = time.perf_counter()
-            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.t
-            self.t = now
+        now = self.clock()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._t
+        self._t = now
+
+
+class _NullTimer(StageTimer):
+    def start(self):
+        pass
+
+    def lap(self, stage):
+        pass
+
+
+_NO_TIMER = _NullTimer()

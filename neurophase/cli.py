@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "rtl": "neurophase.rtl_tools",
     "lint": "neurophase.lint",
+    "bench": "neurophase.bench",
     "train": "neurophase.train",
 }
 

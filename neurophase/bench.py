@@ -1,0 +1,162 @@
+"""Speed of the golden model: a fully non-ideal tile MVM against the float32 matmul floor; writes build/reports/bench.json.
+
+The MVM is a batch of input vectors on an already programmed 256 x 128 tile (256 rows x 128 logical columns on
+256 x 256 devices) read one day after programming, with everything on: programming noise and drift (frozen, from
+programming), fresh read noise on every bit-plane read, the SAR ADC of every column and the shift-and-add. The floor is
+measured in the same run: one numpy float32 matmul of the stacked 8 bit-planes (8 batch x 256) with the 256 x 128
+weight matrix, the least arithmetic an exact bit-serial simulation must do. Both are timed interleaved (so load from
+other processes hits both alike), repeated, and reported as medians; the ratio is MVM / floor (goal: <= 3).
+
+The same pair is also timed with everything on one thread (BLAS limited to one thread with threadpoolctl, one model
+thread): that ratio is the model's own overhead, and it holds up when other processes load the machine, which inflates
+a multi-threaded BLAS matmul a lot. That run also times each stage of the MVM (bit-planes, matmul, noise draw, noise
+add, ADC, shift-and-add). Also reported: numpy's own float32 normal draw of the same size, and the one-off cost of
+programming the tile and computing its drifted conductances.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+DAY = 86400.0
+GOAL = 3.0
+
+
+def add_arguments(p):
+    p.add_argument("--out", type=Path, default=Path("build/reports/bench.json"),
+                   help="JSON report (default build/reports/bench.json)")
+    p.add_argument("--batch", type=int, default=256, help="input vectors per MVM (default 256)")
+    p.add_argument("--repeats", type=int, default=50, help="timed repetitions of each measurement (default 50)")
+    p.add_argument("--threads", type=int, default=2, help="threads after the matmul in the headline MVM (default 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, activations and the tile (default 0)")
+
+
+def _median_ms(samples):
+    return float(np.median(samples) * 1e3)
+
+
+def _timed(f, clock=time.perf_counter):
+    t = clock()
+    f()
+    return clock() - t
+
+
+def measure(batch=256, repeats=50, threads=2, seed=0, progress=lambda msg: None):
+    """Run the benchmark; return the report as a dict (times in milliseconds)."""
+    from .model.arith import bit_planes
+    from .model.checks import check_int
+    from .model.tile import CrossbarTile, StageTimer
+
+    batch = check_int("batch", batch, 1, 1 << 16)
+    repeats = check_int("repeats", repeats, 3, 10_000)
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((256, 128))
+    x = rng.integers(0, 256, (batch, 256))
+
+    progress("programming a 256 x 256-device tile and drifting it to 1 day")
+    one_off = {}
+    start = time.perf_counter()
+    tile = CrossbarTile.program(w, seed=seed + 1)
+    one_off["program"] = (time.perf_counter() - start) * 1e3
+    first = StageTimer()
+    tile.mvm(x, DAY, rng, timer=first)          # the first MVM at a new time computes the drifted conductances
+    one_off["drift to t"] = first.seconds["drift (cached)"] * 1e3
+
+    stacked = bit_planes(x, 8).reshape(-1, 256).astype(np.float32)
+    w32 = w.astype(np.float32)
+    normal = np.random.default_rng(seed + 2)
+
+    def mvm(n_threads, timer=None):
+        tile.threads = n_threads
+        return tile.mvm(x, DAY, rng, timer=timer)
+
+    wall = {name: [] for name in ("floor", "mvm", "normal")}
+    cpu = {name: [] for name in ("floor", "mvm")}
+    stages = []
+    progress(f"timing floor and MVM with numpy's BLAS threads and {threads} model threads, then both on one thread "
+             f"with the stage breakdown: {repeats} interleaved repeats")
+    for _ in range(repeats):
+        wall["floor"].append(_timed(lambda: stacked @ w32))
+        wall["mvm"].append(_timed(lambda: mvm(threads)))
+        wall["normal"].append(_timed(lambda: normal.standard_normal((stacked.shape[0], 128), dtype=np.float32)))
+        with threadpool_limits(limits=1, user_api="blas"):
+            cpu["floor"].append(_timed(lambda: stacked @ w32, time.thread_time))
+            timer = StageTimer(time.thread_time)
+            cpu["mvm"].append(_timed(lambda: mvm(1, timer), time.thread_time))
+            stages.append(timer.seconds)
+    tile.threads = threads
+
+    med = {name: _median_ms(v) for name, v in wall.items()}
+    med1 = {name: _median_ms(v) for name, v in cpu.items()}
+    breakdown = {k: _median_ms([s[k] for s in stages]) for k in stages[0] if k != "drift (cached)"}
+    breakdown["other (validation, Python)"] = max(0.0, med1["mvm"] - sum(breakdown.values()))
+    return {
+        "tile": {"rows": 256, "columns": 128, "devices": "256 x 256", "batch": batch, "b_in": 8, "t_s": DAY,
+                 "non_idealities": ["programming noise", "drift", "read noise per bit-plane read", "ADC",
+                                    "shift-and-add"]},
+        "floor_ms": med["floor"],
+        "mvm_ms": med["mvm"],
+        "ratio": med["mvm"] / med["floor"],
+        "goal_ratio": GOAL,
+        "mvm_threads": threads,
+        "blas_threads": _blas_threads(),
+        "floor_min_ms": float(np.min(wall["floor"]) * 1e3),
+        "mvm_min_ms": float(np.min(wall["mvm"]) * 1e3),
+        "single_thread_cpu": {"floor_ms": med1["floor"], "mvm_ms": med1["mvm"], "ratio": med1["mvm"] / med1["floor"],
+                              "stages_ms": breakdown},
+        "numpy_standard_normal_f32_ms": med["normal"],
+        "one_off_ms": one_off,
+        "repeats": repeats,
+        "environment": {"numpy": np.__version__, "cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]},
+    }
+
+
+def _blas_threads():
+    return max((info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"), default=None)
+
+
+def format_table(r):
+    one = r["single_thread_cpu"]
+    rows = [
+        (f"floor: float32 matmul ({8 * r['tile']['batch']} x 256) @ (256 x 128), {r['blas_threads']} BLAS threads",
+         r["floor_ms"], r["floor_min_ms"]),
+        (f"tile MVM, everything on, {r['mvm_threads']} model threads", r["mvm_ms"], r["mvm_min_ms"]),
+        (f"ratio MVM / floor (goal <= {r['goal_ratio']:g})", r["ratio"], r["mvm_min_ms"] / r["floor_min_ms"]),
+        ("numpy standard_normal float32, same size (for comparison)", r["numpy_standard_normal_f32_ms"], None),
+        ("", None, None),
+        ("one thread (BLAS too), CPU time of that thread:", None, None),
+        ("  floor", one["floor_ms"], None),
+        ("  tile MVM", one["mvm_ms"], None),
+        ("  ratio MVM / floor", one["ratio"], None),
+        ("  where the MVM's time goes:", None, None),
+        *((f"    {k}", v, None) for k, v in one["stages_ms"].items()),
+        ("", None, None),
+        ("one-off: program 256 x 256 devices", r["one_off_ms"]["program"], None),
+        ("one-off: drifted conductances at t = 1 day", r["one_off_ms"]["drift to t"], None),
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"{'':{width}}  {'median':>8}  {'min':>8}"]
+    for name, v, low in rows:
+        unit = "x" if "ratio" in name else ""
+        fmt = "8.2f" if unit else "8.3f"
+        cells = "" if v is None else f"{v:{fmt}}{unit}" + ("" if low is None else f"  {low:{fmt}}{unit}")
+        lines.append(f"{name:{width}}  {cells}".rstrip())
+    env = r["environment"]
+    lines.append(f"(ms; {r['repeats']} interleaved repeats; 1-minute load average {env['load_avg_1min']:.2f} "
+                 f"on {env['cpus']} CPUs)")
+    return "\n".join(lines)
+
+
+def run(args):
+    report = measure(args.batch, args.repeats, args.threads, args.seed,
+                     progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(format_table(report))
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,26 @@
+"""`neurophase bench` writes its JSON report and prints the table (a small batch, so it is quick)."""
+
+import json
+
+import pytest
+
+from neurophase.cli import main
+
+
+def test_bench_writes_report_and_table(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--out", str(out), "--batch", "8", "--repeats", "3"]) == 0
+    report = json.loads(out.read_text())
+    assert report["tile"]["batch"] == 8
+    assert report["ratio"] == pytest.approx(report["mvm_ms"] / report["floor_ms"])
+    stages = report["single_thread_cpu"]["stages_ms"]
+    assert set(stages) == {"bit-planes", "matmul", "noise draw", "noise add", "ADC", "shift-and-add",
+                           "other (validation, Python)"}
+    assert all(v >= 0 for v in stages.values()) and report["one_off_ms"]["program"] > 0
+    table = capsys.readouterr().out
+    assert "ratio MVM / floor (goal <= 3)" in table and f"wrote {out}" in table
+
+
+def test_bench_rejects_bad_arguments(tmp_path, capsys):
+    assert main(["bench", "--out", str(tmp_path / "b.json"), "--repeats", "1"]) == 2
+    assert "repeats must be an integer in [3, 10000], got 1" in capsys.readouterr().err
