@@ -14,6 +14,11 @@ independent Gaussian factor. The bitline current is then a sum of independent Ga
 *current* noise directly, with variance V_read^2 * sum_i x_i * ((sigma_i G_i+)^2 + (sigma_i G_i-)^2): exact in
 distribution, and 256x cheaper than drawing every device. ``read_devices=True`` draws every device instead (slow;
 the tests use it to check the fast path).
+
+Numerics of the fast path: one float32 matmul of the stacked bit-planes with [G+ - G- | noise variance] (cached per
+read time) gives each plane's mean current and variance; fresh N(0, 1) draws (``device.box_muller``) scale the
+noise; currents are returned in float64 amperes and the codes are exactly ``adc.convert(currents)``. After the matmul
+the work runs in row chunks on ``threads`` threads, each chunk with its own generator spawned from ``rng``.
 """
 
 import time
@@ -28,6 +33,8 @@ from .checks import check_finite_array, check_int, check_nonnegative, check_posi
 from .device import PcmModel, ProgrammedDevices, box_muller, run_parallel, spawn_generators
 
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
+
+_MIN_CHUNK = 32768
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,7 @@ class TileConfig:
 
 @dataclass
 class MvmResult:
-    """Everything one batched tile MVM produced, plane by plane."""
+    """Everything one batched tile MVM produced, plane by plane; ``codes == adc.convert(currents)`` exactly."""
     currents: np.ndarray        # (b_in, batch, columns) differential bitline currents, A
     codes: np.ndarray           # (b_in, batch, columns) ADC codes
     acc: np.ndarray             # (batch, columns) shift-and-add accumulators
@@ -157,10 +164,12 @@ class CrossbarTile:
         timer.lap("drift (cached)")
         y = planes.reshape(-1, planes.shape[-1]).astype(np.float32) @ m
         timer.lap("matmul")
-        # The rest runs in row chunks on `threads` threads, each chunk with its own spawned generator: the result
-        # depends on the seed and the thread count, not on timing.
-        gens = spawn_generators(rng, self.threads) if self.pcm.read_noise else [None] * self.threads
-        bounds = np.linspace(0, y.shape[0], self.threads + 1).astype(int)
+        # The rest runs in row chunks on up to `threads` threads (one chunk per _MIN_CHUNK values at least, as a
+        # thread costs ~0.1 ms), each chunk with its own spawned generator: the result depends on the seed, the
+        # thread count and the shape, never on timing.
+        n_chunks = max(1, min(self.threads, y.shape[0] * cols // _MIN_CHUNK))
+        gens = spawn_generators(rng, n_chunks) if self.pcm.read_noise else [None] * n_chunks
+        bounds = np.linspace(0, y.shape[0], n_chunks + 1).astype(int)
         currents = np.empty((y.shape[0], cols))
         codes = np.empty((y.shape[0], cols), dtype=np.int64) if adc else None
 
@@ -182,7 +191,7 @@ class CrossbarTile:
             return (0, 0)
 
         # Only the calling thread's share is timed: with one thread that is the whole pipeline.
-        sats = run_parallel([lambda k=k: chunk(k, timer if k == 0 else _NO_TIMER) for k in range(self.threads)])
+        sats = run_parallel([lambda k=k: chunk(k, timer if k == 0 else _NO_TIMER) for k in range(n_chunks)])
         sats = tuple(int(sum(s[i] for s in sats)) for i in range(2))
         return currents.reshape(shape), (codes.reshape(shape) if adc else None), sats
 

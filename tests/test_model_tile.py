@@ -93,7 +93,7 @@ def test_mvm_is_reproducible_for_a_seed(threads):
     rng = np.random.default_rng(7)
     tile = CrossbarTile.program(rng.standard_normal((256, 128)), seed=8)
     tile.threads = threads
-    x = rng.integers(0, 256, (15, 256))
+    x = rng.integers(0, 256, (100, 256))          # 8 x 100 x 128 noise values: enough for 3 chunks
     a, b, c = (tile.mvm(x, DAY, np.random.default_rng(s)) for s in (9, 9, 10))
     np.testing.assert_array_equal(a.currents, b.currents)
     np.testing.assert_array_equal(a.acc, b.acc)
