@@ -15,9 +15,10 @@ IMAGES ?=
 T ?=
 SEED ?=
 WAVES ?= 0
+AREA ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-slow bench lint rtl sim coverage clean help
+.PHONY: setup test test-slow bench lint rtl sim coverage energy clean help
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -28,6 +29,7 @@ help:
 	@echo "make lint       verilator --lint-only -Wall on every exported top"
 	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s WAVES=1)"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
+	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make clean      remove build products"
 
 setup: $(STAMP)
@@ -62,6 +64,9 @@ sim: setup
 
 coverage: setup
 	$(NP) coverage
+
+energy: setup
+	$(NP) energy $(if $(filter 1,$(AREA)),--area)
 
 clean:
 	rm -rf build sim_build .pytest_cache

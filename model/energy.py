@@ -101,14 +101,16 @@ class CycleModel:
     decision per bit and column, one sampling step: NeuroSim's log2 L + 1) and the extra cycle is the start strobe.
     A pulse-width-modulated read takes ``(2^B_in - 1) * pwm_lsb_cycles`` cycles of integration, then the conversion
     and the strobe. After the planes the used columns are issued to the BN unit, ``bn_lanes`` per cycle, while the
-    next vector streams in, ``acts_per_beat`` activations per cycle; the next MVM starts when both are done. A layer
-    adds ``layer_overhead_cycles`` (the chip sequencer's set-up) to ``MVMs x`` this period.
+    next vector streams in, ``acts_per_beat`` activations per cycle; the next MVM starts ``mvm_overhead_cycles``
+    later (the controller passes through IDLE for one cycle). A layer adds ``layer_overhead_cycles`` (the chip
+    sequencer's set-up) to ``MVMs x`` this period.
     """
     pulse_cycles: int = 8
     columns_per_adc: int = 1
     pwm_lsb_cycles: int = 1
     bn_lanes: int = 1
     acts_per_beat: int = 16
+    mvm_overhead_cycles: int = 1
     layer_overhead_cycles: int = 0
 
     def __post_init__(self):
@@ -117,6 +119,7 @@ class CycleModel:
         check_int("pwm_lsb_cycles", self.pwm_lsb_cycles, 1)
         check_int("bn_lanes", self.bn_lanes, 1, 256)
         check_int("acts_per_beat", self.acts_per_beat, 1, 4096)
+        check_int("mvm_overhead_cycles", self.mvm_overhead_cycles, 0)
         check_int("layer_overhead_cycles", self.layer_overhead_cycles, 0)
 
     @classmethod
@@ -138,7 +141,7 @@ class CycleModel:
         """Cycles from one MVM's start to the next's on a tile using ``rows_used`` x ``cols_used``."""
         reads = fmt.b_in if _check_encoding(encoding) == "bit-serial" else 1
         tail = max(-(-cols_used // self.bn_lanes), -(-rows_used // self.acts_per_beat))
-        return reads * self.read_cycles(encoding, fmt) + tail
+        return reads * self.read_cycles(encoding, fmt) + tail + self.mvm_overhead_cycles
 
     def read_time_unit(self, encoding, fmt, clock_hz):
         """Seconds a wordline conducts per unit of its pulse count: a whole plane read (bit-serial), one LSB (PWM)."""

@@ -1,0 +1,47 @@
+"""`neurophase energy`: report, plots and claims table; `--area` synthesis with Yosys."""
+
+import json
+
+import pytest
+
+from neurophase.cli import main
+from neurophase.model import energy as E
+
+
+def test_energy_command_writes_report_plots_and_claims(tmp_path, capsys):
+    assert main(["energy", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "energy.json").read_text())
+    for name in ("energy_breakdown.png", "efficiency_comparison.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bs = report["resnet50"]["bit-serial"]
+    assert bs["weights"] == 25_502_912 and bs["ops"] == 2 * bs["macs"]
+    assert bs["tops_per_w"] == pytest.approx(bs["ops"] / bs["energy_per_image_j"] / 1e12)
+    assert sum(bs["energy_breakdown_j"].values()) == pytest.approx(bs["energy_per_image_j"])
+    assert sum(l["events"]["adc_conversions"] for l in bs["layers"]) == bs["events"]["adc_conversions"]
+    # The claims in the report are the claims check of the report's own inputs.
+    pub = E.load_published()
+    first = E.check_claims(pub["paper"], pub["battery"], pub["chips"], ops_per_frame=bs["ops"],
+                           weights=bs["weights"], rel_tol=report["rel_tol"])
+    assert report["claims"][:len(first)] == [c.as_dict() for c in first]
+    md = (tmp_path / "energy_claims.md").read_text()
+    assert md.count("\n") == len(report["claims"]) + 2
+    out = capsys.readouterr().out
+    assert "claims check" in out and "does NOT fit" in out
+
+
+def test_energy_command_rejects_bad_parameters(tmp_path, capsys):
+    assert main(["energy", "--out", str(tmp_path), "--columns-per-adc", "0"]) == 2
+    assert "columns-per-adc must be an integer in [1, 128]" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # Yosys (YoWASP) compiles itself on its first run on a machine: about a minute
+def test_yosys_counts_the_flip_flops_of_a_small_shift_and_add(tmp_path):
+    from neurophase.energy import synth_stats
+    from neurophase.rtl.export import write_verilog
+    from neurophase.rtl.shift_add import ShiftAdd
+    lanes, acc_bits = 2, 8
+    path = write_verilog(ShiftAdd(lanes=lanes, b_adc=4, acc_bits=acc_bits), "np_sa_area", tmp_path)
+    stats = synth_stats(path, "np_sa_area")
+    # One register bit per accumulator bit and one saturation flag per lane.
+    assert stats["flip_flops"] == lanes * acc_bits + lanes
+    assert stats["cells"] > stats["flip_flops"]
