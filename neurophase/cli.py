@@ -8,6 +8,7 @@ import sys
 COMMANDS = {
     "rtl": "neurophase.rtl_tools",
     "lint": "neurophase.lint",
+    "coverage": "neurophase.coverage",
     "bench": "neurophase.bench",
     "energy": "neurophase.energy",
     "train": "neurophase.train",

