@@ -1,4 +1,4 @@
-"""Speed of the golden model: a fully non-ideal tile MVM against the float32 matmul floor; writes build/reports/bench.json.
+"""Speed of the golden model: a non-ideal tile MVM against the float32 matmul floor (build/reports/bench.json).
 
 The MVM is a batch of input vectors on an already programmed 256 x 128 tile (256 rows x 128 logical columns on
 256 x 256 devices) read one day after programming, with everything on: programming noise and drift (frozen, from

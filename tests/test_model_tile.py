@@ -1,5 +1,6 @@
-"""Crossbar tile (docs/architecture.md §2-§4, decisions D2, D3, D5): the fast current-noise path against the per-device
-reads, ideal MVM against W x within the ADC quantisation bound, digital corner cases, persistence, reprogramming.
+"""Crossbar tile (docs/architecture.md §2-§4, decisions D2, D3, D5): the fast current-noise path against the
+per-device reads, ideal MVM against W x within the ADC quantisation bound, digital corner cases, persistence,
+reprogramming.
 
 Statistical tolerances are Z = 5 standard errors of the estimator at the sample size used (two-sided normal tail
 5.7e-7 per comparison).
