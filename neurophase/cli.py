@@ -12,6 +12,8 @@ COMMANDS = {
     "bench": "neurophase.bench",
     "energy": "neurophase.energy",
     "train": "neurophase.train",
+    "map": "neurophase.map",
+    "infer": "neurophase.infer",
 }
 
 

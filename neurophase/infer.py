@@ -1,0 +1,63 @@
+"""Classify the held-out digits with the golden model: FP32, 8-bit digital, and PCM chips at times after programming.
+
+Each Monte Carlo seed s programs a fresh chip (programming noise and drift exponents from seed s) and runs the test
+set on it with read-noise seed s. No drift remedy is applied (the BN registers are those of programming time).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_OUT = Path("build/reports/infer.json")
+
+
+def add_arguments(p):
+    p.add_argument("--time", type=float, nargs="+", default=[3600.0],
+                   help="seconds after programming (one or more; default 3600 = 1 hour)")
+    p.add_argument("--seeds", type=int, default=5, help="Monte Carlo chips, seeds 0..n-1 (default 5)")
+    p.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped weights)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
+
+
+def _progress(label):
+    def show(done, total):
+        print(f"\r  {label}: {done}/{total} images", end="" if done < total else "\n", file=sys.stderr, flush=True)
+    return show
+
+
+def run(args):
+    from .model.checks import check_int, check_nonnegative
+    from .model.chip import Chip
+    from .model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
+                                quant_layers)
+    seeds = check_int("--seeds", args.seeds, 1, 1000)
+    times = [check_nonnegative("--time (s)", t) for t in args.time]
+    params, _ = load_weights() if args.weights is None else load_weights(args.weights)
+    _, _, x, y = load_split()
+    acc = lambda logits: float(np.mean(np.argmax(logits, axis=1) == y))
+    t0 = time.time()
+    report = {"images": len(y), "fp32": acc(fp32_logits(fp32_params(params), x)),
+              "int8_digital": acc(digital_forward(quant_layers(params), x)), "seeds": seeds, "pcm": []}
+    pcm = {t: [] for t in times}
+    for s in range(seeds):
+        chip = Chip.program(params, seed=s)
+        for t in times:
+            pcm[t].append(acc(chip.run(x, t, seed=s, progress=_progress(f"chip seed {s}, t = {t:g} s"))))
+    print(f"{len(y)} held-out images, {seeds} chip seed(s), {time.time() - t0:.1f} s")
+    print(f"  FP32              {100 * report['fp32']:6.2f}%")
+    print(f"  8-bit digital     {100 * report['int8_digital']:6.2f}%")
+    for t in times:
+        a = np.array(pcm[t])
+        report["pcm"].append({"time_s": t, "accuracy": a.tolist(), "mean": float(a.mean()),
+                              "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                              "min": float(a.min()), "max": float(a.max())})
+        r = report["pcm"][-1]
+        print(f"  PCM t = {t:<10g}s {100 * r['mean']:6.2f}% mean, {100 * r['std']:.2f}% sd, "
+              f"{100 * r['min']:.2f}..{100 * r['max']:.2f}% (no drift remedy)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0

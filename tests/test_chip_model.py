@@ -1,0 +1,149 @@
+"""Golden model of the reference network on the chip's tiles, and the per-tile workloads for testbenches."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurophase.cli import main
+from neurophase.model.adc import convert, current_code
+from neurophase.model.arith import bn_requantise, reduce_partial_sums, shift_and_add
+from neurophase.model.chip import CHUNK, Chip, ChipConfig, max_images, reference_chip, tile_workload
+from neurophase.model.device import PcmModel
+from neurophase.model.network import REFERENCE_NET, digital_forward, load_split, load_weights, quant_layers
+
+IDEAL = ChipConfig(pcm=PcmModel().ideal())
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    _, _, x, y = load_split()
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def ideal_run(test_set):
+    x, _ = test_set
+    chip = Chip.program(seed=0, config=IDEAL)
+    logits, trace = chip.run(x, 0.0, seed=0, record=True)
+    return chip, logits, trace
+
+
+def test_ideal_chip_agrees_with_the_8bit_digital_path(ideal_run, test_set):
+    # With every device non-ideality off, the chip differs from the exact integer path only by its 8-bit ADC:
+    # each bit-plane's code is rounded to 1 LSB (the exact plane sum needs ~17 bits) and the rare plane currents
+    # beyond I_fs (0.1% on calibration data) clip. The errors are a fraction of a code in the first layers and grow
+    # through the network; predictions agree on >= 99% of the test images.
+    chip, logits, trace = ideal_run
+    x, y = test_set
+    digital, outs = digital_forward(chip.qlayers, x, return_all=True)
+    for layer, out, bound in zip(REFERENCE_NET[:3], outs, (0.5, 1.0, 3.0)):
+        assert np.abs(trace.layer_out[layer.name] - out).mean() <= bound, layer.name
+    assert np.mean(logits.argmax(axis=1) == digital.argmax(axis=1)) >= 0.99
+    assert abs(np.mean(logits.argmax(axis=1) == y) - np.mean(digital.argmax(axis=1) == y)) <= 0.01
+
+
+def test_ideal_tile_accumulators_are_the_exact_mvm_within_the_adc_rounding_bound(ideal_run, test_set):
+    # acc = sum_b 2^b code_b with |code_b - I_b / I_lsb| <= 1/2 when no code clips, and I_b / I_lsb =
+    # (V_read gpw / I_lsb) * exact plane sum: so |acc - exact * V_read gpw / I_lsb| <= (2^8 - 1) / 2.
+    chip, _, _ = ideal_run
+    x, _ = test_set
+    for n in range(chip.mapping.tiles_needed):
+        wl = chip.tile_workload(n, images=3, t=0.0, seed=0)
+        exact = wl.inputs @ wl.weights * (chip.config.tile.v_read * wl.g_per_weight / wl.adc.i_lsb)
+        acc = wl.acc[:, :wl.n_cols]
+        clean = ~np.any(np.abs(wl.codes[..., :wl.n_cols]) >= 127, axis=0)
+        assert clean.mean() > 0.9
+        assert np.abs(acc - exact)[clean].max() <= 127.5 + 1e-3, n
+
+
+def test_tile_workload_is_self_consistent_for_every_tile():
+    chip = reference_chip()
+    logits = chip.run(load_split()[2][:3], 3600.0, seed=5)
+    works = {n: tile_workload(n, images=3, t=3600.0, seed=5) for n in range(5)}
+    for n, wl in works.items():
+        assert wl.tile == n and wl.layer == chip.mapping.tile(n).layer and wl.inputs.shape[1] == wl.rows
+        assert np.array_equal(wl.current_codes, current_code(wl.currents, wl.adc))
+        assert np.array_equal(wl.codes, convert(wl.currents, wl.adc))
+        assert np.array_equal(wl.acc, shift_and_add(wl.codes, wl.fmt)[0])
+        group_acc, _ = reduce_partial_sums(np.stack([works[m].acc for m in wl.group]), wl.fmt)
+        assert np.array_equal(wl.group_acc, group_acc)
+        out, _ = bn_requantise(wl.group_acc, wl.bn_scale, wl.bn_bias, wl.bn_shift, wl.fmt, relu=wl.relu,
+                               last=wl.last)
+        assert np.array_equal(wl.outputs, out)
+        assert np.all(wl.bn_scale[wl.n_cols:] == 0)
+    assert works[2].group == works[3].group == [2, 3] and works[2].rows == 256 and works[3].rows == 32
+    assert works[2].adc.i_fs == works[3].adc.i_fs
+    assert works[4].last and np.array_equal(works[4].outputs[:, :10], logits)
+    assert works[0].mvms == 3 * 64 and works[2].mvms == 3 * 16 and works[4].mvms == 3
+
+
+def test_a_tile_sees_the_same_currents_in_short_and_long_runs():
+    short = tile_workload(3, images=2, t=86400.0, seed=9)
+    long = tile_workload(3, images=CHUNK + 5, t=86400.0, seed=9)
+    assert np.array_equal(long.currents[:, :short.mvms], short.currents)
+    assert np.array_equal(long.inputs[:short.mvms], short.inputs)
+
+
+def test_runs_are_seeded_and_a_saved_chip_loads_identical(tmp_path, test_set):
+    x, _ = test_set
+    chip = reference_chip()
+    a = chip.run(x[:40], 3600.0, seed=1)
+    assert np.array_equal(a, chip.run(x[:40], 3600.0, seed=1))
+    assert not np.array_equal(a, chip.run(x[:40], 3600.0, seed=2))
+    chip.save(tmp_path / "chip.npz")
+    loaded = Chip.load(tmp_path / "chip.npz")
+    assert loaded.i_fs == chip.i_fs and loaded.seed == chip.seed and loaded.config == chip.config
+    assert all(np.array_equal(loaded.registers[k][0], v[0]) and loaded.registers[k][2] == v[2]
+               for k, v in chip.registers.items())
+    assert np.array_equal(loaded.run(x[:40], 3600.0, seed=1), a)
+    other = Chip.program(seed=1)
+    assert not np.array_equal(other.tiles[1].devices.g_prog, chip.tiles[1].devices.g_prog)
+
+
+def test_adc_ranges_come_from_training_images_in_register_steps():
+    chip = reference_chip()
+    steps = np.array(list(chip.i_fs.values())) / chip.config.ifs_step
+    assert np.allclose(steps, np.round(steps)) and np.all(steps >= 1)
+    fewer = Chip.program(seed=0, config=ChipConfig(n_calibration=20))
+    assert fewer.i_fs != chip.i_fs                # the ranges follow the calibration images
+    with pytest.raises(ValueError, match=r"i_fs must be equal over the reduction group \[2, 3\]"):
+        chip.set_adc_ranges({**chip.i_fs, 3: chip.i_fs[3] * 2})
+
+
+def test_pcm_chip_right_after_programming_classifies_well(test_set):
+    x, y = test_set
+    logits = reference_chip().run(x, 0.0, seed=0)
+    assert np.mean(logits.argmax(axis=1) == y) >= 0.95
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda c: c.tile_workload(5), r"tile must be an integer in \[0, 4\], got 5"),
+    (lambda c: c.tile_workload(0, images=0), r"images must be an integer in \[1, 360\], got 0"),
+    (lambda c: c.tile_workload(0, images=np.array([0, 360])), r"images must be a count in \[1, 360\]"),
+    (lambda c: c.run(np.zeros((1, 8, 8, 1), np.int64), -1.0, 0), r"t \(s\) must be a finite number >= 0"),
+    (lambda c: c.run(np.zeros((1, 8, 8, 1), np.int64), 0.0, -3), r"seed must be an integer in \[0, "),
+    (lambda c: c.run(np.zeros((1, 8, 8), np.int64), 0.0, 0), r"pixels must have shape \(any, 8, 8, 1\)"),
+])
+def test_bad_input_raises_naming_the_range(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(reference_chip())
+
+
+def test_bad_chip_config_and_missing_file_raise(tmp_path):
+    with pytest.raises(ValueError, match=r"ifs_percentile must be in \[50, 100\], got 10"):
+        ChipConfig(ifs_percentile=10)
+    with pytest.raises(ValueError, match="chip file .* does not exist"):
+        Chip.load(tmp_path / "nope.npz")
+    assert max_images() == 360
+
+
+def test_infer_command_reports_fp32_digital_and_pcm(tmp_path, capsys):
+    out = tmp_path / "infer.json"
+    assert main(["infer", "--time", "0", "--seeds", "1", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    _, meta = load_weights()
+    assert r["fp32"] == meta["fp32_test_accuracy"] and r["int8_digital"] == meta["int8_test_accuracy"]
+    assert r["pcm"][0]["time_s"] == 0.0 and len(r["pcm"][0]["accuracy"]) == 1
+    assert "8-bit digital" in capsys.readouterr().out
+    assert main(["infer", "--seeds", "0", "--out", str(out)]) == 2

@@ -1,0 +1,138 @@
+"""Reference network: data split, training determinism, gradients, shipped weights and the 8-bit integer path."""
+
+import numpy as np
+import pytest
+
+from neurophase.model import train as T
+from neurophase.model.arith import PeripheryFormat
+from neurophase.model.network import (N_TEST, REFERENCE_NET, affine_registers, col2im, digital_forward,
+                                      fp32_logits, fp32_params, im2col, input_codes, layer_shapes, load_split,
+                                      load_weights, quant_layers, quantise_weights)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_weights()
+
+
+@pytest.fixture(scope="module")
+def split():
+    return load_split()
+
+
+def test_split_is_fixed_disjoint_and_sized(split):
+    x_tr, y_tr, x_te, y_te = split
+    assert (len(y_tr), len(y_te)) == (1797 - N_TEST, N_TEST)
+    again = load_split()
+    assert all(np.array_equal(a, b) for a, b in zip(split, again))
+    # no test image appears among the training images
+    tr = {a.tobytes() for a in x_tr}
+    assert sum(a.tobytes() in tr for a in x_te) <= 2       # the data set itself holds a few duplicate images
+
+
+def test_reference_net_has_a_layer_wider_than_a_tile():
+    shapes = layer_shapes()
+    assert [s[0] for s in shapes] == [l.name for l in REFERENCE_NET]
+    assert max(s[1] for s in shapes) > 256
+    assert shapes == [("conv1", 9, 16, 64), ("conv2", 144, 32, 64), ("conv3", 288, 64, 16), ("fc", 64, 10, 1)]
+
+
+def test_im2col_and_col2im_are_adjoint():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 4, 3))
+    cols = im2col(x, 3, 1)
+    c = rng.standard_normal(cols.shape)
+    assert np.isclose((cols * c).sum(), (x * col2im(c, 3, 1, x.shape)).sum())
+    # centre tap of the patch is the pixel itself
+    assert np.array_equal(cols[..., 4 * 3:5 * 3], x)
+
+
+def test_backprop_matches_finite_differences():
+    x_tr, y_tr, _, _ = load_split()
+    rng = np.random.default_rng(3)
+    p = T.init_params(rng)
+    xb, yb = x_tr[:6], y_tr[:6]
+
+    def loss(q):
+        lg, _ = T._forward(dict(q), xb, "fp32")
+        return T._softmax_xent(lg, yb)[0]
+
+    logits, cache = T._forward(dict(p), xb, "fp32")
+    grads = T._backward(p, cache, T._softmax_xent(logits, yb)[1], "fp32")
+    for key in ("conv1.w", "conv2.gamma", "conv3.w", "conv3.beta", "fc.w", "fc.b"):
+        idx = tuple(int(rng.integers(0, s)) for s in p[key].shape)
+        plus, minus = dict(p), dict(p)
+        plus[key], minus[key] = p[key].copy(), p[key].copy()
+        plus[key][idx] += 1e-6
+        minus[key][idx] -= 1e-6
+        numeric = (loss(plus) - loss(minus)) / 2e-6
+        assert grads[key][idx] == pytest.approx(numeric, rel=1e-4, abs=1e-8), key
+
+
+def test_training_is_deterministic():
+    cfg = T.TrainConfig(epochs_fp32=1, epochs_qat=1, max_steps=3)
+    a, meta_a = T.train(cfg)
+    b, meta_b = T.train(cfg)
+    assert meta_a == meta_b and meta_a["steps_fp32"] == meta_a["steps_qat"] == 3
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(T.init_params(np.random.default_rng(1))["conv1.w"],
+                              T.init_params(np.random.default_rng(2))["conv1.w"])
+
+
+def test_shipped_weights_reproduce_the_reported_accuracies_exactly(shipped, split):
+    params, meta = shipped
+    _, _, x_te, y_te = split
+    int8 = digital_forward(quant_layers(params), x_te)
+    assert np.mean(int8.argmax(axis=1) == y_te) == meta["int8_test_accuracy"]
+    assert np.mean(fp32_logits(fp32_params(params), x_te).argmax(axis=1) == y_te) == meta["fp32_test_accuracy"]
+    assert meta["int8_test_accuracy"] >= 0.95 and meta["fp32_test_accuracy"] >= 0.95
+
+
+def test_integer_path_matches_the_quantisation_aware_forward(shipped, split):
+    # The QAT forward (float) and the integer path differ only by the rounding of the integer BN registers, whose
+    # effect (a code here and there) grows a little through the layers: the logits stay within 1% of their range.
+    params, _ = shipped
+    _, _, x_te, _ = split
+    float_logits, _ = T._forward(dict(params), x_te, "qat")
+    float_codes = float_logits / params["fc.s_out"]
+    int_logits = digital_forward(quant_layers(params), x_te)
+    assert np.abs(float_codes - int_logits).max() <= 0.01 * T.TrainConfig().logit_code_max
+    assert np.mean(float_codes.argmax(axis=1) == int_logits.argmax(axis=1)) >= 0.995
+
+
+def test_quantised_weights_use_the_full_symmetric_range():
+    w = np.random.default_rng(0).standard_normal((20, 5))
+    q, s = quantise_weights(w)
+    assert q.min() >= -127 and q.max() <= 127 and np.all(np.abs(q).max(axis=0) == 127)
+    assert np.abs(q * s - w).max() <= s.max() / 2 + 1e-12
+
+
+def test_affine_registers_fit_the_format_with_the_largest_shift():
+    fmt = PeripheryFormat()
+    s, b, r = affine_registers(np.array([0.01, -0.02]), np.array([3.0, -1.0]), fmt)
+    assert np.abs(s).max() <= 2 ** 15 - 1 and np.abs(s).max() > 2 ** 14        # one more shift would overflow
+    assert s[1] == np.round(-0.02 * 2 ** r) and b[0] == np.round(3.0 * 2 ** r)
+    with pytest.raises(ValueError, match="do not fit 16-bit scale"):
+        affine_registers(np.array([1e6]), np.array([0.0]), fmt)
+
+
+@pytest.mark.parametrize("pixels, match", [
+    (np.full((1, 8, 8, 1), 17), r"pixels must be integers in \[0, 16\], got 17"),
+    (np.full((1, 8, 8, 1), -1), r"pixels must be unsigned 5-bit integers in \[0, 31\], got -1"),
+    (np.full((1, 8, 8, 1), 0.5), r"pixels must hold integers"),
+])
+def test_bad_pixels_raise(pixels, match):
+    with pytest.raises(ValueError, match=match):
+        input_codes(pixels)
+
+
+def test_wrong_image_shape_raises(shipped):
+    with pytest.raises(ValueError, match=r"pixels must have shape \(any, 8, 8, 1\)"):
+        digital_forward(quant_layers(shipped[0]), np.zeros((2, 8, 8), np.int64))
+
+
+def test_train_config_rejects_bad_values():
+    with pytest.raises(ValueError, match=r"epochs_fp32 must be an integer in \[1, 10000\], got 0"):
+        T.TrainConfig(epochs_fp32=0)
+    with pytest.raises(ValueError, match="act_percentile must be in"):
+        T.TrainConfig(act_percentile=120.0)
