@@ -200,11 +200,19 @@ def area_report(rtl_dir, export=True):
 
 # -- report -----------------------------------------------------------------------------------------------------------
 
+def _value(v, unit):
+    if unit == "W":
+        return f"{v * 1e3:.3g} mW"
+    if unit == "devices":
+        return f"{v / 1e6:.3g} M devices"
+    return f"{v:.3g} {unit}"
+
+
 def claims_markdown(claims):
     lines = ["| claim | claimed | computed | holds | how |", "|---|---|---|---|---|"]
     for c in claims:
-        lines.append(f"| {c.name} | {c.claimed:.4g} | {c.computed:.4g} | {'yes' if c.holds else 'NO'} | "
-                     f"{c.detail} |")
+        lines.append(f"| {c.name} | {_value(c.claimed, c.unit)} | {_value(c.computed, c.unit)} | "
+                     f"{'yes' if c.holds else 'NO'} | {c.detail} |")
     return "\n".join(lines) + "\n"
 
 
@@ -249,7 +257,8 @@ def run(args):
               f"{100 * ev.energy['pcm_read'] / ev.energy_j:.1f}% of the energy")
     print("\nclaims check (figures agree within {:.0f}%):".format(100 * rel_tol))
     for c in claims:
-        print(f"  [{'holds' if c.holds else 'FAILS'}] {c.name}: claimed {c.claimed:.4g}, computed {c.computed:.4g}"
+        print(f"  [{'holds' if c.holds else 'FAILS'}] {c.name}: claimed {_value(c.claimed, c.unit)}, computed "
+              f"{_value(c.computed, c.unit)}"
               f"\n          {c.detail}")
 
     report = {

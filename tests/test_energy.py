@@ -246,7 +246,7 @@ def test_claims_check_computes_the_papers_inconsistencies():
     tpw = c["TOPS/W from frames/s x ops/frame / power"]
     assert tpw.computed == pytest.approx(142 * 8.18e9 / 8.3e-3 / 1e12) and not tpw.holds
     assert c["devices = tiles x 256 x 256"].holds
-    fit = c["ResNet-50 weights fit in the chip's devices"]
+    fit = c["ResNet-50 fits on the chip"]
     assert fit.computed == 51.0e6 and not fit.holds
     bat = c["CR2032 lasts 1 year at the claimed power"]
     assert bat.computed * 365.25 == pytest.approx(0.225 * 3 * 3600 / 8.3e-3 / 86400) and not bat.holds
@@ -263,7 +263,7 @@ def test_claims_hold_when_the_inputs_are_consistent():
     low = _claims({**PAPER, "power_w": 50e-6})
     assert low["CR2032 lasts 1 year at the claimed power"].holds
     small = E.check_claims(PAPER, BATTERY, CHIPS, ops_per_frame=8.18e9, weights=4e6)
-    assert next(c for c in small if c.name.startswith("ResNet-50 weights fit")).holds
+    assert next(c for c in small if c.name.startswith("ResNet-50 fits on the chip")).holds
 
 
 def test_twin_claims_compare_the_estimate_with_the_paper():
