@@ -77,8 +77,11 @@ def init_params(rng, net=REFERENCE_NET):
 TRAINABLE = ("w", "gamma", "beta", "b")
 
 
-def _forward(p, pixels, mode, net=REFERENCE_NET):
-    """Logits and a cache for :func:`_backward`. ``mode``: "fp32" (batch statistics, running ones updated) or "qat"."""
+def _forward(p, pixels, mode, net=REFERENCE_NET, weight_fn=None):
+    """Logits and a cache for :func:`_backward`. ``mode``: "fp32" (batch statistics, running ones updated) or "qat".
+
+    ``weight_fn(layer, w)``, when given, replaces each layer's (fake-quantised) weights in the forward pass (device
+    noise injection, model/drift_training.py); the gradient passes it straight through to the clean weights."""
     a = pixels.astype(np.float64) / 16.0
     cache = []
     for layer in net:
@@ -87,6 +90,8 @@ def _forward(p, pixels, mode, net=REFERENCE_NET):
         if mode == "qat":
             w_int, w_scale = quantise_weights(w)
             w = w_int * w_scale
+        if weight_fn is not None:
+            w = weight_fn(layer, w)
         if layer.kind == "fc":
             cols = a.reshape(n, -1)
             cache.append(dict(layer=layer, cols=cols, w=w, shape=a.shape))
@@ -200,7 +205,7 @@ class _Adam:
             p[k] = p[k] - lr * mh / (np.sqrt(vh) + self.eps)
 
 
-def _run_phase(p, x, y, rng, cfg, mode, epochs, lr, progress):
+def _run_phase(p, x, y, rng, cfg, mode, epochs, lr, progress, weight_fn=None):
     """Mini-batch Adam with a cosine learning-rate schedule; returns the number of steps taken."""
     opt = _Adam(lr)
     steps_per_epoch = -(-len(x) // cfg.batch)
@@ -213,7 +218,7 @@ def _run_phase(p, x, y, rng, cfg, mode, epochs, lr, progress):
             if step >= total:
                 return step
             idx = order[i:i + cfg.batch]
-            logits, cache = _forward(p, x[idx], mode)
+            logits, cache = _forward(p, x[idx], mode, weight_fn=weight_fn)
             loss, dlogits = _softmax_xent(logits, y[idx])
             grads = _backward(p, cache, dlogits, mode)
             opt.step(p, grads, lr * 0.5 * (1 + np.cos(np.pi * step / total)))
@@ -237,16 +242,18 @@ def accuracy(logits, labels):
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def train(cfg=TrainConfig(), progress=None):
+def train(cfg=TrainConfig(), progress=None, weight_fn=None):
     """Train the reference network; returns (params, meta). ``meta`` holds the configuration and the measured
-    accuracies: FP32 (float, running BN statistics) and 8-bit (the integer digital path) on train and test."""
+    accuracies: FP32 (float, running BN statistics) and 8-bit (the integer digital path) on train and test.
+
+    ``weight_fn(layer, w)`` perturbs the weights of every forward pass of both phases (see :func:`_forward`)."""
     x_tr, y_tr, x_te, y_te = load_split()
     rng = np.random.default_rng(cfg.seed)
     p = init_params(rng)
-    steps_fp32 = _run_phase(p, x_tr, y_tr, rng, cfg, "fp32", cfg.epochs_fp32, cfg.lr_fp32, progress)
+    steps_fp32 = _run_phase(p, x_tr, y_tr, rng, cfg, "fp32", cfg.epochs_fp32, cfg.lr_fp32, progress, weight_fn)
     fp32_params = dict(p)
     _calibrate_scales(p, x_tr, cfg)
-    steps_qat = _run_phase(p, x_tr, y_tr, rng, cfg, "qat", cfg.epochs_qat, cfg.lr_qat, progress) \
+    steps_qat = _run_phase(p, x_tr, y_tr, rng, cfg, "qat", cfg.epochs_qat, cfg.lr_qat, progress, weight_fn) \
         if cfg.epochs_qat else 0
     q = quant_layers(p)
     meta = {**{k: v for k, v in asdict(cfg).items() if v is not None},
