@@ -103,10 +103,11 @@ class SarAdcArray(wiring.Component):
         # One-hot marker of the bit under trial, shared by every ADC (bit 0 set: last step of a column).
         trial_bit = Signal(b)
         last_step = trial_bit[0]
-        # The column of each group is kept one-hot (decoding needs no comparators); col_sel is its binary code.
-        col_hot = Signal(self._cpa, init=1)
-        last_col = col_hot[-1]
-        if self._cpa > 1:
+        shared = self._cpa > 1
+        if shared:
+            # The column of each group is kept one-hot (decoding needs no comparators); col_sel is its binary code.
+            col_hot = Signal(self._cpa, init=1)
+            last_col = col_hot[-1]
             m.d.comb += self.col_sel.eq(Cat(Cat(col_hot[c] for c in range(self._cpa) if c >> i & 1).any()
                                             for i in range(len(self.col_sel))))
 
@@ -114,7 +115,8 @@ class SarAdcArray(wiring.Component):
         with m.If(~self.busy & self.start):
             m.d.sync += [self.busy.eq(1), trial_bit.eq(msb)]
             m.d.sync += [self.dac_code[k].eq(msb) for k in range(self._n_adc)]
-            m.d.sync += col_hot.eq(1)
+            if shared:
+                m.d.sync += col_hot.eq(1)
         with m.Elif(self.busy):
             m.d.sync += trial_bit.eq(Cat(trial_bit[1:], last_step))   # rotate right: back to the MSB at the end
             for k in range(self._n_adc):
@@ -124,17 +126,22 @@ class SarAdcArray(wiring.Component):
                 m.d.sync += self.dac_code[k].eq(kept | trial_bit[1:])
                 with m.If(last_step):
                     result = Cat(kept[:-1], ~kept[-1]).as_signed()
-                    for c in range(self._cpa):
-                        with m.If(col_hot[c]):
-                            m.d.sync += self.code[k * self._cpa + c].eq(result)
-                    # Next column of the group starts from the MSB trial; after the last one the DAC idles at 0.
-                    m.d.sync += self.dac_code[k].eq(Mux(last_col, 0, msb))
+                    if shared:
+                        for c in range(self._cpa):
+                            with m.If(col_hot[c]):
+                                m.d.sync += self.code[k * self._cpa + c].eq(result)
+                        # The next column of the group starts from the MSB trial; after the last, the DAC idles at 0.
+                        m.d.sync += self.dac_code[k].eq(Mux(last_col, 0, msb))
+                    else:
+                        m.d.sync += [self.code[k].eq(result), self.dac_code[k].eq(0)]
             with m.If(last_step):
-                with m.If(last_col):
-                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
-                if self._cpa > 1:
+                if shared:
+                    with m.If(last_col):
+                        m.d.sync += [self.busy.eq(0), self.done.eq(1)]
                     with m.Else():
                         m.d.sync += col_hot.eq(Cat(0, col_hot[:-1]))
+                else:
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
 
         # Rails by bit pattern: 100..0 is the lowest code, 011..1 the highest.
         codes = [self.code[j] for j in range(self._columns)]
