@@ -109,22 +109,39 @@ def _artifact_lines(points):
     return found
 
 
+def _kind(point):
+    return point["page"].split("/", 1)[0]
+
+
+def _case(point):
+    """The build folder (simulator and parameter set) a point comes from: build/sim/<top>/<case>/rtl/<top>.v."""
+    return Path(point["f"]).parent.parent.name
+
+
+def _counts(points):
+    """Line and toggle points hit / total with percentages."""
+    out = {}
+    for label, kinds in (("line", LINE_KINDS), ("toggle", TOGGLE_KINDS)):
+        sel = [p for p in points if _kind(p) in kinds]
+        hit = sum(p["count"] > 0 for p in sel)
+        out[label] = {"hit": hit, "total": len(sel), "pct": round(100.0 * hit / len(sel), 1) if sel else None}
+    return out
+
+
 def summarise(points, blocks):
-    """Per block: line and toggle points hit / total, percentages, and the uncovered line points."""
+    """Per block, over all its parameter sets and per set: line and toggle points hit / total and percentages, and
+    the uncovered line points. Each parameter set is its own Verilog, so the block's figure pools their points."""
     artifacts = _artifact_lines(points)
     points = [p for p in points if (p["f"], p["l"]) not in artifacts]
     report = {}
     for name in blocks:
         pattern = re.compile(BLOCKS[name].modules)
         mine = [p for p in points if pattern.fullmatch(p.get("page", "/").split("/", 1)[1])]
-        entry = {"source": BLOCKS[name].source}
-        for label, kinds in (("line", LINE_KINDS), ("toggle", TOGGLE_KINDS)):
-            sel = [p for p in mine if p["page"].split("/", 1)[0] in kinds]
-            hit = sum(p["count"] > 0 for p in sel)
-            entry[label] = {"hit": hit, "total": len(sel), "pct": round(100.0 * hit / len(sel), 1) if sel else None}
-        entry["uncovered_lines"] = sorted(
-            {f"{Path(p['f']).parent.parent.name}/{Path(p['f']).name}:{p['l']} {p.get('o', '')}".strip()
-             for p in mine if p["page"].split("/", 1)[0] in LINE_KINDS and p["count"] == 0})
+        entry = {"source": BLOCKS[name].source, **_counts(mine)}
+        entry["cases"] = {case: _counts([p for p in mine if _case(p) == case])
+                          for case in sorted({_case(p) for p in mine})}
+        entry["uncovered_lines"] = sorted({f"{_case(p)}/{Path(p['f']).name}:{p['l']} {p.get('o', '')}".strip()
+                                           for p in mine if _kind(p) in LINE_KINDS and p["count"] == 0})
         entry["meets_goal"] = entry["line"]["pct"] is not None and entry["line"]["pct"] >= GOAL_LINE_PCT
         report[name] = entry
     return report
@@ -152,6 +169,9 @@ def run(args):
         print(f"{name:<12} {e['source']:<20} {_pct(e['line'])} {e['line']['hit']:>5}/{e['line']['total']:<5} "
               f"{_pct(e['toggle'])} {e['toggle']['hit']:>6}/{e['toggle']['total']:<6}"
               f"{'' if e['meets_goal'] else '  below goal'}")
+        for case, c in e["cases"].items():
+            print(f"  {case:<31} {_pct(c['line'])} {c['line']['hit']:>5}/{c['line']['total']:<5} "
+                  f"{_pct(c['toggle'])} {c['toggle']['hit']:>6}/{c['toggle']['total']:<6}")
         for u in e["uncovered_lines"][:5]:
             print(f"    not covered: {u}")
     out = args.out / "coverage.json"
