@@ -74,9 +74,6 @@ def init_params(rng, net=REFERENCE_NET):
     return p
 
 
-TRAINABLE = ("w", "gamma", "beta", "b")
-
-
 def _forward(p, pixels, mode, net=REFERENCE_NET, weight_fn=None):
     """Logits and a cache for :func:`_backward`. ``mode``: "fp32" (batch statistics, running ones updated) or "qat".
 

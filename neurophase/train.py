@@ -36,9 +36,9 @@ def run(args):
     params, meta = train(cfg, progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
     save_weights(args.out, params, meta)
     print(f"trained in {time.time() - t0:.0f} s; wrote {args.out}")
-    print(f"FP32 test accuracy  {100 * meta['fp32_test_accuracy']:.2f}%  (train {100 * meta['fp32_train_accuracy']:.2f}%)")
-    print(f"8-bit test accuracy {100 * meta['int8_test_accuracy']:.2f}%  (train {100 * meta['int8_train_accuracy']:.2f}%)"
-          "  [integer digital path]")
+    for label, key, note in (("FP32", "fp32", ""), ("8-bit", "int8", "  [integer digital path]")):
+        print(f"{label + ' test accuracy':<20}{100 * meta[key + '_test_accuracy']:.2f}%  "
+              f"(train {100 * meta[key + '_train_accuracy']:.2f}%){note}")
     if WEIGHTS_PATH.exists() and Path(args.out).resolve() != WEIGHTS_PATH:
         shipped, shipped_meta = load_weights()
         diff = compare_params(params, shipped)
