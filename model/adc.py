@@ -58,9 +58,10 @@ class AdcConfig:
         return self.bits + self.frac_bits + 2
 
 
-def _floor_code(current, cfg):
+def _floor_code(current, cfg, out=None):
     """floor(I / I_lsb * 2^F) of float64 currents, as float64 (exact integers wherever a code is not saturated)."""
-    return np.floor(current * ((1 << cfg.frac_bits) / cfg.i_lsb))
+    y = np.multiply(current, (1 << cfg.frac_bits) / cfg.i_lsb, out=out)
+    return np.floor(y, out=y)
 
 
 def current_code(current, cfg):
@@ -74,21 +75,25 @@ def sar_threshold(u, cfg):
     return ((np.asarray(u, dtype=np.int64) - (1 << (cfg.bits - 1))) << cfg.frac_bits) - (1 << (cfg.frac_bits - 1))
 
 
-def convert_finite(current, cfg):
+def convert_finite(current, cfg, out=None, work=None):
     """:func:`convert` without input validation, for the tile's hot path: ``current`` must be finite float64.
 
     Returns (codes, (n_low, n_high)). The arithmetic stays in float64, where every current code that can give an
     unsaturated code is an exact integer, so ``floor((i_code + 2^(F-1)) * 2^-F)`` is exactly the arithmetic shift of
-    the closed form.
+    the closed form. ``out`` (int64) receives the codes and ``work`` (float64), both of the shape of ``current``,
+    holds the intermediate values; either is allocated when not given.
     """
-    y = _floor_code(current, cfg)      # not clamped: clamping one LSB past the range cannot change a code
+    y = _floor_code(current, cfg, work)    # not clamped: clamping one LSB past the range cannot change a code
     y += 1 << (cfg.frac_bits - 1)
     y *= 2.0 ** -cfg.frac_bits
     np.floor(y, out=y)
     lo = int(np.count_nonzero(y < cfg.code_min))
     hi = int(np.count_nonzero(y > cfg.code_max))
     np.clip(y, cfg.code_min, cfg.code_max, out=y)
-    return y.astype(np.int64), (lo, hi)
+    if out is None:
+        return y.astype(np.int64), (lo, hi)
+    np.copyto(out, y, casting="unsafe")     # exact: y holds small integers
+    return out, (lo, hi)
 
 
 def convert(current, cfg, return_saturations=False):

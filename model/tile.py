@@ -19,6 +19,7 @@ Numerics of the fast path: one float32 matmul of the stacked bit-planes with [G+
 read time) gives each plane's mean current and variance; fresh N(0, 1) draws (``device.box_muller``) scale the
 noise; currents are returned in float64 amperes and the codes are exactly ``adc.convert(currents)``. After the matmul
 the work runs in row chunks on ``threads`` threads, each chunk with its own generator spawned from ``rng``.
+Temporaries are reused per thread (``device.scratch``): only the returned arrays are fresh memory.
 """
 
 import time
@@ -30,7 +31,7 @@ from . import adc as _adc
 from .adc import AdcConfig
 from .arith import PeripheryFormat, bit_planes, shift_and_add_valid
 from .checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
-from .device import PcmModel, ProgrammedDevices, box_muller, run_parallel, spawn_generators
+from .device import PcmModel, ProgrammedDevices, box_muller, run_parallel, scratch, spawn_generators
 
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
 
@@ -162,7 +163,10 @@ class CrossbarTile:
         timer.start()
         m = self._front_end(t)
         timer.lap("drift (cached)")
-        y = planes.reshape(-1, planes.shape[-1]).astype(np.float32) @ m
+        flat = planes.reshape(-1, planes.shape[-1])
+        planes32 = scratch("tile planes", flat.shape, np.float32)
+        np.copyto(planes32, flat)
+        y = np.matmul(planes32, m, out=scratch("tile y", (flat.shape[0], m.shape[1]), np.float32))
         timer.lap("matmul")
         # The rest runs in row chunks on up to `threads` threads (one chunk per _MIN_CHUNK values at least, as a
         # thread costs ~0.1 ms), each chunk with its own spawned generator: the result depends on the seed, the
@@ -177,7 +181,8 @@ class CrossbarTile:
             lo, hi = bounds[k], bounds[k + 1]
             current = y[lo:hi, :cols]
             if gens[k] is not None:
-                noise = box_muller(gens[k], (hi - lo) * cols).reshape(hi - lo, cols)
+                n = (hi - lo) * cols
+                noise = box_muller(gens[k], n, scratch("tile noise", n + n % 2, np.float32)).reshape(hi - lo, cols)
                 timer.lap("noise draw")
                 noise *= np.sqrt(y[lo:hi, cols:], out=y[lo:hi, cols:])
                 noise += current
@@ -185,7 +190,8 @@ class CrossbarTile:
             np.multiply(current, 1e-9, out=currents[lo:hi], dtype=np.float64)        # nA -> A
             timer.lap("noise add")
             if adc:
-                codes[lo:hi], sats = _adc.convert_finite(currents[lo:hi], self.adc)
+                _, sats = _adc.convert_finite(currents[lo:hi], self.adc, out=codes[lo:hi],
+                                              work=scratch("tile adc", (hi - lo, cols), np.float64))
                 timer.lap("ADC")
                 return sats
             return (0, 0)

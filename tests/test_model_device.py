@@ -190,9 +190,14 @@ def test_box_muller_samples_are_standard_normal():
         assert abs(np.corrcoef(a, b)[0, 1]) <= Z / math.sqrt(a.size)
 
 
-def test_box_muller_odd_counts():
-    z = box_muller(np.random.Generator(np.random.SFC64(1)), 7)
-    assert z.shape == (7,) and z.dtype == np.float32 and np.all(np.isfinite(z))
+@pytest.mark.parametrize("n", [7, 8, 1001])
+def test_box_muller_into_a_buffer_equals_a_fresh_draw(n):
+    fresh = box_muller(np.random.Generator(np.random.SFC64(1)), n)
+    buf = np.full(n + n % 2 + 3, np.nan, dtype=np.float32)
+    into = box_muller(np.random.Generator(np.random.SFC64(1)), n, out=buf)
+    assert fresh.shape == into.shape == (n,) and fresh.dtype == np.float32 and np.all(np.isfinite(fresh))
+    np.testing.assert_array_equal(fresh, into)
+    assert np.shares_memory(into, buf)
 
 
 def test_spawned_generators_depend_only_on_the_seed():
