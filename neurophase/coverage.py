@@ -67,7 +67,7 @@ def verilator_coverage():
 def run_tests(blocks, jobs):
     """Run the blocks' Verilator tests with coverage on; returns pytest's exit code."""
     cmd = [sys.executable, "-m", "pytest", *(str(ROOT / BLOCKS[b].tests) for b in blocks),
-           "-m", "sim", "-k", "verilator", "-q", "-p", "no:cacheprovider"]
+           "-m", "sim and not slow", "-k", "verilator", "-q", "-p", "no:cacheprovider"]
     if jobs > 1:
         cmd += ["-n", str(jobs)]
     env = dict(os.environ, NEUROPHASE_COVERAGE="1")
