@@ -173,11 +173,15 @@ class Chip:
     def set_adc_ranges(self, i_fs):
         """Set each tile's ADC full-scale current (dict tile -> A; equal within a reduction group) and recompute the
         BN registers that fold the ADC LSB in."""
-        for n, tile in self.tiles.items():
+        if set(i_fs) != set(self.tiles):
+            raise ValueError(f"i_fs must give a current for each of the tiles {sorted(self.tiles)}, got {sorted(i_fs)}")
+        for n in self.tiles:
+            check_positive(f"i_fs of tile {n} (A)", i_fs[n])
             group = self.mapping.reduction_group(n)
             if len({i_fs[m] for m in group}) != 1:
                 raise ValueError(f"i_fs must be equal over the reduction group {group}, got "
                                  f"{[i_fs[m] for m in group]}")
+        for n, tile in self.tiles.items():
             self.tiles[n] = tile.with_adc(AdcConfig(self.config.fmt.b_adc, float(i_fs[n]), self.config.frac_bits))
         self.i_fs = dict(i_fs)
         self.registers = {}
