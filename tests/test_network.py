@@ -135,3 +135,11 @@ def test_train_config_rejects_bad_values():
         T.TrainConfig(epochs_fp32=0)
     with pytest.raises(ValueError, match="act_percentile must be in"):
         T.TrainConfig(act_percentile=120.0)
+
+
+@pytest.mark.slow
+def test_full_training_reproduces_the_shipped_weights(shipped):
+    params, meta = T.train(T.TrainConfig())
+    ref, ref_meta = shipped
+    assert meta == ref_meta
+    assert params.keys() == ref.keys() and all(np.array_equal(params[k], ref[k]) for k in ref)
