@@ -24,7 +24,7 @@ class BnUnit(wiring.Component):
 
     The per-channel ``scale`` and ``bias`` live in a memory written through the parameter port: a write in cycle t
     is seen by inputs from cycle t + 1 (an input in the same cycle as a write to its channel gets the old value).
-    Reset clears the pipeline, not the parameter memory.
+    Reset clears the pipeline, not the parameter memory (a write or an input in a cycle with reset high is dropped).
 
     Latency: 3 cycles from an input's cycle to its output's cycle (parameter read, product, sum-shift-clamp;
     :attr:`latency`).
