@@ -1,6 +1,8 @@
 """Train the reference CNN on the 8x8 digits (FP32, then 8-bit QAT) and compare with the shipped weights.
 
-Pure numpy, seeded and deterministic: with the default settings the result equals model/data/digits_cnn.npz.
+Pure numpy, seeded and deterministic: with the default settings the result equals model/data/digits_cnn.npz;
+with ``--drift-aware`` (device programming noise and drift spread injected, model/drift_training.py) it equals
+model/data/digits_cnn_drift_aware.npz.
 """
 
 import sys
@@ -15,10 +17,15 @@ DEFAULT_OUT = Path("build/train/digits_cnn.npz")
 def add_arguments(p):
     from .model.train import TrainConfig
     d = TrainConfig()
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"weights file to write (default {DEFAULT_OUT})")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"weights file to write (default {DEFAULT_OUT}, or {DEFAULT_OUT.stem}_drift_aware.npz beside it)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"initialisation and batch-order seed (default {d.seed})")
     p.add_argument("--epochs-fp32", type=int, default=d.epochs_fp32, help=f"FP32 epochs (default {d.epochs_fp32})")
     p.add_argument("--epochs-qat", type=int, default=d.epochs_qat, help=f"8-bit QAT epochs (default {d.epochs_qat})")
+    p.add_argument("--drift-aware", action="store_true",
+                   help="inject PCM programming noise and drift spread in every forward pass (model/drift_training.py)")
+    p.add_argument("--target-time", type=float, default=None,
+                   help="drift-aware: seconds after programming the injected drift is drawn at (default one day)")
 
 
 def compare_params(a, b):
@@ -33,16 +40,28 @@ def run(args):
     from .model.train import TrainConfig, train
     cfg = TrainConfig(seed=args.seed, epochs_fp32=args.epochs_fp32, epochs_qat=args.epochs_qat)
     t0 = time.time()
-    params, meta = train(cfg, progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
+    progress = lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
+    if args.drift_aware:
+        from .model.drift_training import DRIFT_WEIGHTS_PATH, TARGET_TIME, train_drift_aware
+        params, meta = train_drift_aware(cfg, TARGET_TIME if args.target_time is None else args.target_time,
+                                         progress=progress)
+        reference = DRIFT_WEIGHTS_PATH
+    else:
+        if args.target_time is not None:
+            raise ValueError("--target-time needs --drift-aware")
+        params, meta = train(cfg, progress=progress)
+        reference = WEIGHTS_PATH
+    if args.out is None:
+        args.out = DEFAULT_OUT.with_name(DEFAULT_OUT.stem + "_drift_aware.npz") if args.drift_aware else DEFAULT_OUT
     save_weights(args.out, params, meta)
     print(f"trained in {time.time() - t0:.0f} s; wrote {args.out}")
     for label, key, note in (("FP32", "fp32", ""), ("8-bit", "int8", "  [integer digital path]")):
         print(f"{label + ' test accuracy':<20}{100 * meta[key + '_test_accuracy']:.2f}%  "
               f"(train {100 * meta[key + '_train_accuracy']:.2f}%){note}")
-    if WEIGHTS_PATH.exists() and Path(args.out).resolve() != WEIGHTS_PATH:
-        shipped, shipped_meta = load_weights()
+    if reference.exists() and Path(args.out).resolve() != reference:
+        shipped, shipped_meta = load_weights(reference)
         diff = compare_params(params, shipped)
         same = "identical to" if diff == 0 else f"differ (max |diff| {diff:.3g}) from"
-        print(f"weights {same} the shipped {WEIGHTS_PATH.name}"
+        print(f"weights {same} the shipped {reference.name}"
               + ("" if meta == shipped_meta else " (training settings or accuracies differ too)"))
     return 0
