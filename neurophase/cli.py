@@ -14,6 +14,7 @@ COMMANDS = {
     "train": "neurophase.train",
     "map": "neurophase.map",
     "infer": "neurophase.infer",
+    "drift-study": "neurophase.drift_study",
 }
 
 
