@@ -1,0 +1,36 @@
+"""Analytic event counts against the tile RTL: MVMs and clock cycles per MVM agree exactly."""
+
+import pytest
+
+from neurophase.model import energy as E
+from neurophase.model.arith import PeripheryFormat
+
+CASES = {
+    # BN readout sets the pace: 13 columns issued with a wait after every 5.
+    "readout_bound": dict(rows=32, columns=16, rows_used=27, cols_used=13, acts_per_beat=8),
+    # Loading the next vector sets the pace: 200 rows at 8 per beat.
+    "load_bound": dict(rows=256, columns=16, rows_used=200, cols_used=16, acts_per_beat=8),
+}
+
+
+@pytest.mark.slow  # two tile RTL runs per case under Icarus, about a minute each
+@pytest.mark.sim
+@pytest.mark.parametrize("case", CASES)
+def test_tile_rtl_cycles_per_mvm_match_the_cycle_model(case, tmp_path):
+    from neurophase.tb.tile_sim import run_workload
+    from neurophase.tb.tile_workload import random_workload
+    kw, fmt = CASES[case], PeripheryFormat()
+    runs = {}
+    for mvms in (3, 9):
+        wl = random_workload(seed=5, fmt=fmt, mvms=mvms, **kw)
+        # One case name for both runs: the harness is the same, so the second run reuses the build.
+        runs[mvms] = run_workload(wl, sim="icarus", case=f"energy_{case}", workdir=tmp_path / str(mvms),
+                                  testcase="workload_matches_golden")
+        assert runs[mvms]["mismatches"] == 0
+        assert runs[mvms]["counters"]["mvm_count"] == E.count_events(
+            E.LayerWork(case, kw["rows_used"], kw["cols_used"], mvms, (kw["rows_used"],), (kw["cols_used"],)),
+            fmt=fmt).mvms
+    # The first load and the last drain cancel in the difference: what remains is the steady MVM period.
+    period = (runs[9]["cycles"] - runs[3]["cycles"]) / 6
+    model = E.CycleModel(acts_per_beat=kw["acts_per_beat"])
+    assert period == model.mvm_cycles("bit-serial", fmt, kw["rows_used"], kw["cols_used"])
