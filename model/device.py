@@ -17,6 +17,9 @@ With gr = G_target / Gmax:
   target conductance. Below t = t_read the log is negative and the read noise is taken as zero.
 
 Optional stuck-at faults: a fraction of devices stuck at SET (Gmax) or RESET (0), fixed at programming.
+
+Also here, for the fresh noise of the tile's hot path: ``box_muller`` (exact N(0, 1) draws, fast),
+``spawn_generators`` and ``run_parallel`` (deterministic parallel draws), ``scratch`` (reusable temporaries).
 """
 
 import threading
