@@ -65,7 +65,7 @@ def resnet50_evaluations(tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-
                             tiles_available=tiles, assumptions=assumptions) for enc in E.ENCODINGS}
 
 
-# -- the reference network, on programmed golden-model tiles ------------------------------------------------------------
+# -- the reference network, on programmed golden-model tiles ---------------------------------------------------------
 
 def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chip_seed=0):
     """{encoding: Evaluation} of the reference CNN on the chip, with the PCM read energy from the programmed tiles'
