@@ -121,3 +121,17 @@ async def reset_mid_accumulation_clears_and_recovers(dut):
     assert not tb.sample_acc().any(), "accumulators not zero after reset"
     assert int(dut.saturated.value.to_unsigned()) == 0
     await tb.mvm_and_check(tb.random_codes())
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def clear_without_valid_zeroes_accumulators(dut):
+    tb = ShiftAddTB(dut)
+    await tb.start()
+    await tb.mvm_and_check(tb.random_codes())
+    await FallingEdge(dut.clk)
+    dut.clear.value = 1
+    await FallingEdge(dut.clk)
+    dut.clear.value = 0
+    await ReadOnly()
+    assert not tb.sample_acc().any(), "accumulators not zero after clear"
+    assert int(dut.saturated.value.to_unsigned()) == 0, "clear alone must not flag saturation"

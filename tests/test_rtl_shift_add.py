@@ -6,6 +6,7 @@ from neurophase.tb.runner import run_cocotb
 PARAM_SETS = {
     "b8_in8": dict(lanes=16, b_adc=8, b_in=8, acc_bits=20),
     "b6_in4_narrow": dict(lanes=8, b_adc=6, b_in=4, acc_bits=8),   # narrow accumulator: saturates
+    "b8_in8_narrow": dict(lanes=8, b_adc=8, b_in=8, acc_bits=14),  # saturates on both sides at full B_in
 }
 
 
