@@ -1,0 +1,71 @@
+"""cocotb test: global BN recalibration through the tile RTL (raw-accumulator readout, then the register interface).
+
+Ref: docs/architecture.md §4 step 5, §6 item 2; model/drift.py. The workload (PARAM_WORKLOAD, tb/tile_workload.py)
+holds one tile's MVMs on the calibration images at time t, drifted; PARAM_RECAL a ``.npz`` with the reference
+per-channel statistics recorded right after programming and the programming-time BN registers. The test
+
+1. streams every MVM in RAW mode and keeps the accumulators the RTL read out (scored against the golden model);
+2. computes the recalibrated registers from *those* accumulators with ``model.drift.recalibrate_registers``;
+3. writes them through the register interface (BN_CTRL, BN_CHANNEL, BN_SCALE/BN_BIAS pairs), reading each staged
+   value back, and streams the MVMs again in BN mode, scored against ``bn_requantise`` with the same registers;
+4. writes accumulators, registers, read-backs and mismatch counts to PARAM_RESULT (``.npz``) for pytest to compare
+   with the golden flow's registers, bit for bit.
+"""
+
+import cocotb
+import numpy as np
+
+from ..model.drift import recalibrate_registers
+from ..rtl.tile_ctrl import Mode, Reg
+from .common import timeout_ns
+from .tile_tb import TileTB
+
+
+async def stream(tb, mvms):
+    """Run MVMs ``mvms`` through the configured (AUTOSTART) tile and return the captured outputs (mvms, cols)."""
+    crossbar = cocotb.start_soon(tb.crossbar.run(mvms))
+    acts = cocotb.start_soon(tb.acts.run(mvms))
+    got, _ = await tb.monitor.collect(len(mvms))
+    await acts
+    await crossbar
+    assert not tb.crossbar.wl_errors, f"wordline/range mismatches at {tb.crossbar.wl_errors[:5]}"
+    return got
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def bn_recalibration_through_the_register_interface(dut):
+    tb = TileTB(dut)
+    wl, regs = tb.wl, tb.regs
+    with np.load(tb.p["recal"]) as f:
+        aux = {k: f[k] for k in f.files}
+    await tb.start()
+    mvms = list(range(wl.mvms))
+    wl.raw = True
+    await regs.configure(wl)
+    acc = await stream(tb, mvms)
+    tb.scoreboard.check(mvms, acc)
+    raw_mismatches = tb.scoreboard.mismatches
+
+    base = (aux["base_scale"], aux["base_bias"], int(aux["base_shift"]))
+    scale, bias, shift = recalibrate_registers(acc, aux["ref_mean"], aux["ref_std"], base, wl.fmt)
+    await regs.write(Reg.MODE, 0)
+    await regs.write(Reg.BN_CTRL, shift | int(wl.relu) << 8 | int(wl.last) << 9)
+    await regs.write(Reg.BN_CHANNEL, 0)
+    back_scale, back_bias = [], []
+    for s, b in zip(scale.tolist(), bias.tolist()):
+        await regs.write(Reg.BN_SCALE, s)
+        back_scale.append(await regs.read(Reg.BN_SCALE, signed=True))
+        await regs.write(Reg.BN_BIAS, b)
+        back_bias.append(await regs.read(Reg.BN_BIAS, signed=True))
+    back_shift = await regs.read(Reg.BN_CTRL) & 0x3F
+    await regs.write(Reg.MODE, Mode.AUTOSTART)
+    errors = await regs.read(Reg.ERRORS)
+
+    wl.raw, wl.scale, wl.bias, wl.shift = False, scale, bias, shift
+    out = await stream(tb, mvms)
+    tb.scoreboard.check(mvms, out)
+    np.savez(tb.p["result"], acc=acc, scale=scale, bias=bias, shift=shift, back_scale=np.array(back_scale),
+             back_bias=np.array(back_bias), back_shift=back_shift, out=out, errors=errors,
+             raw_mismatches=raw_mismatches, bn_mismatches=tb.scoreboard.mismatches - raw_mismatches)
+    assert errors == 0, f"register writes raised errors {errors:#x}"
+    assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
