@@ -1,0 +1,87 @@
+"""`neurophase drift-study --quick`: reports, verdicts computed from the measurements, remedies against no remedy,
+and results independent of the process pool."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from neurophase.cli import main
+from neurophase.model.drift_study import (LABELS, METHODS, PCM_METHODS, StudyConfig, _chip_task, markdown_table,
+                                          summarise)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("drift_study")
+    assert main(["drift-study", "--quick", "--out", str(out)]) == 0
+    return out, json.loads((out / "drift_study_quick.json").read_text())
+
+
+def _year(result):
+    return [lab for lab, _ in result["config"]["times"]].index("1 year")
+
+
+def test_quick_study_writes_json_csv_markdown_and_plot(quick):
+    out, result = quick
+    cfg = StudyConfig.quick_mode()
+    n_times = len(cfg.times)
+    assert set(result["accuracy"]) == set(PCM_METHODS) and set(result["fixed"]) == set(METHODS) - set(PCM_METHODS)
+    assert all(np.shape(a) == (cfg.chips, n_times) for a in result["accuracy"].values())
+    with open(out / "drift_study_quick.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * n_times + len(PCM_METHODS) * cfg.chips * n_times
+    assert {r["method"] for r in rows} == set(METHODS)
+    md = (out / "drift_study_quick.md").read_text()
+    assert all(LABELS[m] in md for m in METHODS) and ">= 97.1% of FP32" in md
+    assert (out / "drift_study_quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result["config"]["test_images"] == 120 and result["config"]["quick"]
+
+
+def test_verdicts_follow_from_the_measured_accuracies(quick):
+    _, result = quick
+    again = summarise(result)
+    assert again["verdicts"] == result["verdicts"]
+    v = result["verdicts"]
+    all3 = np.mean(result["accuracy"]["all3"], axis=0)
+    assert v["within_fresh"]["holds"] == bool(np.max(all3[0] - all3) <= 0.005 + 1e-12)
+    assert v["fraction_of_fp32"]["holds"] == bool(np.min(all3 / result["fixed"]["fp32"]) >= 0.971)
+    assert v["resolution"]["one_image"] == pytest.approx(1 / 120)
+    text = markdown_table(result)
+    assert ("**holds**" in text) or ("**does not hold**" in text)
+
+
+def test_bn_recalibration_and_global_compensation_raise_one_year_accuracy_on_every_chip(quick):
+    _, result = quick
+    y = _year(result)
+    none = np.asarray(result["accuracy"]["pcm"])[:, y]
+    for m in ("bn", "gdc", "all3"):
+        assert np.all(np.asarray(result["accuracy"][m])[:, y] > none + 0.5), m
+
+
+def test_selective_reprogramming_raises_mean_one_year_accuracy(quick):
+    _, result = quick
+    y = _year(result)
+    assert np.mean(np.asarray(result["accuracy"]["sr"])[:, y]) > np.mean(np.asarray(result["accuracy"]["pcm"])[:, y])
+    rewritten = [info[y]["devices_rewritten"] for info in result["info"]["sr"]]
+    assert rewritten == [2 * result["config"]["weights_reprogrammed"]] * len(rewritten)
+
+
+def test_a_chip_task_gives_the_same_accuracies_in_process_as_in_the_pool(quick):
+    _, result = quick
+    times = [t for _, t in result["config"]["times"]]
+    method, index, accs, _ = _chip_task(("pcm", 1, times, result["config"]["test_images"], None))
+    assert (method, index) == ("pcm", 1)
+    assert accs == result["accuracy"]["pcm"][1]
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(chips=0), r"chips must be an integer in \[1, 1000\], got 0"),
+    (dict(test_images=400), r"test_images must be an integer in \[1, 360\], got 400"),
+    (dict(budget=-0.1), r"budget must be a fraction in \[0, 1\], got -0.1"),
+    (dict(times=()), r"times must be a non-empty list"),
+])
+def test_study_config_rejects_bad_values(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        StudyConfig(**kw)
