@@ -15,6 +15,7 @@ COMMANDS = {
     "map": "neurophase.map",
     "infer": "neurophase.infer",
     "drift-study": "neurophase.drift_study",
+    "sim": "neurophase.sim",
 }
 
 

@@ -1,5 +1,5 @@
 # Ref: docs/architecture.md §2 (tile), §4 (digital contract), §5 (RTL periphery).
-from amaranth.hdl import Module
+from amaranth.hdl import Cat, Module, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, flipped
 
@@ -56,12 +56,12 @@ class Tile(wiring.Component):
         Strobe at the start of each bit-plane (analog side).
     adc_range : Out(range_bits)
         ADC full-scale setting (analog side).
-    dac_code : Out(ArrayLayout(unsigned(b_adc), columns // columns_per_adc))
-        SAR trial codes (analog side).
+    dac_code : Out(unsigned(b_adc)).array(columns // columns_per_adc)
+        SAR trial code of each ADC, one port each (analog side).
     col_sel : Out(range(columns_per_adc))
         Only when ``columns_per_adc > 1``: column mux select of every ADC (analog side).
-    comparator : In(columns // columns_per_adc)
-        Comparator decisions (analog side).
+    comparator : In(1).array(columns // columns_per_adc)
+        Comparator decision of each ADC (analog side).
     """
 
     def __init__(self, *, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
@@ -74,12 +74,20 @@ class Tile(wiring.Component):
                 raise ValueError(f"columns_per_adc must divide columns={columns}, got {columns_per_adc}")
             if not isinstance(fmt, PeripheryFormat):
                 raise ValueError(f"fmt must be a PeripheryFormat, got {fmt!r}")
-            self.adc = SarAdcArray(columns=columns, columns_per_adc=columns_per_adc, b_adc=fmt.b_adc)
-            self.shift_add = ShiftAdd(lanes=columns, b_adc=fmt.b_adc, acc_bits=fmt.acc_bits)
+            # One SarAdcArray per ADC (each converting its columns_per_adc columns): every ADC's logic is then its
+            # own small process in the Verilog. One array for all ADCs puts every ADC's next state in one process,
+            # which an event-driven simulator (Icarus) re-runs on each of the n_adc comparator changes per cycle:
+            # quadratic in the ADC count (about 40 cycles/s for 128 ADCs). The logic is the same.
+            self.adcs = [SarAdcArray(columns=columns_per_adc, columns_per_adc=columns_per_adc, b_adc=fmt.b_adc)
+                         for _ in range(columns // columns_per_adc)]
+            self.n_adc = len(self.adcs)
+            self.adc_latency = self.adcs[0].latency
+            # Likewise one single-lane ShiftAdd per column: one process per accumulator.
+            self.lanes = [ShiftAdd(lanes=1, b_adc=fmt.b_adc, acc_bits=fmt.acc_bits) for _ in range(columns)]
             self.bn = BnUnit(channels=columns, fmt=fmt)
             self.ctrl = TileController(rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
                                        bn_latency=self.bn.latency, range_bits=range_bits,
-                                       adc_range_init=adc_range_init, adc_latency=self.adc.latency)
+                                       adc_range_init=adc_range_init, adc_latency=self.adc_latency)
         self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
         self.acts_per_beat = acts_per_beat
         members = {
@@ -91,8 +99,10 @@ class Tile(wiring.Component):
             "wl": Out(rows),
             "pulse": Out(1),
             "adc_range": Out(range_bits),
-            "dac_code": Out(self.adc.dac_code.shape()),
-            "comparator": In(self.adc.n_adc),
+            # One port per ADC rather than one wide bus: an event-driven simulator re-reads a whole bus for every
+            # element that changes, which made every SAR step quadratic in the ADC count.
+            "dac_code": Out(unsigned(fmt.b_adc)).array(self.n_adc),
+            "comparator": In(1).array(self.n_adc),
         }
         if columns_per_adc > 1:
             members["col_sel"] = Out(range(columns_per_adc))
@@ -101,7 +111,7 @@ class Tile(wiring.Component):
     @property
     def plane_cycles(self):
         """Cycles per bit-plane: the pulse/start cycle plus the ADC conversion."""
-        return self.adc.latency + 1
+        return self.adc_latency + 1
 
     @property
     def mvm_cycles(self):
@@ -111,8 +121,13 @@ class Tile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.ctrl = ctrl = self.ctrl
-        m.submodules.adc = adc = self.adc
-        m.submodules.shift_add = sa = self.shift_add
+        for k, adc in enumerate(self.adcs):
+            m.submodules[f"adc{k}"] = adc
+        for j, lane in enumerate(self.lanes):
+            m.submodules[f"shift_add{j}"] = lane
+            cpa = self.columns_per_adc
+            m.d.comb += [lane.code[0].eq(self.adcs[j // cpa].code[j % cpa]),
+                         lane.valid.eq(ctrl.sa_valid), lane.clear.eq(ctrl.sa_clear)]
         m.submodules.bn = bn = self.bn
 
         wiring.connect(m, host=flipped(self.bus), ctrl=ctrl.bus)
@@ -121,12 +136,13 @@ class Tile(wiring.Component):
         m.d.comb += [
             self.done.eq(ctrl.done), self.error.eq(ctrl.error),
             self.wl.eq(ctrl.wl), self.pulse.eq(ctrl.pulse), self.adc_range.eq(ctrl.adc_range),
-            # ADC array: analog side out, codes into the shift-and-add
-            adc.start.eq(ctrl.adc_start), ctrl.adc_done.eq(adc.done), ctrl.adc_start_err.eq(adc.start_err),
-            ctrl.adc_rail_low.eq(adc.rail_low), ctrl.adc_rail_high.eq(adc.rail_high),
-            self.dac_code.eq(adc.dac_code), adc.comparator.eq(self.comparator),
-            sa.code.eq(adc.code), sa.valid.eq(ctrl.sa_valid), sa.clear.eq(ctrl.sa_clear),
-            ctrl.sa_saturated.eq(sa.saturated), ctrl.acc.eq(sa.acc),
+            # ADCs: started together, so they finish together; codes into the shift-and-add
+            ctrl.adc_done.eq(self.adcs[0].done),
+            ctrl.adc_start_err.eq(Cat(adc.start_err for adc in self.adcs).any()),
+            ctrl.adc_rail_low.eq(Cat(adc.rail_low for adc in self.adcs)),
+            ctrl.adc_rail_high.eq(Cat(adc.rail_high for adc in self.adcs)),
+            ctrl.sa_saturated.eq(Cat(lane.saturated for lane in self.lanes)),
+            ctrl.acc.eq(Cat(lane.acc for lane in self.lanes)),
             # BN unit
             bn.param_we.eq(ctrl.bn_param_we), bn.param_channel.eq(ctrl.bn_param_channel),
             bn.param_scale.eq(ctrl.bn_param_scale), bn.param_bias.eq(ctrl.bn_param_bias),
@@ -135,6 +151,10 @@ class Tile(wiring.Component):
             ctrl.bn_o_valid.eq(bn.o_valid), ctrl.bn_o_channel.eq(bn.o_channel), ctrl.bn_o_y.eq(bn.o_y),
             ctrl.bn_o_saturated.eq(bn.o_saturated),
         ]
+        for k, adc in enumerate(self.adcs):
+            # An ADC whose columns are all unused is not started (power gating); ADC 0 always converts.
+            m.d.comb += [adc.start.eq(ctrl.adc_start & ctrl.col_mask[k * self.columns_per_adc]),
+                         adc.comparator.eq(self.comparator[k]), self.dac_code[k].eq(adc.dac_code[0])]
         if self.columns_per_adc > 1:
-            m.d.comb += self.col_sel.eq(adc.col_sel)
+            m.d.comb += self.col_sel.eq(self.adcs[0].col_sel)
         return m

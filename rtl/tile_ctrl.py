@@ -138,7 +138,7 @@ class TileController(wiring.Component):
     RAW mode straight to ``out``. The next MVM's planes may start as soon as every channel has been issued.
 
     *Output*: one beat per channel, channel order, ``last`` on the final used channel; back-pressure is honoured
-    by a credit counter on an output FIFO (``bn_latency + 2`` deep) so no BN result is ever lost. ``done`` pulses
+    by a credit counter on an output FIFO (``bn_latency + 3`` deep) so no BN result is ever lost. ``done`` pulses
     when the last beat of an MVM is accepted.
 
     Latency and throughput
@@ -178,6 +178,8 @@ class TileController(wiring.Component):
         ADC full-scale setting (analog side).
     adc_start : Out(1), adc_done : In(1), adc_start_err : In(1)
         SAR ADC array handshake and its start-while-busy flag.
+    col_mask : Out(columns)
+        Columns in use (below COLS_USED): the ADCs of the others need not convert (power gating).
     adc_rail_low, adc_rail_high : In(columns)
         Per-column rail flags of the ADC codes, valid with ``adc_done``.
     sa_valid, sa_clear : Out(1); sa_saturated : In(columns); acc : In(ArrayLayout(signed(acc_bits), columns))
@@ -221,6 +223,7 @@ class TileController(wiring.Component):
             "pulse": Out(1),
             "adc_range": Out(range_bits),
             "adc_start": Out(1),
+            "col_mask": Out(columns),
             "adc_done": In(1),
             "adc_start_err": In(1),
             "adc_rail_low": In(columns),
@@ -247,8 +250,10 @@ class TileController(wiring.Component):
 
     @property
     def out_depth(self):
-        """Depth of the output FIFO: enough credits to keep one beat per cycle through the BN pipeline."""
-        return self._bn_latency + 2
+        """Depth of the output FIFO, in credits: a beat holds one from its issue to its acceptance on ``out``,
+        ``bn_latency`` + 3 cycles (BN pipeline, FIFO write, FIFO output register), so this many keep one beat per
+        cycle."""
+        return self._bn_latency + 3
 
     def elaborate(self, platform):
         m = Module()
@@ -390,11 +395,13 @@ class TileController(wiring.Component):
                     m.d.sync += bus.rdata.eq(0)
 
         # -- counters (saturating) -----------------------------------------------------------------------------------
-        colmask = Signal(cols)
+        colmask = self.col_mask
         m.d.comb += colmask.eq(Cat(Const(j, range(cols + 1)) < cols_used for j in range(cols)))
 
-        def popcount(bits):
+        def popcount(expr, name):
             # Balanced adder tree: widths grow with the depth, not with the number of bits.
+            bits = Signal(len(expr), name=name)
+            m.d.comb += bits.eq(expr)
             terms = [bits[j] for j in range(len(bits))]
             while len(terms) > 1:
                 terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k]
@@ -402,9 +409,9 @@ class TileController(wiring.Component):
             return terms[0]
 
         increments = {
-            Reg.SAT_ADC_LOW: Mux(self.adc_done, popcount(self.adc_rail_low & colmask), 0),
-            Reg.SAT_ADC_HIGH: Mux(self.adc_done, popcount(self.adc_rail_high & colmask), 0),
-            Reg.SAT_ACC: popcount(self.sa_saturated & colmask),
+            Reg.SAT_ADC_LOW: Mux(self.adc_done, popcount(self.adc_rail_low & colmask, "rail_low_used"), 0),
+            Reg.SAT_ADC_HIGH: Mux(self.adc_done, popcount(self.adc_rail_high & colmask, "rail_high_used"), 0),
+            Reg.SAT_ACC: popcount(self.sa_saturated & colmask, "acc_sat_used"),
             Reg.SAT_BN: self.bn_o_valid & self.bn_o_saturated & ~raw,
             Reg.MVM_COUNT: self.done,
             Reg.BUSY_CYCLES: mvm_busy | (pending != 0),

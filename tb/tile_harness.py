@@ -57,13 +57,16 @@ class TileHarness(wiring.Component):
         m.d.comb += [self.done.eq(tile.done), self.error.eq(tile.error), self.wl.eq(tile.wl),
                      self.pulse.eq(tile.pulse), self.adc_range.eq(tile.adc_range)]
 
-        cpa = tile.columns_per_adc
-        m.submodules.comparators = Instance(
-            "np_comparator_bank",
-            p_COLUMNS=tile.columns, p_COLUMNS_PER_ADC=cpa, p_B_ADC=tile.fmt.b_adc, p_FRAC_BITS=self.frac_bits,
-            p_ICODE_BITS=self.icode_bits,
-            i_icode=self.icode, i_dac_code=tile.dac_code, i_col_sel=tile.col_sel if cpa > 1 else 0,
-            o_comparator=tile.comparator)
+        # One comparator bank per ADC, for simulation speed (see rtl/tile.py on one process per ADC).
+        cpa, b = tile.columns_per_adc, tile.fmt.b_adc
+        for k in range(tile.n_adc):
+            m.submodules[f"comparators{k}"] = Instance(
+                "np_comparator_bank",
+                p_COLUMNS=cpa, p_COLUMNS_PER_ADC=cpa, p_B_ADC=b, p_FRAC_BITS=self.frac_bits,
+                p_ICODE_BITS=self.icode_bits,
+                i_icode=self.icode[k * cpa * self.icode_bits:][:cpa * self.icode_bits],
+                i_dac_code=tile.dac_code[k], i_col_sel=tile.col_sel if cpa > 1 else 0,
+                o_comparator=tile.comparator[k])
 
         # 16-bit Fibonacci LFSR (taps 16, 14, 13, 11): a reproducible stream of gaps and stalls.
         lfsr = Signal(16, init=0xACE1)
