@@ -1,8 +1,8 @@
 # Ref: docs/architecture.md §2 (bit-serial inputs, column ADCs), §4 (digital contract), §5 (tile controller).
 import enum
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -138,7 +138,7 @@ class TileController(wiring.Component):
     RAW mode straight to ``out``. The next MVM's planes may start as soon as every channel has been issued.
 
     *Output*: one beat per channel, channel order, ``last`` on the final used channel; back-pressure is honoured
-    by a credit counter on an output FIFO (``bn_latency + 3`` deep) so no BN result is ever lost. ``done`` pulses
+    by a credit counter on an output FIFO (``bn_latency + 2`` deep) so no BN result is ever lost. ``done`` pulses
     when the last beat of an MVM is accepted.
 
     Latency and throughput
@@ -221,7 +221,7 @@ class TileController(wiring.Component):
             "error": Out(1),
             "wl": Out(rows),
             "pulse": Out(1),
-            "adc_range": Out(range_bits),
+            "adc_range": Out(range_bits, init=adc_range_init),
             "adc_start": Out(1),
             "col_mask": Out(columns),
             "adc_done": In(1),
@@ -251,9 +251,8 @@ class TileController(wiring.Component):
     @property
     def out_depth(self):
         """Depth of the output FIFO, in credits: a beat holds one from its issue to its acceptance on ``out``,
-        ``bn_latency`` + 3 cycles (BN pipeline, FIFO write, FIFO output register), so this many keep one beat per
-        cycle."""
-        return self._bn_latency + 3
+        ``bn_latency`` + 2 cycles (BN pipeline, FIFO write), so this many keep one beat per cycle."""
+        return self._bn_latency + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -265,26 +264,25 @@ class TileController(wiring.Component):
         shift = self.bn_shift
         relu, last = self.bn_relu, self.bn_last
         raw, auto = Signal(), Signal()
-        adc_range = Signal(self._range_bits, init=self._range_init)
+        adc_range = self.adc_range
         bn_channel = Signal(range(cols))
-        bn_scale = Signal(signed(fmt.scale_bits))
-        bn_bias = Signal(signed(fmt.bias_bits))
+        bn_scale, bn_bias = self.bn_param_scale, self.bn_param_bias
         errors = Signal(len(Err))
         counters = {r: Signal(DATA_BITS, name=r.name.lower()) for r in
                     (Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN, Reg.MVM_COUNT, Reg.BUSY_CYCLES)}
-        m.d.comb += [self.adc_range.eq(adc_range), self.error.eq(errors.any()),
-                     self.bn_param_scale.eq(bn_scale), self.bn_param_bias.eq(bn_bias)]
+        m.d.comb += self.error.eq(errors.any())
 
         # -- state ----------------------------------------------------------------------------------------------------
         state = Signal(_State)
         armed = Signal()
         done_flag = Signal()
         plane = Signal(range(fmt.b_in))
-        issue_ch = Signal(range(cols))
+        issue_ch = self.bn_i_channel
         pending = Signal(range(self.out_depth + 1))   # beats issued and not yet accepted on `out`
         fill = Signal(range(rows + apb + 1))          # activations buffered
         full = Signal()
         m.d.comb += full.eq(fill >= rows_used)
+        last_ch = Signal(range(cols), init=cols - 1)     # COLS_USED - 1
         mvm_busy = Signal()
         locked = Signal()
         m.d.comb += [mvm_busy.eq((state != _State.IDLE) | armed),
@@ -307,64 +305,55 @@ class TileController(wiring.Component):
                      apply.eq(bus.we & mapped & ~is_ro & ~e_busy & ~bad)]
 
         def signed_fits(bits):
-            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-            v = wdata.as_signed()
-            return (v >= lo) & (v <= hi)
+            # The bits from the value's sign bit up are all equal (a sign extension).
+            top = wdata[bits - 1:]
+            return top.all() | ~top.any()
 
-        with m.Switch(bus.addr):
-            with m.Case(Reg.CTRL):
-                m.d.comb += bad.eq(wdata[3:].any())
-            with m.Case(Reg.ROWS_USED):
-                m.d.comb += bad.eq((wdata == 0) | (wdata > rows))
-            with m.Case(Reg.COLS_USED):
-                m.d.comb += bad.eq((wdata == 0) | (wdata > cols))
-            with m.Case(Reg.BN_CTRL):
-                m.d.comb += bad.eq((wdata[:6] > fmt.shift_max) | wdata[6:8].any() | wdata[10:].any())
-            with m.Case(Reg.MODE):
-                m.d.comb += bad.eq(wdata[2:].any())
-            with m.Case(Reg.ADC_RANGE):
-                m.d.comb += bad.eq((wdata == 0) | (wdata >> self._range_bits).any())
-            with m.Case(Reg.BN_CHANNEL):
-                m.d.comb += bad.eq(wdata >= cols)
-            with m.Case(Reg.BN_SCALE):
-                m.d.comb += bad.eq(~signed_fits(fmt.scale_bits))
-            with m.Case(Reg.BN_BIAS):
-                m.d.comb += bad.eq(~signed_fits(fmt.bias_bits))
+        # If chains rather than m.Switch: each signal's process then covers every address (no incomplete case).
+        at = {r: bus.addr == r for r in Reg}
+        checks = {
+            Reg.CTRL: wdata[3:].any(),
+            Reg.ROWS_USED: (wdata == 0) | (wdata > rows),
+            Reg.COLS_USED: (wdata == 0) | (wdata > cols),
+            Reg.BN_CTRL: (wdata[:6] > fmt.shift_max) | wdata[6:8].any() | wdata[10:].any(),
+            Reg.MODE: wdata[2:].any(),
+            Reg.ADC_RANGE: (wdata == 0) | (wdata >> self._range_bits).any(),
+            Reg.BN_CHANNEL: wdata >= cols,
+            Reg.BN_SCALE: ~signed_fits(fmt.scale_bits),
+            Reg.BN_BIAS: ~signed_fits(fmt.bias_bits),
+        }
+        m.d.comb += bad.eq(Cat(at[r] & c for r, c in checks.items()).any())
 
         start_req = Signal()
         clear_err = Signal(len(Err))
         clear_cnt = Signal()
-        param_ch = Signal(range(cols))
+        param_ch = self.bn_param_channel
         m.d.sync += self.bn_param_we.eq(0)
-        with m.If(apply):
-            with m.Switch(bus.addr):
-                with m.Case(Reg.CTRL):
-                    m.d.comb += [start_req.eq(wdata[0] & ~mvm_busy & ~auto),
-                                 e_start.eq(wdata[0] & (mvm_busy | auto)),
-                                 clear_cnt.eq(wdata[2])]
-                    with m.If(wdata[1]):
-                        m.d.comb += clear_err.eq(~0)
-                with m.Case(Reg.ERRORS):
-                    m.d.comb += clear_err.eq(wdata)
-                with m.Case(Reg.ROWS_USED):
-                    m.d.sync += rows_used.eq(wdata)
-                with m.Case(Reg.COLS_USED):
-                    m.d.sync += cols_used.eq(wdata)
-                with m.Case(Reg.BN_CTRL):
-                    m.d.sync += [shift.eq(wdata[:6]), relu.eq(wdata[8]), last.eq(wdata[9])]
-                with m.Case(Reg.MODE):
-                    m.d.sync += [raw.eq(wdata[0]), auto.eq(wdata[1])]
-                with m.Case(Reg.ADC_RANGE):
-                    m.d.sync += adc_range.eq(wdata)
-                with m.Case(Reg.BN_CHANNEL):
-                    m.d.sync += bn_channel.eq(wdata)
-                with m.Case(Reg.BN_SCALE):
-                    m.d.sync += bn_scale.eq(wdata)
-                with m.Case(Reg.BN_BIAS):
-                    # The BN memory is written in the next cycle, from these registers.
-                    m.d.sync += [bn_bias.eq(wdata), self.bn_param_we.eq(1), param_ch.eq(bn_channel),
-                                 bn_channel.eq(Mux(bn_channel == cols - 1, 0, bn_channel + 1))]
-        m.d.comb += self.bn_param_channel.eq(param_ch)
+        with m.If(apply & at[Reg.CTRL]):
+            m.d.comb += [start_req.eq(wdata[0] & ~mvm_busy & ~auto), e_start.eq(wdata[0] & (mvm_busy | auto)),
+                         clear_cnt.eq(wdata[2])]
+            with m.If(wdata[1]):
+                m.d.comb += clear_err.eq(~0)
+        with m.If(apply & at[Reg.ERRORS]):
+            m.d.comb += clear_err.eq(wdata)
+        with m.If(apply & at[Reg.ROWS_USED]):
+            m.d.sync += rows_used.eq(wdata)
+        with m.If(apply & at[Reg.COLS_USED]):
+            m.d.sync += [cols_used.eq(wdata), last_ch.eq(wdata - 1)]
+        with m.If(apply & at[Reg.BN_CTRL]):
+            m.d.sync += [shift.eq(wdata[:6]), relu.eq(wdata[8]), last.eq(wdata[9])]
+        with m.If(apply & at[Reg.MODE]):
+            m.d.sync += [raw.eq(wdata[0]), auto.eq(wdata[1])]
+        with m.If(apply & at[Reg.ADC_RANGE]):
+            m.d.sync += adc_range.eq(wdata)
+        with m.If(apply & at[Reg.BN_CHANNEL]):
+            m.d.sync += bn_channel.eq(wdata)
+        with m.If(apply & at[Reg.BN_SCALE]):
+            m.d.sync += bn_scale.eq(wdata)
+        with m.If(apply & at[Reg.BN_BIAS]):
+            # The BN memory is written in the next cycle, from these registers.
+            m.d.sync += [bn_bias.eq(wdata), self.bn_param_we.eq(1), param_ch.eq(bn_channel),
+                         bn_channel.eq(Mux(bn_channel == cols - 1, 0, bn_channel + 1))]
         m.d.sync += errors.eq((errors & ~clear_err) | Cat(e_illegal, e_busy, e_bad, e_start, self.adc_start_err))
 
         status = Cat(mvm_busy, done_flag, armed, full, pending != 0, Const(0, 3), state,
@@ -387,12 +376,10 @@ class TileController(wiring.Component):
             **counters,
         }
         with m.If(bus.re):
-            with m.Switch(bus.addr):
-                for reg, value in read_map.items():
-                    with m.Case(reg):
-                        m.d.sync += bus.rdata.eq(value)
-                with m.Default():
-                    m.d.sync += bus.rdata.eq(0)
+            m.d.sync += bus.rdata.eq(0)
+            for reg, value in read_map.items():
+                with m.If(at[reg]):
+                    m.d.sync += bus.rdata.eq(value)
 
         # -- counters (saturating) -----------------------------------------------------------------------------------
         colmask = self.col_mask
@@ -417,8 +404,9 @@ class TileController(wiring.Component):
             Reg.BUSY_CYCLES: mvm_busy | (pending != 0),
         }
         for reg, counter in counters.items():
+            inc = increments[reg]
             total = Signal(DATA_BITS + 1, name=f"{reg.name.lower()}_next")
-            m.d.comb += total.eq(counter + increments[reg])
+            m.d.comb += total.eq(counter + inc)     # the carry is the saturation flag
             with m.If(clear_cnt):
                 m.d.sync += counter.eq(0)
             with m.Else():
@@ -436,7 +424,7 @@ class TileController(wiring.Component):
                 m.d.sync += reg.eq(self.act.payload[i % apb])
         shift_planes = Signal()
         with m.If(shift_planes):
-            m.d.sync += [reg.eq(reg << 1) for reg in buf]
+            m.d.sync += [reg.eq(Cat(Const(0, 1), reg[:-1])) for reg in buf]
         plane_bits = Cat(reg[-1] for reg in buf)
 
         # -- sequencing -----------------------------------------------------------------------------------------------
@@ -447,46 +435,58 @@ class TileController(wiring.Component):
         m.d.sync += self.pulse.eq(pulse_next)
         m.d.comb += self.adc_start.eq(self.pulse)
         issue = Signal()
-        with m.Switch(state):
-            with m.Case(_State.IDLE):
-                with m.If((armed | auto) & full):
-                    m.d.sync += [state.eq(_State.PLANE), plane.eq(0), armed.eq(0), done_flag.eq(0),
-                                 fill.eq(0), beat.eq(0)]
+        with m.If(state == _State.IDLE):
+            with m.If((armed | auto) & full):
+                m.d.sync += [state.eq(_State.PLANE), plane.eq(0), armed.eq(0), done_flag.eq(0),
+                             fill.eq(0), beat.eq(0)]
+                m.d.comb += pulse_next.eq(1)
+        with m.Elif(state == _State.PLANE):
+            with m.If(self.adc_done):
+                m.d.comb += [self.sa_valid.eq(1), self.sa_clear.eq(plane == 0), shift_planes.eq(1)]
+                with m.If(plane == fmt.b_in - 1):
+                    m.d.sync += [state.eq(_State.READOUT), issue_ch.eq(0)]
+                with m.Else():
+                    m.d.sync += plane.eq(plane + 1)
                     m.d.comb += pulse_next.eq(1)
-            with m.Case(_State.PLANE):
-                with m.If(self.adc_done):
-                    m.d.comb += [self.sa_valid.eq(1), self.sa_clear.eq(plane == 0), shift_planes.eq(1)]
-                    with m.If(plane == fmt.b_in - 1):
-                        m.d.sync += [state.eq(_State.READOUT), issue_ch.eq(0)]
-                    with m.Else():
-                        m.d.sync += plane.eq(plane + 1)
-                        m.d.comb += pulse_next.eq(1)
-            with m.Case(_State.READOUT):
-                m.d.comb += issue.eq(pending < self.out_depth)
-                with m.If(issue):
-                    m.d.sync += issue_ch.eq(issue_ch + 1)
-                    with m.If(issue_ch == cols_used - 1):
-                        m.d.sync += state.eq(_State.IDLE)
+        with m.Elif(state == _State.READOUT):
+            m.d.comb += issue.eq(pending < self.out_depth)
+            with m.If(issue):
+                m.d.sync += issue_ch.eq(issue_ch + 1)
+                with m.If(issue_ch == last_ch):
+                    m.d.sync += state.eq(_State.IDLE)
 
         # -- readout: BN unit or raw accumulators into the output FIFO ------------------------------------------------
-        acc_sel = Signal(signed(fmt.acc_bits))
-        m.d.comb += acc_sel.eq(self.acc[issue_ch])
-        m.d.comb += [self.bn_i_valid.eq(issue & ~raw), self.bn_i_channel.eq(issue_ch), self.bn_i_acc.eq(acc_sel)]
+        m.d.comb += [self.bn_i_valid.eq(issue & ~raw),
+                     self.bn_i_acc.eq(Array(self.acc[j] for j in range(cols))[issue_ch])]
 
-        m.submodules.out_fifo = out_fifo = fifo.SyncFIFOBuffered(width=self.out_layout.size, depth=self.out_depth)
-        w_beat = data.View(self.out_layout, out_fifo.w_data)
-        r_beat = data.View(self.out_layout, out_fifo.r_data)
+        # Output FIFO: out_depth registers written in a circle; the head is read combinationally.
+        depth = self.out_depth
+        slots = [Signal(self.out_layout, name=f"out_slot{k}") for k in range(depth)]
+        wp, rp = Signal(range(depth)), Signal(range(depth))
+        count = Signal(range(depth + 1))
+        w_en = Signal()
+        w_beat = Signal(self.out_layout)
         with m.If(raw):
-            m.d.comb += [out_fifo.w_en.eq(issue), w_beat.data.eq(acc_sel), w_beat.channel.eq(issue_ch),
-                         w_beat.last.eq(issue_ch == cols_used - 1)]
+            m.d.comb += [w_en.eq(issue), w_beat.data.eq(self.bn_i_acc), w_beat.channel.eq(issue_ch),
+                         w_beat.last.eq(issue_ch == last_ch)]
         with m.Else():
-            m.d.comb += [out_fifo.w_en.eq(self.bn_o_valid), w_beat.data.eq(self.bn_o_y),
-                         w_beat.channel.eq(self.bn_o_channel), w_beat.last.eq(self.bn_o_channel == cols_used - 1)]
-        m.d.comb += [self.out.valid.eq(out_fifo.r_rdy), self.out.payload.eq(r_beat), out_fifo.r_en.eq(self.out.ready)]
+            m.d.comb += [w_en.eq(self.bn_o_valid), w_beat.data.eq(self.bn_o_y),
+                         w_beat.channel.eq(self.bn_o_channel), w_beat.last.eq(self.bn_o_channel == last_ch)]
+        for k, slot in enumerate(slots):
+            with m.If(w_en & (wp == k)):
+                m.d.sync += slot.eq(w_beat)
         popped = Signal()
-        m.d.comb += popped.eq(self.out.valid & self.out.ready)
-        m.d.sync += pending.eq(pending + issue - popped)
-        m.d.comb += self.done.eq(popped & r_beat.last)
+        head = slots[0]
+        for k, slot in enumerate(slots[1:], 1):
+            head = Mux(rp == k, slot, head)
+        m.d.comb += [self.out.valid.eq(count != 0), self.out.payload.eq(head),
+                     popped.eq(self.out.valid & self.out.ready)]
+        with m.If(w_en):
+            m.d.sync += wp.eq(Mux(wp == depth - 1, 0, wp + 1))
+        with m.If(popped):
+            m.d.sync += rp.eq(Mux(rp == depth - 1, 0, rp + 1))
+        m.d.sync += [count.eq(count + w_en - popped), pending.eq(pending + issue - popped)]
+        m.d.comb += self.done.eq(popped & self.out.payload.last)
         with m.If(self.done):
             m.d.sync += done_flag.eq(1)
         return m
