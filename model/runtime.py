@@ -1,0 +1,449 @@
+"""Host runtime: the mapped network compiled into the chip's command program, and the golden model executing it.
+
+Ref: docs/architecture.md §4, §5, D7. The chip (rtl/chip.py) takes 32-bit command words and answers with 32-bit
+response words; this module defines that encoding (:class:`Op`, :func:`header`, :class:`ChipReg`,
+:class:`ChipErr`), compiles programs for the reference network on a programmed :class:`~.chip.Chip`, and runs them
+on the golden model (:class:`GoldenExecutor`). The RTL testbench (tb/chip_tb.py) runs the same programs through
+the chip's command interface.
+
+Program structure. :class:`Host` is a generator-driven session (:meth:`Host.session`): it yields one
+:class:`Segment` (a block of command words and the number of response words it produces) at a time and receives
+the responses, so the host's work between layers (D7: input codes, zero padding, im2col, 2x2 max pooling, global
+average pooling, argmax) is done on whatever the executor returned - the RTL's own outputs in a testbench. The
+first segment configures every tile (ROWS_USED, COLS_USED, ADC_RANGE, BN registers, MODE); then, per chunk of
+``CHUNK`` images and per layer, one segment: per column block, the reducer's BN registers (row-split layers only),
+a ROUTE to the block's tiles, and one ACT per MVM and row-block tile.
+
+Read noise. The golden model draws each tile's read noise per (seed, tile, chunk of ``CHUNK`` images), one batched
+MVM per tile and chunk (model/chip.py). A segment carries its chunk number and the padded MVM count, so the golden
+executor makes the same draw; a short last chunk is padded with zero vectors, which gives the real MVMs the same
+currents as model/chip.py's blank-image padding (the draw depends on the batch shape only, and each MVM's current
+on its own input only: tested).
+"""
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .adc import AdcConfig
+from .arith import bn_requantise, reduce_partial_sums
+from .checks import check_int, check_nonnegative
+from .network import INPUT_SHAPE, input_codes, layer_vectors, next_codes
+from ..rtl.tile_ctrl import ADC_RANGE_LSB_A, Ctrl, Mode, Reg
+
+__all__ = ["WORD_BITS", "ACT_COUNT_BITS", "CHIP_TARGET", "Op", "ChipReg", "ChipErr", "acts_per_word", "header",
+           "pack_activations", "Segment", "Host", "GoldenExecutor", "RunResult", "run_program", "run_golden"]
+
+WORD_BITS = 32
+ACT_COUNT_BITS = 13          # ACT count field: 1..8191 activations
+CHIP_TARGET = 0xFF           # tile field value addressing the chip's own registers
+
+
+class Op(enum.IntEnum):
+    """Command opcodes (header bits [31:28])."""
+    NOP = 0
+    WRITE = 1
+    READ = 2
+    ACT = 3
+    ROUTE = 4
+
+
+class ChipReg(enum.IntEnum):
+    """Word addresses of the chip's own registers (tile field ``CHIP_TARGET``)."""
+    ID = 0x00
+    CONFIG = 0x01
+    ERRORS = 0x02
+    STATUS = 0x03
+    RED_BN_CTRL = 0x04
+    RED_BN_CHANNEL = 0x05
+    RED_BN_SCALE = 0x06
+    RED_BN_BIAS = 0x07
+    CYCLES = 0x08
+    ACTS = 0x09
+    PLANES = 0x0A
+    TILE_BEATS = 0x0B
+    OUT_WORDS = 0x0C
+    PSUM_ADDS = 0x0D
+    CMD_WORDS = 0x0E
+    CTRL = 0x0F
+
+
+class ChipErr(enum.IntFlag):
+    """Bits of the chip's ERRORS register (sticky; write 1 to clear)."""
+    BAD_OPCODE = 1 << 0
+    BAD_TILE = 1 << 1
+    BAD_VALUE = 1 << 2
+    BAD_ROUTE = 1 << 3
+    CHIP_REG = 1 << 4
+    REDUCE_MISMATCH = 1 << 5
+    TILE_ERROR = 1 << 6
+
+
+def acts_per_word(b_in):
+    """Activations packed into one command word."""
+    return WORD_BITS // check_int("b_in", b_in, 1, WORD_BITS)
+
+
+def header(op, tile, arg=0):
+    """A command header word: op [31:28], tile [27:20], arg [19:0]."""
+    op = Op(op)
+    check_int("tile", tile, 0, CHIP_TARGET)
+    check_int("arg", arg, 0, (1 << 20) - 1)
+    return (int(op) << 28) | (tile << 20) | arg
+
+
+def pack_activations(x, b_in):
+    """Unsigned activations (mvms, K) -> command words (mvms, ceil(K / per word)), activation 0 in the low bits."""
+    x = np.asarray(x, dtype=np.uint64)
+    apw = acts_per_word(b_in)
+    n, k = x.shape
+    nw = -(-k // apw)
+    padded = np.zeros((n, nw * apw), np.uint64)
+    padded[:, :k] = x
+    shifts = (np.arange(apw, dtype=np.uint64) * np.uint64(b_in))[None, None, :]
+    return (padded.reshape(n, nw, apw) << shifts).sum(axis=2).astype(np.uint32)
+
+
+@dataclass
+class Segment:
+    """A block of command words and what it returns. ``chunk``/``pad_mvms`` only tell the golden executor which
+    read-noise draw the MVMs belong to (the chip ignores them)."""
+    name: str
+    words: np.ndarray                # uint32 command words
+    n_resp: int                      # response words the segment produces
+    chunk: int = -1
+    pad_mvms: int = 0                # MVMs per tile in the padded chunk (0: no padding)
+    layer: str = None
+    out_shape: tuple = ()            # (MVMs, output channels) of the layer
+
+
+@dataclass
+class RunResult:
+    """Logits of the run and every layer's outputs (MVMs of all images, channels), as the host assembled them."""
+    logits: np.ndarray
+    layer_out: dict = field(default_factory=dict)
+
+
+class Host:
+    """Compiles programs for a programmed :class:`~.chip.Chip` and does the host-side work between layers."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self.fmt = chip.config.fmt
+        self.mapping = chip.mapping
+        self.columns = chip.config.tile.columns
+
+    # -- compilation ------------------------------------------------------------------------------------------------
+    def _groups(self, layer):
+        """Column blocks of ``layer``: lists of tile assignments whose accumulators are added (tile order)."""
+        blocks = {}
+        for a in self.mapping.layer_tiles(layer):
+            blocks.setdefault(a.col_block, []).append(a)
+        return [blocks[cb] for cb in sorted(blocks)]
+
+    @staticmethod
+    def _write(words, tile, reg, value):
+        words += [header(Op.WRITE, tile, int(reg)), int(value) & 0xFFFF_FFFF]
+
+    def _bn_ctrl(self, shift, ql):
+        return shift | int(not ql.last) << 8 | int(ql.last) << 9
+
+    def config_segment(self):
+        """Configure every mapped tile: geometry in use, ADC range, BN registers (or RAW mode in a reduction group),
+        AUTOSTART; clear the chip's and the tiles' counters and errors."""
+        w = []
+        self._write(w, CHIP_TARGET, ChipReg.CTRL, 3)
+        for ql in self.chip.qlayers:
+            for group in self._groups(ql.layer.name):
+                for a in group:
+                    n = a.tile
+                    rng = int(round(self.chip.i_fs[n] / ADC_RANGE_LSB_A))
+                    self._write(w, n, Reg.ROWS_USED, a.rows)
+                    self._write(w, n, Reg.COLS_USED, a.columns)
+                    self._write(w, n, Reg.ADC_RANGE, rng)
+                    if len(group) == 1:
+                        s, b, r = self.chip.registers[(a.layer, a.col_block)]
+                        self._write(w, n, Reg.BN_CTRL, self._bn_ctrl(r, ql))
+                        self._write(w, n, Reg.BN_CHANNEL, 0)
+                        for sj, bj in zip(s.tolist(), b.tolist()):
+                            self._write(w, n, Reg.BN_SCALE, sj)
+                            self._write(w, n, Reg.BN_BIAS, bj)
+                    self._write(w, n, Reg.MODE, Mode.AUTOSTART | (Mode.RAW if len(group) > 1 else 0))
+                    self._write(w, n, Reg.CTRL, Ctrl.CLEAR_ERRORS | Ctrl.CLEAR_COUNTERS)
+        return Segment("config", np.array(w, np.uint32), 0)
+
+    def layer_segment(self, li, x, chunk, pad_mvms=0):
+        """The MVMs of layer ``li`` on input vectors ``x`` (MVMs, fan_in), in MVM order per column block."""
+        ql = self.chip.qlayers[li]
+        name = ql.layer.name
+        parts, n_resp = [], 0
+        for group in self._groups(name):
+            w = []
+            if len(group) > 1:
+                s, b, r = self.chip.registers[(name, group[0].col_block)]
+                self._write(w, CHIP_TARGET, ChipReg.RED_BN_CTRL, self._bn_ctrl(r, ql))
+                self._write(w, CHIP_TARGET, ChipReg.RED_BN_CHANNEL, 0)
+                for sj, bj in zip(s.tolist(), b.tolist()):
+                    self._write(w, CHIP_TARGET, ChipReg.RED_BN_SCALE, sj)
+                    self._write(w, CHIP_TARGET, ChipReg.RED_BN_BIAS, bj)
+            w.append(header(Op.ROUTE, group[0].tile, len(group)))
+            parts.append(np.array(w, np.uint32))
+            blocks = []
+            for a in group:
+                acts = pack_activations(x[:, a.row_start:a.row_stop], self.fmt.b_in)
+                head = np.full((len(x), 1), header(Op.ACT, a.tile, a.rows), np.uint32)
+                blocks.append(np.concatenate([head, acts], axis=1))
+            parts.append(np.concatenate(blocks, axis=1).ravel())
+            n_resp += len(x) * group[0].columns
+        return Segment(name, np.concatenate(parts), n_resp, chunk=chunk, pad_mvms=pad_mvms, layer=name,
+                       out_shape=(len(x), ql.layer.c_out))
+
+    def decode(self, seg, resp):
+        """Layer outputs (MVMs, c_out) int64 from the segment's response words."""
+        vals = np.asarray(resp, np.uint32).view(np.int32).astype(np.int64)
+        if len(vals) != seg.n_resp:
+            raise ValueError(f"segment {seg.name}: expected {seg.n_resp} response words, got {len(vals)}")
+        y = np.zeros(seg.out_shape, np.int64)
+        pos = 0
+        for group in self._groups(seg.layer):
+            a = group[0]
+            n = seg.out_shape[0] * a.columns
+            y[:, a.col_start:a.col_stop] = vals[pos:pos + n].reshape(seg.out_shape[0], a.columns)
+            pos += n
+        return y
+
+    # -- a run --------------------------------------------------------------------------------------------------------
+    def session(self, pixels):
+        """Generator: yields segments, receives each one's response words; returns a :class:`RunResult`.
+
+        Images go in chunks of ``CHUNK`` (model/chip.py): per chunk, every layer's segment, the host's pooling and
+        im2col done on the returned outputs.
+        """
+        from .chip import CHUNK
+        q_all = input_codes(pixels)
+        if q_all.shape[1:] != INPUT_SHAPE:
+            raise ValueError(f"pixels must have shape (N, {', '.join(map(str, INPUT_SHAPE))}), got {q_all.shape}")
+        resp = yield self.config_segment()
+        if len(resp):
+            raise ValueError(f"configuration returned {len(resp)} words, expected none")
+        logits, outs = [], {ql.layer.name: [] for ql in self.chip.qlayers}
+        for ci, c0 in enumerate(range(0, len(q_all), CHUNK)):
+            q = q_all[c0:c0 + CHUNK]
+            for li, ql in enumerate(self.chip.qlayers):
+                x = layer_vectors(q, ql.layer)
+                pad = CHUNK * (len(x) // len(q))
+                seg = self.layer_segment(li, x, ci, pad)
+                y = self.decode(seg, (yield seg))
+                outs[ql.layer.name].append(y)
+                q = next_codes(y, q, ql.layer)
+            logits.append(q)
+        n_out = self.chip.qlayers[-1].layer.c_out
+        return RunResult(np.concatenate(logits) if logits else np.zeros((0, n_out), np.int64),
+                         {k: np.concatenate(v) for k, v in outs.items() if v})
+
+
+def run_program(session, execute):
+    """Drive a :meth:`Host.session` with ``execute(segment) -> response words``; returns its result."""
+    seg = next(session)
+    while True:
+        try:
+            seg = session.send(execute(seg))
+        except StopIteration as stop:
+            return stop.value
+
+
+# The reducer's BN registers behave as a tile's BN registers.
+_RED_REGS = {ChipReg.RED_BN_CTRL: Reg.BN_CTRL, ChipReg.RED_BN_CHANNEL: Reg.BN_CHANNEL,
+             ChipReg.RED_BN_SCALE: Reg.BN_SCALE, ChipReg.RED_BN_BIAS: Reg.BN_BIAS}
+
+
+class _TileState:
+    """A tile's registers as the golden executor tracks them."""
+
+    def __init__(self, columns, rows, adc_range):
+        self.regs = {Reg.ROWS_USED: rows, Reg.COLS_USED: columns, Reg.BN_CTRL: 0, Reg.MODE: 0,
+                     Reg.ADC_RANGE: adc_range, Reg.BN_CHANNEL: 0, Reg.BN_SCALE: 0, Reg.BN_BIAS: 0,
+                     Reg.MVM_COUNT: 0}
+        self.scale = np.zeros(columns, np.int64)
+        self.bias = np.zeros(columns, np.int64)
+        self.version = 0
+
+
+def _signed(v, bits):
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+class GoldenExecutor:
+    """Executes command programs on the golden model: model/chip.py's programmed tiles (drift to ``t``, read noise
+    seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN. A program error that the chip flags
+    in its ERRORS register raises ValueError here, naming the command word."""
+
+    def __init__(self, chip, t, seed):
+        self.chip = chip
+        self.t = check_nonnegative("t (s)", t)
+        self.seed = check_int("seed", seed, 0, 2 ** 63 - 1)
+        self.fmt = chip.config.fmt
+        cfg = chip.config.tile
+        self.tiles = {n: _TileState(cfg.columns, cfg.rows, 1000) for n in range(chip.config.geometry.tiles)}
+        self.red = _TileState(cfg.columns, cfg.rows, 1000)
+        self.route = (0, 1)
+        self._adc_tiles = {}
+        self._snaps = {}
+
+    def _tile_reg_write(self, st, reg, v, where):
+        fmt = self.fmt
+        if reg == Reg.BN_SCALE:
+            st.regs[Reg.BN_SCALE] = _signed(v, WORD_BITS)
+        elif reg == Reg.BN_BIAS:
+            ch = st.regs[Reg.BN_CHANNEL]
+            st.scale = st.scale.copy()
+            st.bias = st.bias.copy()
+            st.scale[ch], st.bias[ch] = st.regs[Reg.BN_SCALE], _signed(v, WORD_BITS)
+            st.regs[Reg.BN_CHANNEL] = (ch + 1) % len(st.scale)
+        elif reg == Reg.BN_CTRL:
+            if (v & 0x3F) > fmt.shift_max:
+                raise ValueError(f"{where}: BN shift {v & 0x3F} out of range [0, {fmt.shift_max}]")
+            st.regs[Reg.BN_CTRL] = v
+        elif reg == Reg.BN_CHANNEL:
+            st.regs[Reg.BN_CHANNEL] = check_int(f"{where}: BN channel", v, 0, len(st.scale) - 1)
+        elif reg in (Reg.ROWS_USED, Reg.COLS_USED, Reg.MODE, Reg.ADC_RANGE):
+            st.regs[reg] = v
+        elif reg == Reg.CTRL:
+            if v & Ctrl.CLEAR_COUNTERS:
+                st.regs[Reg.MVM_COUNT] = 0
+            return
+        else:
+            raise ValueError(f"{where}: register {reg:#x} is not writable")
+        st.version += 1
+
+    def _tile(self, n):
+        """The programmed golden tile seen through the ADC range its register holds."""
+        rng = self.tiles[n].regs[Reg.ADC_RANGE]
+        key = (n, rng)
+        if key not in self._adc_tiles:
+            tile = self.chip.tiles[n]
+            i_fs = rng * ADC_RANGE_LSB_A
+            if not np.isclose(i_fs, tile.adc.i_fs, rtol=1e-12, atol=0):
+                tile = tile.with_adc(AdcConfig(tile.adc.bits, i_fs, tile.adc.frac_bits))
+            self._adc_tiles[key] = tile
+        return self._adc_tiles[key]
+
+    def execute(self, seg):
+        """Run ``seg``; returns its response words (uint32)."""
+        words = np.asarray(seg.words, np.uint32)
+        apw = acts_per_word(self.fmt.b_in)
+        n_tiles = len(self.chip.tiles)
+        vectors = {}                        # tile -> list of activation vectors in ACT order
+        queues = {}                         # tile -> indices of vectors not yet taken by an output
+        out = []                            # ("word", value) or ("mvm", group, indices, snapshot)
+        i = 0
+        mask = (1 << self.fmt.b_in) - 1
+        while i < len(words):
+            w = int(words[i])
+            op, tile, arg = w >> 28, (w >> 20) & 0xFF, w & 0xFFFFF
+            where = f"segment {seg.name}, word {i}"
+            if op not in Op.__members__.values():
+                raise ValueError(f"{where}: opcode must be one of {[int(o) for o in Op]}, got {op}")
+            if tile != CHIP_TARGET and tile >= n_tiles and op != Op.NOP:
+                raise ValueError(f"{where}: tile must be in [0, {n_tiles - 1}] or {CHIP_TARGET:#x}, got {tile}")
+            i += 1
+            if op == Op.WRITE:
+                v, i = int(words[i]), i + 1
+                if tile == CHIP_TARGET:
+                    if arg in (ChipReg.CTRL, ChipReg.ERRORS):
+                        continue
+                    if arg not in _RED_REGS:
+                        raise ValueError(f"{where}: chip register {arg:#x} is not writable")
+                    self._tile_reg_write(self.red, _RED_REGS[arg], v, where)
+                else:
+                    self._tile_reg_write(self.tiles[tile], Reg(arg), v, where)
+            elif op == Op.READ:
+                if tile == CHIP_TARGET:
+                    raise ValueError(f"{where}: the golden executor does not model chip register reads")
+                out.append(("word", self.tiles[tile].regs[Reg(arg)] & 0xFFFF_FFFF))
+            elif op == Op.ROUTE:
+                check_int(f"{where}: ROUTE size", arg, 1, n_tiles - tile)
+                self.route = (tile, arg)
+            elif op == Op.ACT:
+                base, size = self.route
+                if not base <= tile < base + size:
+                    raise ValueError(f"{where}: ACT to tile {tile} outside the route {base}..{base + size - 1}")
+                nw = -(-arg // apw)
+                packed = words[i:i + nw].astype(np.uint64)
+                i += nw
+                x = ((packed[:, None] >> (np.arange(apw, dtype=np.uint64) * np.uint64(self.fmt.b_in))[None])
+                     & np.uint64(mask)).ravel()[:arg].astype(np.int64)
+                st = self.tiles[tile]
+                if arg != st.regs[Reg.ROWS_USED]:
+                    raise ValueError(f"{where}: ACT of {arg} activations to tile {tile} using "
+                                     f"{st.regs[Reg.ROWS_USED]} rows")
+                vectors.setdefault(tile, []).append(x)
+                queues.setdefault(tile, []).append(len(vectors[tile]) - 1)
+                group = tuple(range(base, base + size))
+                if all(queues.get(g) for g in group):
+                    idx = tuple(queues[g].pop(0) for g in group)
+                    out.append(("mvm", group, idx, self._snapshot(group)))
+        acc = self._mvms(seg, vectors)
+        return self._responses(out, acc)
+
+    def _snapshot(self, group):
+        key = (group, tuple(self.tiles[g].version for g in group), self.red.version)
+        if key not in self._snaps:
+            self._snaps[key] = self._take_snapshot(group)
+        return self._snaps[key]
+
+    def _take_snapshot(self, group):
+        st = self.tiles[group[0]]
+        regs = self.red if len(group) > 1 else st
+        ctrl = regs.regs[Reg.BN_CTRL]
+        cols = {self.tiles[g].regs[Reg.COLS_USED] for g in group}
+        if len(cols) != 1:
+            raise ValueError(f"tiles {group} of a reduction group use different column counts {sorted(cols)}")
+        raw = len(group) == 1 and bool(st.regs[Reg.MODE] & Mode.RAW)
+        return (cols.pop(), raw, regs.scale, regs.bias, ctrl & 0x3F, bool(ctrl >> 8 & 1), bool(ctrl >> 9 & 1))
+
+    def _mvms(self, seg, vectors):
+        """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw)."""
+        acc = {}
+        for n, vs in vectors.items():
+            x = np.array(vs)
+            rows = self.chip.tiles[n].weight_shape[0]
+            if x.shape[1] != rows:
+                raise ValueError(f"tile {n} holds {rows} rows of weights, got {x.shape[1]} activations per MVM")
+            if seg.pad_mvms and seg.pad_mvms > len(x):
+                x = np.concatenate([x, np.zeros((seg.pad_mvms - len(x), rows), np.int64)])
+            rng = np.random.default_rng([self.seed, n, seg.chunk])
+            acc[n] = self._tile(n).mvm(x, self.t, rng).acc[:len(vs)]
+            self.tiles[n].regs[Reg.MVM_COUNT] += len(vs)
+        return acc
+
+    def _responses(self, out, acc):
+        words = []
+        # Runs of outputs of the same group and register snapshot are computed together.
+        k = 0
+        while k < len(out):
+            if out[k][0] == "word":
+                words.append(np.array([out[k][1]], np.int64))
+                k += 1
+                continue
+            _, group, _, snap = out[k]
+            j = k
+            while j < len(out) and out[j][0] == "mvm" and out[j][1] == group and out[j][3] is snap:
+                j += 1
+            cols, raw, scale, bias, shift, relu, last = snap
+            idx = np.array([o[2] for o in out[k:j]])
+            parts = np.stack([acc[g][idx[:, m], :cols] for m, g in enumerate(group)])
+            total, _ = reduce_partial_sums(parts, self.fmt) if len(group) > 1 else (parts[0], 0)
+            if not raw:
+                total, _ = bn_requantise(total, scale[:cols], bias[:cols], shift, self.fmt, relu=relu, last=last)
+            words.append(total.ravel())
+            k = j
+        return (np.concatenate(words) if words else np.zeros(0, np.int64)).astype(np.int64).astype(np.uint32)
+
+
+def run_golden(chip, pixels, t, seed):
+    """Run the compiled program for ``pixels`` on the golden executor; returns a :class:`RunResult`."""
+    ex = GoldenExecutor(chip, t, seed)
+    return run_program(Host(chip).session(pixels), ex.execute)
