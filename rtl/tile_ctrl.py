@@ -1,7 +1,7 @@
 # Ref: docs/architecture.md §2 (bit-serial inputs, column ADCs), §4 (digital contract), §5 (tile controller).
 import enum
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -144,8 +144,11 @@ class TileController(wiring.Component):
     Latency and throughput
     ----------------------
     Planes: ``b_in * (adc_latency + 1)`` cycles from the start (``adc_latency = columns_per_adc * b_adc + 1``).
-    Readout: COLS_USED cycles of issue plus ``bn_latency`` + 2 to the first output beat, one beat per cycle with
-    ``out.ready`` high. Back-to-back MVMs overlap the readout of one with the input of the next.
+    Readout: the first channel is issued the cycle after the last plane's ``adc_done``; its beat is on ``out``
+    ``bn_latency + 1`` cycles later (1 in RAW mode); then one channel issued and one beat per cycle while
+    ``out.ready`` is high. The next MVM's planes can start the cycle after the last channel is issued (through
+    IDLE): back to back, one MVM per ``b_in * (adc_latency + 1) + COLS_USED + 1`` cycles when the next vector is
+    loaded in time (``ceil(ROWS_USED / acts_per_beat)`` beats, accepted during the readout).
 
     Parameters
     ----------
@@ -457,7 +460,7 @@ class TileController(wiring.Component):
 
         # -- readout: BN unit or raw accumulators into the output FIFO ------------------------------------------------
         m.d.comb += [self.bn_i_valid.eq(issue & ~raw),
-                     self.bn_i_acc.eq(Array(self.acc[j] for j in range(cols))[issue_ch])]
+                     self.bn_i_acc.eq(_mux_tree([self.acc[j] for j in range(cols)], issue_ch))]
 
         # Output FIFO: out_depth registers written in a circle; the head is read combinationally.
         depth = self.out_depth
@@ -490,3 +493,17 @@ class TileController(wiring.Component):
         with m.If(self.done):
             m.d.sync += done_flag.eq(1)
         return m
+
+
+def _mux_tree(items, sel):
+    """``items[sel]`` as a tree of 2:1 multiplexers on the bits of ``sel``.
+
+    Exported as continuous assignments, which every simulator evaluates from time 0. An Array index becomes an
+    ``always @*`` case statement instead, which Icarus does not run until one of its inputs changes: with constant
+    inputs (an MVM of all-zero activations, say) its output stayed X.
+    """
+    level = list(items)
+    for b in range(len(sel)):
+        level = [Mux(sel[b], level[k + 1], level[k]) if k + 1 < len(level) else level[k]
+                 for k in range(0, len(level), 2)]
+    return level[0]

@@ -134,6 +134,7 @@ def random_workload(*, rows, columns, columns_per_adc=1, acts_per_beat=8, fmt=Pe
     adc = AdcConfig(bits=fmt.b_adc, i_fs=1e-6)
     tile = CrossbarTile.program(w, seed=seed, adc=adc, fmt=fmt, config=TileConfig(rows=rows, bitlines=2 * columns))
     x = rng.integers(0, 1 << fmt.b_in, size=(mvms, rows_used))
+    x[0] = 0    # corner case: an all-zero first vector leaves every accumulator at its reset value
     currents = tile.bitline_currents(x, t, rng)
     if i_fs is None:
         # A full scale a little under the largest plane current: most codes in range, a few on the rails.
