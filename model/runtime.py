@@ -278,7 +278,9 @@ def _signed(v, bits):
 class GoldenExecutor:
     """Executes command programs on the golden model: model/chip.py's programmed tiles (drift to ``t``, read noise
     seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN. A program error that the chip flags
-    in its ERRORS register raises ValueError here, naming the command word."""
+    in its ERRORS register raises ValueError here, naming the command word. After each :meth:`execute`,
+    ``last_mvms`` maps every tile that ran MVMs to (activations (MVMs, rows), bit-plane currents (b_in, MVMs,
+    columns) in A): what a crossbar stand-in replays."""
 
     def __init__(self, chip, t, seed):
         self.chip = chip
@@ -291,6 +293,7 @@ class GoldenExecutor:
         self.route = (0, 1)
         self._adc_tiles = {}
         self._snaps = {}
+        self.last_mvms = {}
 
     def _tile_reg_write(self, st, reg, v, where):
         fmt = self.fmt
@@ -318,7 +321,7 @@ class GoldenExecutor:
             raise ValueError(f"{where}: register {reg:#x} is not writable")
         st.version += 1
 
-    def _tile(self, n):
+    def tile(self, n):
         """The programmed golden tile seen through the ADC range its register holds."""
         rng = self.tiles[n].regs[Reg.ADC_RANGE]
         key = (n, rng)
@@ -407,6 +410,7 @@ class GoldenExecutor:
     def _mvms(self, seg, vectors):
         """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw)."""
         acc = {}
+        self.last_mvms = {}
         for n, vs in vectors.items():
             x = np.array(vs)
             rows = self.chip.tiles[n].weight_shape[0]
@@ -415,7 +419,9 @@ class GoldenExecutor:
             if seg.pad_mvms and seg.pad_mvms > len(x):
                 x = np.concatenate([x, np.zeros((seg.pad_mvms - len(x), rows), np.int64)])
             rng = np.random.default_rng([self.seed, n, seg.chunk])
-            acc[n] = self._tile(n).mvm(x, self.t, rng).acc[:len(vs)]
+            res = self.tile(n).mvm(x, self.t, rng)
+            acc[n] = res.acc[:len(vs)]
+            self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])
             self.tiles[n].regs[Reg.MVM_COUNT] += len(vs)
         return acc
 

@@ -1,0 +1,100 @@
+"""Host runtime (model/runtime.py): command encoding, compiled programs, and the golden executor against Chip.run."""
+
+import numpy as np
+import pytest
+
+from neurophase.model.chip import CHUNK, reference_chip
+from neurophase.model.network import load_split
+from neurophase.model.runtime import (CHIP_TARGET, GoldenExecutor, Host, Op, Segment, header, pack_activations,
+                                      run_golden, run_program)
+from neurophase.rtl.tile_ctrl import Mode, Reg
+
+
+@pytest.fixture(scope="module")
+def chip():
+    return reference_chip()
+
+
+@pytest.fixture(scope="module")
+def test_pixels():
+    _, _, x, y = load_split()
+    return x, y
+
+
+def test_golden_executor_equals_chip_run_bit_for_bit(chip, test_pixels):
+    # 40 images: a full chunk and a short one (padded for the read-noise draw).
+    x, _ = test_pixels
+    images = x[:CHUNK + 8]
+    result = run_golden(chip, images, 3600.0, 11)
+    logits, trace = chip.run(images, 3600.0, 11, record=True)
+    assert np.array_equal(result.logits, logits)
+    assert set(result.layer_out) == set(trace.layer_out)
+    for name, y in trace.layer_out.items():
+        assert np.array_equal(result.layer_out[name], y), name
+
+
+def test_golden_executor_depends_on_the_read_noise_seed(chip, test_pixels):
+    x, _ = test_pixels
+    a = run_golden(chip, x[:4], 3600.0, 1).layer_out["conv3"]
+    b = run_golden(chip, x[:4], 3600.0, 2).layer_out["conv3"]
+    assert not np.array_equal(a, b)
+
+
+def test_program_configures_every_mapped_tile_and_routes_the_row_split_layer(chip, test_pixels):
+    host = Host(chip)
+    config = host.config_segment()
+    heads = [int(w) for w in config.words[0::2]]
+    written = {(h >> 20 & 0xFF, h & 0x1F) for h in heads if h >> 28 == Op.WRITE}
+    for a in chip.mapping.tiles:
+        for reg in (Reg.ROWS_USED, Reg.COLS_USED, Reg.ADC_RANGE, Reg.MODE):
+            assert (a.tile, reg) in written
+    raw_tiles = {h >> 20 & 0xFF for h, v in zip(config.words[0::2], config.words[1::2])
+                 if int(h) >> 28 == Op.WRITE and int(h) & 0x1F == Reg.MODE and int(v) & Mode.RAW}
+    assert raw_tiles == {2, 3}      # conv3's reduction group
+    x, _ = test_pixels
+    from neurophase.model.network import input_codes, layer_vectors
+    q = input_codes(x[:2])
+    conv1 = host.layer_segment(0, layer_vectors(q, chip.qlayers[0].layer), chunk=0)
+    assert int(conv1.words[0]) == header(Op.ROUTE, 0, 1)
+    assert conv1.n_resp == 2 * 64 * 16
+    # Each MVM: a header and ceil(9 / 4) = 3 words of activations.
+    assert len(conv1.words) == 1 + 2 * 64 * 4
+
+
+def test_pack_activations_puts_activation_zero_in_the_low_bits():
+    words = pack_activations(np.array([[1, 2, 3, 4, 255]]), 8)
+    assert words.tolist() == [[0x04030201, 0xFF]]
+
+
+def test_header_rejects_out_of_range_fields():
+    with pytest.raises(ValueError, match=r"tile must be an integer in \[0, 255\], got 256"):
+        header(Op.WRITE, 256)
+    with pytest.raises(ValueError, match=r"arg must be an integer in \[0, 1048575\], got 1048576"):
+        header(Op.ACT, 0, 1 << 20)
+
+
+@pytest.mark.parametrize("words, msg", [
+    ([header(Op.WRITE, 7, Reg.ROWS_USED), 1], r"tile must be in \[0, 4\] or 0xff, got 7"),
+    ([0xF000_0000], r"opcode must be one of \[0, 1, 2, 3, 4\], got 15"),
+    ([header(Op.ROUTE, 0, 1), header(Op.ACT, 1, 144)] + [0] * 36, r"ACT to tile 1 outside the route 0..0"),
+    ([header(Op.ROUTE, 0, 1), header(Op.ACT, 0, 5), 0, 0], r"ACT of 5 activations to tile 0 using 256 rows"),
+    ([header(Op.WRITE, CHIP_TARGET, 0x01), 0], r"chip register 0x1 is not writable"),
+])
+def test_golden_executor_rejects_what_the_chip_flags(chip, words, msg):
+    ex = GoldenExecutor(chip, 0.0, 0)
+    with pytest.raises(ValueError, match=msg):
+        ex.execute(Segment("bad", np.array(words, np.uint32), 0))
+
+
+def test_run_program_returns_the_session_result(chip, test_pixels):
+    x, _ = test_pixels
+    ex = GoldenExecutor(chip, 0.0, 3)
+    seen = []
+
+    def execute(seg):
+        seen.append(seg.name)
+        return ex.execute(seg)
+
+    result = run_program(Host(chip).session(x[:2]), execute)
+    assert seen == ["config", "conv1", "conv2", "conv3", "fc"]
+    assert result.logits.shape == (2, 10)
