@@ -1,6 +1,8 @@
-"""Simulate one tile of the chip running its share of the reference network, checked bit for bit (`make sim`).
+"""Simulate the chip, or one of its tiles, running the reference network, checked bit for bit (`make sim`).
 
-Runs tile N's MVMs for the first IMAGES test images through the full-size tile RTL (256 rows x 128 columns) under
+Without --tile: whole-chip inference of the first IMAGES test images through the chip RTL (tb/chip_sim.py; every
+layer's outputs and the logits compared with the golden model, build/reports/chip.json). With --tile N: runs tile
+N's MVMs for the first IMAGES test images through the full-size tile RTL (256 rows x 128 columns) under
 Icarus Verilog or Verilator, with the crossbar stand-in driving the golden model's bit-plane currents (programming
 noise, drift to --time seconds after programming, read noise; seeded by --seed), compares every output with the
 golden model and writes build/reports/sim_tile<N>.json. Exit status 0 only when there are no mismatches.
@@ -9,10 +11,17 @@ golden model and writes build/reports/sim_tile<N>.json. Exit status 0 only when 
 from pathlib import Path
 
 
+def _images(text):
+    from .model.chip import max_images
+    return max_images() if text == "all" else int(text)
+
+
 def add_arguments(p):
-    p.add_argument("--tile", type=int, default=0, help="tile number (default 0; the mapped tiles have work)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="tile number (the mapped tiles have work); without it the whole chip runs the network")
     p.add_argument("--sim", default="icarus", help="icarus (default) or verilator")
-    p.add_argument("--images", type=int, default=2, help="test images whose MVMs are simulated (default 2)")
+    p.add_argument("--images", type=_images, default=2,
+                   help="test images simulated, a count or 'all' (the 360 held-out images; default 2)")
     p.add_argument("--time", type=float, default=3600.0,
                    help="seconds after programming (drift and read noise; default 3600)")
     p.add_argument("--seed", type=int, default=0, help="read-noise seed of the run (default 0)")
@@ -28,6 +37,11 @@ def run(args):
     from .tb.tile_sim import run_tile_sim
     from .tb.toolchain import check_simulator
     check_simulator(args.sim)
+    if args.tile is None:
+        from .tb.chip_sim import run_chip_sim
+        report = run_chip_sim(sim=args.sim, images=args.images, t=args.time, seed=args.seed, waves=args.waves,
+                              report_dir=args.report_dir)
+        return 0 if report["mismatches"] == 0 and "error" not in report else 1
     report = run_tile_sim(args.tile, sim=args.sim, images=args.images, t=args.time, seed=args.seed,
                           waves=args.waves, report_dir=args.report_dir, fault_offset=args.inject_fault)
     return 0 if report["mismatches"] == 0 and "error" not in report else 1
