@@ -11,8 +11,14 @@ __all__ = ["to_verilog", "write_verilog", "TOPS"]
 
 
 def to_verilog(component, name):
-    """Verilog text of ``component`` with top module ``name``; identical on every machine and run."""
-    return verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    """Verilog text of ``component`` with top module ``name``; identical on every machine and run.
+
+    A component that instantiates separately exported modules by name (the chip's tiles) lists them in
+    ``verilog_dependencies()``; their Verilog is appended, so the file stays self-contained."""
+    text = verilog.convert(component, name=name, emit_src=False, strip_internal_attrs=True)
+    for dep_name, dep in getattr(component, "verilog_dependencies", dict)().items():
+        text += to_verilog(dep, dep_name)
+    return text
 
 
 def write_verilog(component, name, out_dir):

@@ -1,0 +1,100 @@
+"""Simulation harness of the chip top (rtl/chip.py): command and response memories and per-tile crossbar stand-ins.
+
+Ref: docs/architecture.md §5, D7. Not chip RTL. Python (tb/chip_tb.py) hands the simulator one segment of work
+(a command program, and per tile the current codes and expected wordlines of every bit-plane) in files, raises
+``load``, and wakes again on ``seg_done``: the command program has been sent and ``resp_expected`` response words
+captured. Behavioural Verilog in tb/hdl/chip_io.v (memories) and tb/hdl/comparator_bank.v (comparators, one bank
+per ADC, as in tb/tile_harness.py).
+"""
+
+from pathlib import Path
+
+from amaranth.hdl import ClockSignal, Instance, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.adc import AdcConfig
+from ..rtl.chip import ChipTop
+from .tile_harness import COMPARATOR_BANK_V
+
+__all__ = ["ChipHarness", "CHIP_IO_V", "HDL_SOURCES", "VERILATOR_CONFIG", "CMD_FILE", "RESP_FILE", "icode_file", "wl_file"]
+
+CHIP_IO_V = Path(__file__).resolve().parent / "hdl" / "chip_io.v"
+HDL_SOURCES = (COMPARATOR_BANK_V, CHIP_IO_V)
+VERILATOR_CONFIG = Path(__file__).resolve().parent / "hdl" / "chip_verilator.vlt"
+CMD_FILE = "cmd.hex"            # relative to the simulator's working directory (the build directory)
+RESP_FILE = "resp.hex"
+
+
+def icode_file(k):
+    return f"tile{k}_icode.hex"
+
+
+def wl_file(k):
+    return f"tile{k}_wl.hex"
+
+
+class ChipHarness(wiring.Component):
+    """The chip with tile k's crossbar replayed from ``tile<k>_icode.hex`` / checked against ``tile<k>_wl.hex``."""
+
+    def __init__(self, *, tiles, rows, columns, fmt, acts_per_beat, frac_bits, max_group, plane_depth,
+                 cmd_depth=1 << 17, resp_depth=1 << 17):
+        self.icode_bits = AdcConfig(bits=fmt.b_adc, frac_bits=frac_bits).current_code_bits
+        self.frac_bits, self.plane_depth = frac_bits, plane_depth
+        self.cmd_depth, self.resp_depth = cmd_depth, resp_depth
+        self.chip = ChipTop(tiles=tiles, rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
+                            max_group=max_group, frontend=self._frontend)
+        super().__init__({
+            "load": In(1),
+            "cmd_count": In(32),
+            "resp_expected": In(32),
+            "dump": In(1),
+            "xbar_load": In(tiles),
+            "seg_done": Out(1),
+            "cmd_sent": Out(32),
+            "resp_count": Out(32),
+            "resp_overflow": Out(1),
+            "error": Out(1),
+            "planes": Out(32).array(tiles),
+            "wl_errors": Out(32).array(tiles),
+            "adc_range": Out(self.chip.proto.adc_range.shape()).array(tiles),
+        })
+
+    def verilog_dependencies(self):
+        return self.chip.verilog_dependencies()
+
+    def _frontend(self, m, k, t):
+        chip = self.chip
+        icode = Signal(chip.columns * self.icode_bits, name=f"icode{k}")
+        m.submodules[f"crossbar{k}"] = Instance(
+            "np_crossbar_mem", p_ROWS=chip.rows, p_COLUMNS=chip.columns, p_ICODE_BITS=self.icode_bits,
+            p_DEPTH=self.plane_depth, p_ICODE_FILE=icode_file(k), p_WL_FILE=wl_file(k),
+            i_clk=ClockSignal(), i_load=self.xbar_load[k], i_pulse=t.pulse, i_wl=t.wl, o_icode=icode,
+            o_planes=self.planes[k], o_wl_errors=self.wl_errors[k])
+        m.d.comb += self.adc_range[k].eq(t.adc_range)
+        cpa, b = chip.proto.columns_per_adc, chip.fmt.b_adc
+        for j in range(chip.proto.n_adc):
+            m.submodules[f"comparators{k}_{j}"] = Instance(
+                "np_comparator_bank",
+                p_COLUMNS=cpa, p_COLUMNS_PER_ADC=cpa, p_B_ADC=b, p_FRAC_BITS=self.frac_bits,
+                p_ICODE_BITS=self.icode_bits,
+                i_icode=icode[j * cpa * self.icode_bits:][:cpa * self.icode_bits],
+                i_dac_code=t.dac_code[j], i_col_sel=t.col_sel if cpa > 1 else 0,
+                o_comparator=t.comparator[j])
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.chip = chip = self.chip
+        m.d.comb += self.error.eq(chip.error)
+        m.submodules.cmd_source = Instance(
+            "np_cmd_source", p_DEPTH=self.cmd_depth, p_FILE=CMD_FILE,
+            i_clk=ClockSignal(), i_load=self.load, i_count=self.cmd_count, o_data=chip.cmd.payload,
+            o_valid=chip.cmd.valid, i_ready=chip.cmd.ready, o_sent=self.cmd_sent)
+        m.submodules.resp_sink = Instance(
+            "np_resp_sink", p_DEPTH=self.resp_depth, p_FILE=RESP_FILE,
+            i_clk=ClockSignal(), i_clear=self.load, i_dump=self.dump, i_data=chip.resp.payload,
+            i_valid=chip.resp.valid, o_ready=chip.resp.ready, o_count=self.resp_count,
+            o_overflow=self.resp_overflow)
+        m.d.sync += self.seg_done.eq(~self.load & (self.cmd_sent == self.cmd_count) &
+                                     (self.resp_count >= self.resp_expected))
+        return m

@@ -1,0 +1,105 @@
+"""`make sim` without TILE: whole-chip inference of test images through the chip RTL, checked bit for bit.
+
+Ref: docs/architecture.md §5, D7. Builds tb/chip_harness.py (the chip top with as many full-size tiles as the
+reference network's mapping uses, crossbar stand-ins replaying the golden model's currents) under Icarus or
+Verilator, runs tb/chip_tb.py's ``chip_inference_matches_golden`` and writes ``build/reports/chip.json``.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from ..model.checks import check_int, check_nonnegative
+from .runner import BUILD_ROOT, run_cocotb
+
+__all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
+
+TB_MODULE = "neurophase.tb.chip_tb"
+TOPLEVEL = "np_chip_harness"
+
+
+def harness_for(chip, images):
+    """The harness for ``chip`` (model/chip.py) with replay memories deep enough for one chunk of ``images``."""
+    from ..model.chip import CHUNK
+    from .chip_harness import ChipHarness
+    fmt = chip.config.fmt
+    per_chunk = min(images, CHUNK)
+    planes = per_chunk * max(a.mvms_per_image for a in chip.mapping.tiles) * fmt.b_in
+    cmd_words = resp_words = 1
+    for a in chip.mapping.tiles:
+        cmd_words = max(cmd_words, per_chunk * a.mvms_per_image * (2 + a.rows // 4) * 2 + 4096)
+        resp_words = max(resp_words, per_chunk * a.mvms_per_image * a.columns + 64)
+    depth = lambda n: 1 << max(4, (n - 1).bit_length())
+    return ChipHarness(tiles=chip.mapping.tiles_needed, rows=chip.config.tile.rows,
+                       columns=chip.config.tile.columns, fmt=fmt, acts_per_beat=16,
+                       frac_bits=chip.config.frac_bits, max_group=max(len(chip.mapping.reduction_group(a.tile))
+                                                                      for a in chip.mapping.tiles),
+                       plane_depth=depth(planes), cmd_depth=depth(cmd_words), resp_depth=depth(resp_words))
+
+
+def _timeout_us(images):
+    return 2000 + images * 400          # ~20k cycles of 10 ns per image, with a wide margin
+
+
+def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_inference_matches_golden",
+             waves=False, workdir=None):
+    """Run the chip testbench; returns the result dict of ``chip_inference_matches_golden`` (plus ``wall_total_s``;
+    ``error`` when a cocotb test failed)."""
+    from ..model.chip import reference_chip
+    from .chip_harness import HDL_SOURCES, VERILATOR_CONFIG
+    chip = reference_chip(chip_seed)
+    harness = harness_for(chip, images)
+    workdir = Path(workdir or BUILD_ROOT / "sim" / "chip_runs" / sim)
+    workdir.mkdir(parents=True, exist_ok=True)
+    result_path = workdir / "result.json"
+    result_path.unlink(missing_ok=True)
+    parameters = dict(images=images, t=t, seed=seed, chip_seed=chip_seed, result=str(result_path),
+                      icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles, rows=harness.chip.rows)
+    case = f"tiles{harness.chip.n_tiles}_planes{harness.plane_depth}" + ("_waves" if waves else "")
+    wall0 = time.perf_counter()
+    error = None
+    try:
+        run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim, parameters=parameters,
+                   case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
+                   testcase=testcase, waves=waves,
+                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images))})
+    except (RuntimeError, SystemExit) as e:
+        error = str(e) or f"cocotb: a test failed in {TB_MODULE} on {sim}"
+    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    result["wall_total_s"] = time.perf_counter() - wall0
+    if error is not None:
+        result["error"] = error
+    return result
+
+
+def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, waves=False, report_dir=None, log=print):
+    """`neurophase sim` without --tile: print a summary, write ``chip.json`` and return the report."""
+    from ..model.chip import max_images
+    images = check_int("images", images, 1, max_images())
+    t = check_nonnegative("time (s)", t)
+    seed = check_int("seed", seed, 0, 2 ** 32 - 1)
+    log(f"chip: {images} test image(s) through the chip RTL ({sim}), t = {t:g} s, seed {seed} ...")
+    r = run_chip(sim=sim, images=images, t=t, seed=seed, waves=waves)
+    report = dict(images=images, mismatches=r.get("mismatches"), accuracy=r.get("accuracy"),
+                  golden_accuracy=r.get("golden_accuracy"), cycles_per_image=r.get("cycles_per_image"),
+                  images_per_s=r.get("images_per_s"), sim=sim, time=t, seed=seed,
+                  wall_s=r.get("wall_s"), wall_sim_s=r.get("wall_sim_s"), wall_python_s=r.get("wall_python_s"),
+                  wall_total_s=round(r["wall_total_s"], 2), words_checked=r.get("words_checked"),
+                  output_mismatches=r.get("output_mismatches"), logit_mismatches=r.get("logit_mismatches"),
+                  wordline_errors=r.get("wordline_errors"), events=r.get("events"))
+    if "error" in r:
+        report["error"] = r["error"]
+    out_dir = Path(report_dir) if report_dir else BUILD_ROOT / "reports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "chip.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    if r.get("mismatches") is not None:
+        log(f"chip  images {images}  mismatches {report['mismatches']} of {report['words_checked']} words + "
+            f"logits  accuracy {100 * report['accuracy']:.1f}% (golden model {100 * report['golden_accuracy']:.1f}%)"
+            f"  cycles/image {report['cycles_per_image']:.0f}  {report['images_per_s']:.2f} images/s "
+            f"({sim}; simulator {report['wall_sim_s']:.1f} s, Python {report['wall_python_s']:.1f} s, "
+            f"{report['wall_total_s']:.1f} s in total with the build)")
+    log(f"report: {path}")
+    if "error" in report:
+        log(f"error: {report['error']}")
+    return report

@@ -1,0 +1,324 @@
+"""cocotb testbench of the chip top (rtl/chip.py in tb/chip_harness.py): whole-network inference, bit for bit.
+
+Ref: docs/architecture.md §4, §5, D7. The host runtime (model/runtime.py ``Host``) compiles the program segment by
+segment; :class:`RtlExecutor` runs each segment through the chip's command interface and the golden executor
+(``GoldenExecutor``) runs the very same segment, and every response word is compared. Python wakes once per
+segment (the configuration, then one per layer and chunk of 32 images): it writes the command program and, per
+tile, the golden model's per-plane current codes and expected wordlines into files, and the simulator runs the
+segment from memory (tb/hdl/chip_io.v). Components, each with its own logger: :class:`SegmentWriter` (files),
+:class:`RtlExecutor` (drive and wait), :class:`Scoreboard` (every layer's outputs, the logits against
+``Chip.run``, wordline and plane checks).
+"""
+
+import json
+import logging
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
+
+from ..model.adc import current_code
+from ..model.arith import bit_planes
+from ..model.runtime import CHIP_TARGET, ChipErr, ChipReg, GoldenExecutor, Host, Op, Segment, header
+from ..rtl.tile_ctrl import Reg
+from .chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
+from .common import CLOCK_NS, reset, start_clock, timeout_ns
+from .runner import params
+
+__all__ = ["hex_lines", "read_hex"]
+
+STALL_CYCLES = 20_000     # cycles without progress that count as a hang (a conv2 MVM takes ~150)
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+def hex_lines(bits):
+    """One hex number per row of ``bits`` (rows, width) uint8 0/1, bit 0 first (the least significant)."""
+    bits = np.asarray(bits, np.uint8)
+    rows, width = bits.shape
+    pad = -width % 4
+    msb_first = np.concatenate([np.zeros((rows, pad), np.uint8), bits[:, ::-1]], axis=1)
+    nibbles = msb_first.reshape(rows, -1, 4) @ np.array([8, 4, 2, 1], np.uint8)
+    text = np.concatenate([_HEX[nibbles], np.full((rows, 1), ord("\n"), np.uint8)], axis=1)
+    return text.tobytes()
+
+
+def lane_bits(values, bits):
+    """Signed or unsigned lanes (rows, lanes) -> (rows, lanes * bits) two's complement bits, lane 0 lowest."""
+    v = np.asarray(values, np.int64) & ((1 << bits) - 1)
+    return ((v[..., None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(v.shape[0], -1)
+
+
+def read_hex(path):
+    """Words of a $writememh file (address and comment lines skipped)."""
+    words = [int(tok, 16) for line in open(path) for tok in line.split()
+             if not tok.startswith(("@", "//"))]
+    return np.array(words, np.uint64).astype(np.uint32)
+
+
+class SegmentWriter:
+    """Writes a segment's command program and its tiles' crossbar replay files into the simulator's directory."""
+
+    def __init__(self, golden, icode_bits, b_in):
+        self.golden, self.icode_bits, self.b_in = golden, icode_bits, b_in
+        self.log = logging.getLogger("tb.chip.files")
+
+    def write(self, seg):
+        with open(CMD_FILE, "wb") as f:
+            f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
+        expected_planes = {}
+        for n, (x, currents) in self.golden.last_mvms.items():
+            cols = self.golden.tiles[n].regs[Reg.COLS_USED]
+            codes = current_code(currents[:, :, :cols], self.golden.tile(n).adc)     # (b_in, mvms, cols)
+            per_plane = codes.transpose(1, 0, 2).reshape(-1, cols)
+            planes = bit_planes(x, self.b_in).transpose(1, 0, 2).reshape(-1, x.shape[1])
+            with open(icode_file(n), "wb") as f:
+                f.write(hex_lines(lane_bits(per_plane, self.icode_bits)))
+            with open(wl_file(n), "wb") as f:
+                f.write(hex_lines(planes))
+            expected_planes[n] = len(per_plane)
+        return expected_planes
+
+
+class Scoreboard:
+    """Counts response words that differ from the golden executor's, per segment name."""
+
+    def __init__(self):
+        self.log = logging.getLogger("tb.chip.scoreboard")
+        self.mismatches = {}
+        self.checked = 0
+
+    def check(self, seg, got, want):
+        if len(got) != len(want):
+            self.log.error("%s: %d response words, golden %d", seg.name, len(got), len(want))
+            bad = max(len(got), len(want))
+        else:
+            diff = np.flatnonzero(got != want)
+            bad = len(diff)
+            for i in diff[:5]:
+                self.log.error("%s word %d: RTL %#x, golden %#x", seg.name, i, got[i], want[i])
+        self.mismatches[seg.name] = self.mismatches.get(seg.name, 0) + bad
+        self.checked += len(want)
+
+    @property
+    def total(self):
+        return sum(self.mismatches.values())
+
+
+class RtlExecutor:
+    """Runs segments through the chip: files, ``load``, wait for ``seg_done``, ``dump``, read the responses."""
+
+    def __init__(self, dut, golden, icode_bits, b_in):
+        self.dut, self.golden = dut, golden
+        self.files = SegmentWriter(golden, icode_bits, b_in)
+        self.scoreboard = Scoreboard()
+        self.log = logging.getLogger("tb.chip.exec")
+        self.n_tiles = len(dut.planes) if hasattr(dut, "planes") else 0
+        self.wl_errors = 0
+        self.plane_errors = 0
+        self.wall_python = 0.0
+        self.wall_sim = 0.0
+        self.cycles = {}
+        self.resp_words = {}
+
+    def idle(self):
+        d = self.dut
+        d.load.value = 0
+        d.dump.value = 0
+        d.xbar_load.value = 0
+        d.cmd_count.value = 0
+        d.resp_expected.value = 0
+
+    async def _wait_done(self, seg):
+        """Wait for ``seg_done``; fail when neither commands nor responses move for ``STALL_CYCLES`` (a hang)."""
+        d = self.dut
+        last = None
+        while not d.seg_done.value:
+            done = RisingEdge(d.seg_done)
+            if await First(done, ClockCycles(d.clk, STALL_CYCLES)) is done:
+                return
+            now = (d.cmd_sent.value.to_unsigned(), d.resp_count.value.to_unsigned())
+            self.log.info("%s: %d of %d command words sent, %d of %d responses", seg.name, now[0], len(seg.words),
+                          now[1], seg.n_resp)
+            assert now != last, f"{seg.name}: chip stalled at command word {now[0]}, {now[1]} responses"
+            last = now
+
+    async def run(self, seg, *, golden=True):
+        """The RTL's response words of ``seg``; with ``golden`` the golden executor runs it too and every word is
+        scored."""
+        w0 = time.perf_counter()
+        want = self.golden.execute(seg) if golden else None
+        planes = self.files.write(seg) if golden else {}
+        if not golden:
+            with open(CMD_FILE, "wb") as f:
+                f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
+        d = self.dut
+        await FallingEdge(d.clk)
+        d.load.value = 1
+        d.cmd_count.value = len(seg.words)
+        d.resp_expected.value = seg.n_resp
+        d.xbar_load.value = sum(1 << n for n in planes)
+        c0 = cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS
+        await FallingEdge(d.clk)
+        d.load.value = 0
+        d.xbar_load.value = 0
+        w1 = time.perf_counter()
+        await self._wait_done(seg)
+        self.wall_sim += time.perf_counter() - w1
+        c1 = cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS
+        self.cycles[seg.name] = self.cycles.get(seg.name, 0) + int(c1 - c0)
+        await FallingEdge(d.clk)
+        d.dump.value = 1
+        await FallingEdge(d.clk)
+        d.dump.value = 0
+        w2 = time.perf_counter()
+        got = read_hex(RESP_FILE) if seg.n_resp else np.zeros(0, np.uint32)
+        assert not d.resp_overflow.value, f"{seg.name}: response memory overflow"
+        self.resp_words[seg.name] = self.resp_words.get(seg.name, 0) + len(got)
+        if golden:
+            self.scoreboard.check(seg, got, want)
+            for n, count in planes.items():
+                wl_err = d.wl_errors[n].value.to_unsigned()
+                done = d.planes[n].value.to_unsigned()
+                self.wl_errors += wl_err
+                if wl_err:
+                    self.log.error("%s: tile %d drove wrong wordlines in %d planes", seg.name, n, wl_err)
+                if done != count:
+                    self.plane_errors += 1
+                    self.log.error("%s: tile %d read %d planes, expected %d", seg.name, n, done, count)
+                rng = self.golden.tiles[n].regs[Reg.ADC_RANGE]
+                if d.adc_range[n].value.to_unsigned() != rng:
+                    self.plane_errors += 1
+                    self.log.error("%s: tile %d ADC range pin %d, register %d", seg.name, n,
+                                   d.adc_range[n].value.to_unsigned(), rng)
+        self.wall_python += (w1 - w0) + (time.perf_counter() - w2)
+        return got
+
+
+async def start(dut, executor):
+    await start_clock(dut)
+    executor.idle()
+    await reset(dut)
+
+
+def read_segment(reads):
+    """A segment of READ commands ((tile, address), ...), one response word each (RTL only: counters)."""
+    return Segment("reads", np.array([header(Op.READ, t, int(a)) for t, a in reads], np.uint32), len(reads))
+
+
+def rtl_event_counts(counters, resp_words, host, images):
+    """model/energy.py EventCounts of the run, from the chip's counters and the words it sent and received."""
+    from ..model.energy import EventCounts
+    fmt = host.fmt
+    last = host.chip.qlayers[-1].layer.name
+    out_bits = sum(n * (fmt.out_bits if name == last else fmt.b_in) for name, n in resp_words.items()
+                   if name not in ("config", "reads"))
+    return EventCounts(
+        mvms=counters["mvms"], plane_reads=counters["planes"],
+        wordline_pulses=counters["acts"] * fmt.b_in,
+        adc_conversions=counters["tile_beats"] * fmt.b_in, shift_add_ops=counters["tile_beats"] * fmt.b_in,
+        partial_sum_adds=counters["psum_adds"], bn_ops=counters["out_words"],
+        activation_in_bits=counters["acts"] * fmt.b_in, activation_out_bits=out_bits,
+        partial_sum_bits=counters["psum_adds"] * fmt.acc_bits, cycles=counters["layer_cycles"])
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def chip_inference_matches_golden(dut):
+    """Whole-network inference of the first ``images`` test images; every response word and the logits scored."""
+    from ..model.chip import reference_chip
+    from ..model.network import load_split
+    p = params()
+    log = logging.getLogger("tb.chip")
+    chip = reference_chip(p["chip_seed"])
+    golden = GoldenExecutor(chip, p["t"], p["seed"])
+    ex = RtlExecutor(dut, golden, p["icode_bits"], chip.config.fmt.b_in)
+    await start(dut, ex)
+    _, _, x_te, y_te = load_split()
+    pixels, labels = x_te[:p["images"]], y_te[:p["images"]]
+    host = Host(chip)
+    wall0 = time.perf_counter()
+    session = host.session(pixels)
+    seg = next(session)
+    while True:
+        resp = await ex.run(seg)
+        try:
+            seg = session.send(resp)
+        except StopIteration as stop:
+            result = stop.value
+            break
+    wall = time.perf_counter() - wall0
+    reference = chip.run(pixels, p["t"], p["seed"])
+    logit_mismatches = int(np.count_nonzero(result.logits != reference))
+    n_tiles = host.mapping.tiles_needed
+    regs = [(CHIP_TARGET, r) for r in (ChipReg.ERRORS, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS,
+                                       ChipReg.OUT_WORDS, ChipReg.PSUM_ADDS, ChipReg.CYCLES)]
+    regs += [(n, Reg.MVM_COUNT) for n in range(n_tiles)] + [(n, Reg.ERRORS) for n in range(n_tiles)]
+    vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
+    chip_errors, tile_mvms, tile_errors = vals[0], vals[7:7 + n_tiles], vals[7 + n_tiles:]
+    layer_cycles = sum(c for name, c in ex.cycles.items() if name not in ("config", "reads"))
+    counters = dict(zip(("acts", "planes", "tile_beats", "out_words", "psum_adds", "busy_cycles"), vals[1:7]),
+                    mvms=sum(tile_mvms), layer_cycles=layer_cycles)
+    events = rtl_event_counts(counters, ex.resp_words, host, len(pixels))
+    acc = float(np.mean(np.argmax(result.logits, axis=1) == labels))
+    report = dict(images=len(pixels), mismatches=ex.scoreboard.total + logit_mismatches + ex.wl_errors +
+                  ex.plane_errors,
+                  output_mismatches=ex.scoreboard.mismatches, logit_mismatches=logit_mismatches,
+                  words_checked=ex.scoreboard.checked, wordline_errors=ex.wl_errors, plane_errors=ex.plane_errors,
+                  accuracy=acc, golden_accuracy=float(np.mean(np.argmax(reference, axis=1) == labels)),
+                  cycles=layer_cycles, cycles_per_image=layer_cycles / len(pixels),
+                  config_cycles=ex.cycles.get("config", 0),
+                  wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python,
+                  images_per_s=len(pixels) / wall, chip_errors=chip_errors, tile_errors=tile_errors,
+                  counters=counters, events=events.as_dict())
+    with open(p["result"], "w") as f:
+        json.dump(report, f, indent=1)
+    log.info("%s", report)
+    assert report["mismatches"] == 0, f"{report['mismatches']} mismatches with the golden model"
+    assert chip_errors == 0 and not any(tile_errors), f"errors: chip {ChipErr(chip_errors)!r}, tiles {tile_errors}"
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def command_errors_are_flagged(dut):
+    """Bad opcode, tile number, ACT count, ROUTE size, ACT outside the route, chip register: each flagged in
+    ERRORS and on ``error``, and the decoder stays in step (the next command still works)."""
+    from ..rtl.chip import CHIP_ID
+    p = params()
+    ex = RtlExecutor(dut, None, 18, 8)
+    await start(dut, ex)
+    n = p["tiles"]
+
+    async def errors_after(words, cleanup=()):
+        prog = list(words) + [header(Op.READ, CHIP_TARGET, ChipReg.ERRORS), header(Op.READ, CHIP_TARGET, ChipReg.ID)]
+        got = await ex.run(Segment("errors", np.array(prog, np.uint32), 2), golden=False)
+        assert int(got[1]) == CHIP_ID, f"decoder out of step: ID read {int(got[1]):#x}"
+        flag = dut.error.value
+        clear = list(cleanup) + [header(Op.WRITE, CHIP_TARGET, ChipReg.ERRORS), 0xFFFF_FFFF,
+                 header(Op.READ, CHIP_TARGET, ChipReg.ERRORS)]
+        after = await ex.run(Segment("clear", np.array(clear, np.uint32), 1), golden=False)
+        assert int(after[0]) == 0 and dut.error.value == 0, "ERRORS not cleared by writing ones"
+        return ChipErr(int(got[0])), flag
+
+    cases = [
+        ("no error", [header(Op.NOP, 0)], ChipErr(0)),
+        ("bad opcode", [0xF000_0000], ChipErr.BAD_OPCODE),
+        ("bad tile in WRITE", [header(Op.WRITE, n, Reg.ROWS_USED), 1], ChipErr.BAD_TILE),
+        ("bad tile in READ", [header(Op.READ, n, Reg.ID)], ChipErr.BAD_TILE),
+        ("bad tile in ACT", [header(Op.ACT, n, 5), 0, 0], ChipErr.BAD_TILE),
+        ("ACT count 0", [header(Op.ACT, 0, 0)], ChipErr.BAD_VALUE),
+        ("ACT count past the rows", [header(Op.ACT, 0, p["rows"] + 1)] + [0] * (-(-(p["rows"] + 1) // 4)),
+         ChipErr.BAD_VALUE),
+        ("ROUTE size 0", [header(Op.ROUTE, 0, 0)], ChipErr.BAD_VALUE),
+        ("ROUTE past the last tile", [header(Op.ROUTE, n - 1, 2)], ChipErr.BAD_TILE),
+        ("ACT outside the route", [header(Op.ROUTE, 0, 1), header(Op.ACT, 1, 3), 0], ChipErr.BAD_ROUTE),
+        ("write to a read-only chip register", [header(Op.WRITE, CHIP_TARGET, ChipReg.ID), 0], ChipErr.CHIP_REG),
+        ("chip BN channel out of range", [header(Op.WRITE, CHIP_TARGET, ChipReg.RED_BN_CHANNEL), 1 << 12],
+         ChipErr.BAD_VALUE),
+    ]
+    for name, words, flag in cases:
+        got, pin = await errors_after(words)
+        assert got == flag, f"{name}: ERRORS {got!r}, expected {flag!r}"
+        assert pin == bool(flag), f"{name}: error pin {pin}, expected {bool(flag)}"
+    # A tile's own error (a bad register value) shows in the chip's ERRORS until the tile's flag is cleared.
+    got, pin = await errors_after([header(Op.WRITE, 0, Reg.ROWS_USED), 0],
+                                  cleanup=[header(Op.WRITE, 0, Reg.ERRORS), 0x1F])
+    assert got == ChipErr.TILE_ERROR and pin, f"tile register error: ERRORS {got!r}"
