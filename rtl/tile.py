@@ -89,7 +89,7 @@ class Tile(wiring.Component):
             self.bn = BnUnit(channels=columns, fmt=fmt)
             self.ctrl = TileController(rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
                                        bn_latency=self.bn.latency, range_bits=range_bits,
-                                       adc_range_init=adc_range_init, adc_latency=self.adc_latency)
+                                       adc_range_init=adc_range_init)
         self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
         self.acts_per_beat = acts_per_beat
         members = {

@@ -143,7 +143,8 @@ class TileController(wiring.Component):
 
     Latency and throughput
     ----------------------
-    Planes: ``b_in * (adc_latency + 1)`` cycles from the start (``adc_latency = columns_per_adc * b_adc + 1``).
+    Planes: ``b_in * (adc_latency + 1)`` cycles from the start, where ``adc_latency`` is the ADC array's ``start``
+    to ``done`` time (``columns_per_adc * b_adc + 1`` for :class:`SarAdcArray`); the controller follows ``adc_done``.
     Readout: the first channel is issued the cycle after the last plane's ``adc_done``; its beat is on ``out``
     ``bn_latency + 1`` cycles later (1 in RAW mode); then one channel issued and one beat per cycle while
     ``out.ready`` is high. The next MVM's planes can start the cycle after the last channel is issued (through
@@ -197,7 +198,7 @@ class TileController(wiring.Component):
     """
 
     def __init__(self, *, rows=256, columns=128, fmt=PeripheryFormat(), acts_per_beat=16, bn_latency=3,
-                 range_bits=16, adc_range_init=1000, adc_latency=9):
+                 range_bits=16, adc_range_init=1000):
         with validating(self):
             self._rows = check_int("rows", rows, 1, 4096)
             self._columns = check_int("columns", columns, 1, 256)
@@ -211,7 +212,6 @@ class TileController(wiring.Component):
             self._bn_latency = check_int("bn_latency", bn_latency, 0, 16)
             self._range_bits = check_int("range_bits", range_bits, 1, DATA_BITS)
             self._range_init = check_int("adc_range_init", adc_range_init, 1, (1 << range_bits) - 1)
-            self._adc_latency = check_int("adc_latency", adc_latency, 1, 4096)
         self._fmt = fmt
         self._data_bits = max(fmt.acc_bits, fmt.out_bits)
         self.out_layout = data.StructLayout({"data": signed(self._data_bits),
