@@ -21,7 +21,7 @@ def _slug(text):
 
 
 def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, extra_sources=(),
-               extra_env=None, waves=False, timeout_s=None, coverage=False, testcase=None, seed=None):
+               extra_env=None, waves=False, coverage=False, testcase=None, seed=None):
     """Export ``component`` as ``toplevel``, build it under ``sim`` and run the cocotb ``test_module``.
 
     Returns (results_xml_path, build_dir). Raises RuntimeError when any cocotb test failed, so a failing cocotb test
@@ -40,8 +40,6 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     src = write_verilog(component, toplevel, build_dir / "rtl")
     env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
     env.update(extra_env or {})
-    if timeout_s is not None:
-        env["NEUROPHASE_TEST_TIMEOUT_S"] = str(timeout_s)
 
     runner = get_runner(sim)
     build_args = []
@@ -51,19 +49,27 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
         if coverage:
             build_args += ["--coverage-line", "--coverage-toggle"]
         os.environ["MAKEFLAGS"] = verilator_make_env()
+    # cocotb's runner leaves by SystemExit when a build fails, or (under pytest) when a cocotb test fails; turn that
+    # into one RuntimeError naming the log, for pytest and the command line alike.
     try:
         runner.build(sources=[src, *extra_sources], hdl_toplevel=toplevel, build_dir=build_dir,
                      build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
                      log_file=build_dir / "build.log")
+    except SystemExit as e:
+        raise RuntimeError(f"{sim} build of {toplevel} failed (exit {e.code}; log: {build_dir / 'build.log'})") from None
     finally:
         if saved_makeflags is None:
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved_makeflags
-    xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
-                      test_dir=build_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
-                      timescale=("1ns", "1ps"), results_xml=str(build_dir / "results.xml"),
-                      log_file=build_dir / "sim.log")
+    try:
+        xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+                          test_dir=build_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
+                          timescale=("1ns", "1ps"), results_xml=str(build_dir / "results.xml"),
+                          log_file=build_dir / "sim.log")
+    except SystemExit as e:
+        raise RuntimeError(f"cocotb: tests failed in {test_module} on {sim} (exit {e.code}; "
+                           f"log: {build_dir / 'sim.log'})") from None
     n_tests, n_failed = get_results(Path(xml))
     if n_tests == 0 or n_failed:
         raise RuntimeError(f"cocotb: {n_failed} of {n_tests} tests failed in {test_module} on {sim} "
