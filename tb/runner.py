@@ -63,7 +63,9 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
         else:
             os.environ["MAKEFLAGS"] = saved_makeflags
     try:
-        xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=build_dir,
+        # Every top is Verilog; stating it lets a Verilator control file (.vlt) be among the sources.
+        xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                          build_dir=build_dir,
                           test_dir=build_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
                           timescale=("1ns", "1ps"), results_xml=str(build_dir / "results.xml"),
                           log_file=build_dir / "sim.log")
