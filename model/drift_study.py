@@ -5,8 +5,9 @@ model/drift_training.py (drift-aware weights).
 
 Methods (:data:`METHODS`): FP32 and the 8-bit digital path (no devices, one value each); the PCM chip with no
 remedy; each remedy alone (drift-aware training, BN recalibration, selective reprogramming, global drift
-compensation); and the paper's three remedies together (drift-aware weights, then at time t selective reprogramming
-followed by BN recalibration). Every PCM method is measured on the same ``chips`` chip seeds (programming noise and
+compensation); the paper's three remedies together (drift-aware weights, then at time t selective reprogramming
+followed by BN recalibration); and, to attribute that result, drift-aware weights with BN recalibration and selective
+reprogramming with BN recalibration (:data:`PAIR_METHODS`; not in the quick mode). Every PCM method is measured on the same ``chips`` chip seeds (programming noise and
 drift exponents; the drift-aware weights use the same seeds) and with the same read-noise seed per (chip, time), so
 differences between methods are paired. A (method, chip) pair is one task: tasks run on a process pool, each with
 its own seeds, so the result does not depend on the number of processes or their order.
@@ -43,10 +44,15 @@ TIMES = (("1 s", 1.0), ("1 hour", 3_600.0), ("1 day", 86_400.0), ("1 week", 7 * 
          ("1 month", YEAR / 12), ("1 year", YEAR), ("10 years", 10 * YEAR))
 QUICK_TIMES = (TIMES[0], TIMES[5])
 PCM_METHODS = ("pcm", "dat", "bn", "sr", "gdc", "all3")
-METHODS = ("fp32", "digital8") + PCM_METHODS
+# Pairs that attribute the three-remedy result: drift-aware weights or reprogramming on top of BN recalibration.
+PAIR_METHODS = ("dat_bn", "sr_bn")
+METHODS = ("fp32", "digital8") + PCM_METHODS + PAIR_METHODS
 LABELS = {"fp32": "FP32", "digital8": "8-bit digital", "pcm": "PCM, no remedy", "dat": "drift-aware training",
           "bn": "BN recalibration", "sr": "selective reprogramming", "gdc": "global drift compensation",
-          "all3": "all three (DAT + SR + BN recal.)"}
+          "all3": "all three (DAT + SR + BN recal.)", "dat_bn": "DAT + BN recal.", "sr_bn": "SR + BN recal."}
+_DAT = ("dat", "all3", "dat_bn")          # methods on the drift-aware weights
+_SR = ("sr", "all3", "sr_bn")             # with selective reprogramming at time t
+_BN = ("bn", "all3", "dat_bn", "sr_bn")   # with BN recalibration at time t (after any reprogramming)
 PAPER_FRACTION_OF_FP32 = 0.971
 PAPER_WITHIN_FRESH = 0.005        # 0.5 percentage points
 CHIP_SEED_BASE = 1000
@@ -54,13 +60,15 @@ CHIP_SEED_BASE = 1000
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """What a study measures. ``test_images``: the first k test images (None: all 360)."""
+    """What a study measures. ``test_images``: the first k test images (None: all 360). ``pairs``: also measure
+    :data:`PAIR_METHODS`."""
     chips: int = 10
     times: tuple = TIMES
     test_images: int = None
     budget: float = 0.05              # selective reprogramming: fraction of the weights (device pairs) rewritten
     jobs: int = None                  # processes (None: every core)
     quick: bool = False
+    pairs: bool = True
 
     def __post_init__(self):
         check_int("chips", self.chips, 1, 1000)
@@ -75,7 +83,7 @@ class StudyConfig:
 
     @classmethod
     def quick_mode(cls, **kw):
-        return cls(**{"chips": 3, "times": QUICK_TIMES, "test_images": 120, "quick": True, **kw})
+        return cls(**{"chips": 3, "times": QUICK_TIMES, "test_images": 120, "quick": True, "pairs": False, **kw})
 
 
 def _weights(kind):
@@ -110,18 +118,18 @@ def _chip_task(task):
     from .drift import compensate_global_drift, recalibrate_bn, record_reference, reprogram_selected
     method, index, times, n_test, selection = task
     seed = CHIP_SEED_BASE + index
-    chip = Chip.program(_weights("dat" if method in ("dat", "all3") else "plain"), seed=seed)
+    chip = Chip.program(_weights("dat" if method in _DAT else "plain"), seed=seed)
     for tile in chip.tiles.values():
         tile.threads = 1            # fixed, so read-noise draws do not depend on the machine
-    reference = record_reference(chip) if method in ("bn", "gdc", "all3") else None
+    reference = record_reference(chip) if method in _BN + ("gdc",) else None
     x, y = _test_set(n_test)
     accs, infos = [], []
     for ti, t in enumerate(times):
-        c = copy.deepcopy(chip) if method in ("sr", "all3") else chip
+        c = copy.deepcopy(chip) if method in _SR else chip
         info = {}
-        if method in ("sr", "all3"):
+        if method in _SR:
             info["devices_rewritten"] = reprogram_selected(c, selection, t, seed=_read_seed(seed, ti))
-        if method in ("bn", "all3"):
+        if method in _BN:
             recalibrate_bn(c, t, reference)
         if method == "gdc":
             info["alpha"] = {str(k): v for k, v in compensate_global_drift(c, t, reference).items()}
@@ -150,17 +158,18 @@ def run_study(cfg=StudyConfig(), log=None):
     fixed = {"fp32": float(np.mean(np.argmax(fp32_logits(fp32_params(params), x), axis=1) == y)),
              "digital8": float(np.mean(np.argmax(digital_forward(quant_layers(params), x), axis=1) == y))}
     jobs = cfg.jobs or os.cpu_count() or 1
-    log(f"drift study: {cfg.chips} chips x {len(times)} times x {len(PCM_METHODS)} PCM methods on {len(y)} test "
+    methods = PCM_METHODS + (PAIR_METHODS if cfg.pairs else ())
+    log(f"drift study: {cfg.chips} chips x {len(times)} times x {len(methods)} PCM methods on {len(y)} test "
         f"images, {jobs} processes")
     with _pool(jobs) as pool:
         log("Fisher information of the plain and drift-aware 8-bit networks (training images) ...")
         selections = dict(pool.starmap(_selection, [("plain", cfg.budget), ("dat", cfg.budget)]))
         # The slow methods (a BN recalibration per time) first, so the pool's last tasks are short.
-        order = ("all3", "bn", "sr", "gdc", "dat", "pcm")
-        tasks = [(m, i, times, cfg.test_images, selections["dat" if m == "all3" else "plain"] if m in ("sr", "all3")
-                  else None) for m in order for i in range(cfg.chips)]
-        acc = {m: np.zeros((cfg.chips, len(times))) for m in PCM_METHODS}
-        info = {m: [None] * cfg.chips for m in PCM_METHODS}
+        order = [m for m in ("all3", "bn", "dat_bn", "sr_bn", "sr", "gdc", "dat", "pcm") if m in methods]
+        tasks = [(m, i, times, cfg.test_images, selections["dat" if m in _DAT else "plain"] if m in _SR else None)
+                 for m in order for i in range(cfg.chips)]
+        acc = {m: np.zeros((cfg.chips, len(times))) for m in methods}
+        info = {m: [None] * cfg.chips for m in methods}
         for k, (m, i, a, inf) in enumerate(pool.imap_unordered(_chip_task, tasks), 1):
             acc[m][i], info[m][i] = a, inf
             el = time.time() - t_start
@@ -173,8 +182,8 @@ def run_study(cfg=StudyConfig(), log=None):
                          "weights_reprogrammed": int(sum(int(s.sum()) for s in selections["plain"].values())),
                          "weights_total": n_weights},
               "fixed": fixed,
-              "accuracy": {m: acc[m].tolist() for m in PCM_METHODS},
-              "info": {m: info[m] for m in ("sr", "gdc", "all3")},
+              "accuracy": {m: acc[m].tolist() for m in methods},
+              "info": {m: info[m] for m in methods if m in _SR + ("gdc",)},
               "runtime_s": round(time.time() - t_start, 1)}
     result.update(summarise(result))
     return result
@@ -219,7 +228,7 @@ def markdown_table(result):
     out.write(f"| method | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels) + "\n")
     for m in ("fp32", "digital8"):
         out.write(f"| {LABELS[m]} | " + " | ".join(f"{100 * result['fixed'][m]:.2f}" for _ in labels) + " |\n")
-    for m in PCM_METHODS:
+    for m in result["accuracy"]:
         out.write(f"| {LABELS[m]} | " + " | ".join(f"{100 * a:.2f} ± {100 * d:.2f}"
                                                      for a, d in zip(s[m]["mean"], s[m]["std"])) + " |\n")
     f, w, r = v["fraction_of_fp32"], v["within_fresh"], v["resolution"]
@@ -250,7 +259,7 @@ def write_reports(result, out_dir, stem="drift_study"):
         for m in ("fp32", "digital8"):
             for lab, t in cfg["times"]:
                 w.writerow([m, LABELS[m], "", lab, t, result["fixed"][m], cfg["test_images"]])
-        for m in PCM_METHODS:
+        for m in result["accuracy"]:
             for seed, row in zip(cfg["chip_seeds"], result["accuracy"][m]):
                 for (lab, t), a in zip(cfg["times"], row):
                     w.writerow([m, LABELS[m], seed, lab, t, a, cfg["test_images"]])
@@ -261,7 +270,7 @@ def write_reports(result, out_dir, stem="drift_study"):
 
 def plot(result, path):
     """Accuracy against log time: mean over chips with a min-max band per PCM method; FP32 and 8-bit as lines.
-    Left the whole range, right a zoom on the top 6 points below FP32."""
+    Left the whole range, right a zoom on the top 6 points below FP32 (bands only for methods that stay in it)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -286,12 +295,15 @@ def _panel(ax, result, ylim):
     ax.axhline(100 * result["fixed"]["digital8"], color="0.4", lw=1.2, ls="--", label=LABELS["digital8"])
     ax.axhline(100 * PAPER_FRACTION_OF_FP32 * result["fixed"]["fp32"], color="tab:red", lw=0.8, ls=":",
                label="97.1% of FP32 (paper)")
-    colours = dict(zip(PCM_METHODS, ("tab:gray", "tab:purple", "tab:blue", "tab:orange", "tab:green", "tab:red")))
-    for m in PCM_METHODS:
+    colours = dict(zip(PCM_METHODS + PAIR_METHODS, ("tab:gray", "tab:purple", "tab:blue", "tab:orange", "tab:green",
+                                                    "tab:red", "tab:pink", "tab:olive")))
+    for m in result["accuracy"]:
         mean = 100 * np.asarray(s[m]["mean"])
-        ax.plot(t, mean, marker="o", ms=3, color=colours[m], label=LABELS[m])
-        ax.fill_between(t, 100 * np.asarray(s[m]["min"]), 100 * np.asarray(s[m]["max"]), color=colours[m],
-                        alpha=0.15, lw=0)
+        style = dict(ls="--", marker="s") if m in PAIR_METHODS else dict(marker="o")
+        ax.plot(t, mean, ms=3, color=colours[m], label=LABELS[m], **style)
+        if mean.min() >= ylim[0]:
+            ax.fill_between(t, 100 * np.asarray(s[m]["min"]), 100 * np.asarray(s[m]["max"]), color=colours[m],
+                            alpha=0.12, lw=0)
     ax.set_xscale("log")
     ax.set_xticks(t, [lab for lab, _ in cfg["times"]], rotation=30)
     ax.set_xlabel("time after programming")
