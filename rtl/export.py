@@ -36,10 +36,14 @@ def _tops():
     from .adc_sar import SarAdcArray
     from .bn_unit import BnUnit
     from .shift_add import ShiftAdd
+    from .tile import Tile
+    from .tile_ctrl import TileController
     return {
         "np_shift_add": lambda: ShiftAdd(lanes=128, b_adc=8, acc_bits=20),
         "np_sar_adc": lambda: SarAdcArray(columns=128, columns_per_adc=1, b_adc=8),
         "np_bn_unit": lambda: BnUnit(channels=128),
+        "np_tile_ctrl": lambda: TileController(rows=256, columns=128),
+        "np_tile": lambda: Tile(rows=256, columns=128, columns_per_adc=1),
     }
 
 

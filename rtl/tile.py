@@ -135,11 +135,13 @@ class Tile(wiring.Component):
         wiring.connect(m, host=flipped(self.bus), ctrl=ctrl.bus)
         wiring.connect(m, source=flipped(self.act), ctrl=ctrl.act)
         wiring.connect(m, ctrl=ctrl.out, sink=flipped(self.out))
+        # An ADC whose columns are all unused is not started (power gating); ADC 0 always converts.
+        adc_in_use = [ctrl.col_mask[k * self.columns_per_adc] for k in range(self.n_adc)]
         m.d.comb += [
             self.done.eq(ctrl.done), self.error.eq(ctrl.error),
             self.wl.eq(ctrl.wl), self.pulse.eq(ctrl.pulse), self.adc_range.eq(ctrl.adc_range),
-            # ADCs: started together, so they finish together; codes into the shift-and-add
-            ctrl.adc_done.eq(self.adcs[0].done),
+            # ADCs: the used ones are started together and finish together; codes into the shift-and-add
+            ctrl.adc_done.eq(Cat(adc.done | ~in_use for adc, in_use in zip(self.adcs, adc_in_use)).all()),
             ctrl.adc_start_err.eq(Cat(adc.start_err for adc in self.adcs).any()),
             ctrl.adc_rail_low.eq(Cat(adc.rail_low for adc in self.adcs)),
             ctrl.adc_rail_high.eq(Cat(adc.rail_high for adc in self.adcs)),
@@ -154,8 +156,7 @@ class Tile(wiring.Component):
             ctrl.bn_o_saturated.eq(bn.o_saturated),
         ]
         for k, adc in enumerate(self.adcs):
-            # An ADC whose columns are all unused is not started (power gating); ADC 0 always converts.
-            m.d.comb += [adc.start.eq(ctrl.adc_start & ctrl.col_mask[k * self.columns_per_adc]),
+            m.d.comb += [adc.start.eq(ctrl.adc_start & adc_in_use[k]),
                          adc.comparator.eq(self.comparator[k]), self.dac_code[k].eq(adc.dac_code[0])]
         if self.columns_per_adc > 1:
             m.d.comb += self.col_sel.eq(self.adcs[0].col_sel)

@@ -187,7 +187,8 @@ class TileController(wiring.Component):
     adc_rail_low, adc_rail_high : In(columns)
         Per-column rail flags of the ADC codes, valid with ``adc_done``.
     sa_valid, sa_clear : Out(1); sa_saturated : In(columns); acc : In(ArrayLayout(signed(acc_bits), columns))
-        Shift-and-add control, its per-lane saturation flags and the accumulators.
+        Shift-and-add control, its per-lane saturation flags (read in the cycle after ``sa_valid``) and the
+        accumulators.
     bn_param_we : Out(1), bn_param_channel : Out(range(columns)), bn_param_scale : Out(signed(scale_bits)),
     bn_param_bias : Out(signed(bias_bits)), bn_shift : Out(range(shift_max + 1)), bn_relu, bn_last : Out(1)
         BN unit parameters.
@@ -322,9 +323,11 @@ class TileController(wiring.Component):
             Reg.MODE: wdata[2:].any(),
             Reg.ADC_RANGE: (wdata == 0) | (wdata >> self._range_bits).any(),
             Reg.BN_CHANNEL: wdata >= cols,
-            Reg.BN_SCALE: ~signed_fits(fmt.scale_bits),
-            Reg.BN_BIAS: ~signed_fits(fmt.bias_bits),
         }
+        # A DATA_BITS-wide field takes every value (its check would be a constant, left as dead logic).
+        for reg, bits in ((Reg.BN_SCALE, fmt.scale_bits), (Reg.BN_BIAS, fmt.bias_bits)):
+            if bits < DATA_BITS:
+                checks[reg] = ~signed_fits(bits)
         m.d.comb += bad.eq(Cat(at[r] & c for r, c in checks.items()).any())
 
         start_req = Signal()
@@ -342,7 +345,7 @@ class TileController(wiring.Component):
         with m.If(apply & at[Reg.ROWS_USED]):
             m.d.sync += rows_used.eq(wdata)
         with m.If(apply & at[Reg.COLS_USED]):
-            m.d.sync += [cols_used.eq(wdata), last_ch.eq(wdata - 1)]
+            m.d.sync += [cols_used.eq(wdata), last_ch.eq(wdata[:len(cols_used)] - 1)]
         with m.If(apply & at[Reg.BN_CTRL]):
             m.d.sync += [shift.eq(wdata[:6]), relu.eq(wdata[8]), last.eq(wdata[9])]
         with m.If(apply & at[Reg.MODE]):
@@ -398,22 +401,28 @@ class TileController(wiring.Component):
                          for k in range(0, len(terms), 2)]
             return terms[0]
 
+        def count_used(flags, valid, name):
+            # Flags of used columns counted in the cycles they are valid; the zero is DATA_BITS wide so the
+            # counter's add has operands of equal width.
+            return Mux(valid, popcount(flags & colmask, name), Const(0, DATA_BITS))
+
+        sa_step = Signal()      # the shift-and-add's saturation flags describe the step of the previous cycle
+        m.d.sync += sa_step.eq(self.sa_valid)
         increments = {
-            Reg.SAT_ADC_LOW: Mux(self.adc_done, popcount(self.adc_rail_low & colmask, "rail_low_used"), 0),
-            Reg.SAT_ADC_HIGH: Mux(self.adc_done, popcount(self.adc_rail_high & colmask, "rail_high_used"), 0),
-            Reg.SAT_ACC: popcount(self.sa_saturated & colmask, "acc_sat_used"),
+            Reg.SAT_ADC_LOW: count_used(self.adc_rail_low, self.adc_done, "rail_low_used"),
+            Reg.SAT_ADC_HIGH: count_used(self.adc_rail_high, self.adc_done, "rail_high_used"),
+            Reg.SAT_ACC: count_used(self.sa_saturated, sa_step, "acc_sat_used"),
             Reg.SAT_BN: self.bn_o_valid & self.bn_o_saturated & ~raw,
             Reg.MVM_COUNT: self.done,
             Reg.BUSY_CYCLES: mvm_busy | (pending != 0),
         }
         for reg, counter in counters.items():
-            inc = increments[reg]
             total = Signal(DATA_BITS + 1, name=f"{reg.name.lower()}_next")
-            m.d.comb += total.eq(counter + inc)     # the carry is the saturation flag
+            m.d.comb += total.eq(counter + increments[reg])     # the carry is the saturation flag
             with m.If(clear_cnt):
                 m.d.sync += counter.eq(0)
             with m.Else():
-                m.d.sync += counter.eq(Mux(total[DATA_BITS], (1 << DATA_BITS) - 1, total))
+                m.d.sync += counter.eq(Mux(total[DATA_BITS], (1 << DATA_BITS) - 1, total[:DATA_BITS]))
 
         # -- activation buffer: rows x b_in, read MSB first by shifting left once per plane ---------------------------
         buf = [Signal(fmt.b_in, name=f"act{i}") for i in range(rows)]
