@@ -51,8 +51,8 @@ def lane_bits(values, bits):
 
 def read_hex(path):
     """Words of a $writememh file (address and comment lines skipped)."""
-    words = [int(tok, 16) for line in open(path) for tok in line.split()
-             if not tok.startswith(("@", "//"))]
+    words = [int(tok, 16) for line in open(path) for tok in line.split("//")[0].split()
+             if not tok.startswith("@")]
     return np.array(words, np.uint64).astype(np.uint32)
 
 
@@ -113,7 +113,6 @@ class RtlExecutor:
         self.files = SegmentWriter(golden, icode_bits, b_in)
         self.scoreboard = Scoreboard()
         self.log = logging.getLogger("tb.chip.exec")
-        self.n_tiles = len(dut.planes) if hasattr(dut, "planes") else 0
         self.wl_errors = 0
         self.plane_errors = 0
         self.wall_python = 0.0
@@ -140,6 +139,10 @@ class RtlExecutor:
             now = (d.cmd_sent.value.to_unsigned(), d.resp_count.value.to_unsigned())
             self.log.info("%s: %d of %d command words sent, %d of %d responses", seg.name, now[0], len(seg.words),
                           now[1], seg.n_resp)
+            if now == last:
+                c = d.chip
+                self.log.error("stalled: cmd valid %s ready %s decoder %s outstanding %s", c.cmd__valid.value,
+                               c.cmd__ready.value, c.decoder_state.value, c.outstanding.value)
             assert now != last, f"{seg.name}: chip stalled at command word {now[0]}, {now[1]} responses"
             last = now
 
@@ -178,8 +181,8 @@ class RtlExecutor:
         if golden:
             self.scoreboard.check(seg, got, want)
             for n, count in planes.items():
-                wl_err = d.wl_errors[n].value.to_unsigned()
-                done = d.planes[n].value.to_unsigned()
+                wl_err = getattr(d, f"wl_errors__{n}").value.to_unsigned()
+                done = getattr(d, f"planes__{n}").value.to_unsigned()
                 self.wl_errors += wl_err
                 if wl_err:
                     self.log.error("%s: tile %d drove wrong wordlines in %d planes", seg.name, n, wl_err)
@@ -187,17 +190,34 @@ class RtlExecutor:
                     self.plane_errors += 1
                     self.log.error("%s: tile %d read %d planes, expected %d", seg.name, n, done, count)
                 rng = self.golden.tiles[n].regs[Reg.ADC_RANGE]
-                if d.adc_range[n].value.to_unsigned() != rng:
+                if getattr(d, f"adc_range__{n}").value.to_unsigned() != rng:
                     self.plane_errors += 1
                     self.log.error("%s: tile %d ADC range pin %d, register %d", seg.name, n,
-                                   d.adc_range[n].value.to_unsigned(), rng)
+                                   getattr(d, f"adc_range__{n}").value.to_unsigned(), rng)
         self.wall_python += (w1 - w0) + (time.perf_counter() - w2)
         return got
+
+
+def _kick_comb_processes(handle):
+    """Icarus only: write 1 to every Yosys start-up trigger register (``$auto$verilog_backend...``) in the design.
+
+    Yosys gives every ``always @*`` process a dummy trigger initialised to 0 so that it runs once at time zero;
+    Icarus applies that initialiser before the processes wait on it, so a process whose real inputs never change
+    (an idle tile's output mux, the command decoder before its first command) keeps X outputs. Changing the
+    trigger once after time zero runs every process."""
+    for child in handle:
+        name = child._name
+        if name.startswith("$auto$verilog_backend"):
+            child.value = 1
+        elif isinstance(child, cocotb.handle.HierarchyObject):
+            _kick_comb_processes(child)
 
 
 async def start(dut, executor):
     await start_clock(dut)
     executor.idle()
+    if cocotb.SIM_NAME.lower().startswith("icarus"):
+        _kick_comb_processes(dut)
     await reset(dut)
 
 
