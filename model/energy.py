@@ -102,20 +102,18 @@ class CycleModel:
     A pulse-width-modulated read takes ``(2^B_in - 1) * pwm_lsb_cycles`` cycles of integration, then the conversion
     and the strobe. After the reads two things run side by side, and the next MVM starts when both are done:
 
-    * readout: ``issue = ceil(cols_used / bn_lanes)`` cycles issuing channels to the BN unit, plus one wait cycle
-      after every ``issue_burst`` of them (the controller's output credit, ``bn_latency + 2 = 5`` beats, runs out and
-      waits one cycle; the last wait is the pass through IDLE): ``issue + ceil(issue / issue_burst)``;
+    * readout: ``issue = ceil(cols_used / bn_lanes)`` cycles issuing channels to the BN unit (the controller's
+      output FIFO takes one beat per cycle while the output is accepted), plus the pass through IDLE: ``issue + 1``;
     * loading the next vector: ``ceil(rows_used / acts_per_beat)`` beats, plus the pass through IDLE.
 
     Measured on the tile RTL (tests/test_energy_rtl.py), e.g. 8-bit, 13 of 16 columns, 27 rows at 8 per beat:
-    80 + 13 + 3 = 96 cycles per MVM; 200 rows: 80 + 25 + 1 = 106. A layer adds ``layer_overhead_cycles`` (the chip
+    80 + 13 + 1 = 94 cycles per MVM; 200 rows: 80 + 25 + 1 = 106. A layer adds ``layer_overhead_cycles`` (the chip
     sequencer's set-up) to ``MVMs x`` this period.
     """
     pulse_cycles: int = 8
     columns_per_adc: int = 1
     pwm_lsb_cycles: int = 1
     bn_lanes: int = 1
-    issue_burst: int = 5
     acts_per_beat: int = 16
     layer_overhead_cycles: int = 0
 
@@ -124,7 +122,6 @@ class CycleModel:
         check_int("columns_per_adc", self.columns_per_adc, 1, 128)
         check_int("pwm_lsb_cycles", self.pwm_lsb_cycles, 1)
         check_int("bn_lanes", self.bn_lanes, 1, 256)
-        check_int("issue_burst", self.issue_burst, 1)
         check_int("acts_per_beat", self.acts_per_beat, 1, 4096)
         check_int("layer_overhead_cycles", self.layer_overhead_cycles, 0)
 
@@ -146,8 +143,7 @@ class CycleModel:
     def mvm_cycles(self, encoding, fmt, rows_used, cols_used):
         """Cycles from one MVM's start to the next's on a tile using ``rows_used`` x ``cols_used``."""
         reads = fmt.b_in if _check_encoding(encoding) == "bit-serial" else 1
-        issue = -(-cols_used // self.bn_lanes)
-        readout = issue + -(-issue // self.issue_burst)
+        readout = -(-cols_used // self.bn_lanes) + 1
         load = -(-rows_used // self.acts_per_beat) + 1
         return reads * self.read_cycles(encoding, fmt) + max(readout, load)
 

@@ -6,7 +6,7 @@ from neurophase.model import energy as E
 from neurophase.model.arith import PeripheryFormat
 
 CASES = {
-    # BN readout sets the pace: 13 columns issued with a wait after every 5.
+    # BN readout sets the pace: 13 columns issued, one per cycle.
     "readout_bound": dict(rows=32, columns=16, rows_used=27, cols_used=13, acts_per_beat=8),
     # Loading the next vector sets the pace: 200 rows at 8 per beat.
     "load_bound": dict(rows=256, columns=16, rows_used=200, cols_used=16, acts_per_beat=8),
