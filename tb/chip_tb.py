@@ -51,8 +51,8 @@ def lane_bits(values, bits):
 
 def read_hex(path):
     """Words of a $writememh file (address and comment lines skipped)."""
-    words = [int(tok, 16) for line in open(path) for tok in line.split("//")[0].split()
-             if not tok.startswith("@")]
+    with open(path) as f:
+        words = [int(tok, 16) for line in f for tok in line.split("//")[0].split() if not tok.startswith("@")]
     return np.array(words, np.uint64).astype(np.uint32)
 
 
