@@ -1,0 +1,94 @@
+"""Chip top (rtl/chip.py): whole-network inference against the golden model, command errors, the 144-tile export."""
+
+import pytest
+
+from neurophase.model.arith import PeripheryFormat
+from neurophase.rtl.chip import ChipTop
+
+
+def _check_inference(result, images):
+    assert "error" not in result, result.get("error")
+    assert result["images"] == images
+    assert result["mismatches"] == 0, {k: result[k] for k in ("output_mismatches", "logit_mismatches",
+                                                               "wordline_errors", "plane_errors")}
+    assert result["accuracy"] == result["golden_accuracy"]
+    assert result["chip_errors"] == 0 and not any(result["tile_errors"])
+
+
+def _check_events(result, images):
+    """model/energy.py EventCounts filled from the RTL run (chip counters, words moved) equal count_events on the
+    reference mapping in every field but cycles (the chip's command interface adds cycles the tile model lacks)."""
+    from neurophase.model import energy as E
+    from neurophase.model.chip import reference_chip
+    chip = reference_chip()
+    analytic = E.EventCounts()
+    for work in E.works_from_mapping(chip.mapping):
+        analytic = analytic + E.count_events(work, fmt=chip.config.fmt)
+    rtl = result["events"]
+    assert all(v % images == 0 for k, v in rtl.items() if k != "cycles"), rtl
+    per_image = E.EventCounts(**{k: v // images for k, v in rtl.items()})
+    diff = per_image.diff(analytic)
+    diff.pop("cycles")
+    assert diff == {}
+
+
+# The chip RTL simulates at about 600 (Verilator) and 60 (Icarus) cycles per wall second on the shared 2-core
+# machine (five full-size tiles, ~17k cycles per image), and the Verilator build of the chip takes ~15 minutes:
+# the default suite runs few images; the 20-image run is marked slow.
+@pytest.mark.sim
+def test_chip_rtl_classifies_test_images_bit_for_bit_and_counts_events_under_verilator():
+    from neurophase.tb.chip_sim import run_chip
+    result = run_chip(sim="verilator", images=2)
+    _check_inference(result, 2)
+    _check_events(result, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_chip_rtl_classifies_20_test_images_bit_for_bit_under_verilator():
+    from neurophase.tb.chip_sim import run_chip
+    result = run_chip(sim="verilator", images=20)
+    _check_inference(result, 20)
+    _check_events(result, 20)
+
+
+@pytest.mark.sim
+def test_chip_rtl_classifies_a_test_image_bit_for_bit_under_icarus():
+    from neurophase.tb.chip_sim import run_chip
+    result = run_chip(sim="icarus", images=1)
+    _check_inference(result, 1)
+
+
+@pytest.mark.sim
+def test_command_interface_flags_bad_commands(sim):
+    """Bad opcode, tile number, ACT count, ROUTE size, ACT outside the route and illegal chip registers are flagged
+    in ERRORS and on the error pin, and the decoder stays in step (tb/chip_tb.py, a small 2-tile chip)."""
+    from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG, ChipHarness
+    from neurophase.tb.chip_sim import TB_MODULE, TOPLEVEL
+    from neurophase.tb.runner import run_cocotb
+    harness = ChipHarness(tiles=2, rows=16, columns=8, fmt=PeripheryFormat(), acts_per_beat=4, frac_bits=8,
+                          max_group=2, plane_depth=16, cmd_depth=64, resp_depth=16)
+    run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim,
+               parameters=dict(tiles=2, rows=16), case="errors_2x16x8",
+               extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
+               testcase="command_errors_are_flagged")
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(tiles=0), r"tiles must be an integer in \[1, 254\], got 0"),
+    (dict(tiles=2, max_group=3), r"max_group must be an integer in \[1, 2\], got 3"),
+    (dict(tiles=2, acts_per_beat=6), r"acts_per_beat must be a multiple of 4 \(activations per command word\), "
+                                     r"got 6"),
+])
+def test_chip_rejects_bad_parameters(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        ChipTop(**kw)
+
+
+def test_full_144_tile_chip_elaborates_and_exports(tmp_path):
+    # ~30 s: the tile's Verilog once, 144 instances of it (tests/test_rtl_export.py lints every top, this one too).
+    from neurophase.rtl.export import write_verilog
+    path = write_verilog(ChipTop(tiles=144), "np_chip", tmp_path)
+    text = path.read_text()
+    assert text.count("np_chip_tile tile") == 144
+    assert text.count("module np_chip_tile(") == 1
