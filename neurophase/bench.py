@@ -34,6 +34,9 @@ def add_arguments(p):
     p.add_argument("--repeats", type=int, default=50, help="timed repetitions of each measurement (default 50)")
     p.add_argument("--threads", type=int, default=2, help="threads after the matmul in the headline MVM (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, activations and the tile (default 0)")
+    p.add_argument("--chip-images", type=int, default=0,
+                   help="also time this many test images through the whole-chip RTL under each simulator "
+                        "(default 0: skipped; `make bench` uses 1)")
 
 
 def _median_ms(samples):
@@ -152,11 +155,44 @@ def format_table(r):
     return "\n".join(lines)
 
 
+def measure_chip(images, sims=("icarus", "verilator"), progress=lambda msg: None):
+    """Whole-chip RTL inference speed per simulator (tb/chip_sim.py): images and cycles per wall second, and where
+    the time goes: the simulator (waiting on a segment) against Python (golden executor, files, host work). The
+    simulator build is cached and left out (``wall_s`` starts with the first segment)."""
+    from .tb.chip_sim import run_chip
+    out = {}
+    for sim in sims:
+        progress(f"chip RTL, {images} image(s) under {sim}")
+        r = run_chip(sim=sim, images=images)
+        out[sim] = {k: r.get(k) for k in ("images", "mismatches", "cycles_per_image", "images_per_s", "wall_s",
+                                          "wall_sim_s", "wall_python_s", "error")}
+        if r.get("wall_s"):
+            out[sim]["cycles_per_s"] = r["cycles"] / r["wall_s"]
+    return out
+
+
+def format_chip(chip):
+    lines = ["chip RTL inference (whole network, every word checked against the golden model):"]
+    for sim, r in chip.items():
+        if r.get("error") or not r.get("wall_s"):
+            lines.append(f"  {sim:<10} failed: {r.get('error')}")
+            continue
+        lines.append(f"  {sim:<10} {r['images_per_s']:.3f} images/s  {r['cycles_per_s']:.0f} cycles/s  "
+                     f"{r['cycles_per_image']:.0f} cycles/image  time: simulator {r['wall_sim_s']:.1f} s, "
+                     f"Python {r['wall_python_s']:.1f} s  mismatches {r['mismatches']}")
+    return "\n".join(lines)
+
+
 def run(args):
     report = measure(args.batch, args.repeats, args.threads, args.seed,
                      progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
+    if args.chip_images:
+        report["chip"] = measure_chip(args.chip_images,
+                                      progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(format_table(report))
+    if "chip" in report:
+        print(format_chip(report["chip"]))
     print(f"wrote {args.out}")
     return 0
