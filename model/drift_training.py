@@ -21,7 +21,8 @@ statistics. Read noise is not injected (it is fresh on every read, not frozen in
 injection straight through to the clean weights.
 
 The injection has its own generator, seeded with ``noise_seed``, so initialisation and batch order are those of
-plain training with the same ``TrainConfig.seed``.
+plain training with the same ``TrainConfig.seed``. BLAS runs on one thread during the training: a multi-threaded
+matmul adds in another order (weights then differ by ~1e-14), and the shipped weights must be reproduced bit for bit.
 """
 
 import numpy as np
@@ -63,7 +64,9 @@ class DeviceNoiseInjector:
 def train_drift_aware(cfg=TrainConfig(), target_time=TARGET_TIME, noise_seed=NOISE_SEED, progress=None):
     """Train the reference network with :class:`DeviceNoiseInjector`; returns (params, meta) as
     :func:`model.train.train` does, with the injection's settings added to ``meta``."""
-    params, meta = train(cfg, progress, weight_fn=DeviceNoiseInjector(target_time, noise_seed))
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        params, meta = train(cfg, progress, weight_fn=DeviceNoiseInjector(target_time, noise_seed))
     meta.update(drift_aware=1, target_time=float(target_time), noise_seed=int(noise_seed),
                 injection="programming noise + drift spread (common drift divided out per layer)")
     return params, meta

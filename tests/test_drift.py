@@ -210,3 +210,20 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     assert int(got["back_shift"]) == gr
     assert int(got["raw_mismatches"]) == 0 and int(got["bn_mismatches"]) == 0 and int(got["errors"]) == 0
     assert not (gs == s0).all(), "recalibration left the fc registers unchanged: the test would not see a difference"
+
+
+@pytest.mark.slow
+def test_train_drift_aware_reproduces_the_shipped_drift_aware_weights(tmp_path):
+    from neurophase.cli import main
+    out = tmp_path / "dat.npz"
+    assert main(["train", "--drift-aware", "--out", str(out)]) == 0
+    got, meta = load_weights(out)
+    want, want_meta = load_weights(DRIFT_WEIGHTS_PATH)
+    assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want)
+    assert meta == want_meta and meta["target_time"] == 86_400.0
+
+
+def test_train_rejects_a_target_time_without_drift_aware(capsys):
+    from neurophase.cli import main
+    assert main(["train", "--target-time", "3600", "--out", "unused.npz"]) == 2
+    assert "--target-time needs --drift-aware" in capsys.readouterr().err
