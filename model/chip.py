@@ -362,12 +362,8 @@ def tile_workload(tile, *, images=4, t=3600.0, seed=0, chip_seed=0, config=ChipC
 
 def _program_tile(w, gpw, seed, config):
     """Program integer weights ``w`` (rows x cols) with the given siemens per weight unit of each column."""
-    g_target = np.zeros((config.tile.rows, config.tile.bitlines))
-    g_target[:w.shape[0], 0:2 * w.shape[1]:2] = np.minimum(np.maximum(w, 0) * gpw, config.pcm.g_max)
-    g_target[:w.shape[0], 1:2 * w.shape[1]:2] = np.minimum(np.maximum(-w, 0) * gpw, config.pcm.g_max)
-    devices = config.pcm.program(g_target, np.random.default_rng(seed))
-    return CrossbarTile(devices, w.shape, gpw, pcm=config.pcm, adc=AdcConfig(config.fmt.b_adc, 1e-6, config.frac_bits),
-                        fmt=config.fmt, config=config.tile, seed=seed)
+    return CrossbarTile.program(w, seed=seed, scale=gpw, pcm=config.pcm, fmt=config.fmt, config=config.tile,
+                                adc=AdcConfig(config.fmt.b_adc, 1e-6, config.frac_bits))
 
 
 def _calibrate_ifs(qlayers, mapping, tiles, config):

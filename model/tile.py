@@ -92,16 +92,29 @@ class CrossbarTile:
     @classmethod
     def program(cls, weights, *, seed, t_program=0.0, scale="column", pcm=PcmModel(), adc=AdcConfig(),
                 fmt=PeripheryFormat(), config=TileConfig()):
-        """Map ``weights`` (rows_used x columns_used, weight units) onto a tile and program it with ``seed``."""
+        """Map ``weights`` (rows_used x columns_used, weight units) onto a tile and program it with ``seed``.
+
+        ``scale`` is ``"column"`` (each column's largest |w| at Gmax), ``"tile"`` (the tile's largest |w| at Gmax), or
+        an array of siemens per weight unit per column, for tiles that must share a scale (a row-split layer's tiles,
+        whose accumulators are added); weights beyond Gmax at that scale are an error, not clipped.
+        """
         w = check_finite_array("weights", weights)
         if w.ndim != 2 or not (1 <= w.shape[0] <= config.rows) or not (1 <= w.shape[1] <= config.columns):
             raise ValueError(f"weights must be a 2-D array of at most {config.rows} rows x {config.columns} "
                              f"columns, got shape {w.shape}")
-        if scale not in ("column", "tile"):
-            raise ValueError(f"scale must be 'column' or 'tile', got {scale!r}")
         t_program = check_nonnegative("t_program (s)", t_program)
-        absmax = np.abs(w).max(axis=0) if scale == "column" else np.full(w.shape[1], np.abs(w).max())
-        g_per_weight = pcm.g_max / np.where(absmax > 0, absmax, 1.0)
+        if isinstance(scale, str):
+            if scale not in ("column", "tile"):
+                raise ValueError(f"scale must be 'column', 'tile' or an array of S per weight unit, got {scale!r}")
+            absmax = np.abs(w).max(axis=0) if scale == "column" else np.full(w.shape[1], np.abs(w).max())
+            g_per_weight = pcm.g_max / np.where(absmax > 0, absmax, 1.0)
+        else:
+            g_per_weight = check_finite_array("scale (S per weight unit)", scale)
+            check_shape("scale (S per weight unit)", g_per_weight, (w.shape[1],))
+            if np.any(g_per_weight <= 0):
+                raise ValueError("scale (S per weight unit) must be > 0 in every column")
+            if np.any(np.abs(w) * g_per_weight > pcm.g_max * (1 + 1e-12)):
+                raise ValueError(f"weights x scale must stay within g_max={pcm.g_max:g} S")
         g_target = np.zeros((config.rows, config.bitlines))
         g_target[:w.shape[0], 0:2 * w.shape[1]:2] = np.minimum(np.maximum(w, 0) * g_per_weight, pcm.g_max)
         g_target[:w.shape[0], 1:2 * w.shape[1]:2] = np.minimum(np.maximum(-w, 0) * g_per_weight, pcm.g_max)

@@ -175,3 +175,16 @@ def test_reprogram_invalidates_cached_conductances():
     fresh_other = fresh.with_adc(other_adc.adc)
     np.testing.assert_array_equal(other_adc.mvm(x, DAY, np.random.default_rng(19)).codes,
                                   fresh_other.mvm(x, DAY, np.random.default_rng(19)).codes)
+
+
+def test_program_with_a_shared_column_scale_uses_it_and_rejects_weights_beyond_gmax():
+    from neurophase.model.tile import CrossbarTile
+    w = np.array([[1.0, -2.0], [0.5, 1.0]])
+    gpw = np.array([5e-6, 10e-6])
+    tile = CrossbarTile.program(w, seed=3, scale=gpw, pcm=PcmModel().ideal())
+    assert np.array_equal(tile.g_per_weight, gpw)
+    assert np.allclose(tile.devices.g_target[:2, :4], [[5e-6, 0, 0, 20e-6], [2.5e-6, 0, 10e-6, 0]])
+    with pytest.raises(ValueError, match="weights x scale must stay within g_max"):
+        CrossbarTile.program(w, seed=3, scale=gpw * 2)
+    with pytest.raises(ValueError, match=r"scale \(S per weight unit\) must have shape \(2\)"):
+        CrossbarTile.program(w, seed=3, scale=gpw[:1])

@@ -30,7 +30,7 @@ def test_non_finite_weights(bad):
 
 
 def test_unknown_weight_scale():
-    with pytest.raises(ValueError, match=r"scale must be 'column' or 'tile', got 'row'"):
+    with pytest.raises(ValueError, match=r"scale must be 'column', 'tile' or an array of S per weight unit, got 'row'"):
         CrossbarTile.program(np.ones((4, 3)), seed=0, scale="row")
 
 
