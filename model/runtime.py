@@ -67,6 +67,7 @@ class ChipReg(enum.IntEnum):
     PSUM_ADDS = 0x0D
     CMD_WORDS = 0x0E
     CTRL = 0x0F
+    SAT_BN = 0x10
 
 
 class ChipErr(enum.IntFlag):

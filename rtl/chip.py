@@ -1,7 +1,7 @@
 # Ref: docs/architecture.md §4 step 4 (partial sums before BN), §5 (chip top, command interface), D7.
 import enum
 
-from amaranth.hdl import Array, Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -16,6 +16,35 @@ from .tile import Tile
 __all__ = ["ChipTop", "CHIP_ID"]
 
 CHIP_ID = 0x4E504331            # "NPC1"
+
+
+class _S(enum.IntEnum):
+    """Command decoder states."""
+    HEADER = 0
+    WDATA = 1
+    WRITE = 2
+    READ = 3
+    READ_DATA = 4
+    ACT = 5
+    SKIP = 6
+    ROUTE = 7
+
+
+def _widen(value, width):
+    """``value`` zero-extended to ``width`` bits by an explicit concatenation (operands of one width: lint-clean)."""
+    return Cat(value, Const(0, width - len(value))) if len(value) < width else value
+
+
+def _select(m, name, values, hits):
+    """The value whose one-hot ``hits`` bit is set (0 when none): an AND-OR mux, no partial case statement."""
+    width = len(values[0])
+    out = Signal(width, name=name)
+    terms = [v.as_unsigned() & h.replicate(width) for v, h in zip(values, hits)]
+    acc = terms[0]
+    for t in terms[1:]:
+        acc = acc | t
+    m.d.comb += out.eq(acc)
+    return out
 
 
 class ChipTop(wiring.Component):
@@ -45,7 +74,8 @@ class ChipTop(wiring.Component):
     (:class:`~neurophase.model.runtime.ChipReg`): ID, CONFIG (tiles, max_group, activations per word), ERRORS (W1C),
     STATUS (outstanding MVMs, route), RED_BN_CTRL / RED_BN_CHANNEL / RED_BN_SCALE / RED_BN_BIAS (the reducer's BN
     registers, written like a tile's), event counters (CYCLES, ACTS, PLANES, TILE_BEATS, OUT_WORDS, PSUM_ADDS,
-    CMD_WORDS; saturating) and CTRL (bit 0 clears the counters, bit 1 the errors).
+    CMD_WORDS, SAT_BN; saturating, one cycle behind their events) and CTRL (bit 0 clears the counters, bit 1 the
+    errors).
 
     Errors are flagged in ERRORS (:class:`~neurophase.model.runtime.ChipErr`) and on ``error``, never silently
     dropped: an unknown opcode (the word is skipped), a tile number past the chip's tiles (a WRITE's data word and
@@ -144,11 +174,15 @@ class ChipTop(wiring.Component):
         m.d.comb += self.error.eq(errors.any())
         outstanding = Signal(16)
         route_base = Signal(8)
-        route_size = Signal(range(self.max_group + 1), init=1)
-        new_size = Signal.like(route_size)
+        route_size = Signal(8, init=1)
+        new_size = Signal(8)
+        new_end = Signal(9)
+        offset = Signal(8)                       # tile of the command minus the route's first tile
         inc_out = Signal()                       # an ACT completed: one more tile MVM outstanding
-        dec_out = Signal(range(self.max_group + 1))
-        m.d.sync += outstanding.eq(outstanding + inc_out - dec_out)
+        dec_out = Signal(17)                     # routed outputs of this many tile MVMs delivered
+        out_plus = Signal(17)
+        m.d.comb += out_plus.eq(outstanding + _widen(inc_out, 16))
+        m.d.sync += outstanding.eq(out_plus - dec_out)
         idle = Signal()
 
         red_shift = Signal(range(fmt.shift_max + 1))
@@ -157,27 +191,37 @@ class ChipTop(wiring.Component):
         red_scale = Signal(signed(fmt.scale_bits))
         counters = {r: Signal(WORD_BITS, name=r.name.lower()) for r in
                     (ChipReg.CYCLES, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS, ChipReg.OUT_WORDS,
-                     ChipReg.PSUM_ADDS, ChipReg.CMD_WORDS)}
-        inc = {r: Signal(16, name=f"{r.name.lower()}_inc") for r in counters}
+                     ChipReg.PSUM_ADDS, ChipReg.CMD_WORDS, ChipReg.SAT_BN)}
+        inc = {r: Signal(WORD_BITS, name=f"{r.name.lower()}_inc") for r in counters}
         clear_cnt = Signal()
 
         # -- command decoder ----------------------------------------------------------------------------------------
         cmd = self.cmd
         word = cmd.payload
-        op, tile_f, arg = word[28:32], word[20:28], word[:20]
+        op, tile_f, arg = Signal(4), Signal(8), Signal(20)
+        count, arg_hi = Signal(ACT_COUNT_BITS), Signal(20 - ACT_COUNT_BITS)
+        size, size_hi = Signal(8), Signal(12)
+        m.d.comb += [op.eq(word[28:32]), tile_f.eq(word[20:28]), arg.eq(word[:20]),
+                     count.eq(arg[:ACT_COUNT_BITS]), arg_hi.eq(arg[ACT_COUNT_BITS:]),
+                     size.eq(arg[:8]), size_hi.eq(arg[8:])]
+        state = Signal(_S)
         sel = Signal(8)                          # target of the current command
         addr = Signal(5)
         wdata = Signal(WORD_BITS)
         left = Signal(ACT_COUNT_BITS)            # data words still to come (ACT, skip)
         to_chip = sel == CHIP_TARGET
-        m.d.comb += inc[ChipReg.CMD_WORDS].eq(cmd.valid & cmd.ready)
+        m.d.comb += [inc[ChipReg.CMD_WORDS].eq(_widen(cmd.valid & cmd.ready, WORD_BITS)),
+                     new_end.eq(tile_f + size), offset.eq(tile_f - route_base)]
 
         # Tile register buses: address and data broadcast, strobes one-hot.
         tile_we, tile_re = Signal(), Signal()
         for k, t in enumerate(tiles):
             m.d.comb += [t.bus.addr.eq(addr), t.bus.wdata.eq(wdata),
                          t.bus.we.eq(tile_we & (sel == k)), t.bus.re.eq(tile_re & (sel == k))]
-        tile_rdata = Array(t.bus.rdata for t in tiles)[sel]
+
+        sel_hit = [Signal(name=f"sel_tile{k}") for k in range(n)]
+        m.d.comb += [h.eq(sel == k) for k, h in enumerate(sel_hit)]
+        tile_rdata = _select(m, "tile_rdata", [t.bus.rdata for t in tiles], sel_hit)
 
         # Activation beats: words assembled into the tile's beat, offered to the selected tile.
         wpb = self.acts_per_beat // apw
@@ -187,7 +231,7 @@ class ChipTop(wiring.Component):
         slot = Signal(range(wpb))
         for k, t in enumerate(tiles):
             m.d.comb += [t.act.payload.eq(beat), t.act.valid.eq(beat_valid & (sel == k))]
-        act_ready = Array(t.act.ready for t in tiles)[sel]
+        act_ready = Cat(t.act.ready & h for t, h in zip(tiles, sel_hit)).any()
         with m.If(beat_valid & act_ready):
             m.d.sync += beat_valid.eq(0)
             with m.If(beat_last):
@@ -202,91 +246,89 @@ class ChipTop(wiring.Component):
 
         bad_tile = (sel >= n) & ~to_chip
         n_words = Signal(ACT_COUNT_BITS)
-        m.d.comb += n_words.eq((arg[:ACT_COUNT_BITS] + apw - 1) >> ceil_log2(apw))
+        m.d.comb += n_words.eq((count + apw - 1) >> ceil_log2(apw))
 
-        with m.FSM(name="decoder"):
-            with m.State("HEADER"):
-                m.d.comb += [cmd.ready.eq(~beat_valid), idle.eq(~beat_valid & ~cmd.valid)]
-                with m.If(cmd.valid & ~beat_valid):
-                    m.d.sync += [sel.eq(tile_f), addr.eq(arg[:5])]
-                    with m.If(op == Op.NOP):
-                        pass
-                    with m.Elif(op == Op.WRITE):
-                        m.next = "WDATA"
-                    with m.Elif(op == Op.READ):
-                        m.next = "READ"
-                    with m.Elif(op == Op.ACT):
-                        count = arg[:ACT_COUNT_BITS]
-                        legal_count = (count != 0) & (count <= self.rows) & (arg[ACT_COUNT_BITS:] == 0)
-                        t_ok = tile_f < n
-                        routed = (tile_f >= route_base) & (tile_f < route_base + route_size)
-                        m.d.sync += [left.eq(n_words), slot.eq(0)]
-                        with m.If(~t_ok):
-                            m.d.comb += err[ChipErr.BAD_TILE].eq(1)
-                        with m.Elif(~legal_count):
-                            m.d.comb += err[ChipErr.BAD_VALUE].eq(1)
-                        with m.Elif(~routed):
-                            m.d.comb += err[ChipErr.BAD_ROUTE].eq(1)
-                        with m.If(t_ok & legal_count & routed):
-                            m.d.comb += inc[ChipReg.ACTS].eq(count)
-                            m.next = "ACT"
-                        with m.Elif(n_words != 0):
-                            m.next = "SKIP"
-                    with m.Elif(op == Op.ROUTE):
-                        size_ok = (arg != 0) & (arg <= self.max_group)
-                        with m.If(~size_ok):
-                            m.d.comb += err[ChipErr.BAD_VALUE].eq(1)
-                        with m.Elif(tile_f + arg > n):
-                            m.d.comb += err[ChipErr.BAD_TILE].eq(1)
-                        with m.Else():
-                            m.d.sync += new_size.eq(arg)
-                            m.next = "ROUTE"
-                    with m.Else():
-                        m.d.comb += err[ChipErr.BAD_OPCODE].eq(1)
-            with m.State("WDATA"):
-                m.d.comb += cmd.ready.eq(1)
-                with m.If(cmd.valid):
-                    m.d.sync += wdata.eq(word)
-                    with m.If(bad_tile):
+        with m.If(state == _S.HEADER):
+            m.d.comb += [cmd.ready.eq(~beat_valid), idle.eq(~beat_valid & ~cmd.valid)]
+            with m.If(cmd.valid & ~beat_valid):
+                m.d.sync += [sel.eq(tile_f), addr.eq(arg[:5])]
+                with m.If(~op.any()):      # Op.NOP
+                    pass
+                with m.Elif(op == Op.WRITE):
+                    m.d.sync += state.eq(_S.WDATA)
+                with m.Elif(op == Op.READ):
+                    m.d.sync += state.eq(_S.READ)
+                with m.Elif(op == Op.ACT):
+                    legal_count = count.any() & (count <= self.rows) & ~arg_hi.any()
+                    t_ok = tile_f < n
+                    routed = (tile_f >= route_base) & (offset < route_size)
+                    m.d.sync += [left.eq(n_words), slot.eq(0)]
+                    with m.If(~t_ok):
                         m.d.comb += err[ChipErr.BAD_TILE].eq(1)
-                        m.next = "HEADER"
+                    with m.Elif(~legal_count):
+                        m.d.comb += err[ChipErr.BAD_VALUE].eq(1)
+                    with m.Elif(~routed):
+                        m.d.comb += err[ChipErr.BAD_ROUTE].eq(1)
+                    with m.If(t_ok & legal_count & routed):
+                        m.d.comb += inc[ChipReg.ACTS].eq(count)
+                        m.d.sync += state.eq(_S.ACT)
+                    with m.Elif(n_words != 0):
+                        m.d.sync += state.eq(_S.SKIP)
+                with m.Elif(op == Op.ROUTE):
+                    size_ok = size.any() & (size <= self.max_group) & ~size_hi.any()
+                    with m.If(~size_ok):
+                        m.d.comb += err[ChipErr.BAD_VALUE].eq(1)
+                    with m.Elif(new_end > n):
+                        m.d.comb += err[ChipErr.BAD_TILE].eq(1)
                     with m.Else():
-                        m.next = "WRITE"
-            with m.State("WRITE"):
-                m.d.comb += [tile_we.eq(~to_chip), chip_we.eq(to_chip)]
-                m.next = "HEADER"
-            with m.State("READ"):
+                        m.d.sync += new_size.eq(size)
+                        m.d.sync += state.eq(_S.ROUTE)
+                with m.Else():
+                    m.d.comb += err[ChipErr.BAD_OPCODE].eq(1)
+        with m.Elif(state == _S.WDATA):
+            m.d.comb += cmd.ready.eq(1)
+            with m.If(cmd.valid):
+                m.d.sync += wdata.eq(word)
                 with m.If(bad_tile):
                     m.d.comb += err[ChipErr.BAD_TILE].eq(1)
-                    m.next = "HEADER"
-                with m.Elif((outstanding == 0) & ~beat_valid):
-                    m.d.comb += [tile_re.eq(~to_chip), chip_re.eq(to_chip)]
-                    m.d.sync += read_from_chip.eq(to_chip)
-                    m.next = "READ_DATA"
-            with m.State("READ_DATA"):
-                m.d.comb += read_pending.eq(1)
-                m.next = "HEADER"
-            with m.State("ACT"):
-                m.d.comb += cmd.ready.eq(~beat_valid)
-                with m.If(cmd.valid & ~beat_valid):
-                    for s in range(wpb):
-                        with m.If(slot == s):
-                            m.d.sync += beat[s * WORD_BITS:(s + 1) * WORD_BITS].eq(word)
-                    m.d.sync += [left.eq(left - 1), slot.eq(Mux(slot == wpb - 1, 0, slot + 1))]
-                    with m.If((slot == wpb - 1) | (left == 1)):
-                        m.d.sync += [beat_valid.eq(1), beat_last.eq(left == 1)]
-                    with m.If(left == 1):
-                        m.next = "HEADER"
-            with m.State("SKIP"):
-                m.d.comb += cmd.ready.eq(1)
-                with m.If(cmd.valid):
-                    m.d.sync += left.eq(left - 1)
-                    with m.If(left == 1):
-                        m.next = "HEADER"
-            with m.State("ROUTE"):
-                with m.If((outstanding == 0) & ~beat_valid):
-                    m.d.sync += [route_base.eq(sel), route_size.eq(new_size)]
-                    m.next = "HEADER"
+                    m.d.sync += state.eq(_S.HEADER)
+                with m.Else():
+                    m.d.sync += state.eq(_S.WRITE)
+        with m.Elif(state == _S.WRITE):
+            m.d.comb += [tile_we.eq(~to_chip), chip_we.eq(to_chip)]
+            m.d.sync += state.eq(_S.HEADER)
+        with m.Elif(state == _S.READ):
+            with m.If(bad_tile):
+                m.d.comb += err[ChipErr.BAD_TILE].eq(1)
+                m.d.sync += state.eq(_S.HEADER)
+            with m.Elif((outstanding == 0) & ~beat_valid):
+                m.d.comb += [tile_re.eq(~to_chip), chip_re.eq(to_chip)]
+                m.d.sync += read_from_chip.eq(to_chip)
+                m.d.sync += state.eq(_S.READ_DATA)
+        with m.Elif(state == _S.READ_DATA):
+            m.d.comb += read_pending.eq(1)
+            m.d.sync += state.eq(_S.HEADER)
+        with m.Elif(state == _S.ACT):
+            m.d.comb += cmd.ready.eq(~beat_valid)
+            with m.If(cmd.valid & ~beat_valid):
+                for s in range(wpb):
+                    with m.If(slot == s):
+                        m.d.sync += beat[s * WORD_BITS:(s + 1) * WORD_BITS].eq(word)
+                m.d.sync += [left.eq(left - 1), slot.eq(Mux(slot == wpb - 1, 0, slot + 1))]
+                with m.If((slot == wpb - 1) | (left == 1)):
+                    m.d.sync += [beat_valid.eq(1), beat_last.eq(left == 1)]
+                with m.If(left == 1):
+                    m.d.sync += state.eq(_S.HEADER)
+        with m.Elif(state == _S.SKIP):
+            m.d.comb += cmd.ready.eq(1)
+            with m.If(cmd.valid):
+                m.d.sync += left.eq(left - 1)
+                with m.If(left == 1):
+                    m.d.sync += state.eq(_S.HEADER)
+        with m.Elif(state == _S.ROUTE):
+            with m.If((outstanding == 0) & ~beat_valid):
+                m.d.sync += [route_base.eq(sel), route_size.eq(new_size)]
+                m.d.sync += state.eq(_S.HEADER)
 
         # -- chip registers -------------------------------------------------------------------------------------------
         def fits(value, bits):
@@ -349,16 +391,20 @@ class ChipTop(wiring.Component):
         m.submodules.resp_fifo = rfifo = fifo.SyncFIFOBuffered(width=WORD_BITS, depth=8)
         m.d.comb += [self.resp.payload.eq(rfifo.r_data), self.resp.valid.eq(rfifo.r_rdy),
                      rfifo.r_en.eq(self.resp.ready)]
-        valids = Array(t.out.valid for t in tiles)
-        datas = Array(t.out.payload.data for t in tiles)
-        chans = Array(t.out.payload.channel for t in tiles)
-        lasts = Array(t.out.payload.last for t in tiles)
-        slot_ok = [Const(g, range(self.max_group + 1)) < route_size for g in range(self.max_group)]
-        slot_tile = [route_base + g for g in range(self.max_group)]
-        all_valid = Cat(~ok | valids[st] for ok, st in zip(slot_ok, slot_tile)).all()
+        slot_ok = [route_size > g for g in range(self.max_group)]
+        # hit[g][k]: tile k is slot g of the route (tile route_base + g)
+        hit = [[Signal(name=f"slot{g}_tile{k}") for k in range(n)] for g in range(self.max_group)]
+        for g in range(self.max_group):
+            m.d.comb += [h.eq(route_base + g == k) for k, h in enumerate(hit[g])]
+        rslot = [dict(valid=_select(m, f"slot{g}_valid", [t.out.valid for t in tiles], hit[g]),
+                     data=_select(m, f"slot{g}_data", [t.out.payload.data for t in tiles], hit[g]).as_signed(),
+                     channel=_select(m, f"slot{g}_channel", [t.out.payload.channel for t in tiles], hit[g]),
+                     last=_select(m, f"slot{g}_last", [t.out.payload.last for t in tiles], hit[g]))
+                for g in range(self.max_group)]
+        all_valid = Cat(~ok | sl["valid"] for ok, sl in zip(slot_ok, rslot)).all()
         take = Signal()
         for k, t in enumerate(tiles):
-            member = Cat((route_base + g == k) & ok for g, ok in enumerate(slot_ok)).any()
+            member = Cat(hit[g][k] & slot_ok[g] for g in range(self.max_group)).any()
             m.d.comb += t.out.ready.eq(take & member)
 
         bn = self.bn
@@ -366,57 +412,78 @@ class ChipTop(wiring.Component):
         m.d.comb += [bn.param_we.eq(red_we), bn.param_channel.eq(red_channel), bn.param_scale.eq(red_scale),
                      bn.param_bias.eq(wdata), bn.shift.eq(red_shift), bn.relu.eq(red_relu), bn.last.eq(red_last)]
         reduce = route_size > 1
+        sat_bn = Signal()
+        size_m1 = Signal(8)
         # Saturating sum in tile order (model/arith.py reduce_partial_sums).
         lo, hi = -(1 << (fmt.acc_bits - 1)), (1 << (fmt.acc_bits - 1)) - 1
-        total = datas[slot_tile[0]][:fmt.acc_bits].as_signed()
+        total = rslot[0]["data"][:fmt.acc_bits].as_signed()
         for g in range(1, self.max_group):
             s = Signal(signed(fmt.acc_bits + 1), name=f"psum{g}")
-            m.d.comb += s.eq(total + datas[slot_tile[g]][:fmt.acc_bits].as_signed())
+            m.d.comb += s.eq(total + rslot[g]["data"][:fmt.acc_bits].as_signed())
             sat = Signal(signed(fmt.acc_bits), name=f"psum{g}_sat")
             m.d.comb += sat.eq(Mux(s > hi, hi, Mux(s < lo, lo, s)))
             total = Mux(slot_ok[g], sat, total)
-        agree = Cat(~ok | ((chans[st] == chans[slot_tile[0]]) & (lasts[st] == lasts[slot_tile[0]]))
-                    for ok, st in zip(slot_ok, slot_tile)).all()
+        agree = Cat(~ok | ((sl["channel"] == rslot[0]["channel"]) & (sl["last"] == rslot[0]["last"]))
+                    for ok, sl in zip(slot_ok, rslot)).all()
 
         # Credits: a beat is taken only when the FIFO has room for it and every beat in the BN pipeline.
-        latency = bn.latency
-        inflight = Signal(range(latency + 2))
-        pipe_last = Signal(latency)
+        inflight = Signal(len(rfifo.level))
+        pipe_last = Signal(bn.latency)             # the `last` flags of the beats in the BN pipeline
         room = Signal()
         m.d.comb += room.eq(rfifo.level + inflight + 1 < rfifo.depth)
-        m.d.comb += take.eq(all_valid & room & (outstanding != 0) & ~read_pending)
+        m.d.comb += take.eq(all_valid & room & outstanding.any() & ~read_pending)
         direct_w = Signal()
-        m.d.comb += [bn.i_valid.eq(take & reduce), bn.i_channel.eq(chans[slot_tile[0]]), bn.i_acc.eq(total),
+        issue = take & reduce
+        m.d.comb += [bn.i_valid.eq(issue), bn.i_channel.eq(rslot[0]["channel"]), bn.i_acc.eq(total),
                      direct_w.eq(take & ~reduce)]
-        m.d.sync += [inflight.eq(inflight + (take & reduce) - bn.o_valid),
-                     pipe_last.eq(Cat(take & reduce & lasts[slot_tile[0]], pipe_last[:-1]))]
+        m.d.sync += [inflight.eq(Mux(issue & ~bn.o_valid, inflight + 1,
+                                     Mux(bn.o_valid & ~issue, inflight - 1, inflight))),
+                     pipe_last.eq(Cat(issue & rslot[0]["last"], pipe_last[:-1]))]
         with m.If(take & reduce & ~agree):
             m.d.comb += err[ChipErr.REDUCE_MISMATCH].eq(1)
         with m.If(read_pending):
             m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(Mux(read_from_chip, chip_rdata, tile_rdata))]
         with m.Elif(direct_w):
             m.d.comb += [rfifo.w_en.eq(1),
-                         rfifo.w_data.eq(datas[slot_tile[0]].as_signed())]
-            with m.If(lasts[slot_tile[0]]):
+                         rfifo.w_data.eq(rslot[0]["data"])]
+            with m.If(rslot[0]["last"]):
                 m.d.comb += dec_out.eq(1)
         with m.Elif(bn.o_valid):
             m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(bn.o_y)]
             with m.If(pipe_last[-1]):
                 m.d.comb += dec_out.eq(route_size)
+            with m.If(bn.o_saturated):
+                m.d.comb += sat_bn.eq(1)
 
         # -- counters ---------------------------------------------------------------------------------------------
-        pulses = [t.pulse for t in tiles]
+        # Balanced adder tree of equal-width terms (the count fits the width, so the dropped carries are 0).
+        width = n.bit_length()
+        pulses = []
+        for k, t in enumerate(tiles):
+            pulses.append(_widen(t.pulse, width))
         while len(pulses) > 1:
-            pulses = [pulses[i] + pulses[i + 1] if i + 1 < len(pulses) else pulses[i]
-                      for i in range(0, len(pulses), 2)]
-        m.d.comb += [inc[ChipReg.CYCLES].eq(~idle | (outstanding != 0)),
-                     inc[ChipReg.PLANES].eq(pulses[0]),
-                     inc[ChipReg.TILE_BEATS].eq(Mux(take, route_size, 0)),
-                     inc[ChipReg.OUT_WORDS].eq(direct_w | bn.o_valid),
-                     inc[ChipReg.PSUM_ADDS].eq(Mux(take & reduce, route_size - 1, 0))]
+            nxt = []
+            for i in range(0, len(pulses), 2):
+                if i + 1 == len(pulses):
+                    nxt.append(pulses[i])
+                    continue
+                p = Signal(width, name=f"pulses_{len(pulses)}_{i}")
+                m.d.comb += p.eq(pulses[i] + pulses[i + 1])
+                nxt.append(p)
+            pulses = nxt
+        m.d.comb += [inc[ChipReg.CYCLES].eq(_widen(~idle | outstanding.any(), WORD_BITS)),
+                     inc[ChipReg.PLANES].eq(_widen(pulses[0], WORD_BITS)),
+                     inc[ChipReg.TILE_BEATS].eq(_widen(Mux(take, route_size, 0), WORD_BITS)),
+                     inc[ChipReg.OUT_WORDS].eq(_widen(direct_w | bn.o_valid, WORD_BITS)),
+                     inc[ChipReg.PSUM_ADDS].eq(_widen(Mux(issue, size_m1, 0), WORD_BITS)),
+                     inc[ChipReg.SAT_BN].eq(_widen(sat_bn, WORD_BITS)),
+                     size_m1.eq(route_size - 1)]
         for r, c in counters.items():
             total_c = Signal(WORD_BITS + 1, name=f"{r.name.lower()}_next")
-            m.d.comb += total_c.eq(c + inc[r])
+            # The increment is registered (one cycle late, exact): a full-width operand, not a narrow wire.
+            inc_r = Signal(WORD_BITS, name=f"{r.name.lower()}_inc_r")
+            m.d.sync += inc_r.eq(inc[r])
+            m.d.comb += total_c.eq(c + inc_r)
             with m.If(clear_cnt):
                 m.d.sync += c.eq(0)
             with m.Else():

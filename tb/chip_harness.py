@@ -17,7 +17,8 @@ from ..model.adc import AdcConfig
 from ..rtl.chip import ChipTop
 from .tile_harness import COMPARATOR_BANK_V
 
-__all__ = ["ChipHarness", "CHIP_IO_V", "HDL_SOURCES", "VERILATOR_CONFIG", "CMD_FILE", "RESP_FILE", "icode_file", "wl_file"]
+__all__ = ["ChipHarness", "CHIP_IO_V", "HDL_SOURCES", "VERILATOR_CONFIG", "CMD_FILE", "RESP_FILE", "icode_file",
+           "wl_file"]
 
 CHIP_IO_V = Path(__file__).resolve().parent / "hdl" / "chip_io.v"
 HDL_SOURCES = (COMPARATOR_BANK_V, CHIP_IO_V)

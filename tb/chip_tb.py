@@ -141,8 +141,8 @@ class RtlExecutor:
                           now[1], seg.n_resp)
             if now == last:
                 c = d.chip
-                self.log.error("stalled: cmd valid %s ready %s decoder %s outstanding %s", c.cmd__valid.value,
-                               c.cmd__ready.value, c.decoder_state.value, c.outstanding.value)
+                self.log.error("stalled: cmd valid %s ready %s decoder state %s outstanding %s", c.cmd__valid.value,
+                               c.cmd__ready.value, c.state.value, c.outstanding.value)
             assert now != last, f"{seg.name}: chip stalled at command word {now[0]}, {now[1]} responses"
             last = now
 
