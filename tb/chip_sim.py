@@ -18,12 +18,13 @@ TB_MODULE = "neurophase.tb.chip_tb"
 TOPLEVEL = "np_chip_harness"
 
 
-def harness_for(chip, images):
-    """The harness for ``chip`` (model/chip.py) with replay memories deep enough for one chunk of ``images``."""
+def harness_for(chip):
+    """The harness for ``chip`` (model/chip.py) with replay memories deep enough for a whole chunk of images (so
+    one simulator build serves every image count)."""
     from ..model.chip import CHUNK
     from .chip_harness import ChipHarness
     fmt = chip.config.fmt
-    per_chunk = min(images, CHUNK)
+    per_chunk = CHUNK
     planes = per_chunk * max(a.mvms_per_image for a in chip.mapping.tiles) * fmt.b_in
     cmd_words = resp_words = 1
     for a in chip.mapping.tiles:
@@ -48,7 +49,7 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_infer
     from ..model.chip import reference_chip
     from .chip_harness import HDL_SOURCES, VERILATOR_CONFIG
     chip = reference_chip(chip_seed)
-    harness = harness_for(chip, images)
+    harness = harness_for(chip)
     workdir = Path(workdir or BUILD_ROOT / "sim" / "chip_runs" / sim)
     workdir.mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
