@@ -39,7 +39,7 @@ import numpy as np
 from .arith import reduce_partial_sums
 from .checks import check_int, check_nonnegative, check_shape
 from .network import affine_registers, load_split
-from .train import _backward, _forward
+from .train import backward, forward
 
 __all__ = ["N_CALIBRATION", "CALIBRATION_SEED", "PROBE_VECTORS", "PROBE_SEED", "calibration_images",
            "channel_stats", "recalibrate_registers", "DriftReference", "record_reference", "recalibrate_bn",
@@ -180,13 +180,13 @@ def fisher_diagonal(params, pixels):
     of sum_c p(c|x) (d log p(c|x) / dw)^2 for the 8-bit (QAT) network (straight-through quantisers)."""
     fisher = {}
     for x in pixels:
-        logits, cache = _forward(params, x[None], "qat")
+        logits, cache = forward(params, x[None], "qat")
         z = logits - logits.max()
         p = np.exp(z) / np.exp(z).sum()
         for c in range(p.shape[1]):
             dlogits = p.copy()
             dlogits[0, c] -= 1.0                      # d(-log p_c)/dlogits; the sign vanishes when squared
-            grads = _backward(params, cache, dlogits, "qat")
+            grads = backward(params, cache, dlogits, "qat")
             for k, g in grads.items():
                 if k.endswith(".w"):
                     fisher[k[:-2]] = fisher.get(k[:-2], 0.0) + p[0, c] * g * g

@@ -26,7 +26,7 @@ from .checks import check_int, check_positive
 from .network import (BN_EPS, REFERENCE_NET, col2im, host_pool, im2col, load_split, quant_layers,
                       quantise_weights, digital_forward, fp32_logits)
 
-__all__ = ["TrainConfig", "train", "init_params"]
+__all__ = ["TrainConfig", "train", "init_params", "forward", "backward", "softmax_cross_entropy", "accuracy"]
 
 _MOMENTUM = 0.1          # running batch-norm statistics
 _CODE_MAX = 255
@@ -74,8 +74,8 @@ def init_params(rng, net=REFERENCE_NET):
     return p
 
 
-def _forward(p, pixels, mode, net=REFERENCE_NET, weight_fn=None):
-    """Logits and a cache for :func:`_backward`. ``mode``: "fp32" (batch statistics, running ones updated) or "qat".
+def forward(p, pixels, mode, net=REFERENCE_NET, weight_fn=None):
+    """Logits and a cache for :func:`backward`. ``mode``: "fp32" (batch statistics, running ones updated) or "qat".
 
     ``weight_fn(layer, w)``, when given, replaces each layer's (fake-quantised) weights in the forward pass (device
     noise injection, model/drift_training.py); the gradient passes it straight through to the clean weights."""
@@ -146,8 +146,10 @@ def _unpool(da, c):
     return da
 
 
-def _backward(p, cache, dlogits, mode):
-    """Gradients of the trainable parameters (straight-through for every quantiser)."""
+def backward(p, cache, dlogits, mode):
+    """Gradients {parameter name: array} of the trainable parameters, given the ``cache`` of :func:`forward` and the
+    gradient ``dlogits`` of the loss with respect to its logits (straight-through for every quantiser). Used by
+    training and by model/drift.py's Fisher information."""
     grads = {}
     da = dlogits
     for c in reversed(cache):
@@ -179,7 +181,8 @@ def _backward(p, cache, dlogits, mode):
     return grads
 
 
-def _softmax_xent(logits, labels):
+def softmax_cross_entropy(logits, labels):
+    """Mean softmax cross-entropy of ``logits`` (N, classes) against integer ``labels``, and its gradient."""
     z = logits - logits.max(axis=1, keepdims=True)
     pr = np.exp(z)
     pr /= pr.sum(axis=1, keepdims=True)
@@ -215,9 +218,9 @@ def _run_phase(p, x, y, rng, cfg, mode, epochs, lr, progress, weight_fn=None):
             if step >= total:
                 return step
             idx = order[i:i + cfg.batch]
-            logits, cache = _forward(p, x[idx], mode, weight_fn=weight_fn)
-            loss, dlogits = _softmax_xent(logits, y[idx])
-            grads = _backward(p, cache, dlogits, mode)
+            logits, cache = forward(p, x[idx], mode, weight_fn=weight_fn)
+            loss, dlogits = softmax_cross_entropy(logits, y[idx])
+            grads = backward(p, cache, dlogits, mode)
             opt.step(p, grads, lr * 0.5 * (1 + np.cos(np.pi * step / total)))
             losses.append(loss)
             step += 1
@@ -243,7 +246,7 @@ def train(cfg=TrainConfig(), progress=None, weight_fn=None):
     """Train the reference network; returns (params, meta). ``meta`` holds the configuration and the measured
     accuracies: FP32 (float, running BN statistics) and 8-bit (the integer digital path) on train and test.
 
-    ``weight_fn(layer, w)`` perturbs the weights of every forward pass of both phases (see :func:`_forward`)."""
+    ``weight_fn(layer, w)`` perturbs the weights of every forward pass of both phases (see :func:`forward`)."""
     x_tr, y_tr, x_te, y_te = load_split()
     rng = np.random.default_rng(cfg.seed)
     p = init_params(rng)

@@ -15,7 +15,7 @@ from neurophase.model.drift import (CALIBRATION_SEED, N_CALIBRATION, calibration
 from neurophase.model.drift_study import YEAR
 from neurophase.model.drift_training import DRIFT_WEIGHTS_PATH, DeviceNoiseInjector
 from neurophase.model.network import affine_registers, load_split, load_weights, quant_layers
-from neurophase.model.train import _forward
+from neurophase.model.train import forward
 
 CHIP_SEED = 5
 
@@ -142,7 +142,7 @@ def test_drift_aware_weights_are_more_robust_to_the_injected_device_noise_than_p
     for kind, path in (("plain", None), ("dat", DRIFT_WEIGHTS_PATH)):
         params, _ = load_weights() if path is None else load_weights(path)
         inject = DeviceNoiseInjector(seed=99)
-        errors[kind] = sum(int(np.sum(np.argmax(_forward(params, x_te, "qat", weight_fn=inject)[0], axis=1) != y_te))
+        errors[kind] = sum(int(np.sum(np.argmax(forward(params, x_te, "qat", weight_fn=inject)[0], axis=1) != y_te))
                            for _ in range(8))
     assert errors["dat"] < errors["plain"], errors
 

@@ -53,11 +53,11 @@ def test_backprop_matches_finite_differences():
     xb, yb = x_tr[:6], y_tr[:6]
 
     def loss(q):
-        lg, _ = T._forward(dict(q), xb, "fp32")
-        return T._softmax_xent(lg, yb)[0]
+        lg, _ = T.forward(dict(q), xb, "fp32")
+        return T.softmax_cross_entropy(lg, yb)[0]
 
-    logits, cache = T._forward(dict(p), xb, "fp32")
-    grads = T._backward(p, cache, T._softmax_xent(logits, yb)[1], "fp32")
+    logits, cache = T.forward(dict(p), xb, "fp32")
+    grads = T.backward(p, cache, T.softmax_cross_entropy(logits, yb)[1], "fp32")
     for key in ("conv1.w", "conv2.gamma", "conv3.w", "conv3.beta", "fc.w", "fc.b"):
         idx = tuple(int(rng.integers(0, s)) for s in p[key].shape)
         plus, minus = dict(p), dict(p)
@@ -92,7 +92,7 @@ def test_integer_path_matches_the_quantisation_aware_forward(shipped, split):
     # effect (a code here and there) grows a little through the layers: the logits stay within 1% of their range.
     params, _ = shipped
     _, _, x_te, _ = split
-    float_logits, _ = T._forward(dict(params), x_te, "qat")
+    float_logits, _ = T.forward(dict(params), x_te, "qat")
     float_codes = float_logits / params["fc.s_out"]
     int_logits = digital_forward(quant_layers(params), x_te)
     assert np.abs(float_codes - int_logits).max() <= 0.01 * T.TrainConfig().logit_code_max
