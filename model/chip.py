@@ -231,7 +231,6 @@ class Chip:
             x = layer_vectors(q, layer)
             rows_kept = keep * (len(x) // len(q))      # MVMs of the real (not padding) images
             acc = np.zeros((len(x), layer.c_out), np.int64)
-            y = np.zeros_like(acc)
             for a in self.mapping.layer_tiles(layer.name):
                 xs = x[:, a.row_start:a.row_stop]
                 res = self.tiles[a.tile].mvm(xs, t, rngs[a.tile])
@@ -244,15 +243,24 @@ class Chip:
                 if a.row_block:
                     part, _ = reduce_partial_sums(np.stack([acc[:, a.col_start:a.col_stop], part]), fmt)
                 acc[:, a.col_start:a.col_stop] = part
-            for (name, cb), (s, b, r) in self.registers.items():
-                if name == layer.name:
-                    cs = slice(cb * self.config.tile.columns, cb * self.config.tile.columns + len(s))
-                    y[:, cs], _ = bn_requantise(acc[:, cs], s, b, r, fmt, relu=not ql.last, last=ql.last)
+            y = self.layer_outputs(ql, acc)
             if trace is not None:
                 trace.layer_acc.setdefault(layer.name, []).append(acc[:rows_kept])
                 trace.layer_out.setdefault(layer.name, []).append(y[:rows_kept])
             q = next_codes(y, q, layer)
         return q
+
+    def layer_outputs(self, ql, acc, registers=None):
+        """Outputs (MVMs, c_out) of layer ``ql`` (one of ``qlayers``) from its accumulators after partial-sum
+        reduction ``acc``: each column block through ``bn_requantise`` with its ``registers`` (default: the chip's)."""
+        registers = self.registers if registers is None else registers
+        cols = self.config.tile.columns
+        y = np.zeros_like(acc)
+        for (name, cb), (s, b, r) in registers.items():
+            if name == ql.layer.name:
+                cs = slice(cb * cols, cb * cols + len(s))
+                y[:, cs], _ = bn_requantise(acc[:, cs], s, b, r, self.config.fmt, relu=not ql.last, last=ql.last)
+        return y
 
     # -- per-tile workloads for testbenches ------------------------------------------------------------------------
     def tile_workload(self, n, images=4, t=3600.0, seed=0, trace=None):

@@ -42,9 +42,9 @@ from .network import affine_registers, load_split
 from .train import backward, forward
 
 __all__ = ["N_CALIBRATION", "CALIBRATION_SEED", "PROBE_VECTORS", "PROBE_SEED", "calibration_images",
-           "channel_stats", "recalibrate_registers", "DriftReference", "record_reference", "recalibrate_bn",
-           "probe_input", "group_readouts", "compensate_global_drift", "fisher_diagonal", "conductance_fisher",
-           "select_sensitive", "reprogram_selected", "layer_keys"]
+           "channel_stats", "recalibrate_registers", "recalibrate_layer", "DriftReference", "record_reference",
+           "recalibrate_bn", "probe_input", "group_readouts", "compensate_global_drift", "fisher_diagonal",
+           "conductance_fisher", "select_sensitive", "reprogram_selected", "layer_keys"]
 
 N_CALIBRATION = 100
 CALIBRATION_SEED = 101          # read-noise seed of calibration runs (test runs use their own)
@@ -118,14 +118,19 @@ def recalibrate_bn(chip, t, reference, seed=CALIBRATION_SEED):
     chip.registers = {k: (s.copy(), b.copy(), r) for k, (s, b, r) in reference.registers.items()}
     x = calibration_images(reference.n_calibration)
     for ql in chip.qlayers:
-        name = ql.layer.name
         _, trace = chip.run(x, t, seed, record=True)
-        acc = trace.layer_acc[name]
-        for key, cs in layer_keys(chip, name):
-            chip.registers[key] = recalibrate_registers(acc[:, cs], reference.mean[name][cs],
-                                                        reference.std[name][cs], reference.registers[key],
-                                                        chip.config.fmt)
+        chip.registers.update(recalibrate_layer(chip, ql.layer.name, trace.layer_acc[ql.layer.name], reference))
     return chip.registers
+
+
+def recalibrate_layer(chip, name, acc, reference):
+    """The recalibrated registers {(layer, column block): (scale, bias, shift)} of layer ``name`` from its
+    accumulators after partial-sum reduction ``acc`` (calibration MVMs, c_out) measured now: per column block,
+    :func:`recalibrate_registers` against the ``reference`` statistics and programming-time registers. Used by
+    :func:`recalibrate_bn` and by the chip's host runtime (model/runtime.py), on accumulators read out of the chip."""
+    return {key: recalibrate_registers(acc[:, cs], reference.mean[name][cs], reference.std[name][cs],
+                                       reference.registers[key], chip.config.fmt)
+            for key, cs in layer_keys(chip, name)}
 
 
 def probe_input(rows, vectors=PROBE_VECTORS, seed=PROBE_SEED):

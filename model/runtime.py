@@ -14,15 +14,22 @@ first segment configures every tile (ROWS_USED, COLS_USED, ADC_RANGE, BN registe
 ``CHUNK`` images and per layer, one segment: per column block, the reducer's BN registers (row-split layers only),
 a ROUTE to the block's tiles, and one ACT per MVM and row-block tile.
 
+BN recalibration (:meth:`Host.recalibration_session`, docs/architecture.md D6): the same configuration, then per
+layer the calibration images' MVMs with the layer's tiles read out raw (pre-BN accumulators), the new registers
+computed from what the chip returned by model/drift.py's ``recalibrate_layer`` (the one definition of the
+arithmetic), written and read back through the command interface, and finally test images classified with them.
+
 Read noise. The golden model draws each tile's read noise per (seed, tile, chunk of ``CHUNK`` images), one batched
 MVM per tile and chunk (model/chip.py). A segment carries its chunk number and the padded MVM count, so the golden
-executor makes the same draw; a short last chunk is padded with zero vectors, which gives the real MVMs the same
+executor makes the same draw (with the segment's own seed if it names one: calibration runs use model/drift.py's
+``CALIBRATION_SEED``); a short last chunk is padded with zero vectors, which gives the real MVMs the same
 currents as model/chip.py's blank-image padding (the draw depends on the batch shape only, and each MVM's current
 on its own input only: tested).
 """
 
 import enum
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -33,7 +40,8 @@ from .network import INPUT_SHAPE, input_codes, layer_vectors, next_codes
 from ..rtl.tile_ctrl import ADC_RANGE_LSB_A, Ctrl, Mode, Reg
 
 __all__ = ["WORD_BITS", "ACT_COUNT_BITS", "CHIP_TARGET", "Op", "ChipReg", "ChipErr", "acts_per_word", "header",
-           "pack_activations", "Segment", "Host", "GoldenExecutor", "RunResult", "run_program", "run_golden"]
+           "pack_activations", "Segment", "Host", "GoldenExecutor", "RunResult", "RecalResult", "register_mismatches",
+           "run_program", "run_golden"]
 
 WORD_BITS = 32
 ACT_COUNT_BITS = 13          # ACT count field: 1..8191 activations
@@ -117,6 +125,7 @@ class Segment:
     pad_mvms: int = 0                # MVMs per tile in the padded chunk (0: no padding)
     layer: str = None
     out_shape: tuple = ()            # (MVMs, output channels) of the layer
+    seed: int = None                 # read-noise seed of the MVMs (None: the executor's own)
 
 
 @dataclass
@@ -134,6 +143,9 @@ class Host:
         self.fmt = chip.config.fmt
         self.mapping = chip.mapping
         self.columns = chip.config.tile.columns
+        # The BN registers the host programs: (layer, column block) -> (scale, bias, shift); a recalibration
+        # rewrites them.
+        self.registers = dict(chip.registers)
 
     # -- compilation ------------------------------------------------------------------------------------------------
     def _groups(self, layer):
@@ -150,6 +162,24 @@ class Host:
     def _bn_ctrl(self, shift, ql):
         return shift | int(not ql.last) << 8 | int(ql.last) << 9
 
+    def _bn_words(self, w, group, ql, regs, readback=False):
+        """WRITEs of column block ``group``'s BN registers ``regs`` = (scale, bias, shift): its tile's, or the chip's
+        reducer's (RED_BN_*) for a row-split group. With ``readback``, each staged scale and bias is READ back after
+        its WRITE and the control word at the end (the reducer's bias is not readable): :meth:`decode_readback`."""
+        tile, names = (group[0].tile, Reg) if len(group) == 1 else (CHIP_TARGET, _RED_NAMES)
+        s, b, r = regs
+        self._write(w, tile, names.BN_CTRL, self._bn_ctrl(r, ql))
+        self._write(w, tile, names.BN_CHANNEL, 0)
+        for sj, bj in zip(s.tolist(), b.tolist()):
+            self._write(w, tile, names.BN_SCALE, sj)
+            if readback:
+                w.append(header(Op.READ, tile, int(names.BN_SCALE)))
+            self._write(w, tile, names.BN_BIAS, bj)
+            if readback and len(group) == 1:
+                w.append(header(Op.READ, tile, int(names.BN_BIAS)))
+        if readback:
+            w.append(header(Op.READ, tile, int(names.BN_CTRL)))
+
     def config_segment(self):
         """Configure every mapped tile: geometry in use, ADC range, BN registers (or RAW mode in a reduction group),
         AUTOSTART; clear the chip's and the tiles' counters and errors."""
@@ -164,17 +194,12 @@ class Host:
                     self._write(w, n, Reg.COLS_USED, a.columns)
                     self._write(w, n, Reg.ADC_RANGE, rng)
                     if len(group) == 1:
-                        s, b, r = self.chip.registers[(a.layer, a.col_block)]
-                        self._write(w, n, Reg.BN_CTRL, self._bn_ctrl(r, ql))
-                        self._write(w, n, Reg.BN_CHANNEL, 0)
-                        for sj, bj in zip(s.tolist(), b.tolist()):
-                            self._write(w, n, Reg.BN_SCALE, sj)
-                            self._write(w, n, Reg.BN_BIAS, bj)
+                        self._bn_words(w, group, ql, self.registers[(a.layer, a.col_block)])
                     self._write(w, n, Reg.MODE, Mode.AUTOSTART | (Mode.RAW if len(group) > 1 else 0))
                     self._write(w, n, Reg.CTRL, Ctrl.CLEAR_ERRORS | Ctrl.CLEAR_COUNTERS)
         return Segment("config", np.array(w, np.uint32), 0)
 
-    def layer_segment(self, li, x, chunk, pad_mvms=0):
+    def layer_segment(self, li, x, chunk, pad_mvms=0, seed=None):
         """The MVMs of layer ``li`` on input vectors ``x`` (MVMs, fan_in), in MVM order per column block."""
         ql = self.chip.qlayers[li]
         name = ql.layer.name
@@ -182,12 +207,7 @@ class Host:
         for group in self._groups(name):
             w = []
             if len(group) > 1:
-                s, b, r = self.chip.registers[(name, group[0].col_block)]
-                self._write(w, CHIP_TARGET, ChipReg.RED_BN_CTRL, self._bn_ctrl(r, ql))
-                self._write(w, CHIP_TARGET, ChipReg.RED_BN_CHANNEL, 0)
-                for sj, bj in zip(s.tolist(), b.tolist()):
-                    self._write(w, CHIP_TARGET, ChipReg.RED_BN_SCALE, sj)
-                    self._write(w, CHIP_TARGET, ChipReg.RED_BN_BIAS, bj)
+                self._bn_words(w, group, ql, self.registers[(name, group[0].col_block)])
             w.append(header(Op.ROUTE, group[0].tile, len(group)))
             parts.append(np.array(w, np.uint32))
             blocks = []
@@ -198,13 +218,11 @@ class Host:
             parts.append(np.concatenate(blocks, axis=1).ravel())
             n_resp += len(x) * group[0].columns
         return Segment(name, np.concatenate(parts), n_resp, chunk=chunk, pad_mvms=pad_mvms, layer=name,
-                       out_shape=(len(x), ql.layer.c_out))
+                       out_shape=(len(x), ql.layer.c_out), seed=seed)
 
     def decode(self, seg, resp):
         """Layer outputs (MVMs, c_out) int64 from the segment's response words."""
-        vals = np.asarray(resp, np.uint32).view(np.int32).astype(np.int64)
-        if len(vals) != seg.n_resp:
-            raise ValueError(f"segment {seg.name}: expected {seg.n_resp} response words, got {len(vals)}")
+        vals = self._words(seg, resp)
         y = np.zeros(seg.out_shape, np.int64)
         pos = 0
         for group in self._groups(seg.layer):
@@ -214,27 +232,114 @@ class Host:
             pos += n
         return y
 
-    # -- a run --------------------------------------------------------------------------------------------------------
+    def raw_segment(self, li, x, chunk, pad_mvms=0, seed=None):
+        """Layer ``li``'s accumulators before BN on input vectors ``x``: its single tiles switched to RAW mode, then
+        every tile routed alone (a row-split group's partial sums come out separately; the chip's reducer has no
+        raw readout) and its MVMs streamed. Decode with :meth:`decode_raw`."""
+        ql = self.chip.qlayers[li]
+        name = ql.layer.name
+        w = []
+        for group in self._groups(name):
+            if len(group) == 1:
+                self._write(w, group[0].tile, Reg.MODE, Mode.AUTOSTART | Mode.RAW)
+        parts, n_resp = [np.array(w, np.uint32)], 0
+        for a in self.mapping.layer_tiles(name):
+            acts = pack_activations(x[:, a.row_start:a.row_stop], self.fmt.b_in)
+            head = np.full((len(x), 1), header(Op.ACT, a.tile, a.rows), np.uint32)
+            parts += [np.array([header(Op.ROUTE, a.tile, 1)], np.uint32),
+                      np.concatenate([head, acts], axis=1).ravel()]
+            n_resp += len(x) * a.columns
+        return Segment(f"{name}.raw", np.concatenate(parts), n_resp, chunk=chunk, pad_mvms=pad_mvms, layer=name,
+                       out_shape=(len(x), ql.layer.c_out), seed=seed)
+
+    def decode_raw(self, seg, resp):
+        """Accumulators (MVMs, c_out) after partial-sum reduction (model/arith.py, in tile order) from the response
+        words of a :meth:`raw_segment`."""
+        vals = self._words(seg, resp)
+        mvms = seg.out_shape[0]
+        parts, pos = {}, 0
+        for a in self.mapping.layer_tiles(seg.layer):
+            parts.setdefault(a.col_block, []).append(vals[pos:pos + mvms * a.columns].reshape(mvms, a.columns))
+            pos += mvms * a.columns
+        acc = np.zeros(seg.out_shape, np.int64)
+        for group in self._groups(seg.layer):
+            p = parts[group[0].col_block]
+            acc[:, group[0].col_start:group[0].col_stop] = reduce_partial_sums(np.stack(p), self.fmt)[0] \
+                if len(p) > 1 else p[0]
+        return acc
+
+    def registers_segment(self, li, registers):
+        """Write layer ``li``'s BN registers ``registers`` ({(layer, column block): (scale, bias, shift)}) and read
+        them back (:meth:`_bn_words`); its single tiles return to BN mode. Decode with :meth:`decode_readback`."""
+        ql = self.chip.qlayers[li]
+        name = ql.layer.name
+        w = []
+        for group in self._groups(name):
+            self._bn_words(w, group, ql, registers[(name, group[0].col_block)], readback=True)
+            if len(group) == 1:
+                self._write(w, group[0].tile, Reg.MODE, Mode.AUTOSTART)
+        words = np.array(w, np.uint32)
+        return Segment(f"{name}.registers", words, self._reads(words), layer=name)
+
+    def decode_readback(self, seg, resp):
+        """{(layer, column block): (scale, bias or None, shift)} as READ back by a :meth:`registers_segment` (the
+        reducer's bias is not readable: None)."""
+        vals = self._words(seg, resp)
+        out, pos = {}, 0
+        for group in self._groups(seg.layer):
+            n = group[0].columns
+            if len(group) == 1:
+                sb = vals[pos:pos + 2 * n].reshape(n, 2)
+                scale, bias = sb[:, 0], sb[:, 1]
+                pos += 2 * n
+            else:
+                scale, bias = vals[pos:pos + n], None
+                pos += n
+            out[(seg.layer, group[0].col_block)] = (scale, bias, int(vals[pos]) & 0x3F)
+            pos += 1
+        return out
+
+    @staticmethod
+    def _reads(words):
+        """Response words of a program of WRITEs and READs: one per READ (a WRITE's data word skipped)."""
+        n, i = 0, 0
+        while i < len(words):
+            op = int(words[i]) >> 28
+            n += op == Op.READ
+            i += 2 if op == Op.WRITE else 1
+        return n
+
+    @staticmethod
+    def _words(seg, resp):
+        vals = np.asarray(resp, np.uint32).view(np.int32).astype(np.int64)
+        if len(vals) != seg.n_resp:
+            raise ValueError(f"segment {seg.name}: expected {seg.n_resp} response words, got {len(vals)}")
+        return vals
+
+    # -- programs -----------------------------------------------------------------------------------------------------
     def session(self, pixels):
         """Generator: yields segments, receives each one's response words; returns a :class:`RunResult`.
 
         Images go in chunks of ``CHUNK`` (model/chip.py): per chunk, every layer's segment, the host's pooling and
         im2col done on the returned outputs.
         """
-        from .chip import CHUNK
-        q_all = input_codes(pixels)
-        if q_all.shape[1:] != INPUT_SHAPE:
-            raise ValueError(f"pixels must have shape (N, {', '.join(map(str, INPUT_SHAPE))}), got {q_all.shape}")
+        q_all = _codes(pixels)
+        yield from self._configure()
+        return (yield from self._classify(q_all))
+
+    def _configure(self):
         resp = yield self.config_segment()
         if len(resp):
             raise ValueError(f"configuration returned {len(resp)} words, expected none")
+
+    def _classify(self, q_all, seed=None):
+        from .chip import CHUNK
         logits, outs = [], {ql.layer.name: [] for ql in self.chip.qlayers}
         for ci, c0 in enumerate(range(0, len(q_all), CHUNK)):
             q = q_all[c0:c0 + CHUNK]
             for li, ql in enumerate(self.chip.qlayers):
                 x = layer_vectors(q, ql.layer)
-                pad = CHUNK * (len(x) // len(q))
-                seg = self.layer_segment(li, x, ci, pad)
+                seg = self.layer_segment(li, x, ci, CHUNK * (len(x) // len(q)), seed)
                 y = self.decode(seg, (yield seg))
                 outs[ql.layer.name].append(y)
                 q = next_codes(y, q, ql.layer)
@@ -242,6 +347,90 @@ class Host:
         n_out = self.chip.qlayers[-1].layer.c_out
         return RunResult(np.concatenate(logits) if logits else np.zeros((0, n_out), np.int64),
                          {k: np.concatenate(v) for k, v in outs.items() if v})
+
+    def recalibration_session(self, reference, pixels=None, seed=None):
+        """Generator: global BN recalibration through the chip (docs/architecture.md D6), then optionally the
+        classification of ``pixels``; returns a :class:`RecalResult`.
+
+        The chip is configured with the programming-time registers of ``reference`` (model/drift.py
+        ``DriftReference``). Then layer by layer, in network order: the calibration images' activations of the layer
+        (from the earlier layers, already recalibrated) are streamed in chunks of ``CHUNK`` images with the layer's
+        tiles in RAW mode (:meth:`raw_segment`, read-noise seed ``seed``, default model/drift.py's
+        ``CALIBRATION_SEED``); the new registers are model/drift.py ``recalibrate_layer`` of the accumulators the
+        chip returned; they are written and read back (:meth:`registers_segment`); the next layer's calibration
+        inputs are those accumulators through BN with the new registers (model/arith.py ``bn_requantise``, the
+        chip's BN contract), which saves streaming the layer a second time. This is model/drift.py
+        ``recalibrate_bn`` step for step: same images, chunks and read-noise draws, so the golden executor gives its
+        registers bit for bit. ``pixels`` then run as in :meth:`session` (the executor's own read-noise seed).
+        """
+        from .chip import CHUNK
+        from .drift import CALIBRATION_SEED, calibration_images, recalibrate_layer
+        seed = CALIBRATION_SEED if seed is None else check_int("seed", seed, 0, 2 ** 63 - 1)
+        q_test = None if pixels is None else _codes(pixels)
+        self.registers = {k: (s.copy(), b.copy(), r) for k, (s, b, r) in reference.registers.items()}
+        yield from self._configure()
+        q_cal = input_codes(calibration_images(reference.n_calibration))
+        chunks = [q_cal[c0:c0 + CHUNK] for c0 in range(0, len(q_cal), CHUNK)]
+        accs, readback = {}, {}
+        for li, ql in enumerate(self.chip.qlayers):
+            name = ql.layer.name
+            per_chunk = []
+            for ci, q in enumerate(chunks):
+                x = layer_vectors(q, ql.layer)
+                seg = self.raw_segment(li, x, ci, CHUNK * (len(x) // len(q)), seed)
+                per_chunk.append(self.decode_raw(seg, (yield seg)))
+            accs[name] = np.concatenate(per_chunk)
+            self.registers.update(recalibrate_layer(self.chip, name, accs[name], reference))
+            seg = self.registers_segment(li, self.registers)
+            readback.update(self.decode_readback(seg, (yield seg)))
+            if not ql.last:
+                chunks = [next_codes(self.chip.layer_outputs(ql, a, self.registers), q, ql.layer)
+                          for a, q in zip(per_chunk, chunks)]
+        run = None if q_test is None else (yield from self._classify(q_test))
+        return RecalResult(dict(self.registers), readback, accs, run)
+
+
+def _codes(pixels):
+    q = input_codes(pixels)
+    if q.shape[1:] != INPUT_SHAPE:
+        raise ValueError(f"pixels must have shape (N, {', '.join(map(str, INPUT_SHAPE))}), got {q.shape}")
+    return q
+
+
+@dataclass
+class RecalResult:
+    """What :meth:`Host.recalibration_session` returns: the registers it computed and wrote, what the chip read
+    back, the raw accumulators it measured (layer -> (calibration MVMs, c_out)) and the test run (or None)."""
+    registers: dict
+    readback: dict
+    acc: dict
+    run: RunResult = None
+
+    def readback_mismatches(self):
+        """Register values read back that differ from the ones written (scale, bias where readable, shift)."""
+        bad = 0
+        for key, (s, b, r) in self.registers.items():
+            bs, bb, br = self.readback[key]
+            bad += int(np.count_nonzero(bs != s)) + int(br != r)
+            bad += 0 if bb is None else int(np.count_nonzero(bb != b))
+        return bad
+
+
+def register_mismatches(got, want):
+    """Register values (every channel's scale and bias, each block's shift) that differ between two register sets
+    {(layer, column block): (scale, bias, shift)}; a block missing from either counts all its values."""
+    bad = 0
+    for key in set(got) | set(want):
+        if key not in got or key not in want:
+            s, b, _ = got.get(key) or want[key]
+            bad += 2 * len(s) + 1
+            continue
+        (gs, gb, gr), (ws, wb, wr) = got[key], want[key]
+        if len(gs) != len(ws):
+            bad += 2 * max(len(gs), len(ws)) + 1
+            continue
+        bad += int(np.count_nonzero(gs != ws)) + int(np.count_nonzero(gb != wb)) + int(gr != wr)
+    return bad
 
 
 def run_program(session, execute):
@@ -254,9 +443,11 @@ def run_program(session, execute):
             return stop.value
 
 
-# The reducer's BN registers behave as a tile's BN registers.
+# The reducer's BN registers behave as a tile's BN registers (its bias is write-only).
 _RED_REGS = {ChipReg.RED_BN_CTRL: Reg.BN_CTRL, ChipReg.RED_BN_CHANNEL: Reg.BN_CHANNEL,
              ChipReg.RED_BN_SCALE: Reg.BN_SCALE, ChipReg.RED_BN_BIAS: Reg.BN_BIAS}
+_RED_NAMES = SimpleNamespace(**{reg.name: chip_reg for chip_reg, reg in _RED_REGS.items()})
+_RED_READABLE = (ChipReg.RED_BN_CTRL, ChipReg.RED_BN_CHANNEL, ChipReg.RED_BN_SCALE)
 
 
 class _TileState:
@@ -305,6 +496,7 @@ class GoldenExecutor:
             st.scale = st.scale.copy()
             st.bias = st.bias.copy()
             st.scale[ch], st.bias[ch] = st.regs[Reg.BN_SCALE], _signed(v, WORD_BITS)
+            st.regs[Reg.BN_BIAS] = st.bias[ch]
             st.regs[Reg.BN_CHANNEL] = (ch + 1) % len(st.scale)
         elif reg == Reg.BN_CTRL:
             if (v & 0x3F) > fmt.shift_max:
@@ -365,8 +557,12 @@ class GoldenExecutor:
                     self._tile_reg_write(self.tiles[tile], Reg(arg), v, where)
             elif op == Op.READ:
                 if tile == CHIP_TARGET:
-                    raise ValueError(f"{where}: the golden executor does not model chip register reads")
-                out.append(("word", self.tiles[tile].regs[Reg(arg)] & 0xFFFF_FFFF))
+                    if arg not in _RED_READABLE:
+                        raise ValueError(f"{where}: the golden executor models reads of the chip registers "
+                                         f"{[r.name for r in _RED_READABLE]} only, got {arg:#x}")
+                    out.append(("word", self.red.regs[_RED_REGS[arg]] & 0xFFFF_FFFF))
+                else:
+                    out.append(("word", self.tiles[tile].regs[Reg(arg)] & 0xFFFF_FFFF))
             elif op == Op.ROUTE:
                 check_int(f"{where}: ROUTE size", arg, 1, n_tiles - tile)
                 self.route = (tile, arg)
@@ -419,7 +615,7 @@ class GoldenExecutor:
                 raise ValueError(f"tile {n} holds {rows} rows of weights, got {x.shape[1]} activations per MVM")
             if seg.pad_mvms and seg.pad_mvms > len(x):
                 x = np.concatenate([x, np.zeros((seg.pad_mvms - len(x), rows), np.int64)])
-            rng = np.random.default_rng([self.seed, n, seg.chunk])
+            rng = np.random.default_rng([self.seed if seg.seed is None else seg.seed, n, seg.chunk])
             res = self.tile(n).mvm(x, self.t, rng)
             acc[n] = res.acc[:len(vs)]
             self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])

@@ -1,12 +1,16 @@
-"""Host runtime (model/runtime.py): command encoding, compiled programs, and the golden executor against Chip.run."""
+"""Host runtime (model/runtime.py): command encoding, compiled programs, and the golden executor against Chip.run;
+the BN recalibration program against model/drift.py's recalibration."""
+
+import copy
 
 import numpy as np
 import pytest
 
 from neurophase.model.chip import CHUNK, reference_chip
 from neurophase.model.network import load_split
-from neurophase.model.runtime import (CHIP_TARGET, GoldenExecutor, Host, Op, Segment, header, pack_activations,
-                                      run_golden, run_program)
+from neurophase.model.drift import CALIBRATION_SEED, calibration_images
+from neurophase.model.runtime import (CHIP_TARGET, ChipReg, GoldenExecutor, Host, Op, Segment, header,
+                                      pack_activations, register_mismatches, run_golden, run_program)
 from neurophase.rtl.tile_ctrl import Mode, Reg
 
 
@@ -98,3 +102,97 @@ def test_run_program_returns_the_session_result(chip, test_pixels):
     result = run_program(Host(chip).session(x[:2]), execute)
     assert seen == ["config", "conv1", "conv2", "conv3", "fc"]
     assert result.logits.shape == (2, 10)
+
+
+# -- BN recalibration through the command interface ------------------------------------------------------------------
+YEAR = 365.25 * 86400.0
+
+
+@pytest.fixture(scope="module")
+def reference(chip):
+    """The reference chip's statistics on 40 calibration images (a full chunk and a short, padded one)."""
+    from neurophase.model.drift import record_reference
+    return record_reference(chip, 40)
+
+
+@pytest.fixture(scope="module")
+def golden_recalibration(chip, reference):
+    """model/drift.py's recalibration at one year on a copy of the chip: (registers, the copy)."""
+    from neurophase.model.drift import recalibrate_bn
+    recal = copy.copy(chip)
+    return recalibrate_bn(recal, YEAR, reference), recal
+
+
+def _recalibrate(chip, reference, pixels, corrupt=None):
+    """Run the recalibration program on the golden executor (test images read-noise seed 9); ``corrupt(seg, resp)``
+    may alter the response words on their way back to the host."""
+    ex = GoldenExecutor(chip, YEAR, 9)
+    names = []
+
+    def execute(seg):
+        names.append(seg.name)
+        resp = ex.execute(seg)
+        return resp if corrupt is None else corrupt(seg, resp.copy())
+
+    return run_program(Host(chip).recalibration_session(reference, pixels), execute), names
+
+
+def test_recalibration_program_gives_the_golden_registers_and_logits_bit_for_bit(chip, reference,
+                                                                                 golden_recalibration, test_pixels):
+    x, _ = test_pixels
+    want, recal = golden_recalibration
+    result, names = _recalibrate(chip, reference, x[:3])
+    assert names == ["config"] + [f"{n}.{kind}" for n in ("conv1", "conv2", "conv3", "fc")
+                                  for kind in ("raw", "raw", "registers")] + ["conv1", "conv2", "conv3", "fc"]
+    assert register_mismatches(result.registers, want) == 0
+    assert register_mismatches(result.registers, reference.registers) > 0, "recalibration changed nothing"
+    assert result.readback_mismatches() == 0
+    assert result.readback[("conv3", 0)][1] is None           # the reducer's bias is write-only
+    assert np.array_equal(result.run.logits, recal.run(x[:3], YEAR, 9))
+    _, trace = recal.run(calibration_images(40), YEAR, CALIBRATION_SEED, record=True)
+    assert np.array_equal(result.acc["fc"], trace.layer_acc["fc"])
+
+
+def test_recalibration_registers_follow_the_raw_words_the_chip_returns(chip, reference, golden_recalibration):
+    """One raw conv2 accumulator word off by 4096 (as a faulty chip would return it) gives other registers; one
+    read-back word off counts as a read-back mismatch: the comparisons the RTL test relies on can fail."""
+    want, _ = golden_recalibration
+
+    def raw_off(seg, resp):
+        if seg.name == "conv2.raw" and seg.chunk == 0:
+            resp[100] += 4096
+        return resp
+
+    result, _ = _recalibrate(chip, reference, None, raw_off)
+    assert register_mismatches(result.registers, want) > 0
+    assert result.run is None
+
+    def readback_off(seg, resp):
+        if seg.name == "fc.registers":
+            resp[0] ^= 1
+        return resp
+
+    result, _ = _recalibrate(chip, reference, None, readback_off)
+    assert register_mismatches(result.registers, want) == 0 and result.readback_mismatches() == 1
+
+
+def test_register_mismatches_counts_every_differing_value():
+    a = {("l", 0): (np.array([1, 2, 3]), np.array([4, 5, 6]), 7)}
+    b = {("l", 0): (np.array([1, 0, 3]), np.array([4, 5, 0]), 8)}
+    assert register_mismatches(a, a) == 0
+    assert register_mismatches(a, b) == 3
+    assert register_mismatches(a, {}) == 7
+
+
+def test_golden_executor_reads_back_bn_registers_as_the_chip_does(chip):
+    words = [header(Op.WRITE, 0, Reg.BN_CHANNEL), 0, header(Op.WRITE, 0, Reg.BN_SCALE), 0xFFFF_FFFE,
+             header(Op.WRITE, 0, Reg.BN_BIAS), 1234, header(Op.READ, 0, Reg.BN_SCALE),
+             header(Op.READ, 0, Reg.BN_BIAS), header(Op.READ, 0, Reg.BN_CHANNEL),
+             header(Op.WRITE, CHIP_TARGET, ChipReg.RED_BN_SCALE), 77,
+             header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_SCALE)]
+    got = GoldenExecutor(chip, 0.0, 0).execute(Segment("regs", np.array(words, np.uint32), 4))
+    assert got.tolist() == [0xFFFF_FFFE, 1234, 1, 77]
+    bias = Segment("bias", np.array([header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_BIAS)], np.uint32), 1)
+    with pytest.raises(ValueError, match=r"models reads of the chip registers \['RED_BN_CTRL', 'RED_BN_CHANNEL', "
+                                         r"'RED_BN_SCALE'\] only, got 0x7"):
+        GoldenExecutor(chip, 0.0, 0).execute(bias)
