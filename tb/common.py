@@ -36,7 +36,7 @@ def timeout_ns(default_us=2000):
 
 async def start_clock(dut):
     from cocotb.clock import Clock
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start()
 
 
 async def reset(dut, cycles=2):

@@ -41,11 +41,12 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
     env.update(extra_env or {})
 
-    runner = get_runner(sim)
+    runner = _VerilatorPortsOnly() if sim == "verilator" else get_runner(sim)
     build_args = []
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-O3"]
+        extra_sources = [*extra_sources, _top_visible(build_dir, toplevel)]
         if coverage:
             build_args += ["--coverage-line", "--coverage-toggle"]
         os.environ["MAKEFLAGS"] = verilator_make_env()
@@ -77,6 +78,28 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
         raise RuntimeError(f"cocotb: {n_failed} of {n_tests} tests failed in {test_module} on {sim} "
                            f"(log: {build_dir / 'sim.log'})")
     return Path(xml), build_dir
+
+
+def _top_visible(build_dir, toplevel):
+    """A Verilator control file making the top module's own signals (its ports) visible to cocotb's VPI."""
+    path = build_dir / "public_top.vlt"
+    text = f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n'
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def _VerilatorPortsOnly():
+    """cocotb's Verilator runner without ``--public-flat-rw``: the testbenches reach the top's ports only, and a
+    design whose every internal signal is public compiles to about three times the C++ and simulates several times
+    slower (Verilator can neither inline nor fold it)."""
+    from cocotb_tools.runner import Verilator
+
+    class VerilatorPortsOnly(Verilator):
+        def _build_command(self):
+            return [[arg for arg in cmd if arg != "--public-flat-rw"] for cmd in super()._build_command()]
+
+    return VerilatorPortsOnly()
 
 
 def params():
