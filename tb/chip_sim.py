@@ -43,9 +43,11 @@ def _timeout_us(images):
 
 
 def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_inference_matches_golden",
-             waves=False, workdir=None):
+             waves=False, workdir=None, test_module=TB_MODULE, calibration=0):
     """Run the chip testbench; returns the result dict of ``chip_inference_matches_golden`` (plus ``wall_total_s``;
-    ``error`` when a cocotb test failed)."""
+    ``error`` when a cocotb test failed). The same harness build runs tb/chip_recal_tb.py (``test_module``
+    ``neurophase.tb.chip_recal_tb``, testcase ``chip_bn_recalibration_matches_golden``): BN recalibration on
+    ``calibration`` images first."""
     from ..model.chip import reference_chip
     from .chip_harness import HDL_SOURCES, VERILATOR_CONFIG
     chip = reference_chip(chip_seed)
@@ -54,16 +56,17 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_infer
     workdir.mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
     result_path.unlink(missing_ok=True)
-    parameters = dict(images=images, t=t, seed=seed, chip_seed=chip_seed, result=str(result_path),
+    parameters = dict(images=images, calibration=calibration, t=t, seed=seed, chip_seed=chip_seed,
+                      result=str(result_path),
                       icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles, rows=harness.chip.rows)
     case = f"tiles{harness.chip.n_tiles}_planes{harness.plane_depth}" + ("_waves" if waves else "")
     wall0 = time.perf_counter()
     error = None
     try:
-        run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim, parameters=parameters,
+        run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=test_module, sim=sim, parameters=parameters,
                    case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
                    testcase=testcase, waves=waves,
-                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images))})
+                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images + calibration))})
     except RuntimeError as e:
         error = str(e)
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
