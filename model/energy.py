@@ -14,7 +14,8 @@ modulated):
 * partial-sum adds ``M N (nR - 1)`` (row tiles added before BN); BN outputs ``M N``;
 * bits moved: activations in ``M K nC B_in`` (each column tile receives its rows), out ``M N B_in`` (``out_bits`` for
   a last layer), partial sums ``M N (nR - 1) acc_bits``;
-* clock cycles ``M * mvm_cycles`` plus a per-layer overhead (:class:`CycleModel`, which follows the tile
+* clock cycles: the chip's CYCLES count of the layer's command segment, from its first command word to its last
+  response word (:meth:`CycleModel.segment_cycles`, which follows the chip's command decoder and the tile
   controller's sequencing): the tiles of a layer work in parallel, layers one after another.
 
 **Energy** multiplies the counts by the per-event energies of :mod:`.technology`, plus the PCM read energy from the
@@ -94,28 +95,64 @@ class LayerWork:
 
 @dataclass(frozen=True)
 class CycleModel:
-    """Clock cycles of tile MVMs, following the tile controller's sequencing (rtl/tile_ctrl.py).
+    """Clock cycles of tile MVMs (rtl/tile_ctrl.py) and of whole layers on the chip (rtl/chip.py).
 
-    A read holds the wordlines while the ADCs convert (there is no sample-and-hold): a bit-serial plane takes
-    ``max(pulse_cycles, conversion) + 1`` cycles, where ``conversion = columns_per_adc * b_adc + 1`` (one comparator
-    decision per bit and column, one sampling step: NeuroSim's log2 L + 1) and the extra cycle is the start strobe.
-    A pulse-width-modulated read takes ``(2^B_in - 1) * pwm_lsb_cycles`` cycles of integration, then the conversion
-    and the strobe. After the reads two things run side by side, and the next MVM starts when both are done:
+    **A tile alone** (:meth:`mvm_cycles`). A read holds the wordlines while the ADCs convert (there is no
+    sample-and-hold): a bit-serial plane takes ``max(pulse_cycles, conversion) + 1`` cycles, where ``conversion =
+    columns_per_adc * b_adc + 1`` (one comparator decision per bit and column, one sampling step: NeuroSim's log2 L +
+    1) and the extra cycle is the start strobe. A pulse-width-modulated read takes ``(2^B_in - 1) * pwm_lsb_cycles``
+    cycles of integration, then the conversion and the strobe. After the reads two things run side by side, and the
+    next MVM starts when both are done:
 
     * readout: ``issue = ceil(cols_used / bn_lanes)`` cycles issuing channels to the BN unit (the controller's
       output FIFO takes one beat per cycle while the output is accepted), plus the pass through IDLE: ``issue + 1``;
     * loading the next vector: ``ceil(rows_used / acts_per_beat)`` beats, plus the pass through IDLE.
 
     Measured on the tile RTL (tests/test_energy_rtl.py), e.g. 8-bit, 13 of 16 columns, 27 rows at 8 per beat:
-    80 + 13 + 1 = 94 cycles per MVM; 200 rows: 80 + 25 + 1 = 106. A layer adds ``layer_overhead_cycles`` (the chip
-    sequencer's set-up) to ``MVMs x`` this period.
+    80 + 13 + 1 = 94 cycles per MVM; 200 rows: 80 + 25 + 1 = 106.
+
+    **A layer on the chip** (:meth:`segment_cycles`): the cycles the chip's CYCLES counter gives for one command
+    segment of the host runtime (model/runtime.py ``Host.layer_segment``), from its first command word to its last
+    response word, with the host offering a command word in every cycle the chip takes one and taking every response
+    word at once. Per column block (a route of ``s`` row-block tiles, run one after another) the segment holds: for
+    ``s > 1`` the reducer's BN registers (``2 + 2 cols`` chip WRITEs), then a ROUTE, then per MVM one ACT per tile
+    in tile order. Times below are cycles; each term is the RTL's:
+
+    * a WRITE takes 3 cycles (header, data word, the write), a ROUTE 2 (header, the switch); the first WRITE or the
+      ROUTE of a block waits in its last cycle until the previous block has no MVM outstanding (``settled``);
+    * an ACT of ``K`` activations is ``w = ceil(K / acts_per_word)`` data words in ``b = ceil(w / words_per_beat)``
+      beats (``words_per_beat = acts_per_beat / acts_per_word``). The decoder takes its header in cycle ``H`` and
+      the words of the first beat (``f = min(w, words_per_beat)``) in the next ``f`` cycles; the beat is offered from
+      ``H + f + 1`` and taken by the tile in cycle ``A``, no earlier than the tile accepts input (for its second and
+      later vectors: the READOUT of its previous MVM, ``R``; the buffer takes nothing while the wordlines are
+      driven). The decoder takes no word while a beat waits, so every later beat costs its words plus one cycle:
+      the last beat is taken at ``L = A + (w - f) + (b - 1)``, and the next header at ``L + 1``;
+    * the tile is full from ``L + 1`` and starts its planes (PLANE) in ``P = max(L + 1, E) + 1``, ``E`` being the
+      first IDLE cycle after its previous readout; READOUT starts at ``R = P + planes``, ``planes = reads x
+      read_cycles``, and issues one channel per cycle for ``c = ceil(cols / bn_lanes)`` cycles, so ``E = R + c``;
+    * a tile's output beat is offered ``bn_latency + 1`` cycles after its issue (BN pipeline, output FIFO), or 1
+      cycle in RAW mode (the tiles of a reduction group); the chip takes a channel when every tile of the route
+      offers it, so the group's last tile to read out (``R_max``) paces the others: a tile may hold at most
+      ``bn_latency + 2`` beats not taken (its output FIFO's credits), so with ``c`` above that its last issue is no
+      earlier than ``R_max + 1 + c - (bn_latency + 2)``, and ``E = max(R + c, R_max + c - bn_latency)``;
+    * the chip takes channel ``j`` of the block's last MVM at ``X = R_max + a + j`` (``a`` = the tile's offer delay
+      above) and writes it into its response FIFO directly, or ``bn_latency`` cycles later through its own BN unit
+      (a reduction), where it is read 2 cycles later (SyncFIFOBuffered); no MVM is outstanding from the cycle after
+      the last channel's FIFO write;
+    * the segment ends with the read of its last response word: ``R_max + a + c - 1 + (0 or bn_latency) + 2``.
+
+    The MVMs repeat the same recurrence; once every time of the state (decoder, each tile's ``R`` and ``E``) has moved
+    by the same period from one MVM to the next, the rest follow by that period, so a layer of any size costs a few
+    MVMs of arithmetic. ``bn_lanes > 1`` is a design option the RTL does not have (the model then widens the chip's
+    output path to match).
     """
     pulse_cycles: int = 8
     columns_per_adc: int = 1
     pwm_lsb_cycles: int = 1
     bn_lanes: int = 1
     acts_per_beat: int = 16
-    layer_overhead_cycles: int = 0
+    word_bits: int = 32          # the chip's command word (model/runtime.py WORD_BITS)
+    bn_latency: int = 3          # rtl/bn_unit.py BnUnit.latency
 
     def __post_init__(self):
         check_int("pulse_cycles", self.pulse_cycles, 1)
@@ -123,7 +160,8 @@ class CycleModel:
         check_int("pwm_lsb_cycles", self.pwm_lsb_cycles, 1)
         check_int("bn_lanes", self.bn_lanes, 1, 256)
         check_int("acts_per_beat", self.acts_per_beat, 1, 4096)
-        check_int("layer_overhead_cycles", self.layer_overhead_cycles, 0)
+        check_int("word_bits", self.word_bits, 1, 1024)
+        check_int("bn_latency", self.bn_latency, 0, 16)
 
     @classmethod
     def from_technology(cls, tech, **kw):
@@ -140,17 +178,83 @@ class CycleModel:
             return max(self.pulse_cycles, conv) + 1
         return ((1 << fmt.b_in) - 1) * self.pwm_lsb_cycles + conv + 1
 
-    def mvm_cycles(self, encoding, fmt, rows_used, cols_used):
-        """Cycles from one MVM's start to the next's on a tile using ``rows_used`` x ``cols_used``."""
+    def plane_cycles(self, encoding, fmt):
+        """Cycles of all the reads of one MVM (the tile's PLANE state)."""
         reads = fmt.b_in if _check_encoding(encoding) == "bit-serial" else 1
+        return reads * self.read_cycles(encoding, fmt)
+
+    def mvm_cycles(self, encoding, fmt, rows_used, cols_used):
+        """Cycles from one MVM's start to the next's on a tile alone using ``rows_used`` x ``cols_used``."""
         readout = -(-cols_used // self.bn_lanes) + 1
         load = -(-rows_used // self.acts_per_beat) + 1
-        return reads * self.read_cycles(encoding, fmt) + max(readout, load)
+        return self.plane_cycles(encoding, fmt) + max(readout, load)
 
     def read_time_unit(self, encoding, fmt, clock_hz):
         """Seconds a wordline conducts per unit of its pulse count: a whole plane read (bit-serial), one LSB (PWM)."""
         cycles = self.read_cycles(encoding, fmt) if encoding == "bit-serial" else self.pwm_lsb_cycles
         return cycles / check_positive("clock_hz", clock_hz)
+
+    def segment_cycles(self, work, mvms, encoding, fmt):
+        """Cycles of the chip's command segment running ``mvms`` vectors of layer ``work`` (:class:`LayerWork`)."""
+        if check_int("mvms", mvms, 0) == 0:
+            return 0
+        apw = self.word_bits // fmt.b_in
+        if self.acts_per_beat % apw:
+            raise ValueError(f"acts_per_beat must be a multiple of {apw} (activations per command word), "
+                             f"got {self.acts_per_beat}")
+        wpb = self.acts_per_beat // apw
+        planes = self.plane_cycles(encoding, fmt)
+        credits = self.bn_latency + 2
+        s = len(work.row_blocks)
+        words = [-(-k // apw) for k in work.row_blocks]
+        acts = [(w, min(w, wpb), -(-w // wpb)) for w in words]           # (words, first-beat words, beats)
+        offer = 1 if s > 1 else self.bn_latency + 1                      # issue -> beat offered to the chip
+        to_fifo = self.bn_latency if s > 1 else 0                        # take -> response FIFO write
+        free, settle, end = 0, None, 0      # decoder's next header cycle; cycle the previous block settles
+        for cols in work.col_blocks:
+            c = -(-cols // self.bn_lanes)
+            if s > 1:
+                last = free + 2 if settle is None else max(free + 2, settle)     # first WRITE's write cycle
+                free = last + 1 + 3 * (2 * cols + 1)                             # the other WRITEs
+                free += 2                                                        # ROUTE (settled)
+            else:
+                last = free + 1 if settle is None else max(free + 1, settle)     # ROUTE's switch cycle
+                free = last + 1
+            r = e = None
+            history = []
+            i = 0
+            while i < mvms:
+                new_r = []
+                for g, (w, f, b) in enumerate(acts):
+                    take = free + f + 1 if r is None else max(free + f + 1, r[g])
+                    done = take + (w - f) + (b - 1)
+                    p = done + 2 if e is None else max(done + 1, e[g]) + 1
+                    new_r.append(p + planes)
+                    free = done + 1
+                r_max = max(new_r)
+                if s > 1 and c > credits:
+                    e = [max(rg + c, r_max + offer + c - credits + 1) for rg in new_r]
+                else:
+                    e = [rg + c for rg in new_r]
+                r = new_r
+                i += 1
+                state = (free, *r, *e)
+                history.append(state)
+                if len(history) >= 2:
+                    steps = {a - b for a, b in zip(history[-1], history[-2])}
+                    if len(steps) == 1 and i < mvms:
+                        # Every time moved by the same period: the remaining MVMs repeat it exactly.
+                        (period,) = steps
+                        k = mvms - i
+                        free += k * period
+                        r = [x + k * period for x in r]
+                        e = [x + k * period for x in e]
+                        i = mvms
+                    history = history[-1:]
+            x_last = max(r) + offer + c - 1                  # the chip takes the block's last channel
+            settle = x_last + to_fifo + 1
+            end = x_last + to_fifo + 2
+        return end + 1
 
 
 @dataclass
@@ -206,10 +310,12 @@ def works_from_mapping(mapping, last=None):
     return works
 
 
-def count_events(work, *, encoding="bit-serial", fmt=PeripheryFormat(), cycle_model=CycleModel()):
-    """Analytic event counts of one layer (:class:`LayerWork`) for one image."""
+def count_events(work, *, encoding="bit-serial", fmt=PeripheryFormat(), cycle_model=CycleModel(), images=1):
+    """Analytic event counts of one layer (:class:`LayerWork`) for ``images`` images run as one command segment
+    (the host runtime's chunk; one image by default): every count is ``images`` times one image's but the cycles,
+    which include the segment's set-up and drain once (:meth:`CycleModel.segment_cycles`)."""
     _check_encoding(encoding)
-    m, k, n = work.mvms, work.fan_in, work.fan_out
+    m, k, n = work.mvms * check_int("images", images, 1), work.fan_in, work.fan_out
     n_r, n_c = len(work.row_blocks), len(work.col_blocks)
     pulses = fmt.b_in if encoding == "bit-serial" else 1
     conversions = m * pulses * n * n_r
@@ -224,8 +330,7 @@ def count_events(work, *, encoding="bit-serial", fmt=PeripheryFormat(), cycle_mo
         activation_in_bits=m * k * n_c * fmt.b_in,
         activation_out_bits=m * n * (fmt.out_bits if work.last else fmt.b_in),
         partial_sum_bits=m * n * (n_r - 1) * fmt.acc_bits,
-        cycles=m * cycle_model.mvm_cycles(encoding, fmt, max(work.row_blocks), max(work.col_blocks))
-        + cycle_model.layer_overhead_cycles,
+        cycles=cycle_model.segment_cycles(work, m, encoding, fmt),
     )
 
 

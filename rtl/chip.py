@@ -35,6 +35,19 @@ def _widen(value, width):
     return Cat(value, Const(0, width - len(value))) if len(value) < width else value
 
 
+def _add_narrow(m, value, inc):
+    """``value + inc`` with its carry (len(value) + 1 bits) for an ``inc`` narrower than ``value``, built from
+    additions of equal-width operands: the low bits add ``inc``, the high bits add the 1-bit carry. (A zero
+    extension written in the source is stripped by the exporter, leaving a narrow operand.)"""
+    w = len(inc)
+    if w == 1:
+        return value + inc
+    lo = Signal(w + 1, name=f"{value.name}_lo")
+    hi = Signal(len(value) - w + 1, name=f"{value.name}_hi")
+    m.d.comb += [lo.eq(value[:w] + inc), hi.eq(value[w:] + lo[w])]
+    return Cat(lo[:w], hi)
+
+
 def _select(m, name, values, hits):
     """The value whose one-hot ``hits`` bit is set (0 when none): an AND-OR mux, no partial case statement."""
     width = len(values[0])
@@ -192,7 +205,10 @@ class ChipTop(wiring.Component):
         counters = {r: Signal(WORD_BITS, name=r.name.lower()) for r in
                     (ChipReg.CYCLES, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS, ChipReg.OUT_WORDS,
                      ChipReg.PSUM_ADDS, ChipReg.CMD_WORDS, ChipReg.SAT_BN)}
-        inc = {r: Signal(WORD_BITS, name=f"{r.name.lower()}_inc") for r in counters}
+        # Increments at their exact widths: one event, ACT counts, tiles of a route, pulses of all tiles.
+        inc_bits = {ChipReg.ACTS: ACT_COUNT_BITS, ChipReg.PLANES: n.bit_length(), ChipReg.TILE_BEATS: 8,
+                    ChipReg.PSUM_ADDS: 8}
+        inc = {r: Signal(inc_bits.get(r, 1), name=f"{r.name.lower()}_inc") for r in counters}
         clear_cnt = Signal()
 
         # -- command decoder ----------------------------------------------------------------------------------------
@@ -210,7 +226,7 @@ class ChipTop(wiring.Component):
         wdata = Signal(WORD_BITS)
         left = Signal(ACT_COUNT_BITS)            # data words still to come (ACT, skip)
         to_chip = sel == CHIP_TARGET
-        m.d.comb += [inc[ChipReg.CMD_WORDS].eq(_widen(cmd.valid & cmd.ready, WORD_BITS)),
+        m.d.comb += [inc[ChipReg.CMD_WORDS].eq(cmd.valid & cmd.ready),
                      new_end.eq(tile_f + size), offset.eq(tile_f - route_base)]
 
         # Tile register buses: address and data broadcast, strobes one-hot.
@@ -247,6 +263,14 @@ class ChipTop(wiring.Component):
         bad_tile = (sel >= n) & ~to_chip
         n_words = Signal(ACT_COUNT_BITS)
         m.d.comb += n_words.eq((count + apw - 1) >> ceil_log2(apw))
+        # Checks of an ACT header, each a named signal: an expression used in several branches would be built
+        # once per use, and the copies Yosys folds away are left as unused temporaries.
+        settled = Signal()                      # no MVM outstanding, no activation beat waiting
+        m.d.comb += settled.eq((outstanding == 0) & ~beat_valid)
+        legal_count, t_ok = Signal(name="legal_count"), Signal(name="t_ok")
+        routed, has_words = Signal(name="routed"), Signal(name="has_words")
+        m.d.comb += [legal_count.eq(count.any() & (count <= self.rows) & ~arg_hi.any()), t_ok.eq(tile_f < n),
+                     routed.eq((tile_f >= route_base) & (offset < route_size)), has_words.eq(n_words.any())]
 
         with m.If(state == _S.HEADER):
             m.d.comb += [cmd.ready.eq(~beat_valid), idle.eq(~beat_valid & ~cmd.valid)]
@@ -259,9 +283,6 @@ class ChipTop(wiring.Component):
                 with m.Elif(op == Op.READ):
                     m.d.sync += state.eq(_S.READ)
                 with m.Elif(op == Op.ACT):
-                    legal_count = count.any() & (count <= self.rows) & ~arg_hi.any()
-                    t_ok = tile_f < n
-                    routed = (tile_f >= route_base) & (offset < route_size)
                     m.d.sync += [left.eq(n_words), slot.eq(0)]
                     with m.If(~t_ok):
                         m.d.comb += err[ChipErr.BAD_TILE].eq(1)
@@ -272,7 +293,7 @@ class ChipTop(wiring.Component):
                     with m.If(t_ok & legal_count & routed):
                         m.d.comb += inc[ChipReg.ACTS].eq(count)
                         m.d.sync += state.eq(_S.ACT)
-                    with m.Elif(n_words != 0):
+                    with m.Elif(has_words):
                         m.d.sync += state.eq(_S.SKIP)
                 with m.Elif(op == Op.ROUTE):
                     size_ok = size.any() & (size <= self.max_group) & ~size_hi.any()
@@ -295,13 +316,16 @@ class ChipTop(wiring.Component):
                 with m.Else():
                     m.d.sync += state.eq(_S.WRITE)
         with m.Elif(state == _S.WRITE):
-            m.d.comb += [tile_we.eq(~to_chip), chip_we.eq(to_chip)]
-            m.d.sync += state.eq(_S.HEADER)
+            # A chip register write waits, like READ and ROUTE, until no MVM is outstanding, so the reducer's BN
+            # registers never change under an MVM in flight (a tile guards its own registers: WRITE_WHILE_BUSY).
+            with m.If(~to_chip | settled):
+                m.d.comb += [tile_we.eq(~to_chip), chip_we.eq(to_chip)]
+                m.d.sync += state.eq(_S.HEADER)
         with m.Elif(state == _S.READ):
             with m.If(bad_tile):
                 m.d.comb += err[ChipErr.BAD_TILE].eq(1)
                 m.d.sync += state.eq(_S.HEADER)
-            with m.Elif((outstanding == 0) & ~beat_valid):
+            with m.Elif(settled):
                 m.d.comb += [tile_re.eq(~to_chip), chip_re.eq(to_chip)]
                 m.d.sync += read_from_chip.eq(to_chip)
                 m.d.sync += state.eq(_S.READ_DATA)
@@ -325,8 +349,8 @@ class ChipTop(wiring.Component):
                 m.d.sync += left.eq(left - 1)
                 with m.If(left == 1):
                     m.d.sync += state.eq(_S.HEADER)
-        with m.Elif(state == _S.ROUTE):
-            with m.If((outstanding == 0) & ~beat_valid):
+        with m.Else():                          # _S.ROUTE, the last of the 3-bit state's 8 values
+            with m.If(settled):
                 m.d.sync += [route_base.eq(sel), route_size.eq(new_size)]
                 m.d.sync += state.eq(_S.HEADER)
 
@@ -341,9 +365,10 @@ class ChipTop(wiring.Component):
         bad_value = Cat(
             at[ChipReg.RED_BN_CTRL] & ((wdata[:6] > fmt.shift_max) | wdata[6:8].any() | wdata[10:].any()),
             at[ChipReg.RED_BN_CHANNEL] & (wdata >= self.columns),
-            at[ChipReg.RED_BN_SCALE] & ~fits(wdata, fmt.scale_bits),
-            at[ChipReg.RED_BN_BIAS] & ~fits(wdata, min(fmt.bias_bits, WORD_BITS)),
             at[ChipReg.CTRL] & wdata[2:].any(),
+            # A WORD_BITS-wide field takes every value (its check would be a constant, left as dead logic).
+            *(at[r] & ~fits(wdata, bits) for r, bits in ((ChipReg.RED_BN_SCALE, fmt.scale_bits),
+                                                         (ChipReg.RED_BN_BIAS, fmt.bias_bits)) if bits < WORD_BITS),
         ).any()
         is_writable = Cat(at[r] for r in writable).any()
         is_mapped = Cat(at[r] for r in ChipReg).any()
@@ -424,7 +449,7 @@ class ChipTop(wiring.Component):
             m.d.comb += sat.eq(Mux(s > hi, hi, Mux(s < lo, lo, s)))
             total = Mux(slot_ok[g], sat, total)
         agree = Cat(~ok | ((sl["channel"] == rslot[0]["channel"]) & (sl["last"] == rslot[0]["last"]))
-                    for ok, sl in zip(slot_ok, rslot)).all()
+                    for ok, sl in zip(slot_ok[1:], rslot[1:])).all()
 
         # Credits: a beat is taken only when the FIFO has room for it and every beat in the BN pipeline.
         inflight = Signal(len(rfifo.level))
@@ -439,14 +464,18 @@ class ChipTop(wiring.Component):
         m.d.sync += [inflight.eq(Mux(issue & ~bn.o_valid, inflight + 1,
                                      Mux(bn.o_valid & ~issue, inflight - 1, inflight))),
                      pipe_last.eq(Cat(issue & rslot[0]["last"], pipe_last[:-1]))]
-        with m.If(take & reduce & ~agree):
-            m.d.comb += err[ChipErr.REDUCE_MISMATCH].eq(1)
+        if self.max_group > 1:
+            with m.If(take & reduce & ~agree):
+                m.d.comb += err[ChipErr.REDUCE_MISMATCH].eq(1)
+        else:                                   # a single-tile route has nothing to disagree with
+            err[ChipErr.REDUCE_MISMATCH] = Const(0, 1)
         with m.If(read_pending):
             m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(Mux(read_from_chip, chip_rdata, tile_rdata))]
         with m.Elif(direct_w):
             m.d.comb += [rfifo.w_en.eq(1),
                          rfifo.w_data.eq(rslot[0]["data"])]
-            with m.If(rslot[0]["last"]):
+            # The routed tile's own done pulse (its last beat accepted) ends the MVM.
+            with m.If(Cat(t.done for t in tiles).any()):
                 m.d.comb += dec_out.eq(1)
         with m.Elif(bn.o_valid):
             m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(bn.o_y)]
@@ -456,38 +485,32 @@ class ChipTop(wiring.Component):
                 m.d.comb += sat_bn.eq(1)
 
         # -- counters ---------------------------------------------------------------------------------------------
-        # Balanced adder tree of equal-width terms (the count fits the width, so the dropped carries are 0).
-        width = n.bit_length()
-        pulses = []
-        for k, t in enumerate(tiles):
-            pulses.append(_widen(t.pulse, width))
-        while len(pulses) > 1:
-            nxt = []
-            for i in range(0, len(pulses), 2):
-                if i + 1 == len(pulses):
-                    nxt.append(pulses[i])
-                    continue
-                p = Signal(width, name=f"pulses_{len(pulses)}_{i}")
-                m.d.comb += p.eq(pulses[i] + pulses[i + 1])
-                nxt.append(p)
-            pulses = nxt
-        m.d.comb += [inc[ChipReg.CYCLES].eq(_widen(~idle | outstanding.any(), WORD_BITS)),
-                     inc[ChipReg.PLANES].eq(_widen(pulses[0], WORD_BITS)),
-                     inc[ChipReg.TILE_BEATS].eq(_widen(Mux(take, route_size, 0), WORD_BITS)),
-                     inc[ChipReg.OUT_WORDS].eq(_widen(direct_w | bn.o_valid, WORD_BITS)),
-                     inc[ChipReg.PSUM_ADDS].eq(_widen(Mux(issue, size_m1, 0), WORD_BITS)),
-                     inc[ChipReg.SAT_BN].eq(_widen(sat_bn, WORD_BITS)),
-                     size_m1.eq(route_size - 1)]
+        # Wordline pulses of all tiles this cycle: a balanced adder tree over the pulse bits (widths grow with the
+        # depth).
+        pulse_bits = Signal(n, name="pulse_bits")
+        m.d.comb += pulse_bits.eq(Cat(t.pulse for t in tiles))
+        terms = [pulse_bits[k] for k in range(n)]
+        while len(terms) > 1:
+            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+        m.d.comb += size_m1.eq(route_size - 1)
+        busy = Signal()
+        m.d.comb += busy.eq(~idle | outstanding.any() | rfifo.level.any())
+        m.d.comb += [inc[ChipReg.CYCLES].eq(busy),
+                     inc[ChipReg.PLANES].eq(terms[0]),
+                     inc[ChipReg.TILE_BEATS].eq(Mux(take, route_size, 0)),
+                     inc[ChipReg.OUT_WORDS].eq(direct_w | bn.o_valid),
+                     inc[ChipReg.PSUM_ADDS].eq(Mux(issue, size_m1, 0)),
+                     inc[ChipReg.SAT_BN].eq(sat_bn)]
         for r, c in counters.items():
             total_c = Signal(WORD_BITS + 1, name=f"{r.name.lower()}_next")
-            # The increment is registered (one cycle late, exact): a full-width operand, not a narrow wire.
-            inc_r = Signal(WORD_BITS, name=f"{r.name.lower()}_inc_r")
-            m.d.sync += inc_r.eq(inc[r])
-            m.d.comb += total_c.eq(c + inc_r)
+            # The increment is registered (one cycle late, exact); a clear also drops the registered increment,
+            # so a cleared counter counts from the cycle after the clear.
+            inc_r = Signal(len(inc[r]), name=f"{r.name.lower()}_inc_r")
+            m.d.comb += total_c.eq(_add_narrow(m, c, inc_r))
             with m.If(clear_cnt):
-                m.d.sync += c.eq(0)
+                m.d.sync += [c.eq(0), inc_r.eq(0)]
             with m.Else():
-                m.d.sync += c.eq(Mux(total_c[WORD_BITS], (1 << WORD_BITS) - 1, total_c))
+                m.d.sync += [c.eq(Mux(total_c[WORD_BITS], (1 << WORD_BITS) - 1, total_c)), inc_r.eq(inc[r])]
 
         tile_error = Cat(t.error for t in tiles).any()
         m.d.comb += err[ChipErr.TILE_ERROR].eq(tile_error)

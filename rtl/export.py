@@ -35,6 +35,7 @@ def write_verilog(component, name, out_dir):
 def _tops():
     from .adc_sar import SarAdcArray
     from .bn_unit import BnUnit
+    from .chip import ChipTop
     from .shift_add import ShiftAdd
     from .tile import Tile
     from .tile_ctrl import TileController
@@ -44,6 +45,9 @@ def _tops():
         "np_bn_unit": lambda: BnUnit(channels=128),
         "np_tile_ctrl": lambda: TileController(rows=256, columns=128),
         "np_tile": lambda: Tile(rows=256, columns=128, columns_per_adc=1),
+        # Four full-size tiles (reduction groups up to 4, as on the 144-tile chip, which lints in minutes and
+        # gigabytes: tests/test_rtl_chip.py exports and lints it in the slow set).
+        "np_chip": lambda: ChipTop(tiles=4),
     }
 
 

@@ -226,26 +226,40 @@ def read_segment(reads):
     return Segment("reads", np.array([header(Op.READ, t, int(a)) for t, a in reads], np.uint32), len(reads))
 
 
-def rtl_event_counts(counters, resp_words, host, images):
-    """model/energy.py EventCounts of the run, from the chip's counters and the words it sent and received."""
+# The chip's event counters read after every segment, CYCLES first: a READ is counted only after its own value.
+LAYER_COUNTERS = {"cycles": ChipReg.CYCLES, "acts": ChipReg.ACTS, "planes": ChipReg.PLANES,
+                  "tile_beats": ChipReg.TILE_BEATS, "out_words": ChipReg.OUT_WORDS, "psum_adds": ChipReg.PSUM_ADDS}
+
+
+def counter_segment(n_tiles):
+    """READ the chip's :data:`LAYER_COUNTERS` and every tile's MVM_COUNT, then clear the chip's counters (CTRL bit 0;
+    it waits until no MVM is outstanding), so the next segment's counts are its own: CYCLES then holds the cycles
+    from the segment's first command word to its last response word (rtl/chip.py)."""
+    words = [header(Op.READ, CHIP_TARGET, r) for r in LAYER_COUNTERS.values()]
+    words += [header(Op.READ, n, Reg.MVM_COUNT) for n in range(n_tiles)]
+    words += [header(Op.WRITE, CHIP_TARGET, ChipReg.CTRL), 1]
+    return Segment("counters", np.array(words, np.uint32), len(LAYER_COUNTERS) + n_tiles)
+
+
+def rtl_event_counts(counters, out_words, fmt, last):
+    """model/energy.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``) and its
+    ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in`` otherwise)."""
     from ..model.energy import EventCounts
-    fmt = host.fmt
-    last = host.chip.qlayers[-1].layer.name
-    out_bits = sum(n * (fmt.out_bits if name == last else fmt.b_in) for name, n in resp_words.items()
-                   if name not in ("config", "reads"))
     return EventCounts(
         mvms=counters["mvms"], plane_reads=counters["planes"],
         wordline_pulses=counters["acts"] * fmt.b_in,
         adc_conversions=counters["tile_beats"] * fmt.b_in, shift_add_ops=counters["tile_beats"] * fmt.b_in,
         partial_sum_adds=counters["psum_adds"], bn_ops=counters["out_words"],
-        activation_in_bits=counters["acts"] * fmt.b_in, activation_out_bits=out_bits,
-        partial_sum_bits=counters["psum_adds"] * fmt.acc_bits, cycles=counters["layer_cycles"])
+        activation_in_bits=counters["acts"] * fmt.b_in,
+        activation_out_bits=out_words * (fmt.out_bits if last else fmt.b_in),
+        partial_sum_bits=counters["psum_adds"] * fmt.acc_bits, cycles=counters["cycles"])
 
 
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
 async def chip_inference_matches_golden(dut):
     """Whole-network inference of the first ``images`` test images; every response word and the logits scored."""
     from ..model.chip import reference_chip
+    from ..model.energy import EventCounts
     from ..model.network import load_split
     p = params()
     log = logging.getLogger("tb.chip")
@@ -258,9 +272,18 @@ async def chip_inference_matches_golden(dut):
     host = Host(chip)
     wall0 = time.perf_counter()
     session = host.session(pixels)
+    n_tiles = host.mapping.tiles_needed
+    layer_counters, mvms_before = {}, 0
     seg = next(session)
     while True:
         resp = await ex.run(seg)
+        vals = [int(v) for v in await ex.run(counter_segment(n_tiles), golden=False)]
+        mvms = sum(vals[len(LAYER_COUNTERS):])
+        if seg.layer is not None:
+            totals = layer_counters.setdefault(seg.layer, dict.fromkeys([*LAYER_COUNTERS, "mvms"], 0))
+            for name, v in zip([*LAYER_COUNTERS, "mvms"], vals[:len(LAYER_COUNTERS)] + [mvms - mvms_before]):
+                totals[name] += v
+        mvms_before = mvms
         try:
             seg = session.send(resp)
         except StopIteration as stop:
@@ -269,16 +292,14 @@ async def chip_inference_matches_golden(dut):
     wall = time.perf_counter() - wall0
     reference = chip.run(pixels, p["t"], p["seed"])
     logit_mismatches = int(np.count_nonzero(result.logits != reference))
-    n_tiles = host.mapping.tiles_needed
-    regs = [(CHIP_TARGET, r) for r in (ChipReg.ERRORS, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS,
-                                       ChipReg.OUT_WORDS, ChipReg.PSUM_ADDS, ChipReg.CYCLES)]
-    regs += [(n, Reg.MVM_COUNT) for n in range(n_tiles)] + [(n, Reg.ERRORS) for n in range(n_tiles)]
+    regs = [(CHIP_TARGET, ChipReg.ERRORS)] + [(n, Reg.ERRORS) for n in range(n_tiles)]
     vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
-    chip_errors, tile_mvms, tile_errors = vals[0], vals[7:7 + n_tiles], vals[7 + n_tiles:]
-    layer_cycles = sum(c for name, c in ex.cycles.items() if name not in ("config", "reads"))
-    counters = dict(zip(("acts", "planes", "tile_beats", "out_words", "psum_adds", "busy_cycles"), vals[1:7]),
-                    mvms=sum(tile_mvms), layer_cycles=layer_cycles)
-    events = rtl_event_counts(counters, ex.resp_words, host, len(pixels))
+    chip_errors, tile_errors = vals[0], vals[1:]
+    last = host.chip.qlayers[-1].layer.name
+    layer_events = {name: rtl_event_counts(c, ex.resp_words[name], host.fmt, name == last)
+                    for name, c in layer_counters.items()}
+    events = sum(layer_events.values(), start=EventCounts())
+    layer_cycles = events.cycles
     acc = float(np.mean(np.argmax(result.logits, axis=1) == labels))
     report = dict(images=len(pixels), mismatches=ex.scoreboard.total + logit_mismatches + ex.wl_errors +
                   ex.plane_errors,
@@ -286,10 +307,12 @@ async def chip_inference_matches_golden(dut):
                   words_checked=ex.scoreboard.checked, wordline_errors=ex.wl_errors, plane_errors=ex.plane_errors,
                   accuracy=acc, golden_accuracy=float(np.mean(np.argmax(reference, axis=1) == labels)),
                   cycles=layer_cycles, cycles_per_image=layer_cycles / len(pixels),
-                  config_cycles=ex.cycles.get("config", 0),
+                  harness_cycles=sum(c for name, c in ex.cycles.items() if name not in ("config", "counters",
+                                                                                        "reads")),
                   wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python,
                   images_per_s=len(pixels) / wall, chip_errors=chip_errors, tile_errors=tile_errors,
-                  counters=counters, events=events.as_dict())
+                  counters=layer_counters, events=events.as_dict(),
+                  layer_events={name: ev.as_dict() for name, ev in layer_events.items()})
     with open(p["result"], "w") as f:
         json.dump(report, f, indent=1)
     log.info("%s", report)

@@ -81,9 +81,29 @@ def test_bit_serial_event_counts_of_a_row_and_column_split_layer():
     assert ev.activation_in_bits == 10 * 300 * 2 * 8
     assert ev.activation_out_bits == 10 * 200 * 8
     assert ev.partial_sum_bits == 10 * 200 * 20
-    # plane = max(8, 8 + 1) + 1 = 10 cycles; then 128 columns issued to BN, one per cycle, and IDLE (longer than
-    # 256 / 16 loads and IDLE)
-    assert ev.cycles == 10 * (8 * 10 + 128 + 1)
+    assert ev.cycles == cm.segment_cycles(w, 10, "bit-serial", FMT)
+    # Two images in one segment: every count doubles, the cycles do not (one set-up and drain).
+    two = E.count_events(w, encoding="bit-serial", fmt=FMT, cycle_model=cm, images=2)
+    assert {k: v // 2 for k, v in two.as_dict().items() if k != "cycles"} == \
+        {k: v for k, v in ev.as_dict().items() if k != "cycles"}
+    assert ev.cycles < two.cycles < 2 * ev.cycles
+
+
+def _single_tile_cycles(rows, cols, mvms, planes, bn_latency=3):
+    """The single-tile segment in closed form (CycleModel docstring): ROUTE, the first ACT (w words in b beats) to
+    the first READOUT, one period per further MVM, the last readout through BN and the response FIFO."""
+    w = -(-rows // 4)
+    b, f = -(-w // 4), min(w, 4)
+    period = planes + 1 + max(cols, (w - f) + b)
+    return w + b + planes + cols + bn_latency + 7 + (mvms - 1) * period
+
+
+@pytest.mark.parametrize("rows, cols", [(9, 16), (144, 32), (256, 128), (200, 16)],
+                         ids=["readout_bound", "load_bound", "full_tile", "load_bound_wide"])
+def test_single_tile_layer_cycles_follow_the_chip_sequencing(rows, cols):
+    # 8 planes of max(8, 8 + 1) + 1 = 10 cycles; 4 activations per command word, 16 per beat.
+    w = E.LayerWork("l", rows, cols, 7, (rows,), (cols,))
+    assert E.count_events(w, fmt=FMT).cycles == _single_tile_cycles(rows, cols, 7, 80)
 
 
 def test_pwm_uses_one_read_and_no_shift_and_add():
@@ -92,7 +112,7 @@ def test_pwm_uses_one_read_and_no_shift_and_add():
     assert (ev.plane_reads, ev.wordline_pulses, ev.adc_conversions, ev.shift_add_ops) == (3, 300, 150, 0)
     assert ev.partial_sum_adds == 0 and ev.partial_sum_bits == 0
     assert ev.activation_out_bits == 3 * 50 * FMT.out_bits          # last layer: signed outputs
-    assert ev.cycles == 3 * (255 * 2 + 9 + 1 + 50 + 1)
+    assert ev.cycles == _single_tile_cycles(100, 50, 3, 255 * 2 + 9 + 1)
 
 
 def test_cycle_model_follows_adc_sharing_and_bn_lanes():

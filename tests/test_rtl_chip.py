@@ -1,4 +1,5 @@
-"""Chip top (rtl/chip.py): whole-network inference against the golden model, command errors, the 144-tile export."""
+"""Chip top (rtl/chip.py): whole-network inference against the golden model with event counts and cycles equal to the
+analytic ones, command errors, the 144-tile export and lint."""
 
 import pytest
 
@@ -16,20 +17,19 @@ def _check_inference(result, images):
 
 
 def _check_events(result, images):
-    """model/energy.py EventCounts filled from the RTL run (chip counters, words moved) equal count_events on the
-    reference mapping in every field but cycles (the chip's command interface adds cycles the tile model lacks)."""
+    """model/energy.py EventCounts filled from the RTL run (the chip's counters read after every layer segment,
+    words moved) equal count_events on the reference mapping in every field, clock cycles included, layer by layer:
+    the chip's CYCLES count of a segment (first command word to last response word) is the analytic one."""
     from neurophase.model import energy as E
-    from neurophase.model.chip import reference_chip
+    from neurophase.model.chip import CHUNK, reference_chip
     chip = reference_chip()
-    analytic = E.EventCounts()
-    for work in E.works_from_mapping(chip.mapping):
-        analytic = analytic + E.count_events(work, fmt=chip.config.fmt)
-    rtl = result["events"]
-    assert all(v % images == 0 for k, v in rtl.items() if k != "cycles"), rtl
-    per_image = E.EventCounts(**{k: v // images for k, v in rtl.items()})
-    diff = per_image.diff(analytic)
-    diff.pop("cycles")
-    assert diff == {}
+    chunks = [min(CHUNK, images - c0) for c0 in range(0, images, CHUNK)]
+    analytic = {w.name: sum((E.count_events(w, fmt=chip.config.fmt, images=n) for n in chunks), E.EventCounts())
+                for w in E.works_from_mapping(chip.mapping)}
+    rtl = {name: E.EventCounts(**ev) for name, ev in result["layer_events"].items()}
+    assert {name: ev.diff(analytic[name]) for name, ev in rtl.items()} == dict.fromkeys(analytic, {})
+    assert result["events"] == sum(analytic.values(), E.EventCounts()).as_dict()
+    assert result["cycles"] == result["events"]["cycles"]
 
 
 # The chip RTL simulates at about 2,700 (Verilator) and 110 (Icarus) cycles per wall second on an idle 2-core
@@ -87,10 +87,21 @@ def test_chip_rejects_bad_parameters(kw, msg):
         ChipTop(**kw)
 
 
-def test_full_144_tile_chip_elaborates_and_exports(tmp_path):
-    # ~30 s: the tile's Verilog once, 144 instances of it (tests/test_rtl_export.py lints every top, this one too).
+def _export_144(tmp_path):
     from neurophase.rtl.export import write_verilog
-    path = write_verilog(ChipTop(tiles=144), "np_chip", tmp_path)
-    text = path.read_text()
+    return write_verilog(ChipTop(tiles=144), "np_chip_144", tmp_path)
+
+
+def test_full_144_tile_chip_elaborates_and_exports(tmp_path):
+    # ~30 s: the tile's Verilog once, 144 instances of it.
+    text = _export_144(tmp_path).read_text()
     assert text.count("np_chip_tile tile") == 144
     assert text.count("module np_chip_tile(") == 1
+
+
+@pytest.mark.slow  # Verilator needs several minutes and about 6 GB to lint 144 tile instances
+def test_full_144_tile_chip_is_verilator_lint_clean(tmp_path):
+    # make lint covers a 4-tile chip (rtl/export.py TOPS); this is the chip's full configuration.
+    from neurophase.lint import lint_file
+    result = lint_file(_export_144(tmp_path))
+    assert result.ok, result.summary()
