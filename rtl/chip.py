@@ -88,7 +88,12 @@ class ChipTop(wiring.Component):
     STATUS (outstanding MVMs, route), RED_BN_CTRL / RED_BN_CHANNEL / RED_BN_SCALE / RED_BN_BIAS (the reducer's BN
     registers, written like a tile's), event counters (CYCLES, ACTS, PLANES, TILE_BEATS, OUT_WORDS, PSUM_ADDS,
     CMD_WORDS, SAT_BN; saturating, one cycle behind their events) and CTRL (bit 0 clears the counters, bit 1 the
-    errors).
+    errors). CYCLES counts the cycles with work in the chip: a command word taken or in progress, an MVM outstanding
+    or a response word not yet taken; for a block of commands streamed one word per cycle whose responses are taken
+    at once, that is every cycle from its first command word to its last response word, whatever the host does
+    before and after (model/energy.py CycleModel.segment_cycles predicts it). A READ returns the count up to the
+    cycle before its header; a clear zeroes it from the cycle after the clearing write. WRITE, READ and ROUTE of
+    chip registers wait until no MVM is outstanding (tile registers guard themselves: WRITE_WHILE_BUSY).
 
     Errors are flagged in ERRORS (:class:`~neurophase.model.runtime.ChipErr`) and on ``error``, never silently
     dropped: an unknown opcode (the word is skipped), a tile number past the chip's tiles (a WRITE's data word and
@@ -96,9 +101,11 @@ class ChipTop(wiring.Component):
     outside the current route (skipped: its outputs could never leave), an illegal chip register access or value,
     group tiles whose beats disagree in channel or last flag, and any tile's own error flag.
 
-    Latency: a WRITE takes 2 words (2 cycles); an ACT of K activations ceil(K / 4) + 1 cycles when the tile accepts
-    (a tile takes no input while it converts); a routed output beat reaches ``resp`` 1 cycle after the tile
-    offers it (passed through) or ``bn_latency`` + 1 cycles (reduced).
+    Latency: a WRITE takes 3 cycles (header, data word, the write); a ROUTE 2; an ACT of K activations
+    1 + ceil(K / 4) + ceil(K / acts_per_beat) cycles when the tile accepts (header, data words, one cycle per beat
+    handed over; a tile takes no input while it converts, and the decoder waits with the beat); a routed output
+    beat is written into the response FIFO in the cycle the chip takes it from the tile (passed through) or
+    ``bn_latency`` cycles later (reduced), and is on ``resp`` 2 cycles after the write.
     Throughput: one command word per cycle; one output word per cycle.
 
     Parameters
