@@ -3,13 +3,14 @@
 Ref: docs/architecture.md §5, D7. Not chip RTL. Python (tb/chip_tb.py) hands the simulator one segment of work
 (a command program, and per tile the current codes and expected wordlines of every bit-plane) in files, raises
 ``load``, and wakes again on ``seg_done``: the command program has been sent and ``resp_expected`` response words
-captured. Behavioural Verilog in tb/hdl/chip_io.v (memories) and tb/hdl/comparator_bank.v (comparators, one bank
-per ADC, as in tb/tile_harness.py).
+captured (or on ``stalled``, the harness's hang watchdog: Python never counts clock edges). Every input acts one
+cycle after the testbench writes it (see ``elaborate``). Behavioural Verilog in tb/hdl/chip_io.v (memories) and
+tb/hdl/comparator_bank.v (comparators, one bank per ADC, as in tb/tile_harness.py).
 """
 
 from pathlib import Path
 
-from amaranth.hdl import ClockSignal, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,19 +40,24 @@ class ChipHarness(wiring.Component):
     """The chip with tile k's crossbar replayed from ``tile<k>_icode.hex`` / checked against ``tile<k>_wl.hex``."""
 
     def __init__(self, *, tiles, rows, columns, fmt, acts_per_beat, frac_bits, max_group, plane_depth,
-                 cmd_depth=1 << 17, resp_depth=1 << 17):
+                 cmd_depth=1 << 17, resp_depth=1 << 17, stall_cycles=20_000):
         self.icode_bits = AdcConfig(bits=fmt.b_adc, frac_bits=frac_bits).current_code_bits
         self.frac_bits, self.plane_depth = frac_bits, plane_depth
         self.cmd_depth, self.resp_depth = cmd_depth, resp_depth
         self.chip = ChipTop(tiles=tiles, rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
                             max_group=max_group, frontend=self._frontend)
+        self.stall_cycles = stall_cycles
+        self._xbar_load = Signal(tiles, name="xbar_load_q", reset_less=True)   # xbar_load, one cycle later
         super().__init__({
+            "clk": In(1),
+            "rst": In(1),
             "load": In(1),
             "cmd_count": In(32),
             "resp_expected": In(32),
             "dump": In(1),
             "xbar_load": In(tiles),
             "seg_done": Out(1),
+            "stalled": Out(1),
             "cmd_sent": Out(32),
             "resp_count": Out(32),
             "resp_overflow": Out(1),
@@ -70,7 +76,7 @@ class ChipHarness(wiring.Component):
         m.submodules[f"crossbar{k}"] = Instance(
             "np_crossbar_mem", p_ROWS=chip.rows, p_COLUMNS=chip.columns, p_ICODE_BITS=self.icode_bits,
             p_DEPTH=self.plane_depth, p_ICODE_FILE=icode_file(k), p_WL_FILE=wl_file(k),
-            i_clk=ClockSignal(), i_load=self.xbar_load[k], i_pulse=t.pulse, i_wl=t.wl, o_icode=icode,
+            i_clk=ClockSignal(), i_load=self._xbar_load[k], i_pulse=t.pulse, i_wl=t.wl, o_icode=icode,
             o_planes=self.planes[k], o_wl_errors=self.wl_errors[k])
         m.d.comb += self.adc_range[k].eq(t.adc_range)
         cpa, b = chip.proto.columns_per_adc, chip.fmt.b_adc
@@ -85,17 +91,39 @@ class ChipHarness(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # Every testbench input, the reset included, goes through a flop before it reaches any logic. Verilator
+        # re-evaluates all logic fed by top-level inputs whenever the testbench writes any of them, the clock
+        # included (its "ico" region): with `rst` wired straight in, that was every tile's next-state logic, twice
+        # per clock. Each input therefore acts one cycle after it is written.
+        m.domains.sync = ClockDomain("sync")
+        rst = Signal(init=1, name="rst_q", reset_less=True)
+        m.d.comb += [ClockSignal("sync").eq(self.clk), ResetSignal("sync").eq(rst)]
+        load, dump = Signal(name="load_q", reset_less=True), Signal(name="dump_q", reset_less=True)
+        cmd_count = Signal(32, name="cmd_count_q", reset_less=True)
+        resp_expected = Signal(32, name="resp_expected_q", reset_less=True)
+        xbar_load = self._xbar_load
+        m.d.sync += [rst.eq(self.rst), load.eq(self.load), dump.eq(self.dump), cmd_count.eq(self.cmd_count),
+                     resp_expected.eq(self.resp_expected), xbar_load.eq(self.xbar_load)]
+
         m.submodules.chip = chip = self.chip
         m.d.comb += self.error.eq(chip.error)
         m.submodules.cmd_source = Instance(
             "np_cmd_source", p_DEPTH=self.cmd_depth, p_FILE=CMD_FILE,
-            i_clk=ClockSignal(), i_load=self.load, i_count=self.cmd_count, o_data=chip.cmd.payload,
+            i_clk=ClockSignal(), i_load=load, i_count=cmd_count, o_data=chip.cmd.payload,
             o_valid=chip.cmd.valid, i_ready=chip.cmd.ready, o_sent=self.cmd_sent)
         m.submodules.resp_sink = Instance(
             "np_resp_sink", p_DEPTH=self.resp_depth, p_FILE=RESP_FILE,
-            i_clk=ClockSignal(), i_clear=self.load, i_dump=self.dump, i_data=chip.resp.payload,
+            i_clk=ClockSignal(), i_clear=load, i_dump=dump, i_data=chip.resp.payload,
             i_valid=chip.resp.valid, o_ready=chip.resp.ready, o_count=self.resp_count,
             o_overflow=self.resp_overflow)
-        m.d.sync += self.seg_done.eq(~self.load & (self.cmd_sent == self.cmd_count) &
-                                     (self.resp_count >= self.resp_expected))
+        m.d.sync += self.seg_done.eq(~load & (self.cmd_sent == cmd_count) & (self.resp_count >= resp_expected))
+        # Hang watchdog in the simulator, so Python never counts clock edges: `stalled` rises when neither a command
+        # word nor a response word has moved for stall_cycles cycles of an unfinished segment.
+        idle = Signal(range(self.stall_cycles + 1))
+        moved = (chip.cmd.valid & chip.cmd.ready) | (chip.resp.valid & chip.resp.ready)
+        with m.If(load | moved | self.seg_done):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle != self.stall_cycles):
+            m.d.sync += idle.eq(idle + 1)
+        m.d.comb += self.stalled.eq(idle == self.stall_cycles)
         return m

@@ -16,7 +16,7 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, FallingEdge, First, RisingEdge
+from cocotb.triggers import FallingEdge, First, RisingEdge
 
 from ..model.adc import current_code
 from ..model.arith import bit_planes
@@ -28,7 +28,6 @@ from .runner import params
 
 __all__ = ["hex_lines", "read_hex"]
 
-STALL_CYCLES = 20_000     # cycles without progress that count as a hang (a conv2 MVM takes ~150)
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
@@ -129,22 +128,15 @@ class RtlExecutor:
         d.resp_expected.value = 0
 
     async def _wait_done(self, seg):
-        """Wait for ``seg_done``; fail when neither commands nor responses move for ``STALL_CYCLES`` (a hang)."""
+        """Wait for ``seg_done``; fail when the harness's watchdog raises ``stalled`` (a hang)."""
         d = self.dut
-        last = None
-        while not d.seg_done.value:
-            done = RisingEdge(d.seg_done)
-            if await First(done, ClockCycles(d.clk, STALL_CYCLES)) is done:
-                return
-            now = (d.cmd_sent.value.to_unsigned(), d.resp_count.value.to_unsigned())
-            self.log.info("%s: %d of %d command words sent, %d of %d responses", seg.name, now[0], len(seg.words),
-                          now[1], seg.n_resp)
-            if now == last:
-                c = d.chip
-                self.log.error("stalled: cmd valid %s ready %s decoder state %s outstanding %s", c.cmd__valid.value,
-                               c.cmd__ready.value, c.state.value, c.outstanding.value)
-            assert now != last, f"{seg.name}: chip stalled at command word {now[0]}, {now[1]} responses"
-            last = now
+        if d.seg_done.value:
+            return
+        stalled = RisingEdge(d.stalled)
+        if await First(RisingEdge(d.seg_done), stalled) is stalled:
+            raise AssertionError(f"{seg.name}: chip stalled (no command or response word moved for the watchdog's "
+                                 f"cycles) at command word {d.cmd_sent.value.to_unsigned()} of {len(seg.words)}, "
+                                 f"{d.resp_count.value.to_unsigned()} of {seg.n_resp} responses")
 
     async def run(self, seg, *, golden=True):
         """The RTL's response words of ``seg``; with ``golden`` the golden executor runs it too and every word is
@@ -165,6 +157,7 @@ class RtlExecutor:
         await FallingEdge(d.clk)
         d.load.value = 0
         d.xbar_load.value = 0
+        await FallingEdge(d.clk)        # the harness registers its inputs: the load acts, and seg_done falls, now
         w1 = time.perf_counter()
         await self._wait_done(seg)
         self.wall_sim += time.perf_counter() - w1
@@ -174,6 +167,7 @@ class RtlExecutor:
         d.dump.value = 1
         await FallingEdge(d.clk)
         d.dump.value = 0
+        await FallingEdge(d.clk)        # the registered dump writes the file
         w2 = time.perf_counter()
         got = read_hex(RESP_FILE) if seg.n_resp else np.zeros(0, np.uint32)
         assert not d.resp_overflow.value, f"{seg.name}: response memory overflow"

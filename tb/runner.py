@@ -46,7 +46,7 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
         build_args = ["-Wno-fatal", "-O3"]
-        extra_sources = [*extra_sources, _top_visible(build_dir, toplevel)]
+        extra_sources = [*extra_sources, _top_ports_visible(build_dir, toplevel, src)]
         if coverage:
             build_args += ["--coverage-line", "--coverage-toggle"]
         os.environ["MAKEFLAGS"] = verilator_make_env()
@@ -80,12 +80,20 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     return Path(xml), build_dir
 
 
-def _top_visible(build_dir, toplevel):
-    """A Verilator control file making the top module's own signals (its ports) visible to cocotb's VPI."""
-    path = build_dir / "public_top.vlt"
-    text = f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n'
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
+def _top_ports_visible(build_dir, toplevel, src):
+    """A Verilator control file making the top module's ports, and nothing else, visible to cocotb's VPI.
+
+    Only ports: Verilator must assume a public signal can change under it at any time, and re-evaluates all logic
+    fed by one whenever the testbench writes anything (every clock edge)."""
+    text = Path(src).read_text()
+    body = text[text.index(f"module {toplevel}("):]
+    body = body[:body.index("endmodule")]
+    ports = re.findall(r"^\s*(input|output|inout)\s+(?:\[[^\]]*\]\s*)?([A-Za-z_][A-Za-z0-9_$]*)\s*;", body, re.M)
+    lines = ["`verilator_config"] + [f'public_flat_{"rd" if d == "output" else "rw"} -module "{toplevel}" -var "{n}"'
+                                     for d, n in ports]
+    path = build_dir / "public_ports.vlt"
+    if not path.exists() or path.read_text() != "\n".join(lines) + "\n":
+        path.write_text("\n".join(lines) + "\n")
     return path
 
 
