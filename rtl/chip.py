@@ -40,7 +40,7 @@ def _add_narrow(m, value, inc):
     additions of equal-width operands: the low bits add ``inc``, the high bits add the 1-bit carry. (A zero
     extension written in the source is stripped by the exporter, leaving a narrow operand.)"""
     w = len(inc)
-    if w == 1:
+    if w in (1, len(value)):                # a 1-bit or equal-width operand is exact as it is
         return value + inc
     lo = Signal(w + 1, name=f"{value.name}_lo")
     hi = Signal(len(value) - w + 1, name=f"{value.name}_hi")
@@ -212,10 +212,10 @@ class ChipTop(wiring.Component):
         counters = {r: Signal(WORD_BITS, name=r.name.lower()) for r in
                     (ChipReg.CYCLES, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS, ChipReg.OUT_WORDS,
                      ChipReg.PSUM_ADDS, ChipReg.CMD_WORDS, ChipReg.SAT_BN)}
-        # Increments at their exact widths: one event, ACT counts, tiles of a route, pulses of all tiles.
-        inc_bits = {ChipReg.ACTS: ACT_COUNT_BITS, ChipReg.PLANES: n.bit_length(), ChipReg.TILE_BEATS: 8,
-                    ChipReg.PSUM_ADDS: 8}
-        inc = {r: Signal(inc_bits.get(r, 1), name=f"{r.name.lower()}_inc") for r in counters}
+        # Increments at their exact widths: one event, ACT counts, tiles of a route (PLANES: the pulse adder tree's
+        # sum, below).
+        inc_bits = {ChipReg.ACTS: ACT_COUNT_BITS, ChipReg.TILE_BEATS: 8, ChipReg.PSUM_ADDS: 8}
+        inc = {r: Signal(inc_bits.get(r, 1), name=f"{r.name.lower()}_inc") for r in counters if r != ChipReg.PLANES}
         clear_cnt = Signal()
 
         # -- command decoder ----------------------------------------------------------------------------------------
@@ -493,17 +493,23 @@ class ChipTop(wiring.Component):
 
         # -- counters ---------------------------------------------------------------------------------------------
         # Wordline pulses of all tiles this cycle: a balanced adder tree over the pulse bits (widths grow with the
-        # depth).
+        # depth; a term carried over from an odd level is narrower than its later partner).
         pulse_bits = Signal(n, name="pulse_bits")
         m.d.comb += pulse_bits.eq(Cat(t.pulse for t in tiles))
         terms = [pulse_bits[k] for k in range(n)]
         while len(terms) > 1:
-            terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+            nxt = []
+            for i in range(0, len(terms) - 1, 2):
+                wide, narrow = sorted(terms[i:i + 2], key=len, reverse=True)
+                total = Signal(len(wide) + 1, name=f"pulses{len(terms)}_{i // 2}")
+                m.d.comb += total.eq(_add_narrow(m, wide, narrow))
+                nxt.append(total)
+            terms = nxt + terms[len(terms) - len(terms) % 2:]
+        inc[ChipReg.PLANES] = terms[0]
         m.d.comb += size_m1.eq(route_size - 1)
         busy = Signal()
         m.d.comb += busy.eq(~idle | outstanding.any() | rfifo.level.any())
         m.d.comb += [inc[ChipReg.CYCLES].eq(busy),
-                     inc[ChipReg.PLANES].eq(terms[0]),
                      inc[ChipReg.TILE_BEATS].eq(Mux(take, route_size, 0)),
                      inc[ChipReg.OUT_WORDS].eq(direct_w | bn.o_valid),
                      inc[ChipReg.PSUM_ADDS].eq(Mux(issue, size_m1, 0)),
