@@ -11,8 +11,8 @@ YEAR = 365.25 * 86400.0
 
 # A calibration image costs about one test image of simulation (every layer read out raw once), ~20k cycles: 2-3
 # minutes under Icarus, so the default suite recalibrates on one image and classifies one; the chip's 100
-# calibration images (~2.1 M cycles, ~13 min at Verilator's 2,700 cycles/s) and a cold Verilator build (10-15 min)
-# exceed the suite's 900 s timeout, so that case is slow with its own.
+# calibration images (2.0 M cycles, 45 s of Verilator simulation) need a Verilator build (10-15 min cold), which
+# exceeds the suite's 900 s timeout, so that case is slow with its own.
 @pytest.mark.sim
 @pytest.mark.parametrize("simulator, calibration, images", [
     pytest.param("icarus", 1, 1, id="icarus-1-calibration-image"),
