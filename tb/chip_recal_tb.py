@@ -22,23 +22,11 @@ import numpy as np
 
 from ..model.runtime import CHIP_TARGET, ChipErr, ChipReg, GoldenExecutor, Host, register_mismatches
 from ..rtl.tile_ctrl import Reg
-from .chip_tb import RtlExecutor, read_segment, start
+from .chip_tb import RtlExecutor, drive, read_segment, start
 from .common import timeout_ns
 from .runner import params
 
-__all__ = ["drive", "registers_json"]
-
-
-async def drive(session, execute):
-    """Run a :class:`~neurophase.model.runtime.Host` session with the coroutine ``execute(segment)`` -> response
-    words (cocotb's counterpart of model/runtime.py ``run_program``); returns the session's result."""
-    seg = next(session)
-    while True:
-        resp = await execute(seg)
-        try:
-            seg = session.send(resp)
-        except StopIteration as stop:
-            return stop.value
+__all__ = ["registers_json"]
 
 
 def registers_json(registers):

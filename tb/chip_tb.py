@@ -26,7 +26,7 @@ from .chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
 from .common import CLOCK_NS, reset, start_clock, timeout_ns
 from .runner import params
 
-__all__ = ["hex_lines", "read_hex"]
+__all__ = ["hex_lines", "read_hex", "drive"]
 
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
@@ -215,6 +215,18 @@ async def start(dut, executor):
     await reset(dut)
 
 
+async def drive(session, execute):
+    """Run a :class:`~neurophase.model.runtime.Host` session with the coroutine ``execute(segment)`` -> response
+    words (cocotb's counterpart of model/runtime.py ``run_program``); returns the session's result."""
+    seg = next(session)
+    while True:
+        resp = await execute(seg)
+        try:
+            seg = session.send(resp)
+        except StopIteration as stop:
+            return stop.value
+
+
 def read_segment(reads):
     """A segment of READ commands ((tile, address), ...), one response word each (RTL only: counters)."""
     return Segment("reads", np.array([header(Op.READ, t, int(a)) for t, a in reads], np.uint32), len(reads))
@@ -265,24 +277,22 @@ async def chip_inference_matches_golden(dut):
     pixels, labels = x_te[:p["images"]], y_te[:p["images"]]
     host = Host(chip)
     wall0 = time.perf_counter()
-    session = host.session(pixels)
     n_tiles = host.mapping.tiles_needed
-    layer_counters, mvms_before = {}, 0
-    seg = next(session)
-    while True:
+    layer_counters, mvms_seen = {}, [0]
+
+    async def run_and_count(seg):
+        """Run ``seg``, then read and clear the chip's counters and add them to the segment's layer."""
         resp = await ex.run(seg)
         vals = [int(v) for v in await ex.run(counter_segment(n_tiles), golden=False)]
         mvms = sum(vals[len(LAYER_COUNTERS):])
         if seg.layer is not None:
             totals = layer_counters.setdefault(seg.layer, dict.fromkeys([*LAYER_COUNTERS, "mvms"], 0))
-            for name, v in zip([*LAYER_COUNTERS, "mvms"], vals[:len(LAYER_COUNTERS)] + [mvms - mvms_before]):
+            for name, v in zip([*LAYER_COUNTERS, "mvms"], vals[:len(LAYER_COUNTERS)] + [mvms - mvms_seen[0]]):
                 totals[name] += v
-        mvms_before = mvms
-        try:
-            seg = session.send(resp)
-        except StopIteration as stop:
-            result = stop.value
-            break
+        mvms_seen[0] = mvms
+        return resp
+
+    result = await drive(host.session(pixels), run_and_count)
     wall = time.perf_counter() - wall0
     reference = chip.run(pixels, p["t"], p["seed"])
     logit_mismatches = int(np.count_nonzero(result.logits != reference))
