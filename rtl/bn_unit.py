@@ -79,7 +79,16 @@ class BnUnit(wiring.Component):
                 raise ValueError(f"fmt.out_bits must be > fmt.b_in={fmt.b_in} so a hidden layer's activations fit "
                                  f"the signed output, got {fmt.out_bits}")
         self._fmt = fmt
-        super().__init__({
+        super().__init__(self.signature_for(channels, fmt))
+
+    @staticmethod
+    def signature_for(channels, fmt):
+        """The unit's ports (the Members above) for ``channels`` channels and the widths of ``fmt``, unchecked.
+
+        The one definition of the BN ports: the unit uses it, and a controller that drives a unit takes
+        ``In(BnUnit.signature_for(...))`` (the same members, flipped) and is joined to it with ``wiring.connect``.
+        """
+        return wiring.Signature({
             "param_we": In(1),
             "param_channel": In(range(channels)),
             "param_scale": In(signed(fmt.scale_bits)),

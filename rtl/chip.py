@@ -205,10 +205,11 @@ class ChipTop(wiring.Component):
         m.d.sync += outstanding.eq(out_plus - dec_out)
         idle = Signal()
 
-        red_shift = Signal(range(fmt.shift_max + 1))
-        red_relu, red_last = Signal(), Signal()
-        red_channel = Signal(range(self.bn._channels))
-        red_scale = Signal(signed(fmt.scale_bits))
+        # The reducer's BN configuration registers, shaped like the ports they drive.
+        red_shift = Signal.like(self.bn.shift, name="red_shift")
+        red_relu, red_last = Signal.like(self.bn.relu, name="red_relu"), Signal.like(self.bn.last, name="red_last")
+        red_channel = Signal.like(self.bn.param_channel, name="red_channel")
+        red_scale = Signal.like(self.bn.param_scale, name="red_scale")
         counters = {r: Signal(WORD_BITS, name=r.name.lower()) for r in
                     (ChipReg.CYCLES, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS, ChipReg.OUT_WORDS,
                      ChipReg.PSUM_ADDS, ChipReg.CMD_WORDS, ChipReg.SAT_BN)}

@@ -135,6 +135,7 @@ class Tile(wiring.Component):
         wiring.connect(m, host=flipped(self.bus), ctrl=ctrl.bus)
         wiring.connect(m, source=flipped(self.act), ctrl=ctrl.act)
         wiring.connect(m, ctrl=ctrl.out, sink=flipped(self.out))
+        wiring.connect(m, ctrl=ctrl.bn, bn=bn)
         # An ADC whose columns are all unused is not started (power gating); ADC 0 always converts.
         adc_in_use = [ctrl.col_mask[k * self.columns_per_adc] for k in range(self.n_adc)]
         m.d.comb += [
@@ -147,13 +148,6 @@ class Tile(wiring.Component):
             ctrl.adc_rail_high.eq(Cat(adc.rail_high for adc in self.adcs)),
             ctrl.sa_saturated.eq(Cat(lane.saturated for lane in self.lanes)),
             ctrl.acc.eq(Cat(lane.acc for lane in self.lanes)),
-            # BN unit
-            bn.param_we.eq(ctrl.bn_param_we), bn.param_channel.eq(ctrl.bn_param_channel),
-            bn.param_scale.eq(ctrl.bn_param_scale), bn.param_bias.eq(ctrl.bn_param_bias),
-            bn.shift.eq(ctrl.bn_shift), bn.relu.eq(ctrl.bn_relu), bn.last.eq(ctrl.bn_last),
-            bn.i_valid.eq(ctrl.bn_i_valid), bn.i_channel.eq(ctrl.bn_i_channel), bn.i_acc.eq(ctrl.bn_i_acc),
-            ctrl.bn_o_valid.eq(bn.o_valid), ctrl.bn_o_channel.eq(bn.o_channel), ctrl.bn_o_y.eq(bn.o_y),
-            ctrl.bn_o_saturated.eq(bn.o_saturated),
         ]
         for k, adc in enumerate(self.adcs):
             m.d.comb += [adc.start.eq(ctrl.adc_start & adc_in_use[k]),

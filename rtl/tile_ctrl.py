@@ -8,6 +8,7 @@ from amaranth.utils import ceil_log2
 
 from ..model.arith import PeripheryFormat
 from ..model.checks import check_int
+from .bn_unit import BnUnit
 from .params import validating
 
 __all__ = ["TileController", "Reg", "Err", "Ctrl", "Mode", "RegisterBus", "TILE_ID", "DATA_BITS", "ADDR_BITS",
@@ -134,7 +135,7 @@ class TileController(wiring.Component):
     ``adc_latency + 1`` cycles; ``pulse`` is high in the first of them, together with ``adc_start``; the plane's
     codes enter the shift-and-add (``sa_valid``, with ``sa_clear`` on the first plane) in the ADC's ``done``
     cycle. After the last plane the buffer is empty (it is read by shifting) and accepts the next vector, while
-    the used columns are read out, one per cycle: into the BN unit (``bn_i_*``) whose results go to ``out``, or in
+    the used columns are read out, one per cycle: into the BN unit (``bn.i_*``) whose results go to ``out``, or in
     RAW mode straight to ``out``. The next MVM's planes may start as soon as every channel has been issued.
 
     *Output*: one beat per channel, channel order, ``last`` on the final used channel; back-pressure is honoured
@@ -158,7 +159,7 @@ class TileController(wiring.Component):
     fmt : :class:`neurophase.model.arith.PeripheryFormat` (b_in, b_adc, acc_bits, scale_bits, bias_bits <= 32,
         shift_max <= 63, out_bits).
     acts_per_beat : activations per input beat (1..rows).
-    bn_latency : cycles from ``bn_i_valid`` to ``bn_o_valid`` (0..16).
+    bn_latency : cycles from ``bn.i_valid`` to ``bn.o_valid`` (0..16).
     range_bits : width of the ADC_RANGE register and ``adc_range`` pin (1..32).
     adc_range_init : reset value of ADC_RANGE (1..2^range_bits-1).
 
@@ -189,13 +190,10 @@ class TileController(wiring.Component):
     sa_valid, sa_clear : Out(1); sa_saturated : In(columns); acc : In(ArrayLayout(signed(acc_bits), columns))
         Shift-and-add control, its per-lane saturation flags (read in the cycle after ``sa_valid``) and the
         accumulators.
-    bn_param_we : Out(1), bn_param_channel : Out(range(columns)), bn_param_scale : Out(signed(scale_bits)),
-    bn_param_bias : Out(signed(bias_bits)), bn_shift : Out(range(shift_max + 1)), bn_relu, bn_last : Out(1)
-        BN unit parameters.
-    bn_i_valid : Out(1), bn_i_channel : Out(range(columns)), bn_i_acc : Out(signed(acc_bits))
-        BN unit input, one channel per cycle.
-    bn_o_valid : In(1), bn_o_channel : In(range(columns)), bn_o_y : In(signed(out_bits)), bn_o_saturated : In(1)
-        BN unit output.
+    bn : In(BnUnit.signature_for(columns, fmt))
+        The BN unit's ports seen from the driving side (:class:`~neurophase.rtl.bn_unit.BnUnit` lists them): its
+        parameters (``param_*``, ``shift``, ``relu``, ``last``) and input (``i_*``, one channel per cycle) out,
+        its output (``o_*``) in.
     """
 
     def __init__(self, *, rows=256, columns=128, fmt=PeripheryFormat(), acts_per_beat=16, bn_latency=3,
@@ -236,20 +234,7 @@ class TileController(wiring.Component):
             "sa_clear": Out(1),
             "sa_saturated": In(columns),
             "acc": In(data.ArrayLayout(signed(fmt.acc_bits), columns)),
-            "bn_param_we": Out(1),
-            "bn_param_channel": Out(range(columns)),
-            "bn_param_scale": Out(signed(fmt.scale_bits)),
-            "bn_param_bias": Out(signed(fmt.bias_bits)),
-            "bn_shift": Out(range(fmt.shift_max + 1)),
-            "bn_relu": Out(1),
-            "bn_last": Out(1),
-            "bn_i_valid": Out(1),
-            "bn_i_channel": Out(range(columns)),
-            "bn_i_acc": Out(signed(fmt.acc_bits)),
-            "bn_o_valid": In(1),
-            "bn_o_channel": In(range(columns)),
-            "bn_o_y": In(signed(fmt.out_bits)),
-            "bn_o_saturated": In(1),
+            "bn": In(BnUnit.signature_for(columns, fmt)),
         })
 
     @property
@@ -265,12 +250,12 @@ class TileController(wiring.Component):
         # -- configuration registers --------------------------------------------------------------------------------
         rows_used = Signal(range(rows + 1), init=rows)
         cols_used = Signal(range(cols + 1), init=cols)
-        shift = self.bn_shift
-        relu, last = self.bn_relu, self.bn_last
+        bn = self.bn
+        shift, relu, last = bn.shift, bn.relu, bn.last
         raw, auto = Signal(), Signal()
         adc_range = self.adc_range
         bn_channel = Signal(range(cols))
-        bn_scale, bn_bias = self.bn_param_scale, self.bn_param_bias
+        bn_scale, bn_bias = bn.param_scale, bn.param_bias
         errors = Signal(len(Err))
         counters = {r: Signal(DATA_BITS, name=r.name.lower()) for r in
                     (Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN, Reg.MVM_COUNT, Reg.BUSY_CYCLES)}
@@ -281,7 +266,7 @@ class TileController(wiring.Component):
         armed = Signal()
         done_flag = Signal()
         plane = Signal(range(fmt.b_in))
-        issue_ch = self.bn_i_channel
+        issue_ch = bn.i_channel
         pending = Signal(range(self.out_depth + 1))   # beats issued and not yet accepted on `out`
         fill = Signal(range(rows + apb + 1))          # activations buffered
         full = Signal()
@@ -333,8 +318,8 @@ class TileController(wiring.Component):
         start_req = Signal()
         clear_err = Signal(len(Err))
         clear_cnt = Signal()
-        param_ch = self.bn_param_channel
-        m.d.sync += self.bn_param_we.eq(0)
+        param_ch = bn.param_channel
+        m.d.sync += bn.param_we.eq(0)
         with m.If(apply & at[Reg.CTRL]):
             m.d.comb += [start_req.eq(wdata[0] & ~mvm_busy & ~auto), e_start.eq(wdata[0] & (mvm_busy | auto)),
                          clear_cnt.eq(wdata[2])]
@@ -358,7 +343,7 @@ class TileController(wiring.Component):
             m.d.sync += bn_scale.eq(wdata)
         with m.If(apply & at[Reg.BN_BIAS]):
             # The BN memory is written in the next cycle, from these registers.
-            m.d.sync += [bn_bias.eq(wdata), self.bn_param_we.eq(1), param_ch.eq(bn_channel),
+            m.d.sync += [bn_bias.eq(wdata), bn.param_we.eq(1), param_ch.eq(bn_channel),
                          bn_channel.eq(Mux(bn_channel == cols - 1, 0, bn_channel + 1))]
         m.d.sync += errors.eq((errors & ~clear_err) | Cat(e_illegal, e_busy, e_bad, e_start, self.adc_start_err))
 
@@ -412,7 +397,7 @@ class TileController(wiring.Component):
             Reg.SAT_ADC_LOW: count_used(self.adc_rail_low, self.adc_done, "rail_low_used"),
             Reg.SAT_ADC_HIGH: count_used(self.adc_rail_high, self.adc_done, "rail_high_used"),
             Reg.SAT_ACC: count_used(self.sa_saturated, sa_step, "acc_sat_used"),
-            Reg.SAT_BN: self.bn_o_valid & self.bn_o_saturated & ~raw,
+            Reg.SAT_BN: bn.o_valid & bn.o_saturated & ~raw,
             Reg.MVM_COUNT: self.done,
             Reg.BUSY_CYCLES: mvm_busy | (pending != 0),
         }
@@ -468,8 +453,8 @@ class TileController(wiring.Component):
                     m.d.sync += state.eq(_State.IDLE)
 
         # -- readout: BN unit or raw accumulators into the output FIFO ------------------------------------------------
-        m.d.comb += [self.bn_i_valid.eq(issue & ~raw),
-                     self.bn_i_acc.eq(_mux_tree([self.acc[j] for j in range(cols)], issue_ch))]
+        m.d.comb += [bn.i_valid.eq(issue & ~raw),
+                     bn.i_acc.eq(_mux_tree([self.acc[j] for j in range(cols)], issue_ch))]
 
         # Output FIFO: out_depth registers written in a circle; the head is read combinationally.
         depth = self.out_depth
@@ -479,11 +464,11 @@ class TileController(wiring.Component):
         w_en = Signal()
         w_beat = Signal(self.out_layout)
         with m.If(raw):
-            m.d.comb += [w_en.eq(issue), w_beat.data.eq(self.bn_i_acc), w_beat.channel.eq(issue_ch),
+            m.d.comb += [w_en.eq(issue), w_beat.data.eq(bn.i_acc), w_beat.channel.eq(issue_ch),
                          w_beat.last.eq(issue_ch == last_ch)]
         with m.Else():
-            m.d.comb += [w_en.eq(self.bn_o_valid), w_beat.data.eq(self.bn_o_y),
-                         w_beat.channel.eq(self.bn_o_channel), w_beat.last.eq(self.bn_o_channel == last_ch)]
+            m.d.comb += [w_en.eq(bn.o_valid), w_beat.data.eq(bn.o_y),
+                         w_beat.channel.eq(bn.o_channel), w_beat.last.eq(bn.o_channel == last_ch)]
         for k, slot in enumerate(slots):
             with m.If(w_en & (wp == k)):
                 m.d.sync += slot.eq(w_beat)
