@@ -112,9 +112,10 @@ class SarAdcTB:
 
     # -- driver ------------------------------------------------------------------------------------------------------
     async def pulse_start(self, currents=None):
-        """From a falling edge: present ``currents`` (A) as current codes and pulse start for one cycle.
+        """On the next falling edge: present ``currents`` (A) as current codes and pulse start for one cycle.
 
         Returns the simulated time (ns) of the rising edge that samples start."""
+        await FallingEdge(self.dut.clk)
         if currents is not None:
             self.dut.icode.value = pack(current_code(currents, self.cfg), self.cfg.current_code_bits)
         self.dut.start.value = 1
@@ -125,7 +126,6 @@ class SarAdcTB:
 
     async def convert(self, currents):
         """One conversion: start on the next falling edge, wait for done, check it; returns the done edge time."""
-        await FallingEdge(self.dut.clk)
         t0 = await self.pulse_start(currents)
         return await self.finish(currents, t0)
 
@@ -203,12 +203,10 @@ async def back_to_back_conversions_start_in_done_cycle(dut):
     tb = SarAdcTB(dut)
     await tb.start()
     currents = tb.random_currents()
-    await FallingEdge(dut.clk)
     t0 = await tb.pulse_start(currents)
     for _ in range(8):
         t_done = await tb.finish(currents, t0)
         # Next conversion's currents and start in the done cycle: accepted at the next edge.
-        await FallingEdge(dut.clk)
         currents = tb.random_currents(span=1.5)
         t0 = await tb.pulse_start(currents)
         assert round((t0 - t_done) / CLOCK_NS) == 1, "start in the done cycle was not sampled at the next edge"
@@ -221,10 +219,8 @@ async def start_while_busy_is_flagged_and_ignored(dut):
     tb = SarAdcTB(dut)
     await tb.start()
     currents = tb.random_currents()
-    await FallingEdge(dut.clk)
     t0 = await tb.pulse_start(currents)
     await ClockCycles(dut.clk, tb.latency // 2)
-    await FallingEdge(dut.clk)
     # A second start with different currents on the icode bus would corrupt the conversion, so only start moves.
     await tb.pulse_start()
     await tb.finish(currents, t0)
@@ -238,7 +234,6 @@ async def reset_mid_conversion_clears_and_recovers(dut):
     tb = SarAdcTB(dut)
     await tb.start()
     await tb.convert(np.full(tb.columns, tb.cfg.i_fs / 3))
-    await FallingEdge(dut.clk)
     await tb.pulse_start(tb.random_currents())
     await ClockCycles(dut.clk, tb.latency // 2 + 1)
     await reset(dut)

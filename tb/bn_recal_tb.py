@@ -21,17 +21,6 @@ from .common import timeout_ns
 from .tile_tb import TileTB
 
 
-async def stream(tb, mvms):
-    """Run MVMs ``mvms`` through the configured (AUTOSTART) tile and return the captured outputs (mvms, cols)."""
-    crossbar = cocotb.start_soon(tb.crossbar.run(mvms))
-    acts = cocotb.start_soon(tb.acts.run(mvms))
-    got, _ = await tb.monitor.collect(len(mvms))
-    await acts
-    await crossbar
-    assert not tb.crossbar.wl_errors, f"wordline/range mismatches at {tb.crossbar.wl_errors[:5]}"
-    return got
-
-
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
 async def bn_recalibration_through_the_register_interface(dut):
     tb = TileTB(dut)
@@ -42,7 +31,7 @@ async def bn_recalibration_through_the_register_interface(dut):
     mvms = list(range(wl.mvms))
     wl.raw = True
     await regs.configure(wl)
-    acc = await stream(tb, mvms)
+    acc, _ = await tb.stream(mvms)
     tb.scoreboard.check(mvms, acc)
     raw_mismatches = tb.scoreboard.mismatches
 
@@ -62,7 +51,7 @@ async def bn_recalibration_through_the_register_interface(dut):
     errors = await regs.read(Reg.ERRORS)
 
     wl.raw, wl.scale, wl.bias, wl.shift = False, scale, bias, shift
-    out = await stream(tb, mvms)
+    out, _ = await tb.stream(mvms)
     tb.scoreboard.check(mvms, out)
     np.savez(tb.p["result"], acc=acc, scale=scale, bias=bias, shift=shift, back_scale=np.array(back_scale),
              back_bias=np.array(back_bias), back_shift=back_shift, out=out, errors=errors,

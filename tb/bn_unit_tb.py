@@ -86,8 +86,7 @@ class BnTB:
             self.idle()
             if "input" in cycle:
                 ch, acc, shift, relu, last = cycle["input"]
-                d.i_valid.value, d.i_channel.value, d.i_acc.value = 1, ch, acc
-                d.shift.value, d.relu.value, d.last.value = shift, relu, last
+                self.present_input(ch, acc, shift, relu, last)
                 # Latency counts cycles from the input cycle to the output cycle: LATENCY - 1 edges after sampling.
                 self.expect(edge + (self.LATENCY - 1) * CLOCK_NS, ch, acc, shift, relu, last)
             if "write" in cycle:
@@ -100,8 +99,17 @@ class BnTB:
         await ClockCycles(d.clk, self.LATENCY + 1)
         self.check()
 
+    def present_input(self, ch, acc, shift, relu, last):
+        d = self.dut
+        d.i_valid.value, d.i_channel.value, d.i_acc.value = 1, ch, acc
+        d.shift.value, d.relu.value, d.last.value = shift, relu, last
+
     async def write_params(self, scale, bias):
         await self.drive([{"write": (ch, int(s), int(b))} for ch, (s, b) in enumerate(zip(scale, bias))])
+
+    async def write_random_params(self, extreme=False):
+        await self.write_params(self.random_signed(self.fmt.scale_bits, self.channels, extreme),
+                                self.random_signed(self.fmt.bias_bits, self.channels, extreme))
 
     # -- scoreboard --------------------------------------------------------------------------------------------------
     def expect(self, t, ch, acc, shift, relu, last):
@@ -149,8 +157,7 @@ async def random_inputs_match_golden(dut):
     tb = BnTB(dut)
     await tb.start()
     for _ in range(3):
-        await tb.write_params(tb.random_signed(tb.fmt.scale_bits, tb.channels),
-                              tb.random_signed(tb.fmt.bias_bits, tb.channels))
+        await tb.write_random_params()
         await tb.drive(tb.random_inputs(80))
     tb.log.info("checked %d outputs", tb.checked)
 
@@ -160,8 +167,7 @@ async def extreme_values_saturate_like_golden(dut):
     tb = BnTB(dut)
     await tb.start()
     for _ in range(3):
-        await tb.write_params(tb.random_signed(tb.fmt.scale_bits, tb.channels, extreme=True),
-                              tb.random_signed(tb.fmt.bias_bits, tb.channels, extreme=True))
+        await tb.write_random_params(extreme=True)
         await tb.drive(tb.random_inputs(60, extreme=True, p_gap=0))
 
 
@@ -200,13 +206,10 @@ async def parameter_write_applies_from_next_input(dut):
 async def reset_mid_stream_flushes_pipeline_keeps_parameters(dut):
     tb = BnTB(dut)
     await tb.start()
-    await tb.write_params(tb.random_signed(tb.fmt.scale_bits, tb.channels),
-                          tb.random_signed(tb.fmt.bias_bits, tb.channels))
+    await tb.write_random_params()
     for entry in tb.random_inputs(tb.LATENCY, p_gap=0):
         await FallingEdge(dut.clk)
-        ch, acc, shift, relu, last = entry["input"]
-        dut.i_valid.value, dut.i_channel.value, dut.i_acc.value = 1, ch, acc
-        dut.shift.value, dut.relu.value, dut.last.value = shift, relu, last
+        tb.present_input(*entry["input"])
     # Reset arrives with the last input: every input is still inside the pipeline.
     await reset(dut)
     tb.idle()
