@@ -39,8 +39,8 @@ import numpy as np
 from .arith import PeripheryFormat, bit_planes
 from .checks import check_int, check_nonnegative, check_positive, check_unsigned_array
 
-__all__ = ["ENCODINGS", "LayerWork", "CycleModel", "EventCounts", "count_events", "COMPONENTS", "energy_breakdown",
-           "works_from_mapping", "tile_read_energy", "read_energy", "statistical_read_energy",
+__all__ = ["ENCODINGS", "MatrixWork", "LayerWork", "CycleModel", "EventCounts", "count_events", "COMPONENTS",
+           "energy_breakdown", "works_from_mapping", "tile_read_energy", "read_energy", "statistical_read_energy",
            "gaussian_weight_conductance", "relu_activation_stats", "ActivationStats", "Evaluation", "evaluate", "Claim",
            "check_claims", "load_published", "PUBLISHED_PATH"]
 
@@ -54,8 +54,22 @@ def _check_encoding(encoding):
     return encoding
 
 
+class MatrixWork:
+    """Weights and multiply-accumulates per image of a layer that applies a ``fan_in x fan_out`` matrix ``mvms``
+    times per image: the one definition of both, for a class with ``fan_in``, ``fan_out`` and ``mvms`` attributes
+    (:class:`LayerWork`, :class:`neurophase.model.resnet50.ConvLayer`)."""
+
+    @property
+    def weights(self):
+        return self.fan_in * self.fan_out
+
+    @property
+    def macs(self):
+        return self.weights * self.mvms
+
+
 @dataclass(frozen=True)
-class LayerWork:
+class LayerWork(MatrixWork):
     """One layer as the chip runs it: its matrix, its MVMs per image, and how a mapping split it over tiles.
 
     row_blocks : rows used in each row tile (sums to fan_in). col_blocks : logical columns used in each column tile
@@ -83,14 +97,6 @@ class LayerWork:
     @property
     def tiles(self):
         return len(self.row_blocks) * len(self.col_blocks)
-
-    @property
-    def weights(self):
-        return self.fan_in * self.fan_out
-
-    @property
-    def macs(self):
-        return self.weights * self.mvms
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ or residual additions), which is what REFERENCES.md's 25,502,912 weights and 4.0
 
 from dataclasses import dataclass
 
+from .energy import MatrixWork
+
 __all__ = ["ConvLayer", "resnet50_layers", "INPUT_HW", "STAGES"]
 
 INPUT_HW = 224
@@ -20,8 +22,9 @@ EXPANSION = 4
 
 
 @dataclass(frozen=True)
-class ConvLayer:
-    """One convolution (a classifier is a 1x1 convolution on a 1x1 map): kernel k, channels, output size."""
+class ConvLayer(MatrixWork):
+    """One convolution (a classifier is a 1x1 convolution on a 1x1 map): kernel k, channels, output size; its
+    ``weights`` and ``macs`` come from :class:`~neurophase.model.energy.MatrixWork`."""
     name: str
     k: int
     c_in: int
@@ -40,14 +43,6 @@ class ConvLayer:
     def mvms(self):
         """Matrix-vector multiplications per image: one per output pixel."""
         return self.out_hw * self.out_hw
-
-    @property
-    def weights(self):
-        return self.fan_in * self.fan_out
-
-    @property
-    def macs(self):
-        return self.weights * self.mvms
 
 
 def _out(hw, stride):
