@@ -165,7 +165,7 @@ class Host:
     def _bn_words(self, w, group, ql, regs, readback=False):
         """WRITEs of column block ``group``'s BN registers ``regs`` = (scale, bias, shift): its tile's, or the chip's
         reducer's (RED_BN_*) for a row-split group. With ``readback``, each staged scale and bias is READ back after
-        its WRITE and the control word at the end (the reducer's bias is not readable): :meth:`decode_readback`."""
+        its WRITE and the control word at the end: :meth:`decode_readback`."""
         tile, names = (group[0].tile, Reg) if len(group) == 1 else (CHIP_TARGET, _RED_NAMES)
         s, b, r = regs
         self._write(w, tile, names.BN_CTRL, self._bn_ctrl(r, ql))
@@ -175,7 +175,7 @@ class Host:
             if readback:
                 w.append(header(Op.READ, tile, int(names.BN_SCALE)))
             self._write(w, tile, names.BN_BIAS, bj)
-            if readback and len(group) == 1:
+            if readback:
                 w.append(header(Op.READ, tile, int(names.BN_BIAS)))
         if readback:
             w.append(header(Op.READ, tile, int(names.BN_CTRL)))
@@ -282,19 +282,14 @@ class Host:
         return Segment(f"{name}.registers", words, self._reads(words), layer=name)
 
     def decode_readback(self, seg, resp):
-        """{(layer, column block): (scale, bias or None, shift)} as READ back by a :meth:`registers_segment` (the
-        reducer's bias is not readable: None)."""
+        """{(layer, column block): (scale, bias, shift)} as READ back by a :meth:`registers_segment`."""
         vals = self._words(seg, resp)
         out, pos = {}, 0
         for group in self._groups(seg.layer):
             n = group[0].columns
-            if len(group) == 1:
-                sb = vals[pos:pos + 2 * n].reshape(n, 2)
-                scale, bias = sb[:, 0], sb[:, 1]
-                pos += 2 * n
-            else:
-                scale, bias = vals[pos:pos + n], None
-                pos += n
+            sb = vals[pos:pos + 2 * n].reshape(n, 2)
+            scale, bias = sb[:, 0], sb[:, 1]
+            pos += 2 * n
             out[(seg.layer, group[0].col_block)] = (scale, bias, int(vals[pos]) & 0x3F)
             pos += 1
         return out
@@ -407,12 +402,11 @@ class RecalResult:
     run: RunResult = None
 
     def readback_mismatches(self):
-        """Register values read back that differ from the ones written (scale, bias where readable, shift)."""
+        """Register values read back that differ from the ones written (scale, bias, shift)."""
         bad = 0
         for key, (s, b, r) in self.registers.items():
             bs, bb, br = self.readback[key]
-            bad += int(np.count_nonzero(bs != s)) + int(br != r)
-            bad += 0 if bb is None else int(np.count_nonzero(bb != b))
+            bad += int(np.count_nonzero(bs != s)) + int(np.count_nonzero(bb != b)) + int(br != r)
         return bad
 
 
@@ -443,11 +437,10 @@ def run_program(session, execute):
             return stop.value
 
 
-# The reducer's BN registers behave as a tile's BN registers (its bias is write-only).
+# The reducer's BN registers behave as a tile's BN registers.
 _RED_REGS = {ChipReg.RED_BN_CTRL: Reg.BN_CTRL, ChipReg.RED_BN_CHANNEL: Reg.BN_CHANNEL,
              ChipReg.RED_BN_SCALE: Reg.BN_SCALE, ChipReg.RED_BN_BIAS: Reg.BN_BIAS}
 _RED_NAMES = SimpleNamespace(**{reg.name: chip_reg for chip_reg, reg in _RED_REGS.items()})
-_RED_READABLE = (ChipReg.RED_BN_CTRL, ChipReg.RED_BN_CHANNEL, ChipReg.RED_BN_SCALE)
 
 
 class _TileState:
@@ -557,9 +550,9 @@ class GoldenExecutor:
                     self._tile_reg_write(self.tiles[tile], Reg(arg), v, where)
             elif op == Op.READ:
                 if tile == CHIP_TARGET:
-                    if arg not in _RED_READABLE:
+                    if arg not in _RED_REGS:
                         raise ValueError(f"{where}: the golden executor models reads of the chip registers "
-                                         f"{[r.name for r in _RED_READABLE]} only, got {arg:#x}")
+                                         f"{[r.name for r in _RED_REGS]} only, got {arg:#x}")
                     out.append(("word", self.red.regs[_RED_REGS[arg]] & 0xFFFF_FFFF))
                 else:
                     out.append(("word", self.tiles[tile].regs[Reg(arg)] & 0xFFFF_FFFF))

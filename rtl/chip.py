@@ -210,6 +210,7 @@ class ChipTop(wiring.Component):
         red_relu, red_last = Signal.like(self.bn.relu, name="red_relu"), Signal.like(self.bn.last, name="red_last")
         red_channel = Signal.like(self.bn.param_channel, name="red_channel")
         red_scale = Signal.like(self.bn.param_scale, name="red_scale")
+        red_bias = Signal.like(self.bn.param_bias, name="red_bias")     # the last bias written, read back only
         counters = {r: Signal(WORD_BITS, name=r.name.lower()) for r in
                     (ChipReg.CYCLES, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS, ChipReg.OUT_WORDS,
                      ChipReg.PSUM_ADDS, ChipReg.CMD_WORDS, ChipReg.SAT_BN)}
@@ -400,6 +401,7 @@ class ChipTop(wiring.Component):
                     m.d.sync += red_scale.eq(wdata)
                 with m.If(at[ChipReg.RED_BN_BIAS]):
                     m.d.comb += red_we.eq(1)
+                    m.d.sync += red_bias.eq(wdata)
                     m.d.sync += red_channel.eq(Mux(red_channel == self.columns - 1, 0, red_channel + 1))
         with m.If(chip_re & ~is_mapped):
             m.d.comb += err[ChipErr.CHIP_REG].eq(1)
@@ -412,6 +414,7 @@ class ChipTop(wiring.Component):
             if len(red_shift) < 6 else Cat(red_shift, Const(0, 2), red_relu, red_last),
             ChipReg.RED_BN_CHANNEL: red_channel,
             ChipReg.RED_BN_SCALE: red_scale.as_signed(),
+            ChipReg.RED_BN_BIAS: red_bias.as_signed(),
             **counters,
         }
         with m.If(chip_re):

@@ -147,7 +147,7 @@ def test_recalibration_program_gives_the_golden_registers_and_logits_bit_for_bit
     assert register_mismatches(result.registers, want) == 0
     assert register_mismatches(result.registers, reference.registers) > 0, "recalibration changed nothing"
     assert result.readback_mismatches() == 0
-    assert result.readback[("conv3", 0)][1] is None           # the reducer's bias is write-only
+    assert np.array_equal(result.readback[("conv3", 0)][1], want[("conv3", 0)][1])     # the reducer's bias too
     assert np.array_equal(result.run.logits, recal.run(x[:3], YEAR, 9))
     _, trace = recal.run(calibration_images(40), YEAR, CALIBRATION_SEED, record=True)
     assert np.array_equal(result.acc["fc"], trace.layer_acc["fc"])
@@ -189,10 +189,12 @@ def test_golden_executor_reads_back_bn_registers_as_the_chip_does(chip):
              header(Op.WRITE, 0, Reg.BN_BIAS), 1234, header(Op.READ, 0, Reg.BN_SCALE),
              header(Op.READ, 0, Reg.BN_BIAS), header(Op.READ, 0, Reg.BN_CHANNEL),
              header(Op.WRITE, CHIP_TARGET, ChipReg.RED_BN_SCALE), 77,
-             header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_SCALE)]
-    got = GoldenExecutor(chip, 0.0, 0).execute(Segment("regs", np.array(words, np.uint32), 4))
-    assert got.tolist() == [0xFFFF_FFFE, 1234, 1, 77]
-    bias = Segment("bias", np.array([header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_BIAS)], np.uint32), 1)
+             header(Op.WRITE, CHIP_TARGET, ChipReg.RED_BN_BIAS), 0xFFFF_FFF0,
+             header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_SCALE), header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_BIAS),
+             header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_CHANNEL)]
+    got = GoldenExecutor(chip, 0.0, 0).execute(Segment("regs", np.array(words, np.uint32), 6))
+    assert got.tolist() == [0xFFFF_FFFE, 1234, 1, 77, 0xFFFF_FFF0, 1]
+    counters = Segment("cycles", np.array([header(Op.READ, CHIP_TARGET, ChipReg.CYCLES)], np.uint32), 1)
     with pytest.raises(ValueError, match=r"models reads of the chip registers \['RED_BN_CTRL', 'RED_BN_CHANNEL', "
-                                         r"'RED_BN_SCALE'\] only, got 0x7"):
-        GoldenExecutor(chip, 0.0, 0).execute(bias)
+                                         r"'RED_BN_SCALE', 'RED_BN_BIAS'\] only, got 0x8"):
+        GoldenExecutor(chip, 0.0, 0).execute(counters)
