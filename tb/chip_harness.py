@@ -48,6 +48,7 @@ class ChipHarness(wiring.Component):
                             max_group=max_group, frontend=self._frontend)
         self.stall_cycles = stall_cycles
         self._xbar_load = Signal(tiles, name="xbar_load_q", reset_less=True)   # xbar_load, one cycle later
+        self._xbar_planes = [Signal(32, name=f"xbar_planes_q{k}", reset_less=True) for k in range(tiles)]
         super().__init__({
             "clk": In(1),
             "rst": In(1),
@@ -56,6 +57,7 @@ class ChipHarness(wiring.Component):
             "resp_expected": In(32),
             "dump": In(1),
             "xbar_load": In(tiles),
+            "xbar_planes": In(32).array(tiles),
             "seg_done": Out(1),
             "stalled": Out(1),
             "cmd_sent": Out(32),
@@ -76,8 +78,8 @@ class ChipHarness(wiring.Component):
         m.submodules[f"crossbar{k}"] = Instance(
             "np_crossbar_mem", p_ROWS=chip.rows, p_COLUMNS=chip.columns, p_ICODE_BITS=self.icode_bits,
             p_DEPTH=self.plane_depth, p_ICODE_FILE=icode_file(k), p_WL_FILE=wl_file(k),
-            i_clk=ClockSignal(), i_load=self._xbar_load[k], i_pulse=t.pulse, i_wl=t.wl, o_icode=icode,
-            o_planes=self.planes[k], o_wl_errors=self.wl_errors[k])
+            i_clk=ClockSignal(), i_load=self._xbar_load[k], i_count=self._xbar_planes[k], i_pulse=t.pulse,
+            i_wl=t.wl, o_icode=icode, o_planes=self.planes[k], o_wl_errors=self.wl_errors[k])
         m.d.comb += self.adc_range[k].eq(t.adc_range)
         cpa, b = chip.proto.columns_per_adc, chip.fmt.b_adc
         for j in range(chip.proto.n_adc):
@@ -103,7 +105,8 @@ class ChipHarness(wiring.Component):
         resp_expected = Signal(32, name="resp_expected_q", reset_less=True)
         xbar_load = self._xbar_load
         m.d.sync += [rst.eq(self.rst), load.eq(self.load), dump.eq(self.dump), cmd_count.eq(self.cmd_count),
-                     resp_expected.eq(self.resp_expected), xbar_load.eq(self.xbar_load)]
+                     resp_expected.eq(self.resp_expected), xbar_load.eq(self.xbar_load),
+                     *(q.eq(d) for q, d in zip(self._xbar_planes, self.xbar_planes))]
 
         m.submodules.chip = chip = self.chip
         m.d.comb += self.error.eq(chip.error)

@@ -153,6 +153,8 @@ class RtlExecutor:
         d.cmd_count.value = len(seg.words)
         d.resp_expected.value = seg.n_resp
         d.xbar_load.value = sum(1 << n for n in planes)
+        for n, count in planes.items():
+            getattr(d, f"xbar_planes__{n}").value = count
         c0 = cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS
         await FallingEdge(d.clk)
         d.load.value = 0

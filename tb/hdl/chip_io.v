@@ -24,7 +24,8 @@ module np_cmd_source #(
     assign data = mem[sent[$clog2(DEPTH)-1:0]];
     always @(posedge clk) begin
         if (load) begin
-            $readmemh(FILE, mem);
+            // The file holds exactly `count` words; naming the range keeps Icarus from warning about the rest.
+            if (count != 0) $readmemh(FILE, mem, 0, count - 1);
             sent <= 0;
         end else if (valid && ready) begin
             sent <= sent + 1;
@@ -68,7 +69,7 @@ endmodule
 // One tile's crossbar: on every `pulse` (start of a bit-plane) the next entry of ICODE_FILE (the integer current
 // codes of all columns, lane 0 in the low bits) drives `icode` until the next pulse, and the tile's wordline
 // enables are compared with the same entry of WL_FILE; `wl_errors` counts the planes that differ, `planes` the
-// planes read since the last `load`.
+// planes read since the last `load`. Both files hold `count` entries (given with `load`).
 module np_crossbar_mem #(
     parameter integer ROWS = 256,
     parameter integer COLUMNS = 128,
@@ -79,6 +80,7 @@ module np_crossbar_mem #(
 ) (
     input  wire                          clk,
     input  wire                          load,
+    input  wire [31:0]                   count,
     input  wire                          pulse,
     input  wire [ROWS-1:0]               wl,
     output wire [COLUMNS*ICODE_BITS-1:0] icode,
@@ -98,8 +100,10 @@ module np_crossbar_mem #(
     assign icode = pulse ? icodes[ptr] : held;
     always @(posedge clk) begin
         if (load) begin
-            $readmemh(ICODE_FILE, icodes);
-            $readmemh(WL_FILE, wls);
+            if (count != 0) begin
+                $readmemh(ICODE_FILE, icodes, 0, count - 1);
+                $readmemh(WL_FILE, wls, 0, count - 1);
+            end
             planes <= 0;
             wl_errors <= 0;
         end else if (pulse) begin
