@@ -37,7 +37,7 @@ from .adc import AdcConfig
 from .arith import bn_requantise, reduce_partial_sums
 from .checks import check_int, check_nonnegative
 from .network import INPUT_SHAPE, input_codes, layer_vectors, next_codes
-from ..rtl.tile_ctrl import ADC_RANGE_LSB_A, Ctrl, Mode, Reg
+from ..rtl.tile_ctrl import ADC_RANGE_LSB_A, Ctrl, Mode, Reg, bn_ctrl_fields, bn_ctrl_word
 
 __all__ = ["WORD_BITS", "ACT_COUNT_BITS", "CHIP_TARGET", "Op", "ChipReg", "ChipErr", "acts_per_word", "header",
            "pack_activations", "Segment", "Host", "GoldenExecutor", "RunResult", "RecalResult", "register_mismatches",
@@ -159,16 +159,13 @@ class Host:
     def _write(words, tile, reg, value):
         words += [header(Op.WRITE, tile, int(reg)), int(value) & 0xFFFF_FFFF]
 
-    def _bn_ctrl(self, shift, ql):
-        return shift | int(not ql.last) << 8 | int(ql.last) << 9
-
     def _bn_words(self, w, group, ql, regs, readback=False):
         """WRITEs of column block ``group``'s BN registers ``regs`` = (scale, bias, shift): its tile's, or the chip's
         reducer's (RED_BN_*) for a row-split group. With ``readback``, each staged scale and bias is READ back after
         its WRITE and the control word at the end: :meth:`decode_readback`."""
         tile, names = (group[0].tile, Reg) if len(group) == 1 else (CHIP_TARGET, _RED_NAMES)
         s, b, r = regs
-        self._write(w, tile, names.BN_CTRL, self._bn_ctrl(r, ql))
+        self._write(w, tile, names.BN_CTRL, bn_ctrl_word(r, relu=not ql.last, last=ql.last))
         self._write(w, tile, names.BN_CHANNEL, 0)
         for sj, bj in zip(s.tolist(), b.tolist()):
             self._write(w, tile, names.BN_SCALE, sj)
@@ -290,7 +287,7 @@ class Host:
             sb = vals[pos:pos + 2 * n].reshape(n, 2)
             scale, bias = sb[:, 0], sb[:, 1]
             pos += 2 * n
-            out[(seg.layer, group[0].col_block)] = (scale, bias, int(vals[pos]) & 0x3F)
+            out[(seg.layer, group[0].col_block)] = (scale, bias, bn_ctrl_fields(vals[pos])[0])
             pos += 1
         return out
 
@@ -492,8 +489,8 @@ class GoldenExecutor:
             st.regs[Reg.BN_BIAS] = st.bias[ch]
             st.regs[Reg.BN_CHANNEL] = (ch + 1) % len(st.scale)
         elif reg == Reg.BN_CTRL:
-            if (v & 0x3F) > fmt.shift_max:
-                raise ValueError(f"{where}: BN shift {v & 0x3F} out of range [0, {fmt.shift_max}]")
+            if bn_ctrl_fields(v)[0] > fmt.shift_max:
+                raise ValueError(f"{where}: BN shift {bn_ctrl_fields(v)[0]} out of range [0, {fmt.shift_max}]")
             st.regs[Reg.BN_CTRL] = v
         elif reg == Reg.BN_CHANNEL:
             st.regs[Reg.BN_CHANNEL] = check_int(f"{where}: BN channel", v, 0, len(st.scale) - 1)
@@ -590,12 +587,11 @@ class GoldenExecutor:
     def _take_snapshot(self, group):
         st = self.tiles[group[0]]
         regs = self.red if len(group) > 1 else st
-        ctrl = regs.regs[Reg.BN_CTRL]
         cols = {self.tiles[g].regs[Reg.COLS_USED] for g in group}
         if len(cols) != 1:
             raise ValueError(f"tiles {group} of a reduction group use different column counts {sorted(cols)}")
         raw = len(group) == 1 and bool(st.regs[Reg.MODE] & Mode.RAW)
-        return (cols.pop(), raw, regs.scale, regs.bias, ctrl & 0x3F, bool(ctrl >> 8 & 1), bool(ctrl >> 9 & 1))
+        return (cols.pop(), raw, regs.scale, regs.bias, *bn_ctrl_fields(regs.regs[Reg.BN_CTRL]))
 
     def _mvms(self, seg, vectors):
         """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw)."""

@@ -12,7 +12,7 @@ from .bn_unit import BnUnit
 from .params import validating
 
 __all__ = ["TileController", "Reg", "Err", "Ctrl", "Mode", "RegisterBus", "TILE_ID", "DATA_BITS", "ADDR_BITS",
-           "ADC_RANGE_LSB_A"]
+           "ADC_RANGE_LSB_A", "bn_ctrl_word", "bn_ctrl_fields"]
 
 DATA_BITS = 32
 ADDR_BITS = 5
@@ -62,6 +62,17 @@ class Ctrl(enum.IntFlag):
 class Mode(enum.IntFlag):
     RAW = 1 << 0                 # stream raw accumulators instead of BN outputs
     AUTOSTART = 1 << 1           # start an MVM whenever the activation buffer is full
+
+
+def bn_ctrl_word(shift, relu, last):
+    """The BN_CTRL register value (tile and chip reducer alike): shift r in [5:0], ReLU bit 8, last layer bit 9."""
+    return int(shift) | int(bool(relu)) << 8 | int(bool(last)) << 9
+
+
+def bn_ctrl_fields(word):
+    """(shift, relu, last) of a BN_CTRL value: the inverse of :func:`bn_ctrl_word`."""
+    word = int(word)
+    return word & 0x3F, bool(word >> 8 & 1), bool(word >> 9 & 1)
 
 
 _RO = {Reg.ID, Reg.GEOMETRY, Reg.FORMAT, Reg.STATUS, Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN,

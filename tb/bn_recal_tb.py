@@ -16,7 +16,7 @@ import cocotb
 import numpy as np
 
 from ..model.drift import recalibrate_registers
-from ..rtl.tile_ctrl import Mode, Reg
+from ..rtl.tile_ctrl import Mode, Reg, bn_ctrl_fields, bn_ctrl_word
 from .common import timeout_ns
 from .tile_tb import TileTB
 
@@ -38,7 +38,7 @@ async def bn_recalibration_through_the_register_interface(dut):
     base = (aux["base_scale"], aux["base_bias"], int(aux["base_shift"]))
     scale, bias, shift = recalibrate_registers(acc, aux["ref_mean"], aux["ref_std"], base, wl.fmt)
     await regs.write(Reg.MODE, 0)
-    await regs.write(Reg.BN_CTRL, shift | int(wl.relu) << 8 | int(wl.last) << 9)
+    await regs.write(Reg.BN_CTRL, bn_ctrl_word(shift, wl.relu, wl.last))
     await regs.write(Reg.BN_CHANNEL, 0)
     back_scale, back_bias = [], []
     for s, b in zip(scale.tolist(), bias.tolist()):
@@ -46,7 +46,7 @@ async def bn_recalibration_through_the_register_interface(dut):
         back_scale.append(await regs.read(Reg.BN_SCALE, signed=True))
         await regs.write(Reg.BN_BIAS, b)
         back_bias.append(await regs.read(Reg.BN_BIAS, signed=True))
-    back_shift = await regs.read(Reg.BN_CTRL) & 0x3F
+    back_shift = bn_ctrl_fields(await regs.read(Reg.BN_CTRL))[0]
     await regs.write(Reg.MODE, Mode.AUTOSTART)
     errors = await regs.read(Reg.ERRORS)
 

@@ -22,7 +22,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from ..rtl.tile_ctrl import TILE_ID, Ctrl, Err, Mode, Reg
+from ..rtl.tile_ctrl import TILE_ID, Ctrl, Err, Mode, Reg, bn_ctrl_word
 from .common import CLOCK_NS, pack, reset, start_clock, timeout_ns, unpack
 from .runner import params
 from .tile_workload import Workload
@@ -62,7 +62,7 @@ class RegisterDriver:
         """Write a workload's configuration and BN registers, then check there was no error."""
         await self.write(Reg.ROWS_USED, wl.rows_used)
         await self.write(Reg.COLS_USED, wl.cols_used)
-        await self.write(Reg.BN_CTRL, wl.shift | int(wl.relu) << 8 | int(wl.last) << 9)
+        await self.write(Reg.BN_CTRL, bn_ctrl_word(wl.shift, wl.relu, wl.last))
         await self.write(Reg.ADC_RANGE, wl.adc_range)
         await self.write(Reg.BN_CHANNEL, 0)
         for s, b in zip(wl.scale.tolist(), wl.bias.tolist()):
