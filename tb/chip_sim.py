@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..model.checks import check_int, check_nonnegative
-from .runner import BUILD_ROOT, run_cocotb
+from .runner import BUILD_ROOT, run_cocotb, write_report
 
 __all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
 
@@ -93,10 +93,7 @@ def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, waves=False, repor
                   wordline_errors=r.get("wordline_errors"), events=r.get("events"))
     if "error" in r:
         report["error"] = r["error"]
-    out_dir = Path(report_dir) if report_dir else BUILD_ROOT / "reports"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "chip.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    path = write_report(report, "chip.json", report_dir)
     if r.get("mismatches") is not None:
         log(f"chip  images {images}  mismatches {report['mismatches']} of {report['words_checked']} words + "
             f"logits  accuracy {100 * report['accuracy']:.1f}% (golden model {100 * report['golden_accuracy']:.1f}%)"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .toolchain import check_simulator, verilator_make_env
 
-__all__ = ["run_cocotb", "params", "BUILD_ROOT"]
+__all__ = ["run_cocotb", "params", "write_report", "BUILD_ROOT"]
 
 BUILD_ROOT = Path(os.environ.get("NEUROPHASE_BUILD", Path(__file__).resolve().parent.parent / "build"))
 
@@ -41,7 +41,7 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
     env.update(extra_env or {})
 
-    runner = _VerilatorPortsOnly() if sim == "verilator" else get_runner(sim)
+    runner = _verilator_ports_only() if sim == "verilator" else get_runner(sim)
     build_args = []
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
@@ -97,7 +97,7 @@ def _top_ports_visible(build_dir, toplevel, src):
     return path
 
 
-def _VerilatorPortsOnly():
+def _verilator_ports_only():
     """cocotb's Verilator runner without ``--public-flat-rw``: the testbenches reach the top's ports only, and a
     design whose every internal signal is public compiles to about three times the C++ and simulates several times
     slower (Verilator can neither inline nor fold it)."""
@@ -108,6 +108,15 @@ def _VerilatorPortsOnly():
             return [[arg for arg in cmd if arg != "--public-flat-rw"] for cmd in super()._build_command()]
 
     return VerilatorPortsOnly()
+
+
+def write_report(report, name, report_dir=None):
+    """Write a simulation report as JSON to ``<report_dir or build/reports>/<name>``; returns the path."""
+    out_dir = Path(report_dir) if report_dir else BUILD_ROOT / "reports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    return path
 
 
 def params():

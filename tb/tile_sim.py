@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..model.checks import check_int, check_nonnegative
-from .runner import BUILD_ROOT, run_cocotb
+from .runner import BUILD_ROOT, run_cocotb, write_report
 from .tile_workload import Workload
 
 __all__ = ["run_workload", "run_tile_sim", "TB_MODULE", "TOPLEVEL"]
@@ -99,10 +99,7 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False,
                   counters=result.get("counters"), waves=result.get("waves"))
     if "error" in result:
         report["error"] = result["error"]
-    out_dir = Path(report_dir) if report_dir else BUILD_ROOT / "reports"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"sim_tile{tile}.json"
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    path = write_report(report, f"sim_tile{tile}.json", report_dir)
     log(f"tile {tile}  layer {report['layer']}  MVMs {report['mvms']}  cycles {cycles}  "
         f"mismatches {report['mismatches']} of {report['outputs_checked']} outputs  "
         f"{report['cycles_per_wall_s']:.0f} simulated cycles/s ({sim}, {report['wall_s']:.1f} s wall in total)")
