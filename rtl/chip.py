@@ -88,8 +88,8 @@ class ChipTop(wiring.Component):
     STATUS (outstanding MVMs, route), RED_BN_CTRL / RED_BN_CHANNEL / RED_BN_SCALE / RED_BN_BIAS (the reducer's BN
     registers, written and read back like a tile's: RED_BN_BIAS reads the last bias written), event counters
     (CYCLES, ACTS, PLANES, TILE_BEATS, OUT_WORDS, PSUM_ADDS, CMD_WORDS, SAT_BN; saturating, one cycle behind their
-    events) and CTRL (bit 0 clears the counters, bit 1 the errors). CYCLES counts the cycles with work in the chip: a command word taken or in progress, an MVM outstanding
-    or a response word not yet taken; for a block of commands streamed one word per cycle whose responses are taken
+    events) and CTRL (bit 0 clears the counters, bit 1 the errors). CYCLES counts the cycles with work in the chip:
+    a command word taken or in progress, an MVM outstanding or a response word not yet taken; for a block of commands streamed one word per cycle whose responses are taken
     at once, that is every cycle from its first command word to its last response word, whatever the host does
     before and after (model/energy.py CycleModel.segment_cycles predicts it). A READ returns the count up to the
     cycle before its header; a clear zeroes it from the cycle after the clearing write. WRITE, READ and ROUTE of
