@@ -3,14 +3,14 @@
 Ref: docs/architecture.md §6 (drift management, the paper's claims), model/drift.py (remedies),
 model/drift_training.py (drift-aware weights).
 
-Methods (:data:`METHODS`): FP32 and the 8-bit digital path (no devices, one value each); the PCM chip with no
-remedy; each remedy alone (drift-aware training, BN recalibration, selective reprogramming, global drift
-compensation); the paper's three remedies together (drift-aware weights, then at time t selective reprogramming
-followed by BN recalibration); and, to attribute that result, drift-aware weights with BN recalibration and selective
-reprogramming with BN recalibration (:data:`PAIR_METHODS`; not in the quick mode). Every PCM method is measured on the same ``chips`` chip seeds (programming noise and
-drift exponents; the drift-aware weights use the same seeds) and with the same read-noise seed per (chip, time), so
-differences between methods are paired. A (method, chip) pair is one task: tasks run on a process pool, each with
-its own seeds, so the result does not depend on the number of processes or their order.
+Methods (:data:`METHODS`): FP32 and the 8-bit digital path (no devices, one value each); the PCM chip with no remedy;
+each remedy alone (drift-aware training, BN recalibration, selective reprogramming, global drift compensation); the
+paper's three remedies together (drift-aware weights, then at time t selective reprogramming followed by BN
+recalibration); and, to attribute that result, drift-aware weights with BN recalibration and selective reprogramming
+with BN recalibration (:data:`PAIR_METHODS`; not in the quick mode). Every PCM method is measured on the same ``chips``
+chip seeds (programming noise and drift exponents; the drift-aware weights use the same seeds) and with the same
+read-noise seed per (chip, time), so differences between methods are paired. A (method, chip) pair is one task: tasks
+run on a process pool, each with its own seeds, so the result does not depend on the number of processes or their order.
 
 Claims checked (computed from the measurements, never assumed):
 

@@ -86,14 +86,15 @@ class ChipTop(wiring.Component):
     Output words carry one channel each, sign-extended, in channel order, MVM by MVM in ACT order. Chip registers
     (:class:`~neurophase.model.runtime.ChipReg`): ID, CONFIG (tiles, max_group, activations per word), ERRORS (W1C),
     STATUS (outstanding MVMs, route), RED_BN_CTRL / RED_BN_CHANNEL / RED_BN_SCALE / RED_BN_BIAS (the reducer's BN
-    registers, written and read back like a tile's: RED_BN_BIAS reads the last bias written), event counters
-    (CYCLES, ACTS, PLANES, TILE_BEATS, OUT_WORDS, PSUM_ADDS, CMD_WORDS, SAT_BN; saturating, one cycle behind their
-    events) and CTRL (bit 0 clears the counters, bit 1 the errors). CYCLES counts the cycles with work in the chip:
-    a command word taken or in progress, an MVM outstanding or a response word not yet taken; for a block of commands streamed one word per cycle whose responses are taken
-    at once, that is every cycle from its first command word to its last response word, whatever the host does
-    before and after (model/energy.py CycleModel.segment_cycles predicts it). A READ returns the count up to the
-    cycle before its header; a clear zeroes it from the cycle after the clearing write. WRITE, READ and ROUTE of
-    chip registers wait until no MVM is outstanding (tile registers guard themselves: WRITE_WHILE_BUSY).
+    registers, written and read back like a tile's: RED_BN_BIAS reads the last bias written), event counters (CYCLES,
+    ACTS, PLANES, TILE_BEATS, OUT_WORDS, PSUM_ADDS, CMD_WORDS, SAT_BN; saturating, one cycle behind their events) and
+    CTRL (bit 0 clears the counters, bit 1 the errors). CYCLES counts the cycles with work in the chip: a command word
+    taken or in progress, an MVM outstanding or a response word not yet taken; for a block of commands streamed one word
+    per cycle whose responses are taken at once, that is every cycle from its first command word to its last response
+    word, whatever the host does before and after (model/energy.py CycleModel.segment_cycles predicts it). A READ
+    returns the count up to the cycle before its header; a clear zeroes it from the cycle after the clearing write.
+    WRITE, READ and ROUTE of chip registers wait until no MVM is outstanding (tile registers guard themselves:
+    WRITE_WHILE_BUSY).
 
     Errors are flagged in ERRORS (:class:`~neurophase.model.runtime.ChipErr`) and on ``error``, never silently
     dropped: an unknown opcode (the word is skipped), a tile number past the chip's tiles (a WRITE's data word and
