@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_finite_array, check_int, check_positive
+from neurophase.model.checks import check_finite_array, check_int, check_positive, signed_range
 
 __all__ = ["AdcConfig", "current_code", "convert", "convert_sar", "sar_threshold", "rail_hits"]
 
@@ -50,7 +50,7 @@ class AdcConfig:
 
     @property
     def code_max(self):
-        return (1 << (self.bits - 1)) - 1
+        return signed_range(self.bits)[1]
 
     @property
     def current_code_bits(self):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_int, check_signed_array, check_unsigned_array
+from neurophase.model.checks import check_int, check_signed_array, check_unsigned_array, signed_range
 
 __all__ = ["PeripheryFormat", "saturate", "shift_and_add", "shift_and_add_valid", "reduce_partial_sums",
            "bn_requantise", "bit_planes"]
@@ -59,7 +59,7 @@ class PeripheryFormat:
 
 def saturate(x, bits):
     """Clamp int64 ``x`` to signed ``bits``-bit range; return (clamped, number of entries that were clamped)."""
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    lo, hi = signed_range(bits)
     y = np.clip(x, lo, hi)
     return y, int(np.count_nonzero(y != x))
 
@@ -86,7 +86,7 @@ def shift_and_add(codes, fmt):
 
 def shift_and_add_valid(codes, fmt):
     """:func:`shift_and_add` for codes already known to be int64 b_adc-bit codes with b_in planes (hot path)."""
-    lo, hi = -(1 << (fmt.acc_bits - 1)), (1 << (fmt.acc_bits - 1)) - 1
+    lo, hi = signed_range(fmt.acc_bits)
     # Fast path: when no step can saturate the result is the exact weighted sum (the common case).
     if (1 << (fmt.b_adc - 1)) * ((1 << fmt.b_in) - 1) <= hi:
         acc = codes[0].copy()

@@ -8,8 +8,13 @@ import operator
 
 import numpy as np
 
-__all__ = ["check_int", "check_positive", "check_nonnegative", "check_finite_array", "check_shape",
+__all__ = ["signed_range", "check_int", "check_positive", "check_nonnegative", "check_finite_array", "check_shape",
            "check_unsigned_array", "check_signed_array", "check_probability"]
+
+
+def signed_range(bits):
+    """(lowest, highest) value of a signed two's-complement ``bits``-bit integer."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 def check_int(name, value, lo=None, hi=None):
@@ -97,5 +102,5 @@ def check_unsigned_array(name, a, bits):
 
 def check_signed_array(name, a, bits):
     """Return ``a`` as int64, checking every entry is a signed two's-complement ``bits``-bit integer."""
-    return _check_int_array(name, a, -(1 << (bits - 1)), (1 << (bits - 1)) - 1,
+    return _check_int_array(name, a, *signed_range(bits),
                             f"signed {bits}-bit integers")

@@ -12,7 +12,7 @@ ADC range. The full-scale current I_fs of each reduction group (the tiles whose 
 layer without row split, one tile) is set from calibration data: the ``ifs_percentile`` percentile of |I| of the
 bit-plane currents of the group's tiles, computed with the target (noise-free, undrifted) conductances on the first
 ``n_calibration`` *training* images' activations from the 8-bit digital path, rounded up to a whole number of
-``ifs_step`` (the tile's ADC range register counts in 10 nA steps). The test set is never used.
+the ADC_RANGE register's step (model/interface.py ``ADC_RANGE_STEP_A``, 10 nA). The test set is never used.
 
 Host side (not on the tiles): input codes, zero padding, im2col, 2x2 max pooling and the global average pool work
 on the unsigned 8-bit codes exactly (model/network.py ``im2col``, ``host_pool``); argmax of the signed logits.
@@ -42,14 +42,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .adc import AdcConfig, current_code
-from .arith import PeripheryFormat, bn_requantise, reduce_partial_sums
-from .checks import check_int, check_nonnegative, check_positive, check_shape
-from .device import PcmModel
-from .mapper import ChipGeometry, map_network
-from .network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward, input_codes, layer_vectors,
+from neurophase.model.adc import AdcConfig, current_code
+from neurophase.model.arith import PeripheryFormat, bn_requantise, reduce_partial_sums
+from neurophase.model.checks import check_int, check_nonnegative, check_positive, check_shape
+from neurophase.model.device import PcmModel
+from neurophase.model.interface import ADC_RANGE_STEP_A, adc_range_current
+from neurophase.model.mapper import ChipGeometry, map_network
+from neurophase.model.network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward, input_codes, layer_vectors,
                       load_split, load_weights, next_codes, quant_layers)
-from .tile import CrossbarTile, TileConfig
+from neurophase.model.tile import CrossbarTile, TileConfig
 
 __all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "tile_seed", "CHUNK", "max_images", "reference_chip",
            "tile_workload"]
@@ -66,14 +67,12 @@ class ChipConfig:
     frac_bits: int = 8                  # comparator resolution of the current code (D3)
     ifs_percentile: float = 99.9        # of |bit-plane current| on calibration images
     n_calibration: int = 200            # training images used for the ADC ranges
-    ifs_step: float = 10e-9             # I_fs is a whole number of these (the tile's ADC_RANGE register step, A)
 
     def __post_init__(self):
         if not 50.0 <= self.ifs_percentile <= 100.0:
             raise ValueError(f"ifs_percentile must be in [50, 100], got {self.ifs_percentile}")
         check_int("n_calibration", self.n_calibration, 1, 1437)
         check_int("frac_bits", self.frac_bits, 1, 16)
-        check_positive("ifs_step (A)", self.ifs_step)
 
     @property
     def geometry(self):
@@ -400,7 +399,7 @@ def _calibrate_ifs(qlayers, mapping, tiles, config):
                       np.arange(config.fmt.b_in)[None, None, :]) & 1
             mags.append(np.abs(v * np.einsum("nrb,rc->nbc", planes.astype(np.float64), gdiff)).ravel())
         level = float(np.percentile(np.concatenate(mags), config.ifs_percentile))
-        steps = max(1, int(np.ceil(level / config.ifs_step)))
+        steps = max(1, int(np.ceil(level / ADC_RANGE_STEP_A)))
         for m in group:
-            i_fs[m] = steps * config.ifs_step
+            i_fs[m] = adc_range_current(steps)
     return i_fs

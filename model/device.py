@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .checks import check_finite_array, check_nonnegative, check_positive, check_probability
+from neurophase.model.checks import check_finite_array, check_nonnegative, check_positive, check_probability
 
 __all__ = ["PcmModel", "ProgrammedDevices", "box_muller", "spawn_generators", "run_parallel", "scratch"]
 

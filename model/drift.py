@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arith import reduce_partial_sums
-from .checks import check_int, check_nonnegative, check_shape
-from .network import affine_registers, load_split
-from .train import backward, forward
+from neurophase.model.arith import reduce_partial_sums
+from neurophase.model.checks import check_int, check_nonnegative, check_shape
+from neurophase.model.network import affine_registers, load_split
+from neurophase.model.train import backward, forward
 
 __all__ = ["N_CALIBRATION", "CALIBRATION_SEED", "PROBE_VECTORS", "PROBE_SEED", "calibration_images",
            "channel_stats", "recalibrate_registers", "recalibrate_layer", "DriftReference", "record_reference",

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_int
+from neurophase.model.checks import check_int
 
 __all__ = ["TIMES", "QUICK_TIMES", "METHODS", "LABELS", "StudyConfig", "run_study", "summarise", "write_reports"]
 
@@ -87,13 +87,13 @@ class StudyConfig:
 
 
 def _weights(kind):
-    from .drift_training import DRIFT_WEIGHTS_PATH
-    from .network import WEIGHTS_PATH, load_weights
+    from neurophase.model.drift_training import DRIFT_WEIGHTS_PATH
+    from neurophase.model.network import WEIGHTS_PATH, load_weights
     return load_weights(DRIFT_WEIGHTS_PATH if kind == "dat" else WEIGHTS_PATH)[0]
 
 
 def _test_set(n):
-    from .network import load_split
+    from neurophase.model.network import load_split
     _, _, x_te, y_te = load_split()
     return (x_te, y_te) if n is None else (x_te[:n], y_te[:n])
 
@@ -101,8 +101,8 @@ def _test_set(n):
 def _selection(kind, budget):
     """Weights selected for reprogramming: the top ``budget`` of the diagonal Fisher information of ``kind``'s
     8-bit network in conductance units, estimated on every training image."""
-    from .drift import conductance_fisher, fisher_diagonal, select_sensitive
-    from .network import load_split, quant_layers
+    from neurophase.model.drift import conductance_fisher, fisher_diagonal, select_sensitive
+    from neurophase.model.network import load_split, quant_layers
     params = _weights(kind)
     x_tr, _, _, _ = load_split()
     return kind, select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr)), budget)
@@ -114,8 +114,8 @@ def _read_seed(chip_seed, ti):
 
 def _chip_task(task):
     """Accuracy of one method on one chip at every time: (method, chip index, [accuracy], [extra info])."""
-    from .chip import Chip
-    from .drift import compensate_global_drift, recalibrate_bn, record_reference, reprogram_selected
+    from neurophase.model.chip import Chip
+    from neurophase.model.drift import compensate_global_drift, recalibrate_bn, record_reference, reprogram_selected
     method, index, times, n_test, selection = task
     seed = CHIP_SEED_BASE + index
     chip = Chip.program(_weights("dat" if method in _DAT else "plain"), seed=seed)
@@ -149,7 +149,7 @@ def _pool(jobs):
 
 def run_study(cfg=StudyConfig(), log=None):
     """Run the study; returns the result dict (configuration, per-chip accuracies, summary, verdicts)."""
-    from .network import digital_forward, fp32_logits, fp32_params, load_weights, quant_layers
+    from neurophase.model.network import digital_forward, fp32_logits, fp32_params, load_weights, quant_layers
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.time()
     times = [t for _, t in cfg.times]

@@ -27,10 +27,10 @@ matmul adds in another order (weights then differ by ~1e-14), and the shipped we
 
 import numpy as np
 
-from .checks import check_int, check_positive
-from .device import PcmModel
-from .network import WEIGHTS_PATH
-from .train import TrainConfig, train
+from neurophase.model.checks import check_int, check_positive
+from neurophase.model.device import PcmModel
+from neurophase.model.network import WEIGHTS_PATH
+from neurophase.model.train import TrainConfig, train
 
 __all__ = ["TARGET_TIME", "NOISE_SEED", "DRIFT_WEIGHTS_PATH", "DeviceNoiseInjector", "train_drift_aware"]
 

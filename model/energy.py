@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .arith import PeripheryFormat, bit_planes
-from .checks import check_int, check_nonnegative, check_positive, check_unsigned_array
+from neurophase.model.arith import PeripheryFormat, bit_planes
+from neurophase.model.checks import check_int, check_nonnegative, check_positive, check_unsigned_array
 
 __all__ = ["ENCODINGS", "MatrixWork", "LayerWork", "CycleModel", "EventCounts", "count_events", "COMPONENTS",
            "energy_breakdown", "works_from_mapping", "tile_read_energy", "read_energy", "statistical_read_energy",

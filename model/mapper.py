@@ -22,7 +22,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .checks import check_int
+from neurophase.model.checks import check_int
 
 __all__ = ["ChipGeometry", "TileAssignment", "Mapping", "plan", "map_layers", "map_network"]
 
@@ -179,5 +179,5 @@ def map_layers(layers, geometry=ChipGeometry()):
 
 def map_network(net=None, geometry=ChipGeometry()):
     """Strict mapping of a network given as :class:`model.network.Layer` objects (default: the reference CNN)."""
-    from .network import REFERENCE_NET, layer_shapes
+    from neurophase.model.network import REFERENCE_NET, layer_shapes
     return map_layers(layer_shapes(REFERENCE_NET if net is None else net), geometry)

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .arith import PeripheryFormat, bn_requantise
-from .checks import check_int, check_shape, check_unsigned_array
+from neurophase.model.arith import PeripheryFormat, bn_requantise
+from neurophase.model.checks import check_int, check_shape, check_unsigned_array, signed_range
 
 __all__ = ["Layer", "REFERENCE_NET", "INPUT_SHAPE", "N_TEST", "SPLIT_SEED", "WEIGHTS_PATH", "load_split",
            "input_codes", "im2col", "col2im", "host_pool", "quantise_weights", "folded_affine", "QuantLayer",
@@ -221,7 +221,7 @@ def affine_registers(mult, offset, fmt):
     scale fits fmt.scale_bits and every bias fits fmt.bias_bits (most precision). Raises when no shift fits.
     """
     mult, offset = np.asarray(mult, np.float64), np.asarray(offset, np.float64)
-    smax, bmax = (1 << (fmt.scale_bits - 1)) - 1, (1 << (fmt.bias_bits - 1)) - 1
+    smax, bmax = signed_range(fmt.scale_bits)[1], signed_range(fmt.bias_bits)[1]
     for r in range(fmt.shift_max, -1, -1):
         s, b = np.round(mult * 2.0 ** r), np.round(offset * 2.0 ** r)
         if np.abs(s).max() <= smax and np.abs(b).max() + (1 << r) <= bmax:

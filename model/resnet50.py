@@ -12,7 +12,7 @@ or residual additions), which is what REFERENCES.md's 25,502,912 weights and 4.0
 
 from dataclasses import dataclass
 
-from .energy import MatrixWork
+from neurophase.model.energy import MatrixWork
 
 __all__ = ["ConvLayer", "resnet50_layers", "INPUT_HW", "STAGES"]
 

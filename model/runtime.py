@@ -28,90 +28,21 @@ on its own input only: tested).
 """
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 
-from .adc import AdcConfig
-from .arith import bn_requantise, reduce_partial_sums
-from .checks import check_int, check_nonnegative
-from .network import INPUT_SHAPE, input_codes, layer_vectors, next_codes
-from ..rtl.tile_ctrl import ADC_RANGE_LSB_A, Ctrl, Mode, Reg, bn_ctrl_fields, bn_ctrl_word
+from neurophase.model.adc import AdcConfig
+from neurophase.model.arith import bn_requantise, reduce_partial_sums
+from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.model.network import INPUT_SHAPE, input_codes, layer_vectors, next_codes
+from neurophase.model.interface import (BN_CTRL, CHIP_TARGET, RED_BN_REGS, TILE_MODE, WORD_BITS, ChipCtrl, ChipReg,
+                                       Op, TileCtrl, TileReg, act_words, adc_range_code, adc_range_current,
+                                       decode_header, header, pack_activations, unpack_activations)
 
-__all__ = ["WORD_BITS", "ACT_COUNT_BITS", "CHIP_TARGET", "Op", "ChipReg", "ChipErr", "acts_per_word", "header",
-           "pack_activations", "Segment", "Host", "GoldenExecutor", "RunResult", "RecalResult", "register_mismatches",
-           "run_program", "run_golden"]
-
-WORD_BITS = 32
-ACT_COUNT_BITS = 13          # ACT count field: 1..8191 activations
-CHIP_TARGET = 0xFF           # tile field value addressing the chip's own registers
-
-
-class Op(enum.IntEnum):
-    """Command opcodes (header bits [31:28])."""
-    NOP = 0
-    WRITE = 1
-    READ = 2
-    ACT = 3
-    ROUTE = 4
-
-
-class ChipReg(enum.IntEnum):
-    """Word addresses of the chip's own registers (tile field ``CHIP_TARGET``)."""
-    ID = 0x00
-    CONFIG = 0x01
-    ERRORS = 0x02
-    STATUS = 0x03
-    RED_BN_CTRL = 0x04
-    RED_BN_CHANNEL = 0x05
-    RED_BN_SCALE = 0x06
-    RED_BN_BIAS = 0x07
-    CYCLES = 0x08
-    ACTS = 0x09
-    PLANES = 0x0A
-    TILE_BEATS = 0x0B
-    OUT_WORDS = 0x0C
-    PSUM_ADDS = 0x0D
-    CMD_WORDS = 0x0E
-    CTRL = 0x0F
-    SAT_BN = 0x10
-
-
-class ChipErr(enum.IntFlag):
-    """Bits of the chip's ERRORS register (sticky; write 1 to clear)."""
-    BAD_OPCODE = 1 << 0
-    BAD_TILE = 1 << 1
-    BAD_VALUE = 1 << 2
-    BAD_ROUTE = 1 << 3
-    CHIP_REG = 1 << 4
-    REDUCE_MISMATCH = 1 << 5
-    TILE_ERROR = 1 << 6
-
-
-def acts_per_word(b_in):
-    """Activations packed into one command word."""
-    return WORD_BITS // check_int("b_in", b_in, 1, WORD_BITS)
-
-
-def header(op, tile, arg=0):
-    """A command header word: op [31:28], tile [27:20], arg [19:0]."""
-    op = Op(op)
-    check_int("tile", tile, 0, CHIP_TARGET)
-    check_int("arg", arg, 0, (1 << 20) - 1)
-    return (int(op) << 28) | (tile << 20) | arg
-
-
-def pack_activations(x, b_in):
-    """Unsigned activations (mvms, K) -> command words (mvms, ceil(K / per word)), activation 0 in the low bits."""
-    x = np.asarray(x, dtype=np.uint64)
-    apw = acts_per_word(b_in)
-    n, k = x.shape
-    nw = -(-k // apw)
-    padded = np.zeros((n, nw * apw), np.uint64)
-    padded[:, :k] = x
-    shifts = (np.arange(apw, dtype=np.uint64) * np.uint64(b_in))[None, None, :]
-    return (padded.reshape(n, nw, apw) << shifts).sum(axis=2).astype(np.uint32)
+__all__ = ["Segment", "Host", "GoldenExecutor", "RunResult", "RecalResult", "register_mismatches", "run_program",
+           "run_golden"]
 
 
 @dataclass
@@ -163,9 +94,9 @@ class Host:
         """WRITEs of column block ``group``'s BN registers ``regs`` = (scale, bias, shift): its tile's, or the chip's
         reducer's (RED_BN_*) for a row-split group. With ``readback``, each staged scale and bias is READ back after
         its WRITE and the control word at the end: :meth:`decode_readback`."""
-        tile, names = (group[0].tile, Reg) if len(group) == 1 else (CHIP_TARGET, _RED_NAMES)
+        tile, names = (group[0].tile, TileReg) if len(group) == 1 else (CHIP_TARGET, _RED_NAMES)
         s, b, r = regs
-        self._write(w, tile, names.BN_CTRL, bn_ctrl_word(r, relu=not ql.last, last=ql.last))
+        self._write(w, tile, names.BN_CTRL, BN_CTRL.encode(shift=r, relu=not ql.last, last=ql.last))
         self._write(w, tile, names.BN_CHANNEL, 0)
         for sj, bj in zip(s.tolist(), b.tolist()):
             self._write(w, tile, names.BN_SCALE, sj)
@@ -181,19 +112,19 @@ class Host:
         """Configure every mapped tile: geometry in use, ADC range, BN registers (or RAW mode in a reduction group),
         AUTOSTART; clear the chip's and the tiles' counters and errors."""
         w = []
-        self._write(w, CHIP_TARGET, ChipReg.CTRL, 3)
+        self._write(w, CHIP_TARGET, ChipReg.CTRL, ChipCtrl.CLEAR_COUNTERS | ChipCtrl.CLEAR_ERRORS)
         for ql in self.chip.qlayers:
             for group in self._groups(ql.layer.name):
                 for a in group:
                     n = a.tile
-                    rng = int(round(self.chip.i_fs[n] / ADC_RANGE_LSB_A))
-                    self._write(w, n, Reg.ROWS_USED, a.rows)
-                    self._write(w, n, Reg.COLS_USED, a.columns)
-                    self._write(w, n, Reg.ADC_RANGE, rng)
+                    rng = adc_range_code(self.chip.i_fs[n])
+                    self._write(w, n, TileReg.ROWS_USED, a.rows)
+                    self._write(w, n, TileReg.COLS_USED, a.columns)
+                    self._write(w, n, TileReg.ADC_RANGE, rng)
                     if len(group) == 1:
                         self._bn_words(w, group, ql, self.registers[(a.layer, a.col_block)])
-                    self._write(w, n, Reg.MODE, Mode.AUTOSTART | (Mode.RAW if len(group) > 1 else 0))
-                    self._write(w, n, Reg.CTRL, Ctrl.CLEAR_ERRORS | Ctrl.CLEAR_COUNTERS)
+                    self._write(w, n, TileReg.MODE, TILE_MODE.encode(autostart=1, raw=len(group) > 1))
+                    self._write(w, n, TileReg.CTRL, TileCtrl.CLEAR_ERRORS | TileCtrl.CLEAR_COUNTERS)
         return Segment("config", np.array(w, np.uint32), 0)
 
     def layer_segment(self, li, x, chunk, pad_mvms=0, seed=None):
@@ -238,7 +169,7 @@ class Host:
         w = []
         for group in self._groups(name):
             if len(group) == 1:
-                self._write(w, group[0].tile, Reg.MODE, Mode.AUTOSTART | Mode.RAW)
+                self._write(w, group[0].tile, TileReg.MODE, TILE_MODE.encode(autostart=1, raw=1))
         parts, n_resp = [np.array(w, np.uint32)], 0
         for a in self.mapping.layer_tiles(name):
             acts = pack_activations(x[:, a.row_start:a.row_stop], self.fmt.b_in)
@@ -274,7 +205,7 @@ class Host:
         for group in self._groups(name):
             self._bn_words(w, group, ql, registers[(name, group[0].col_block)], readback=True)
             if len(group) == 1:
-                self._write(w, group[0].tile, Reg.MODE, Mode.AUTOSTART)
+                self._write(w, group[0].tile, TileReg.MODE, TILE_MODE.encode(autostart=1))
         words = np.array(w, np.uint32)
         return Segment(f"{name}.registers", words, self._reads(words), layer=name)
 
@@ -287,7 +218,7 @@ class Host:
             sb = vals[pos:pos + 2 * n].reshape(n, 2)
             scale, bias = sb[:, 0], sb[:, 1]
             pos += 2 * n
-            out[(seg.layer, group[0].col_block)] = (scale, bias, bn_ctrl_fields(vals[pos])[0])
+            out[(seg.layer, group[0].col_block)] = (scale, bias, BN_CTRL.decode(vals[pos]).shift)
             pos += 1
         return out
 
@@ -296,7 +227,7 @@ class Host:
         """Response words of a program of WRITEs and READs: one per READ (a WRITE's data word skipped)."""
         n, i = 0, 0
         while i < len(words):
-            op = int(words[i]) >> 28
+            op = decode_header(words[i]).op
             n += op == Op.READ
             i += 2 if op == Op.WRITE else 1
         return n
@@ -325,7 +256,7 @@ class Host:
             raise ValueError(f"configuration returned {len(resp)} words, expected none")
 
     def _classify(self, q_all, seed=None):
-        from .chip import CHUNK
+        from neurophase.model.chip import CHUNK
         logits, outs = [], {ql.layer.name: [] for ql in self.chip.qlayers}
         for ci, c0 in enumerate(range(0, len(q_all), CHUNK)):
             q = q_all[c0:c0 + CHUNK]
@@ -355,8 +286,8 @@ class Host:
         ``recalibrate_bn`` step for step: same images, chunks and read-noise draws, so the golden executor gives its
         registers bit for bit. ``pixels`` then run as in :meth:`session` (the executor's own read-noise seed).
         """
-        from .chip import CHUNK
-        from .drift import CALIBRATION_SEED, calibration_images, recalibrate_layer
+        from neurophase.model.chip import CHUNK
+        from neurophase.model.drift import CALIBRATION_SEED, calibration_images, recalibrate_layer
         seed = CALIBRATION_SEED if seed is None else check_int("seed", seed, 0, 2 ** 63 - 1)
         q_test = None if pixels is None else _codes(pixels)
         self.registers = {k: (s.copy(), b.copy(), r) for k, (s, b, r) in reference.registers.items()}
@@ -434,19 +365,17 @@ def run_program(session, execute):
             return stop.value
 
 
-# The reducer's BN registers behave as a tile's BN registers.
-_RED_REGS = {ChipReg.RED_BN_CTRL: Reg.BN_CTRL, ChipReg.RED_BN_CHANNEL: Reg.BN_CHANNEL,
-             ChipReg.RED_BN_SCALE: Reg.BN_SCALE, ChipReg.RED_BN_BIAS: Reg.BN_BIAS}
-_RED_NAMES = SimpleNamespace(**{reg.name: chip_reg for chip_reg, reg in _RED_REGS.items()})
+# The reducer's BN registers under the names of the tile registers they behave as.
+_RED_NAMES = SimpleNamespace(**{reg.name: chip_reg for chip_reg, reg in RED_BN_REGS.items()})
 
 
 class _TileState:
     """A tile's registers as the golden executor tracks them."""
 
     def __init__(self, columns, rows, adc_range):
-        self.regs = {Reg.ROWS_USED: rows, Reg.COLS_USED: columns, Reg.BN_CTRL: 0, Reg.MODE: 0,
-                     Reg.ADC_RANGE: adc_range, Reg.BN_CHANNEL: 0, Reg.BN_SCALE: 0, Reg.BN_BIAS: 0,
-                     Reg.MVM_COUNT: 0}
+        self.regs = {TileReg.ROWS_USED: rows, TileReg.COLS_USED: columns, TileReg.BN_CTRL: 0, TileReg.MODE: 0,
+                     TileReg.ADC_RANGE: adc_range, TileReg.BN_CHANNEL: 0, TileReg.BN_SCALE: 0, TileReg.BN_BIAS: 0,
+                     TileReg.MVM_COUNT: 0}
         self.scale = np.zeros(columns, np.int64)
         self.bias = np.zeros(columns, np.int64)
         self.version = 0
@@ -479,26 +408,26 @@ class GoldenExecutor:
 
     def _tile_reg_write(self, st, reg, v, where):
         fmt = self.fmt
-        if reg == Reg.BN_SCALE:
-            st.regs[Reg.BN_SCALE] = _signed(v, WORD_BITS)
-        elif reg == Reg.BN_BIAS:
-            ch = st.regs[Reg.BN_CHANNEL]
+        if reg == TileReg.BN_SCALE:
+            st.regs[TileReg.BN_SCALE] = _signed(v, WORD_BITS)
+        elif reg == TileReg.BN_BIAS:
+            ch = st.regs[TileReg.BN_CHANNEL]
             st.scale = st.scale.copy()
             st.bias = st.bias.copy()
-            st.scale[ch], st.bias[ch] = st.regs[Reg.BN_SCALE], _signed(v, WORD_BITS)
-            st.regs[Reg.BN_BIAS] = st.bias[ch]
-            st.regs[Reg.BN_CHANNEL] = (ch + 1) % len(st.scale)
-        elif reg == Reg.BN_CTRL:
-            if bn_ctrl_fields(v)[0] > fmt.shift_max:
-                raise ValueError(f"{where}: BN shift {bn_ctrl_fields(v)[0]} out of range [0, {fmt.shift_max}]")
-            st.regs[Reg.BN_CTRL] = v
-        elif reg == Reg.BN_CHANNEL:
-            st.regs[Reg.BN_CHANNEL] = check_int(f"{where}: BN channel", v, 0, len(st.scale) - 1)
-        elif reg in (Reg.ROWS_USED, Reg.COLS_USED, Reg.MODE, Reg.ADC_RANGE):
+            st.scale[ch], st.bias[ch] = st.regs[TileReg.BN_SCALE], _signed(v, WORD_BITS)
+            st.regs[TileReg.BN_BIAS] = st.bias[ch]
+            st.regs[TileReg.BN_CHANNEL] = (ch + 1) % len(st.scale)
+        elif reg == TileReg.BN_CTRL:
+            if BN_CTRL.decode(v).shift > fmt.shift_max:
+                raise ValueError(f"{where}: BN shift {BN_CTRL.decode(v).shift} out of range [0, {fmt.shift_max}]")
+            st.regs[TileReg.BN_CTRL] = v
+        elif reg == TileReg.BN_CHANNEL:
+            st.regs[TileReg.BN_CHANNEL] = check_int(f"{where}: BN channel", v, 0, len(st.scale) - 1)
+        elif reg in (TileReg.ROWS_USED, TileReg.COLS_USED, TileReg.MODE, TileReg.ADC_RANGE):
             st.regs[reg] = v
-        elif reg == Reg.CTRL:
-            if v & Ctrl.CLEAR_COUNTERS:
-                st.regs[Reg.MVM_COUNT] = 0
+        elif reg == TileReg.CTRL:
+            if v & TileCtrl.CLEAR_COUNTERS:
+                st.regs[TileReg.MVM_COUNT] = 0
             return
         else:
             raise ValueError(f"{where}: register {reg:#x} is not writable")
@@ -506,11 +435,11 @@ class GoldenExecutor:
 
     def tile(self, n):
         """The programmed golden tile seen through the ADC range its register holds."""
-        rng = self.tiles[n].regs[Reg.ADC_RANGE]
+        rng = self.tiles[n].regs[TileReg.ADC_RANGE]
         key = (n, rng)
         if key not in self._adc_tiles:
             tile = self.chip.tiles[n]
-            i_fs = rng * ADC_RANGE_LSB_A
+            i_fs = adc_range_current(rng)
             if not np.isclose(i_fs, tile.adc.i_fs, rtol=1e-12, atol=0):
                 tile = tile.with_adc(AdcConfig(tile.adc.bits, i_fs, tile.adc.frac_bits))
             self._adc_tiles[key] = tile
@@ -519,18 +448,15 @@ class GoldenExecutor:
     def execute(self, seg):
         """Run ``seg``; returns its response words (uint32)."""
         words = np.asarray(seg.words, np.uint32)
-        apw = acts_per_word(self.fmt.b_in)
         n_tiles = len(self.chip.tiles)
         vectors = {}                        # tile -> list of activation vectors in ACT order
         queues = {}                         # tile -> indices of vectors not yet taken by an output
         out = []                            # ("word", value) or ("mvm", group, indices, snapshot)
         i = 0
-        mask = (1 << self.fmt.b_in) - 1
         while i < len(words):
-            w = int(words[i])
-            op, tile, arg = w >> 28, (w >> 20) & 0xFF, w & 0xFFFFF
+            op, tile, arg = astuple(decode_header(words[i]))
             where = f"segment {seg.name}, word {i}"
-            if op not in Op.__members__.values():
+            if not isinstance(op, Op):
                 raise ValueError(f"{where}: opcode must be one of {[int(o) for o in Op]}, got {op}")
             if tile != CHIP_TARGET and tile >= n_tiles and op != Op.NOP:
                 raise ValueError(f"{where}: tile must be in [0, {n_tiles - 1}] or {CHIP_TARGET:#x}, got {tile}")
@@ -540,19 +466,19 @@ class GoldenExecutor:
                 if tile == CHIP_TARGET:
                     if arg in (ChipReg.CTRL, ChipReg.ERRORS):
                         continue
-                    if arg not in _RED_REGS:
+                    if arg not in RED_BN_REGS:
                         raise ValueError(f"{where}: chip register {arg:#x} is not writable")
-                    self._tile_reg_write(self.red, _RED_REGS[arg], v, where)
+                    self._tile_reg_write(self.red, RED_BN_REGS[arg], v, where)
                 else:
-                    self._tile_reg_write(self.tiles[tile], Reg(arg), v, where)
+                    self._tile_reg_write(self.tiles[tile], TileReg(arg), v, where)
             elif op == Op.READ:
                 if tile == CHIP_TARGET:
-                    if arg not in _RED_REGS:
+                    if arg not in RED_BN_REGS:
                         raise ValueError(f"{where}: the golden executor models reads of the chip registers "
-                                         f"{[r.name for r in _RED_REGS]} only, got {arg:#x}")
-                    out.append(("word", self.red.regs[_RED_REGS[arg]] & 0xFFFF_FFFF))
+                                         f"{[r.name for r in RED_BN_REGS]} only, got {arg:#x}")
+                    out.append(("word", self.red.regs[RED_BN_REGS[arg]] & 0xFFFF_FFFF))
                 else:
-                    out.append(("word", self.tiles[tile].regs[Reg(arg)] & 0xFFFF_FFFF))
+                    out.append(("word", self.tiles[tile].regs[TileReg(arg)] & 0xFFFF_FFFF))
             elif op == Op.ROUTE:
                 check_int(f"{where}: ROUTE size", arg, 1, n_tiles - tile)
                 self.route = (tile, arg)
@@ -560,15 +486,13 @@ class GoldenExecutor:
                 base, size = self.route
                 if not base <= tile < base + size:
                     raise ValueError(f"{where}: ACT to tile {tile} outside the route {base}..{base + size - 1}")
-                nw = -(-arg // apw)
-                packed = words[i:i + nw].astype(np.uint64)
+                nw = act_words(arg, self.fmt.b_in)
+                x = unpack_activations(words[i:i + nw], arg, self.fmt.b_in)
                 i += nw
-                x = ((packed[:, None] >> (np.arange(apw, dtype=np.uint64) * np.uint64(self.fmt.b_in))[None])
-                     & np.uint64(mask)).ravel()[:arg].astype(np.int64)
                 st = self.tiles[tile]
-                if arg != st.regs[Reg.ROWS_USED]:
+                if arg != st.regs[TileReg.ROWS_USED]:
                     raise ValueError(f"{where}: ACT of {arg} activations to tile {tile} using "
-                                     f"{st.regs[Reg.ROWS_USED]} rows")
+                                     f"{st.regs[TileReg.ROWS_USED]} rows")
                 vectors.setdefault(tile, []).append(x)
                 queues.setdefault(tile, []).append(len(vectors[tile]) - 1)
                 group = tuple(range(base, base + size))
@@ -587,11 +511,12 @@ class GoldenExecutor:
     def _take_snapshot(self, group):
         st = self.tiles[group[0]]
         regs = self.red if len(group) > 1 else st
-        cols = {self.tiles[g].regs[Reg.COLS_USED] for g in group}
+        cols = {self.tiles[g].regs[TileReg.COLS_USED] for g in group}
         if len(cols) != 1:
             raise ValueError(f"tiles {group} of a reduction group use different column counts {sorted(cols)}")
-        raw = len(group) == 1 and bool(st.regs[Reg.MODE] & Mode.RAW)
-        return (cols.pop(), raw, regs.scale, regs.bias, *bn_ctrl_fields(regs.regs[Reg.BN_CTRL]))
+        raw = len(group) == 1 and bool(TILE_MODE.decode(st.regs[TileReg.MODE]).raw)
+        ctrl = BN_CTRL.decode(regs.regs[TileReg.BN_CTRL])
+        return (cols.pop(), raw, regs.scale, regs.bias, ctrl.shift, bool(ctrl.relu), bool(ctrl.last))
 
     def _mvms(self, seg, vectors):
         """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw)."""
@@ -608,7 +533,7 @@ class GoldenExecutor:
             res = self.tile(n).mvm(x, self.t, rng)
             acc[n] = res.acc[:len(vs)]
             self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])
-            self.tiles[n].regs[Reg.MVM_COUNT] += len(vs)
+            self.tiles[n].regs[TileReg.MVM_COUNT] += len(vs)
         return acc
 
     def _responses(self, out, acc):

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checks import check_int, check_positive
+from neurophase.model.checks import check_int, check_positive
 
 __all__ = ["Technology", "load_technology", "TECH_PATH", "scale_factor"]
 

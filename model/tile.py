@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import adc as _adc
-from .adc import AdcConfig
-from .arith import PeripheryFormat, bit_planes, shift_and_add_valid
-from .checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
-from .device import PcmModel, ProgrammedDevices, box_muller, run_parallel, scratch, spawn_generators
+from neurophase.model import adc as _adc
+from neurophase.model.adc import AdcConfig
+from neurophase.model.arith import PeripheryFormat, bit_planes, shift_and_add_valid
+from neurophase.model.checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
+from neurophase.model.device import PcmModel, ProgrammedDevices, box_muller, run_parallel, scratch, spawn_generators
 
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
 

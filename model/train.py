@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .checks import check_int, check_positive
-from .network import (BN_EPS, REFERENCE_NET, col2im, host_pool, im2col, load_split, quant_layers,
+from neurophase.model.checks import check_int, check_positive
+from neurophase.model.network import (BN_EPS, REFERENCE_NET, col2im, host_pool, im2col, load_split, quant_layers,
                       quantise_weights, digital_forward, fp32_logits)
 
 __all__ = ["TrainConfig", "train", "init_params", "forward", "backward", "softmax_cross_entropy", "accuracy"]

@@ -51,9 +51,9 @@ def _timed(f, clock=time.perf_counter):
 
 def measure(batch=256, repeats=50, threads=2, seed=0, progress=lambda msg: None):
     """Run the benchmark; return the report as a dict (times in milliseconds)."""
-    from .model.arith import bit_planes
-    from .model.checks import check_int
-    from .model.tile import CrossbarTile, StageTimer
+    from neurophase.model.arith import bit_planes
+    from neurophase.model.checks import check_int
+    from neurophase.model.tile import CrossbarTile, StageTimer
 
     batch = check_int("batch", batch, 1, 1 << 16)
     repeats = check_int("repeats", repeats, 3, 10_000)
@@ -159,7 +159,7 @@ def measure_chip(images, sims=("icarus", "verilator"), progress=lambda msg: None
     """Whole-chip RTL inference speed per simulator (tb/chip_sim.py): images and cycles per wall second, and where
     the time goes: the simulator (waiting on a segment) against Python (golden executor, files, host work). The
     simulator build is cached and left out (``wall_s`` starts with the first segment)."""
-    from .tb.chip_sim import run_chip
+    from neurophase.tb.chip_sim import run_chip
     out = {}
     for sim in sims:
         progress(f"chip RTL, {images} image(s) under {sim}")

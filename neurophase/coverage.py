@@ -155,8 +155,8 @@ def _pct(s):
 
 
 def run(args):
-    from .tb.runner import BUILD_ROOT
-    from .tb.toolchain import check_simulator
+    from neurophase.tb.runner import BUILD_ROOT
+    from neurophase.tb.toolchain import check_simulator
     check_simulator("verilator")
     verilator_coverage()   # fail before the long test run when the merge tool is missing
     started = 0.0 if args.no_run else time.time()

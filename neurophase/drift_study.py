@@ -21,7 +21,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from .model.drift_study import StudyConfig, markdown_table, run_study, write_reports
+    from neurophase.model.drift_study import StudyConfig, markdown_table, run_study, write_reports
     kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images), ("jobs", args.jobs)) if v is not None}
     cfg = StudyConfig.quick_mode(budget=args.budget, **kw) if args.quick else StudyConfig(budget=args.budget, **kw)
     result = run_study(cfg)

@@ -15,10 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .model import energy as E
-from .model.arith import PeripheryFormat
-from .model.checks import check_int, check_nonnegative, check_positive
-from .model.technology import TECH_PATH, load_technology
+from neurophase.model import energy as E
+from neurophase.model.arith import PeripheryFormat
+from neurophase.model.checks import check_int, check_nonnegative, check_positive
+from neurophase.model.technology import TECH_PATH, load_technology
 
 ASSUMED_CLIP_SIGMAS = 4.0       # activation full scale of the assumed ReLU statistics (relu_activation_stats)
 
@@ -40,8 +40,8 @@ def add_arguments(p):
 
 def resnet50_evaluations(tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-6, v_read=0.2, tiles=144):
     """{encoding: Evaluation} of ResNet-50 on tiles of 256 x 128, with the stated read-energy assumptions."""
-    from .model.mapper import ChipGeometry, plan
-    from .model.resnet50 import resnet50_layers
+    from neurophase.model.mapper import ChipGeometry, plan
+    from neurophase.model.resnet50 import resnet50_layers
     mapping = plan([(l.name, l.fan_in, l.fan_out, l.mvms) for l in resnet50_layers()], ChipGeometry(tiles=tiles))
     works = E.works_from_mapping(mapping)
     g_mean = E.gaussian_weight_conductance(g_max, rows=mapping.geometry.rows)
@@ -71,8 +71,8 @@ def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chi
     """{encoding: Evaluation} of the reference CNN on the chip, with the PCM read energy from the programmed tiles'
     drifted conductances (``t`` s after programming) and the activations each tile sees on the first ``images``
     test images (golden-model run with read-noise seed ``seed``)."""
-    from .model.chip import reference_chip
-    from .model.network import load_split
+    from neurophase.model.chip import reference_chip
+    from neurophase.model.network import load_split
     images = check_int("images", images, 1)
     chip = reference_chip(chip_seed)
     _, trace = chip.run(load_split()[2][:images], t, seed, record=True)
@@ -185,7 +185,7 @@ def synth_stats(verilog, top):
 def area_report(rtl_dir, export=True):
     """Export every RTL top (unless ``export`` is False) and synthesise each: {top: stats}."""
     if export:
-        from .rtl_tools import export_all
+        from neurophase.rtl_tools import export_all
         paths = export_all(rtl_dir)
     else:
         paths = sorted(Path(rtl_dir).glob("*.v"))
@@ -217,7 +217,7 @@ def claims_markdown(claims):
 
 
 def run(args):
-    from .model.mapper import ChipGeometry
+    from neurophase.model.mapper import ChipGeometry
     tech = load_technology(args.tech)
     pub = E.load_published()
     paper = pub["paper"]

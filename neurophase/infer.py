@@ -29,9 +29,9 @@ def _progress(label):
 
 
 def run(args):
-    from .model.checks import check_int, check_nonnegative
-    from .model.chip import Chip
-    from .model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
+    from neurophase.model.checks import check_int, check_nonnegative
+    from neurophase.model.chip import Chip
+    from neurophase.model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
                                 quant_layers)
     seeds = check_int("--seeds", args.seeds, 1, 1000)
     times = [check_nonnegative("--time (s)", t) for t in args.time]

@@ -99,7 +99,7 @@ def net_alias_lines(text):
 def lint_file(path, top=None, parameters=None, label=None):
     """Lint one Verilog file with the project's waivers and its net aliases waived (:func:`net_alias_lines`);
     returns a :class:`LintResult`."""
-    from .tb.toolchain import check_simulator
+    from neurophase.tb.toolchain import check_simulator
     check_simulator("verilator")
     path = Path(path)
     top = top or path.stem
@@ -127,7 +127,7 @@ def lint_file(path, top=None, parameters=None, label=None):
 
 def lint_all(out):
     """Export every top into ``out`` and lint it, then lint the behavioural HDL; returns the results."""
-    from .rtl_tools import export_all
+    from neurophase.rtl_tools import export_all
     results = [lint_file(path) for path in export_all(out)]
     results += [lint_file(path, top, params) for path, top, params in HDL]
     return results

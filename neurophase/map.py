@@ -11,7 +11,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from .model.mapper import ChipGeometry, map_network
+    from neurophase.model.mapper import ChipGeometry, map_network
     m = map_network(geometry=ChipGeometry(tiles=args.tiles))
     print(m.table())
     print(f"wrote {m.write_json(args.out)}")

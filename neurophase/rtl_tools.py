@@ -8,7 +8,7 @@ def add_arguments(p):
 
 
 def export_all(out):
-    from .rtl.export import TOPS, write_verilog
+    from neurophase.rtl.export import TOPS, write_verilog
     return [write_verilog(factory(), name, out) for name, factory in TOPS.items()]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def _images(text):
-    from .model.chip import max_images
+    from neurophase.model.chip import max_images
     return max_images() if text == "all" else int(text)
 
 
@@ -34,11 +34,11 @@ def add_arguments(p):
 
 
 def run(args):
-    from .tb.tile_sim import run_tile_sim
-    from .tb.toolchain import check_simulator
+    from neurophase.tb.tile_sim import run_tile_sim
+    from neurophase.tb.toolchain import check_simulator
     check_simulator(args.sim)
     if args.tile is None:
-        from .tb.chip_sim import run_chip_sim
+        from neurophase.tb.chip_sim import run_chip_sim
         report = run_chip_sim(sim=args.sim, images=args.images, t=args.time, seed=args.seed, waves=args.waves,
                               report_dir=args.report_dir)
         return 0 if report["mismatches"] == 0 and "error" not in report else 1

@@ -15,7 +15,7 @@ DEFAULT_OUT = Path("build/train/digits_cnn.npz")
 
 
 def add_arguments(p):
-    from .model.train import TrainConfig
+    from neurophase.model.train import TrainConfig
     d = TrainConfig()
     p.add_argument("--out", type=Path, default=None,
                    help=f"weights file to write (default {DEFAULT_OUT}, or {DEFAULT_OUT.stem}_drift_aware.npz beside it)")
@@ -36,13 +36,13 @@ def compare_params(a, b):
 
 
 def run(args):
-    from .model.network import WEIGHTS_PATH, load_weights, save_weights
-    from .model.train import TrainConfig, train
+    from neurophase.model.network import WEIGHTS_PATH, load_weights, save_weights
+    from neurophase.model.train import TrainConfig, train
     cfg = TrainConfig(seed=args.seed, epochs_fp32=args.epochs_fp32, epochs_qat=args.epochs_qat)
     t0 = time.time()
     progress = lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
     if args.drift_aware:
-        from .model.drift_training import DRIFT_WEIGHTS_PATH, TARGET_TIME, train_drift_aware
+        from neurophase.model.drift_training import DRIFT_WEIGHTS_PATH, TARGET_TIME, train_drift_aware
         params, meta = train_drift_aware(cfg, TARGET_TIME if args.target_time is None else args.target_time,
                                          progress=progress)
         reference = DRIFT_WEIGHTS_PATH

@@ -3,8 +3,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.checks import check_int
-from .params import validating
+from neurophase.model.checks import check_int
+from neurophase.rtl.params import validating
 
 __all__ = ["SarAdcArray"]
 

@@ -4,9 +4,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..model.arith import PeripheryFormat
-from ..model.checks import check_int
-from .params import validating
+from neurophase.model.arith import PeripheryFormat
+from neurophase.model.checks import check_int, signed_range
+from neurophase.rtl.params import validating
 
 __all__ = ["BnUnit"]
 
@@ -159,7 +159,7 @@ class BnUnit(wiring.Component):
         # Last layer: signed out_bits; overflow when the bits above the output's sign bit are not all the sign.
         top = z[fmt.out_bits - 1:]
         last_over, last_under = ~neg & top.any(), neg & ~relu2 & ~top.all()
-        out_max = (1 << (fmt.out_bits - 1)) - 1
+        out_max = signed_range(fmt.out_bits)[1]
         last_y = Mux(neg & relu2, 0,
                      Mux(last_over, out_max, Mux(last_under, -out_max - 1, z[:fmt.out_bits].as_signed())))
         m.d.sync += [self.o_valid.eq(valid2), self.o_channel.eq(channel2),

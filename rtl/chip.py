@@ -6,16 +6,15 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..model.arith import PeripheryFormat
-from ..model.checks import check_int
-from ..model.runtime import ACT_COUNT_BITS, CHIP_TARGET, WORD_BITS, ChipErr, ChipReg, Op, acts_per_word
-from .bn_unit import BnUnit
-from .params import validating
-from .tile import Tile
+from neurophase.model.arith import PeripheryFormat
+from neurophase.model.checks import check_int, signed_range
+from neurophase.model.interface import (ACT_COUNT_BITS, CHIP_ID, CHIP_TARGET, WORD_BITS, ChipErr, ChipReg, Op,
+                                       acts_per_word)
+from neurophase.rtl.bn_unit import BnUnit
+from neurophase.rtl.params import validating
+from neurophase.rtl.tile import Tile
 
-__all__ = ["ChipTop", "CHIP_ID"]
-
-CHIP_ID = 0x4E504331            # "NPC1"
+__all__ = ["ChipTop"]
 
 
 class _S(enum.IntEnum):
@@ -68,7 +67,7 @@ class ChipTop(wiring.Component):
     ---------
     The host drives 32-bit command words into ``cmd`` and receives 32-bit words on ``resp``. A header word holds
     ``op`` [31:28], ``tile`` [27:20] (``0xFF`` = the chip's own registers) and ``arg`` [19:0]
-    (:class:`neurophase.model.runtime.Op` and :func:`~neurophase.model.runtime.header`):
+    (:class:`neurophase.model.interface.Op` and :func:`~neurophase.model.interface.header`):
 
     ========  ================================================================================================
     NOP       nothing
@@ -84,7 +83,7 @@ class ChipTop(wiring.Component):
     ========  ================================================================================================
 
     Output words carry one channel each, sign-extended, in channel order, MVM by MVM in ACT order. Chip registers
-    (:class:`~neurophase.model.runtime.ChipReg`): ID, CONFIG (tiles, max_group, activations per word), ERRORS (W1C),
+    (:class:`~neurophase.model.interface.ChipReg`): ID, CONFIG (tiles, max_group, activations per word), ERRORS (W1C),
     STATUS (outstanding MVMs, route), RED_BN_CTRL / RED_BN_CHANNEL / RED_BN_SCALE / RED_BN_BIAS (the reducer's BN
     registers, written and read back like a tile's: RED_BN_BIAS reads the last bias written), event counters (CYCLES,
     ACTS, PLANES, TILE_BEATS, OUT_WORDS, PSUM_ADDS, CMD_WORDS, SAT_BN; saturating, one cycle behind their events) and
@@ -96,7 +95,7 @@ class ChipTop(wiring.Component):
     WRITE, READ and ROUTE of chip registers wait until no MVM is outstanding (tile registers guard themselves:
     WRITE_WHILE_BUSY).
 
-    Errors are flagged in ERRORS (:class:`~neurophase.model.runtime.ChipErr`) and on ``error``, never silently
+    Errors are flagged in ERRORS (:class:`~neurophase.model.interface.ChipErr`) and on ``error``, never silently
     dropped: an unknown opcode (the word is skipped), a tile number past the chip's tiles (a WRITE's data word and
     an ACT's words are skipped), an ACT count or ROUTE size out of range (skipped likewise), an ACT to a tile
     outside the current route (skipped: its outputs could never leave), an illegal chip register access or value,
@@ -452,7 +451,7 @@ class ChipTop(wiring.Component):
         sat_bn = Signal()
         size_m1 = Signal(8)
         # Saturating sum in tile order (model/arith.py reduce_partial_sums).
-        lo, hi = -(1 << (fmt.acc_bits - 1)), (1 << (fmt.acc_bits - 1)) - 1
+        lo, hi = signed_range(fmt.acc_bits)
         total = rslot[0]["data"][:fmt.acc_bits].as_signed()
         for g in range(1, self.max_group):
             s = Signal(signed(fmt.acc_bits + 1), name=f"psum{g}")

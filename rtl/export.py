@@ -33,12 +33,12 @@ def write_verilog(component, name, out_dir):
 
 
 def _tops():
-    from .adc_sar import SarAdcArray
-    from .bn_unit import BnUnit
-    from .chip import ChipTop
-    from .shift_add import ShiftAdd
-    from .tile import Tile
-    from .tile_ctrl import TileController
+    from neurophase.rtl.adc_sar import SarAdcArray
+    from neurophase.rtl.bn_unit import BnUnit
+    from neurophase.rtl.chip import ChipTop
+    from neurophase.rtl.shift_add import ShiftAdd
+    from neurophase.rtl.tile import Tile
+    from neurophase.rtl.tile_ctrl import TileController
     return {
         "np_shift_add": lambda: ShiftAdd(lanes=128, b_adc=8, acc_bits=20),
         "np_sar_adc": lambda: SarAdcArray(columns=128, columns_per_adc=1, b_adc=8),

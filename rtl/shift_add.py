@@ -3,8 +3,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.checks import check_int
-from .params import validating
+from neurophase.model.checks import check_int, signed_range
+from neurophase.rtl.params import validating
 
 __all__ = ["ShiftAdd"]
 
@@ -58,7 +58,7 @@ class ShiftAdd(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        hi = (1 << (self._acc_bits - 1)) - 1
+        hi = signed_range(self._acc_bits)[1]
         lo = -(1 << (self._acc_bits - 1))
         sat_bits = []
         for lane in range(self._lanes):

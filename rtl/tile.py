@@ -3,13 +3,13 @@ from amaranth.hdl import Cat, Module, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, flipped
 
-from ..model.arith import PeripheryFormat
-from ..model.checks import check_int
-from .adc_sar import SarAdcArray
-from .bn_unit import BnUnit
-from .params import validating
-from .shift_add import ShiftAdd
-from .tile_ctrl import RegisterBus, TileController
+from neurophase.model.arith import PeripheryFormat
+from neurophase.model.checks import check_int
+from neurophase.rtl.adc_sar import SarAdcArray
+from neurophase.rtl.bn_unit import BnUnit
+from neurophase.rtl.params import validating
+from neurophase.rtl.shift_add import ShiftAdd
+from neurophase.rtl.tile_ctrl import RegisterBus, TileController
 
 __all__ = ["Tile"]
 
@@ -43,7 +43,7 @@ class Tile(wiring.Component):
     Members
     -------
     bus : In(RegisterBus)
-        Register interface (:class:`neurophase.rtl.tile_ctrl.Reg`).
+        Register interface (:class:`neurophase.rtl.tile_ctrl.TileReg`).
     act : In(stream.Signature(ArrayLayout(unsigned(b_in), acts_per_beat)))
         Input activations, row 0 first.
     out : Out(stream.Signature(StructLayout(data, channel, last)))

@@ -6,79 +6,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..model.arith import PeripheryFormat
-from ..model.checks import check_int
-from .bn_unit import BnUnit
-from .params import validating
+from neurophase.model.arith import PeripheryFormat
+from neurophase.model.checks import check_int
+from neurophase.model.interface import (ADC_RANGE_STEP_A, BN_CTRL, TILE_ADDR_BITS, TILE_CONFIG, TILE_ID,
+                                       TILE_MODE, TILE_READ_ONLY, WORD_BITS, TileErr, TileReg)
+from neurophase.rtl.bn_unit import BnUnit
+from neurophase.rtl.params import validating
 
-__all__ = ["TileController", "Reg", "Err", "Ctrl", "Mode", "RegisterBus", "TILE_ID", "DATA_BITS", "ADDR_BITS",
-           "ADC_RANGE_LSB_A", "bn_ctrl_word", "bn_ctrl_fields"]
-
-DATA_BITS = 32
-ADDR_BITS = 5
-TILE_ID = 0x4E505431            # "NPT1"
-ADC_RANGE_LSB_A = 10e-9         # one step of the ADC_RANGE register: the analog side's full-scale current unit
-
-
-class Reg(enum.IntEnum):
-    """Word addresses of the tile's registers (see :class:`TileController`)."""
-    ID = 0x00
-    GEOMETRY = 0x01
-    FORMAT = 0x02
-    CTRL = 0x03
-    STATUS = 0x04
-    ERRORS = 0x05
-    ROWS_USED = 0x06
-    COLS_USED = 0x07
-    BN_CTRL = 0x08
-    MODE = 0x09
-    ADC_RANGE = 0x0A
-    BN_CHANNEL = 0x0B
-    BN_SCALE = 0x0C
-    BN_BIAS = 0x0D
-    SAT_ADC_LOW = 0x0E
-    SAT_ADC_HIGH = 0x0F
-    SAT_ACC = 0x10
-    SAT_BN = 0x11
-    MVM_COUNT = 0x12
-    BUSY_CYCLES = 0x13
-
-
-class Err(enum.IntFlag):
-    """Bits of the ERRORS register: sticky, cleared by writing 1 to them or CTRL.CLEAR_ERRORS."""
-    ILLEGAL_ADDRESS = 1 << 0     # unmapped address, or a write to a read-only register
-    WRITE_WHILE_BUSY = 1 << 1    # configuration write while an MVM runs, outputs drain or activations stream in
-    BAD_VALUE = 1 << 2           # configuration value out of its range (the register keeps its old value)
-    START_WHILE_BUSY = 1 << 3    # CTRL.START while an MVM is armed or running, or in AUTOSTART mode
-    ADC_START_ERROR = 1 << 4     # the ADC array saw a start while converting (a sequencing fault)
-
-
-class Ctrl(enum.IntFlag):
-    START = 1 << 0
-    CLEAR_ERRORS = 1 << 1
-    CLEAR_COUNTERS = 1 << 2
-
-
-class Mode(enum.IntFlag):
-    RAW = 1 << 0                 # stream raw accumulators instead of BN outputs
-    AUTOSTART = 1 << 1           # start an MVM whenever the activation buffer is full
-
-
-def bn_ctrl_word(shift, relu, last):
-    """The BN_CTRL register value (tile and chip reducer alike): shift r in [5:0], ReLU bit 8, last layer bit 9."""
-    return int(shift) | int(bool(relu)) << 8 | int(bool(last)) << 9
-
-
-def bn_ctrl_fields(word):
-    """(shift, relu, last) of a BN_CTRL value: the inverse of :func:`bn_ctrl_word`."""
-    word = int(word)
-    return word & 0x3F, bool(word >> 8 & 1), bool(word >> 9 & 1)
-
-
-_RO = {Reg.ID, Reg.GEOMETRY, Reg.FORMAT, Reg.STATUS, Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN,
-       Reg.MVM_COUNT, Reg.BUSY_CYCLES}
-_CONFIG = {Reg.ROWS_USED, Reg.COLS_USED, Reg.BN_CTRL, Reg.MODE, Reg.ADC_RANGE, Reg.BN_CHANNEL, Reg.BN_SCALE,
-           Reg.BN_BIAS}
+__all__ = ["TileController", "RegisterBus"]
 
 
 class RegisterBus(wiring.Signature):
@@ -89,8 +24,8 @@ class RegisterBus(wiring.Signature):
     """
 
     def __init__(self):
-        super().__init__({"addr": Out(ADDR_BITS), "wdata": Out(DATA_BITS), "we": Out(1), "re": Out(1),
-                          "rdata": In(DATA_BITS)})
+        super().__init__({"addr": Out(TILE_ADDR_BITS), "wdata": Out(WORD_BITS), "we": Out(1), "re": Out(1),
+                          "rdata": In(WORD_BITS)})
 
 
 class _State(enum.IntEnum):
@@ -113,12 +48,12 @@ class TileController(wiring.Component):
     0x03 CTRL      W    bit 0 START (arm one MVM), bit 1 CLEAR_ERRORS, bit 2 CLEAR_COUNTERS; reads 0
     0x04 STATUS    RO   bit 0 busy (MVM armed or running), 1 done (sticky until the next MVM starts), 2 armed,
                         3 activation buffer full, 4 outputs draining, [9:8] state, [31:16] activations buffered
-    0x05 ERRORS    W1C  sticky error flags, :class:`Err`
+    0x05 ERRORS    W1C  sticky error flags, :class:`TileErr`
     0x06 ROWS_USED RW   wordlines used, 1..rows (reset: rows)
     0x07 COLS_USED RW   columns read out, 1..columns (reset: columns)
     0x08 BN_CTRL   RW   shift r [5:0] (0..shift_max), bit 8 ReLU, bit 9 last layer (signed output)
     0x09 MODE      RW   bit 0 RAW (stream accumulators, skip BN), bit 1 AUTOSTART; other bits must be 0
-    0x0A ADC_RANGE RW   ADC full-scale current in units of ADC_RANGE_LSB_A (10 nA), 1..2^range_bits-1; drives
+    0x0A ADC_RANGE RW   ADC full-scale current in units of ADC_RANGE_STEP_A (10 nA, model/interface.py), 1..2^range_bits-1; drives
                         the ``adc_range`` pin
     0x0B BN_CHANNEL RW  channel of the next BN write, 0..columns-1
     0x0C BN_SCALE  RW   staged BN scale s (signed scale_bits, sign-extended to 32 bits)
@@ -214,13 +149,13 @@ class TileController(wiring.Component):
             self._columns = check_int("columns", columns, 1, 256)
             if not isinstance(fmt, PeripheryFormat):
                 raise ValueError(f"fmt must be a PeripheryFormat, got {fmt!r}")
-            check_int("fmt.bias_bits", fmt.bias_bits, 2, DATA_BITS)
-            check_int("fmt.scale_bits", fmt.scale_bits, 2, DATA_BITS)
+            check_int("fmt.bias_bits", fmt.bias_bits, 2, WORD_BITS)
+            check_int("fmt.scale_bits", fmt.scale_bits, 2, WORD_BITS)
             check_int("fmt.shift_max", fmt.shift_max, 0, 63)
             self._apb = check_int("acts_per_beat", acts_per_beat, 1, rows)
             check_int("acts_per_beat * b_in", acts_per_beat * fmt.b_in, 1, 4096)
             self._bn_latency = check_int("bn_latency", bn_latency, 0, 16)
-            self._range_bits = check_int("range_bits", range_bits, 1, DATA_BITS)
+            self._range_bits = check_int("range_bits", range_bits, 1, WORD_BITS)
             self._range_init = check_int("adc_range_init", adc_range_init, 1, (1 << range_bits) - 1)
         self._fmt = fmt
         self._data_bits = max(fmt.acc_bits, fmt.out_bits)
@@ -267,9 +202,9 @@ class TileController(wiring.Component):
         adc_range = self.adc_range
         bn_channel = Signal(range(cols))
         bn_scale, bn_bias = bn.param_scale, bn.param_bias
-        errors = Signal(len(Err))
-        counters = {r: Signal(DATA_BITS, name=r.name.lower()) for r in
-                    (Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN, Reg.MVM_COUNT, Reg.BUSY_CYCLES)}
+        errors = Signal(len(TileErr))
+        counters = {r: Signal(WORD_BITS, name=r.name.lower()) for r in
+                    (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN, TileReg.MVM_COUNT, TileReg.BUSY_CYCLES)}
         m.d.comb += self.error.eq(errors.any())
 
         # -- state ----------------------------------------------------------------------------------------------------
@@ -292,9 +227,9 @@ class TileController(wiring.Component):
         bus = self.bus
         wdata = bus.wdata
         mapped = Signal()
-        m.d.comb += mapped.eq(bus.addr <= max(Reg))
-        is_ro = Cat(bus.addr == r for r in _RO).any()
-        is_cfg = Cat(bus.addr == r for r in _CONFIG).any()
+        m.d.comb += mapped.eq(bus.addr <= max(TileReg))
+        is_ro = Cat(bus.addr == r for r in TILE_READ_ONLY).any()
+        is_cfg = Cat(bus.addr == r for r in TILE_CONFIG).any()
         # A write is applied only when it is legal: mapped, writable, not locked, in range.
         e_illegal, e_busy, e_bad, e_start = Signal(), Signal(), Signal(), Signal()
         bad = Signal()
@@ -310,49 +245,49 @@ class TileController(wiring.Component):
             return top.all() | ~top.any()
 
         # If chains rather than m.Switch: each signal's process then covers every address (no incomplete case).
-        at = {r: bus.addr == r for r in Reg}
+        at = {r: bus.addr == r for r in TileReg}
         checks = {
-            Reg.CTRL: wdata[3:].any(),
-            Reg.ROWS_USED: (wdata == 0) | (wdata > rows),
-            Reg.COLS_USED: (wdata == 0) | (wdata > cols),
-            Reg.BN_CTRL: (wdata[:6] > fmt.shift_max) | wdata[6:8].any() | wdata[10:].any(),
-            Reg.MODE: wdata[2:].any(),
-            Reg.ADC_RANGE: (wdata == 0) | (wdata >> self._range_bits).any(),
-            Reg.BN_CHANNEL: wdata >= cols,
+            TileReg.CTRL: wdata[3:].any(),
+            TileReg.ROWS_USED: (wdata == 0) | (wdata > rows),
+            TileReg.COLS_USED: (wdata == 0) | (wdata > cols),
+            TileReg.BN_CTRL: (wdata[:6] > fmt.shift_max) | wdata[6:8].any() | wdata[10:].any(),
+            TileReg.MODE: wdata[2:].any(),
+            TileReg.ADC_RANGE: (wdata == 0) | (wdata >> self._range_bits).any(),
+            TileReg.BN_CHANNEL: wdata >= cols,
         }
-        # A DATA_BITS-wide field takes every value (its check would be a constant, left as dead logic).
-        for reg, bits in ((Reg.BN_SCALE, fmt.scale_bits), (Reg.BN_BIAS, fmt.bias_bits)):
-            if bits < DATA_BITS:
+        # A WORD_BITS-wide field takes every value (its check would be a constant, left as dead logic).
+        for reg, bits in ((TileReg.BN_SCALE, fmt.scale_bits), (TileReg.BN_BIAS, fmt.bias_bits)):
+            if bits < WORD_BITS:
                 checks[reg] = ~signed_fits(bits)
         m.d.comb += bad.eq(Cat(at[r] & c for r, c in checks.items()).any())
 
         start_req = Signal()
-        clear_err = Signal(len(Err))
+        clear_err = Signal(len(TileErr))
         clear_cnt = Signal()
         param_ch = bn.param_channel
         m.d.sync += bn.param_we.eq(0)
-        with m.If(apply & at[Reg.CTRL]):
+        with m.If(apply & at[TileReg.CTRL]):
             m.d.comb += [start_req.eq(wdata[0] & ~mvm_busy & ~auto), e_start.eq(wdata[0] & (mvm_busy | auto)),
                          clear_cnt.eq(wdata[2])]
             with m.If(wdata[1]):
                 m.d.comb += clear_err.eq(~0)
-        with m.If(apply & at[Reg.ERRORS]):
+        with m.If(apply & at[TileReg.ERRORS]):
             m.d.comb += clear_err.eq(wdata)
-        with m.If(apply & at[Reg.ROWS_USED]):
+        with m.If(apply & at[TileReg.ROWS_USED]):
             m.d.sync += rows_used.eq(wdata)
-        with m.If(apply & at[Reg.COLS_USED]):
+        with m.If(apply & at[TileReg.COLS_USED]):
             m.d.sync += [cols_used.eq(wdata), last_ch.eq(wdata[:len(cols_used)] - 1)]
-        with m.If(apply & at[Reg.BN_CTRL]):
+        with m.If(apply & at[TileReg.BN_CTRL]):
             m.d.sync += [shift.eq(wdata[:6]), relu.eq(wdata[8]), last.eq(wdata[9])]
-        with m.If(apply & at[Reg.MODE]):
+        with m.If(apply & at[TileReg.MODE]):
             m.d.sync += [raw.eq(wdata[0]), auto.eq(wdata[1])]
-        with m.If(apply & at[Reg.ADC_RANGE]):
+        with m.If(apply & at[TileReg.ADC_RANGE]):
             m.d.sync += adc_range.eq(wdata)
-        with m.If(apply & at[Reg.BN_CHANNEL]):
+        with m.If(apply & at[TileReg.BN_CHANNEL]):
             m.d.sync += bn_channel.eq(wdata)
-        with m.If(apply & at[Reg.BN_SCALE]):
+        with m.If(apply & at[TileReg.BN_SCALE]):
             m.d.sync += bn_scale.eq(wdata)
-        with m.If(apply & at[Reg.BN_BIAS]):
+        with m.If(apply & at[TileReg.BN_BIAS]):
             # The BN memory is written in the next cycle, from these registers.
             m.d.sync += [bn_bias.eq(wdata), bn.param_we.eq(1), param_ch.eq(bn_channel),
                          bn_channel.eq(Mux(bn_channel == cols - 1, 0, bn_channel + 1))]
@@ -361,20 +296,20 @@ class TileController(wiring.Component):
         status = Cat(mvm_busy, done_flag, armed, full, pending != 0, Const(0, 3), state,
                      Const(0, 6), fill)
         read_map = {
-            Reg.ID: TILE_ID,
-            Reg.GEOMETRY: Cat(Const(rows, 16), Const(cols, 16)),
-            Reg.FORMAT: Cat(Const(fmt.b_in, 8), Const(fmt.b_adc, 8), Const(fmt.acc_bits, 8), Const(apb, 8)),
-            Reg.STATUS: status,
-            Reg.ERRORS: errors,
-            Reg.ROWS_USED: rows_used,
-            Reg.COLS_USED: cols_used,
-            Reg.BN_CTRL: Cat(shift, Const(0, 6 - len(shift)) if len(shift) < 6 else Const(0, 0), Const(0, 2),
+            TileReg.ID: TILE_ID,
+            TileReg.GEOMETRY: Cat(Const(rows, 16), Const(cols, 16)),
+            TileReg.FORMAT: Cat(Const(fmt.b_in, 8), Const(fmt.b_adc, 8), Const(fmt.acc_bits, 8), Const(apb, 8)),
+            TileReg.STATUS: status,
+            TileReg.ERRORS: errors,
+            TileReg.ROWS_USED: rows_used,
+            TileReg.COLS_USED: cols_used,
+            TileReg.BN_CTRL: Cat(shift, Const(0, 6 - len(shift)) if len(shift) < 6 else Const(0, 0), Const(0, 2),
                              relu, last),
-            Reg.MODE: Cat(raw, auto),
-            Reg.ADC_RANGE: adc_range,
-            Reg.BN_CHANNEL: bn_channel,
-            Reg.BN_SCALE: bn_scale.as_signed(),
-            Reg.BN_BIAS: bn_bias.as_signed(),
+            TileReg.MODE: Cat(raw, auto),
+            TileReg.ADC_RANGE: adc_range,
+            TileReg.BN_CHANNEL: bn_channel,
+            TileReg.BN_SCALE: bn_scale.as_signed(),
+            TileReg.BN_BIAS: bn_bias.as_signed(),
             **counters,
         }
         with m.If(bus.re):
@@ -398,27 +333,27 @@ class TileController(wiring.Component):
             return terms[0]
 
         def count_used(flags, valid, name):
-            # Flags of used columns counted in the cycles they are valid; the zero is DATA_BITS wide so the
+            # Flags of used columns counted in the cycles they are valid; the zero is WORD_BITS wide so the
             # counter's add has operands of equal width.
-            return Mux(valid, popcount(flags & colmask, name), Const(0, DATA_BITS))
+            return Mux(valid, popcount(flags & colmask, name), Const(0, WORD_BITS))
 
         sa_step = Signal()      # the shift-and-add's saturation flags describe the step of the previous cycle
         m.d.sync += sa_step.eq(self.sa_valid)
         increments = {
-            Reg.SAT_ADC_LOW: count_used(self.adc_rail_low, self.adc_done, "rail_low_used"),
-            Reg.SAT_ADC_HIGH: count_used(self.adc_rail_high, self.adc_done, "rail_high_used"),
-            Reg.SAT_ACC: count_used(self.sa_saturated, sa_step, "acc_sat_used"),
-            Reg.SAT_BN: bn.o_valid & bn.o_saturated & ~raw,
-            Reg.MVM_COUNT: self.done,
-            Reg.BUSY_CYCLES: mvm_busy | (pending != 0),
+            TileReg.SAT_ADC_LOW: count_used(self.adc_rail_low, self.adc_done, "rail_low_used"),
+            TileReg.SAT_ADC_HIGH: count_used(self.adc_rail_high, self.adc_done, "rail_high_used"),
+            TileReg.SAT_ACC: count_used(self.sa_saturated, sa_step, "acc_sat_used"),
+            TileReg.SAT_BN: bn.o_valid & bn.o_saturated & ~raw,
+            TileReg.MVM_COUNT: self.done,
+            TileReg.BUSY_CYCLES: mvm_busy | (pending != 0),
         }
         for reg, counter in counters.items():
-            total = Signal(DATA_BITS + 1, name=f"{reg.name.lower()}_next")
+            total = Signal(WORD_BITS + 1, name=f"{reg.name.lower()}_next")
             m.d.comb += total.eq(counter + increments[reg])     # the carry is the saturation flag
             with m.If(clear_cnt):
                 m.d.sync += counter.eq(0)
             with m.Else():
-                m.d.sync += counter.eq(Mux(total[DATA_BITS], (1 << DATA_BITS) - 1, total[:DATA_BITS]))
+                m.d.sync += counter.eq(Mux(total[WORD_BITS], (1 << WORD_BITS) - 1, total[:WORD_BITS]))
 
         # -- activation buffer: rows x b_in, read MSB first by shifting left once per plane ---------------------------
         buf = [Signal(fmt.b_in, name=f"act{i}") for i in range(rows)]

@@ -12,9 +12,10 @@ import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
-from ..model.adc import AdcConfig, convert, convert_sar, current_code, rail_hits, sar_threshold
-from .common import CLOCK_NS, pack, reset, start_clock, timeout_ns, unpack
-from .runner import params, run_cocotb
+from neurophase.model.adc import AdcConfig, convert, convert_sar, current_code, rail_hits, sar_threshold
+from neurophase.model.interface import pack_lanes, unpack_lanes
+from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.runner import params, run_cocotb
 
 COMPARATOR_BANK = Path(__file__).resolve().parent / "hdl" / "comparator_bank.v"
 
@@ -32,7 +33,7 @@ def harness(p):
     from amaranth.lib import data, wiring
     from amaranth.lib.wiring import In, Out
 
-    from ..rtl.adc_sar import SarAdcArray
+    from neurophase.rtl.adc_sar import SarAdcArray
 
     cfg = AdcConfig(bits=p["b_adc"], frac_bits=p["frac_bits"])
 
@@ -107,7 +108,7 @@ class SarAdcTB:
     def sample(self):
         """Codes and rail flags as the DUT shows them (call in ReadOnly)."""
         d = self.dut
-        return (unpack(d.code.value.to_unsigned(), self.cfg.bits, self.columns),
+        return (unpack_lanes(d.code.value.to_unsigned(), self.cfg.bits, self.columns),
                 _bits(d.rail_low.value.to_unsigned(), self.columns), _bits(d.rail_high.value.to_unsigned(), self.columns))
 
     # -- driver ------------------------------------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class SarAdcTB:
         Returns the simulated time (ns) of the rising edge that samples start."""
         await FallingEdge(self.dut.clk)
         if currents is not None:
-            self.dut.icode.value = pack(current_code(currents, self.cfg), self.cfg.current_code_bits)
+            self.dut.icode.value = pack_lanes(current_code(currents, self.cfg), self.cfg.current_code_bits)
         self.dut.start.value = 1
         await RisingEdge(self.dut.clk)
         t = get_sim_time(unit="ns")

@@ -15,10 +15,10 @@ per-channel statistics recorded right after programming and the programming-time
 import cocotb
 import numpy as np
 
-from ..model.drift import recalibrate_registers
-from ..rtl.tile_ctrl import Mode, Reg, bn_ctrl_fields, bn_ctrl_word
-from .common import timeout_ns
-from .tile_tb import TileTB
+from neurophase.model.drift import recalibrate_registers
+from neurophase.model.interface import BN_CTRL, TILE_MODE, TileReg
+from neurophase.tb.common import timeout_ns
+from neurophase.tb.tile_tb import TileTB
 
 
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
@@ -37,18 +37,18 @@ async def bn_recalibration_through_the_register_interface(dut):
 
     base = (aux["base_scale"], aux["base_bias"], int(aux["base_shift"]))
     scale, bias, shift = recalibrate_registers(acc, aux["ref_mean"], aux["ref_std"], base, wl.fmt)
-    await regs.write(Reg.MODE, 0)
-    await regs.write(Reg.BN_CTRL, bn_ctrl_word(shift, wl.relu, wl.last))
-    await regs.write(Reg.BN_CHANNEL, 0)
+    await regs.write(TileReg.MODE, 0)
+    await regs.write(TileReg.BN_CTRL, BN_CTRL.encode(shift=shift, relu=wl.relu, last=wl.last))
+    await regs.write(TileReg.BN_CHANNEL, 0)
     back_scale, back_bias = [], []
     for s, b in zip(scale.tolist(), bias.tolist()):
-        await regs.write(Reg.BN_SCALE, s)
-        back_scale.append(await regs.read(Reg.BN_SCALE, signed=True))
-        await regs.write(Reg.BN_BIAS, b)
-        back_bias.append(await regs.read(Reg.BN_BIAS, signed=True))
-    back_shift = bn_ctrl_fields(await regs.read(Reg.BN_CTRL))[0]
-    await regs.write(Reg.MODE, Mode.AUTOSTART)
-    errors = await regs.read(Reg.ERRORS)
+        await regs.write(TileReg.BN_SCALE, s)
+        back_scale.append(await regs.read(TileReg.BN_SCALE, signed=True))
+        await regs.write(TileReg.BN_BIAS, b)
+        back_bias.append(await regs.read(TileReg.BN_BIAS, signed=True))
+    back_shift = BN_CTRL.decode(await regs.read(TileReg.BN_CTRL)).shift
+    await regs.write(TileReg.MODE, TILE_MODE.encode(autostart=1))
+    errors = await regs.read(TileReg.ERRORS)
 
     wl.raw, wl.scale, wl.bias, wl.shift = False, scale, bias, shift
     out, _ = await tb.stream(mvms)

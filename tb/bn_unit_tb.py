@@ -8,9 +8,10 @@ import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
-from ..model.arith import PeripheryFormat, bn_requantise
-from .common import CLOCK_NS, reset, start_clock, timeout_ns
-from .runner import params, run_cocotb
+from neurophase.model.arith import PeripheryFormat, bn_requantise
+from neurophase.model.checks import signed_range
+from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.runner import params, run_cocotb
 
 # Parameter sets of the pytest launcher and of `neurophase coverage`: the default widths (B_in 8) and a narrow one.
 CASES = {
@@ -28,7 +29,7 @@ def fmt_of(p):
 
 def run_case(sim, case, *, coverage=False):
     """Build and run every test of this module for parameter set ``case`` on ``sim``."""
-    from ..rtl.bn_unit import BnUnit
+    from neurophase.rtl.bn_unit import BnUnit
     p = CASES[case]
     return run_cocotb(component=BnUnit(channels=p["channels"], fmt=fmt_of(p)), toplevel=TOPLEVEL,
                       test_module=__name__, sim=sim, parameters=p, case=case, coverage=coverage)
@@ -129,7 +130,7 @@ class BnTB:
 
     # -- stimulus ----------------------------------------------------------------------------------------------------
     def signed_range(self, bits):
-        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        return signed_range(bits)
 
     def random_signed(self, bits, n, extreme=False):
         lo, hi = self.signed_range(bits)

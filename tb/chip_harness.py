@@ -14,9 +14,9 @@ from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, ResetSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..model.adc import AdcConfig
-from ..rtl.chip import ChipTop
-from .tile_harness import COMPARATOR_BANK_V
+from neurophase.model.adc import AdcConfig
+from neurophase.rtl.chip import ChipTop
+from neurophase.tb.tile_harness import COMPARATOR_BANK_V
 
 __all__ = ["ChipHarness", "CHIP_IO_V", "HDL_SOURCES", "VERILATOR_CONFIG", "CMD_FILE", "RESP_FILE", "icode_file",
            "wl_file"]

@@ -20,11 +20,12 @@ import time
 import cocotb
 import numpy as np
 
-from ..model.runtime import CHIP_TARGET, ChipErr, ChipReg, GoldenExecutor, Host, register_mismatches
-from ..rtl.tile_ctrl import Reg
-from .chip_tb import RtlExecutor, drive, read_segment, start
-from .common import timeout_ns
-from .runner import params
+from neurophase.model.interface import CHIP_TARGET, ChipErr, ChipReg
+from neurophase.model.runtime import GoldenExecutor, Host, register_mismatches
+from neurophase.model.interface import TileReg
+from neurophase.tb.chip_tb import RtlExecutor, drive, read_segment, start
+from neurophase.tb.common import timeout_ns
+from neurophase.tb.runner import params
 
 __all__ = ["registers_json"]
 
@@ -38,9 +39,9 @@ def registers_json(registers):
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
 async def chip_bn_recalibration_matches_golden(dut):
     """Recalibration at ``t`` on ``calibration`` images through the chip RTL, then ``images`` test images."""
-    from ..model.chip import reference_chip
-    from ..model.drift import recalibrate_bn, record_reference
-    from ..model.network import load_split
+    from neurophase.model.chip import reference_chip
+    from neurophase.model.drift import recalibrate_bn, record_reference
+    from neurophase.model.network import load_split
     p = params()
     log = logging.getLogger("tb.chip.recal")
     chip = reference_chip(p["chip_seed"])
@@ -58,7 +59,7 @@ async def chip_bn_recalibration_matches_golden(dut):
     wall = time.perf_counter() - wall0
     n_tiles = chip.mapping.tiles_needed
     vals = [int(v) for v in await ex.run(read_segment([(CHIP_TARGET, ChipReg.ERRORS)] +
-                                                      [(n, Reg.ERRORS) for n in range(n_tiles)]), golden=False)]
+                                                      [(n, TileReg.ERRORS) for n in range(n_tiles)]), golden=False)]
     chip_errors, tile_errors = vals[0], vals[1:]
     calibration_cycles = sum(c for name, c in ex.cycles.items() if name.endswith((".raw", ".registers")))
     logit_mismatches = int(np.count_nonzero(result.run.logits != want_logits))

@@ -9,8 +9,8 @@ import json
 import time
 from pathlib import Path
 
-from ..model.checks import check_int, check_nonnegative
-from .runner import BUILD_ROOT, run_cocotb, write_report
+from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
 
 __all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
 
@@ -21,8 +21,8 @@ TOPLEVEL = "np_chip_harness"
 def harness_for(chip):
     """The harness for ``chip`` (model/chip.py) with replay memories deep enough for a whole chunk of images (so
     one simulator build serves every image count)."""
-    from ..model.chip import CHUNK
-    from .chip_harness import ChipHarness
+    from neurophase.model.chip import CHUNK
+    from neurophase.tb.chip_harness import ChipHarness
     fmt = chip.config.fmt
     per_chunk = CHUNK
     planes = per_chunk * max(a.mvms_per_image for a in chip.mapping.tiles) * fmt.b_in
@@ -48,8 +48,8 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_infer
     ``error`` when a cocotb test failed). The same harness build runs tb/chip_recal_tb.py (``test_module``
     ``neurophase.tb.chip_recal_tb``, testcase ``chip_bn_recalibration_matches_golden``): BN recalibration on
     ``calibration`` images first."""
-    from ..model.chip import reference_chip
-    from .chip_harness import HDL_SOURCES, VERILATOR_CONFIG
+    from neurophase.model.chip import reference_chip
+    from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG
     chip = reference_chip(chip_seed)
     harness = harness_for(chip)
     workdir = Path(workdir or BUILD_ROOT / "sim" / "chip_runs" / sim)
@@ -78,7 +78,7 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_infer
 
 def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, waves=False, report_dir=None, log=print):
     """`neurophase sim` without --tile: print a summary, write ``chip.json`` and return the report."""
-    from ..model.chip import max_images
+    from neurophase.model.chip import max_images
     images = check_int("images", images, 1, max_images())
     t = check_nonnegative("time (s)", t)
     seed = check_int("seed", seed, 0, 2 ** 32 - 1)

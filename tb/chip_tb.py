@@ -18,13 +18,13 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, First, RisingEdge
 
-from ..model.adc import current_code
-from ..model.arith import bit_planes
-from ..model.runtime import CHIP_TARGET, ChipErr, ChipReg, GoldenExecutor, Host, Op, Segment, header
-from ..rtl.tile_ctrl import Reg
-from .chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
-from .common import CLOCK_NS, reset, start_clock, timeout_ns
-from .runner import params
+from neurophase.model.adc import current_code
+from neurophase.model.arith import bit_planes
+from neurophase.model.interface import CHIP_ID, CHIP_TARGET, ChipCtrl, ChipErr, ChipReg, Op, TileReg, header
+from neurophase.model.runtime import GoldenExecutor, Host, Segment
+from neurophase.tb.chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
+from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.runner import params
 
 __all__ = ["hex_lines", "read_hex", "drive"]
 
@@ -67,7 +67,7 @@ class SegmentWriter:
             f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
         expected_planes = {}
         for n, (x, currents) in self.golden.last_mvms.items():
-            cols = self.golden.tiles[n].regs[Reg.COLS_USED]
+            cols = self.golden.tiles[n].regs[TileReg.COLS_USED]
             codes = current_code(currents[:, :, :cols], self.golden.tile(n).adc)     # (b_in, mvms, cols)
             per_plane = codes.transpose(1, 0, 2).reshape(-1, cols)
             planes = bit_planes(x, self.b_in).transpose(1, 0, 2).reshape(-1, x.shape[1])
@@ -185,7 +185,7 @@ class RtlExecutor:
                 if done != count:
                     self.plane_errors += 1
                     self.log.error("%s: tile %d read %d planes, expected %d", seg.name, n, done, count)
-                rng = self.golden.tiles[n].regs[Reg.ADC_RANGE]
+                rng = self.golden.tiles[n].regs[TileReg.ADC_RANGE]
                 if getattr(d, f"adc_range__{n}").value.to_unsigned() != rng:
                     self.plane_errors += 1
                     self.log.error("%s: tile %d ADC range pin %d, register %d", seg.name, n,
@@ -244,15 +244,15 @@ def counter_segment(n_tiles):
     it waits until no MVM is outstanding), so the next segment's counts are its own: CYCLES then holds the cycles
     from the segment's first command word to its last response word (rtl/chip.py)."""
     words = [header(Op.READ, CHIP_TARGET, r) for r in LAYER_COUNTERS.values()]
-    words += [header(Op.READ, n, Reg.MVM_COUNT) for n in range(n_tiles)]
-    words += [header(Op.WRITE, CHIP_TARGET, ChipReg.CTRL), 1]
+    words += [header(Op.READ, n, TileReg.MVM_COUNT) for n in range(n_tiles)]
+    words += [header(Op.WRITE, CHIP_TARGET, ChipReg.CTRL), ChipCtrl.CLEAR_COUNTERS]
     return Segment("counters", np.array(words, np.uint32), len(LAYER_COUNTERS) + n_tiles)
 
 
 def rtl_event_counts(counters, out_words, fmt, last):
     """model/energy.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``) and its
     ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in`` otherwise)."""
-    from ..model.energy import EventCounts
+    from neurophase.model.energy import EventCounts
     return EventCounts(
         mvms=counters["mvms"], plane_reads=counters["planes"],
         wordline_pulses=counters["acts"] * fmt.b_in,
@@ -266,9 +266,9 @@ def rtl_event_counts(counters, out_words, fmt, last):
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
 async def chip_inference_matches_golden(dut):
     """Whole-network inference of the first ``images`` test images; every response word and the logits scored."""
-    from ..model.chip import reference_chip
-    from ..model.energy import EventCounts
-    from ..model.network import load_split
+    from neurophase.model.chip import reference_chip
+    from neurophase.model.energy import EventCounts
+    from neurophase.model.network import load_split
     p = params()
     log = logging.getLogger("tb.chip")
     chip = reference_chip(p["chip_seed"])
@@ -298,7 +298,7 @@ async def chip_inference_matches_golden(dut):
     wall = time.perf_counter() - wall0
     reference = chip.run(pixels, p["t"], p["seed"])
     logit_mismatches = int(np.count_nonzero(result.logits != reference))
-    regs = [(CHIP_TARGET, ChipReg.ERRORS)] + [(n, Reg.ERRORS) for n in range(n_tiles)]
+    regs = [(CHIP_TARGET, ChipReg.ERRORS)] + [(n, TileReg.ERRORS) for n in range(n_tiles)]
     vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
     chip_errors, tile_errors = vals[0], vals[1:]
     last = host.chip.qlayers[-1].layer.name
@@ -330,7 +330,6 @@ async def chip_inference_matches_golden(dut):
 async def command_errors_are_flagged(dut):
     """Bad opcode, tile number, ACT count, ROUTE size, ACT outside the route, chip register: each flagged in
     ERRORS and on ``error``, and the decoder stays in step (the next command still works)."""
-    from ..rtl.chip import CHIP_ID
     p = params()
     ex = RtlExecutor(dut, None, 18, 8)
     await start(dut, ex)
@@ -350,8 +349,8 @@ async def command_errors_are_flagged(dut):
     cases = [
         ("no error", [header(Op.NOP, 0)], ChipErr(0)),
         ("bad opcode", [0xF000_0000], ChipErr.BAD_OPCODE),
-        ("bad tile in WRITE", [header(Op.WRITE, n, Reg.ROWS_USED), 1], ChipErr.BAD_TILE),
-        ("bad tile in READ", [header(Op.READ, n, Reg.ID)], ChipErr.BAD_TILE),
+        ("bad tile in WRITE", [header(Op.WRITE, n, TileReg.ROWS_USED), 1], ChipErr.BAD_TILE),
+        ("bad tile in READ", [header(Op.READ, n, TileReg.ID)], ChipErr.BAD_TILE),
         ("bad tile in ACT", [header(Op.ACT, n, 5), 0, 0], ChipErr.BAD_TILE),
         ("ACT count 0", [header(Op.ACT, 0, 0)], ChipErr.BAD_VALUE),
         ("ACT count past the rows", [header(Op.ACT, 0, p["rows"] + 1)] + [0] * (-(-(p["rows"] + 1) // 4)),
@@ -368,6 +367,6 @@ async def command_errors_are_flagged(dut):
         assert got == flag, f"{name}: ERRORS {got!r}, expected {flag!r}"
         assert pin == bool(flag), f"{name}: error pin {pin}, expected {bool(flag)}"
     # A tile's own error (a bad register value) shows in the chip's ERRORS until the tile's flag is cleared.
-    got, pin = await errors_after([header(Op.WRITE, 0, Reg.ROWS_USED), 0],
-                                  cleanup=[header(Op.WRITE, 0, Reg.ERRORS), 0x1F])
+    got, pin = await errors_after([header(Op.WRITE, 0, TileReg.ROWS_USED), 0],
+                                  cleanup=[header(Op.WRITE, 0, TileReg.ERRORS), 0x1F])
     assert got == ChipErr.TILE_ERROR and pin, f"tile register error: ERRORS {got!r}"

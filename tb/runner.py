@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from .toolchain import check_simulator, verilator_make_env
+from neurophase.tb.toolchain import check_simulator, verilator_make_env
 
 __all__ = ["run_cocotb", "params", "write_report", "BUILD_ROOT"]
 
@@ -30,7 +30,7 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    from ..rtl.export import write_verilog
+    from neurophase.rtl.export import write_verilog
 
     check_simulator(sim)
     # `neurophase coverage` asks every Verilator run of the block tests for coverage through the environment.

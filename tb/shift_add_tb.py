@@ -6,9 +6,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from ..model.arith import PeripheryFormat, shift_and_add
-from .common import pack, reset, start_clock, timeout_ns, unpack
-from .runner import params
+from neurophase.model.arith import PeripheryFormat, shift_and_add
+from neurophase.model.checks import signed_range
+from neurophase.model.interface import pack_lanes, unpack_lanes
+from neurophase.tb.common import reset, start_clock, timeout_ns
+from neurophase.tb.runner import params
 
 
 class ShiftAddTB:
@@ -36,7 +38,7 @@ class ShiftAddTB:
         flags = []
         for b in range(self.fmt.b_in):
             await FallingEdge(self.dut.clk)
-            self.dut.code.value = pack(codes[b], self.fmt.b_adc)
+            self.dut.code.value = pack_lanes(codes[b], self.fmt.b_adc)
             self.dut.valid.value = 1
             self.dut.clear.value = int(b == 0)
             await RisingEdge(self.dut.clk)
@@ -50,7 +52,7 @@ class ShiftAddTB:
 
     # -- monitor -----------------------------------------------------------------------------------------------------
     def sample_acc(self):
-        return unpack(self.dut.acc.value.to_unsigned(), self.fmt.acc_bits, self.lanes)
+        return unpack_lanes(self.dut.acc.value.to_unsigned(), self.fmt.acc_bits, self.lanes)
 
     # -- scoreboard --------------------------------------------------------------------------------------------------
     def check(self, codes, acc, flags):
@@ -70,7 +72,7 @@ class ShiftAddTB:
         self.check(codes, acc, flags)
 
     def random_codes(self, extreme=False):
-        lo, hi = -(1 << (self.fmt.b_adc - 1)), (1 << (self.fmt.b_adc - 1)) - 1
+        lo, hi = signed_range(self.fmt.b_adc)
         if extreme:
             return self.rng.choice([lo, hi, 0, -1, 1], size=(self.fmt.b_in, self.lanes))
         return self.rng.integers(lo, hi + 1, size=(self.fmt.b_in, self.lanes))
@@ -89,7 +91,7 @@ async def random_planes_match_golden(dut):
 async def extreme_codes_saturate_like_golden(dut):
     tb = ShiftAddTB(dut)
     await tb.start()
-    lo, hi = -(1 << (tb.fmt.b_adc - 1)), (1 << (tb.fmt.b_adc - 1)) - 1
+    lo, hi = signed_range(tb.fmt.b_adc)
     for fill in (hi, lo):
         await tb.mvm_and_check(np.full((tb.fmt.b_in, tb.lanes), fill))
     for _ in range(20):
@@ -111,7 +113,7 @@ async def reset_mid_accumulation_clears_and_recovers(dut):
     codes = tb.random_codes()
     for b in range(tb.fmt.b_in // 2 + 1):
         await FallingEdge(dut.clk)
-        dut.code.value = pack(codes[b], tb.fmt.b_adc)
+        dut.code.value = pack_lanes(codes[b], tb.fmt.b_adc)
         dut.valid.value = 1
         dut.clear.value = int(b == 0)
     await FallingEdge(dut.clk)

@@ -16,9 +16,9 @@ from amaranth.hdl import Cat, Instance, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, flipped
 
-from ..model.adc import AdcConfig
-from ..rtl.tile import Tile
-from ..rtl.tile_ctrl import RegisterBus
+from neurophase.model.adc import AdcConfig
+from neurophase.rtl.tile import Tile
+from neurophase.rtl.tile_ctrl import RegisterBus
 
 __all__ = ["TileHarness", "COMPARATOR_BANK_V"]
 

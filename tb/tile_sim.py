@@ -12,9 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from ..model.checks import check_int, check_nonnegative
-from .runner import BUILD_ROOT, run_cocotb, write_report
-from .tile_workload import Workload
+from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
+from neurophase.tb.tile_workload import Workload
 
 __all__ = ["run_workload", "run_tile_sim", "TB_MODULE", "TOPLEVEL"]
 
@@ -23,7 +23,7 @@ TOPLEVEL = "np_tile_harness"
 
 
 def _harness(wl):
-    from .tile_harness import TileHarness
+    from neurophase.tb.tile_harness import TileHarness
     return TileHarness(rows=wl.rows, columns=wl.columns, columns_per_adc=wl.columns_per_adc, fmt=wl.fmt,
                        acts_per_beat=wl.acts_per_beat, frac_bits=wl.frac_bits)
 
@@ -41,7 +41,7 @@ def run_workload(wl, *, sim, case, workdir, testcase=None, waves=False, fault_of
 
     Raises RuntimeError (from the runner) when a cocotb test failed, after the result file was written.
     """
-    from .tile_harness import COMPARATOR_BANK_V
+    from neurophase.tb.tile_harness import COMPARATOR_BANK_V
     workdir = Path(workdir)
     wl_path = wl.save(workdir / "workload.npz")
     result_path = workdir / "result.json"
@@ -78,7 +78,7 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False,
     """Simulate tile ``tile``'s MVMs for ``images`` test images; print a summary, write the JSON report and return
     it. ``fault_offset`` (tests only) makes the RTL's configuration wrong on purpose (tb/tile_tb.py) so the
     comparison must fail."""
-    from ..model import chip
+    from neurophase.model import chip
     check_tile(tile)
     images = check_int("images", images, 1, chip.max_images())
     t = check_nonnegative("time (s)", t)
@@ -113,8 +113,8 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False,
 
 def check_tile(tile):
     """Validate a chip tile number: in the chip's range, and mapped (holding work) in the reference network."""
-    from ..model.chip import ChipConfig
-    from ..model.mapper import map_network
+    from neurophase.model.chip import ChipConfig
+    from neurophase.model.mapper import map_network
     geometry = ChipConfig().geometry
     n_tiles = geometry.tiles
     tile = check_int("tile", tile, 0, n_tiles - 1)
@@ -134,16 +134,13 @@ def chip_workload(tile, *, images, t, seed):
     """
     import numpy as np
 
-    from ..model.chip import reference_chip
-    from ..rtl.tile_ctrl import ADC_RANGE_LSB_A
+    from neurophase.model.chip import reference_chip
+    from neurophase.model.interface import adc_range_code
     tile = check_tile(tile)
     chip = reference_chip()
     g = chip.tile_workload(tile, images=images, t=t, seed=seed)
     raw = len(g.group) > 1
-    adc_range = int(round(g.adc.i_fs / ADC_RANGE_LSB_A))
-    if not np.isclose(adc_range * ADC_RANGE_LSB_A, g.adc.i_fs, rtol=1e-9, atol=0):
-        raise ValueError(f"tile {tile}: I_fs {g.adc.i_fs} A is not a whole number of ADC_RANGE steps "
-                         f"({ADC_RANGE_LSB_A} A)")
+    adc_range = adc_range_code(g.adc.i_fs)
     cols = slice(0, g.n_cols)
     wl = Workload(rows=chip.config.tile.rows, columns=g.columns, columns_per_adc=1, acts_per_beat=16, fmt=g.fmt,
                   frac_bits=g.adc.frac_bits, i_fs=g.adc.i_fs, adc_range=adc_range, rows_used=g.rows,

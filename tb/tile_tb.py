@@ -22,10 +22,12 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-from ..rtl.tile_ctrl import TILE_ID, Ctrl, Err, Mode, Reg, bn_ctrl_word
-from .common import CLOCK_NS, pack, reset, start_clock, timeout_ns, unpack
-from .runner import params
-from .tile_workload import Workload
+from neurophase.model.checks import signed_range
+from neurophase.model.interface import (BN_CTRL, TILE_ID, TILE_MODE, TileCtrl, TileErr, TileReg, pack_lanes,
+                                       unpack_lanes)
+from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.runner import params
+from neurophase.tb.tile_workload import Workload
 
 
 class RegisterDriver:
@@ -60,18 +62,18 @@ class RegisterDriver:
 
     async def configure(self, wl, autostart=True):
         """Write a workload's configuration and BN registers, then check there was no error."""
-        await self.write(Reg.ROWS_USED, wl.rows_used)
-        await self.write(Reg.COLS_USED, wl.cols_used)
-        await self.write(Reg.BN_CTRL, bn_ctrl_word(wl.shift, wl.relu, wl.last))
-        await self.write(Reg.ADC_RANGE, wl.adc_range)
-        await self.write(Reg.BN_CHANNEL, 0)
+        await self.write(TileReg.ROWS_USED, wl.rows_used)
+        await self.write(TileReg.COLS_USED, wl.cols_used)
+        await self.write(TileReg.BN_CTRL, BN_CTRL.encode(shift=wl.shift, relu=wl.relu, last=wl.last))
+        await self.write(TileReg.ADC_RANGE, wl.adc_range)
+        await self.write(TileReg.BN_CHANNEL, 0)
         for s, b in zip(wl.scale.tolist(), wl.bias.tolist()):
-            await self.write(Reg.BN_SCALE, s)
-            await self.write(Reg.BN_BIAS, b)
-        await self.write(Reg.MODE, (Mode.RAW if wl.raw else 0) | (Mode.AUTOSTART if autostart else 0))
-        await self.write(Reg.CTRL, Ctrl.CLEAR_COUNTERS)
-        errors = await self.read(Reg.ERRORS)
-        assert errors == 0, f"configuration raised errors {Err(errors)!r}"
+            await self.write(TileReg.BN_SCALE, s)
+            await self.write(TileReg.BN_BIAS, b)
+        await self.write(TileReg.MODE, TILE_MODE.encode(raw=wl.raw, autostart=autostart))
+        await self.write(TileReg.CTRL, TileCtrl.CLEAR_COUNTERS)
+        errors = await self.read(TileReg.ERRORS)
+        assert errors == 0, f"configuration raised errors {TileErr(errors)!r}"
 
 
 class ActivationDriver:
@@ -86,7 +88,7 @@ class ActivationDriver:
             if self.dut.act_busy.value:
                 await FallingEdge(self.dut.act_busy)
             await FallingEdge(self.dut.clk)
-            self.dut.act_vector.value = pack(self.wl.x[k], self.wl.fmt.b_in)
+            self.dut.act_vector.value = pack_lanes(self.wl.x[k], self.wl.fmt.b_in)
             self.dut.act_count.value = self.wl.rows_used
             self.dut.act_load.value = 1
             await FallingEdge(self.dut.clk)
@@ -108,9 +110,9 @@ class CrossbarStandIn:
             for b in range(self.wl.fmt.b_in):
                 await RisingEdge(self.dut.pulse)
                 await FallingEdge(self.dut.clk)
-                self.dut.icode.value = pack(icodes[b], self.icode_bits)
+                self.dut.icode.value = pack_lanes(icodes[b], self.icode_bits)
                 got = self.dut.wl.value.to_unsigned()
-                want = pack(planes[b], 1)
+                want = pack_lanes(planes[b], 1)
                 if got != want:
                     self.wl_errors.append((k, b))
                     self.log.error("MVM %d plane %d: wordlines %x, expected %x", k, b, got, want)
@@ -130,7 +132,7 @@ class OutputMonitor:
         for _ in range(n):
             await RisingEdge(self.dut.cap_done)
             await ReadOnly()
-            lanes = unpack(self.dut.cap_data.value.to_unsigned(), self.data_bits, self.wl.columns)
+            lanes = unpack_lanes(self.dut.cap_data.value.to_unsigned(), self.data_bits, self.wl.columns)
             outs.append(lanes[self.wl.columns - self.wl.cols_used:])
             cycles.append(cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS)
         return np.array(outs), cycles
@@ -155,9 +157,9 @@ class Scoreboard:
         return want
 
     async def check_counters(self, regs, want):
-        got = {r: await regs.read(r) for r in (Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN)}
-        exp = {Reg.SAT_ADC_LOW: want.sat_adc_low, Reg.SAT_ADC_HIGH: want.sat_adc_high,
-               Reg.SAT_ACC: want.sat_acc, Reg.SAT_BN: want.sat_bn}
+        got = {r: await regs.read(r) for r in (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN)}
+        exp = {TileReg.SAT_ADC_LOW: want.sat_adc_low, TileReg.SAT_ADC_HIGH: want.sat_adc_high,
+               TileReg.SAT_ACC: want.sat_acc, TileReg.SAT_BN: want.sat_bn}
         assert got == exp, f"saturation counters {got} != golden {exp}"
 
 
@@ -224,27 +226,27 @@ async def registers_reset_values_and_read_back(dut):
     await tb.start()
     r = tb.regs
     wl = tb.wl
-    assert await r.read(Reg.ID) == TILE_ID
-    assert await r.read(Reg.GEOMETRY) == wl.rows | wl.columns << 16
-    assert await r.read(Reg.FORMAT) == wl.fmt.b_in | wl.fmt.b_adc << 8 | wl.fmt.acc_bits << 16 | \
+    assert await r.read(TileReg.ID) == TILE_ID
+    assert await r.read(TileReg.GEOMETRY) == wl.rows | wl.columns << 16
+    assert await r.read(TileReg.FORMAT) == wl.fmt.b_in | wl.fmt.b_adc << 8 | wl.fmt.acc_bits << 16 | \
         wl.acts_per_beat << 24
-    assert await r.read(Reg.ROWS_USED) == wl.rows
-    assert await r.read(Reg.COLS_USED) == wl.columns
-    assert await r.read(Reg.ERRORS) == 0
-    assert await r.read(Reg.STATUS) == 0
-    smax = (1 << (wl.fmt.scale_bits - 1)) - 1
-    values = {Reg.ROWS_USED: wl.rows_used, Reg.COLS_USED: wl.cols_used, Reg.BN_CTRL: wl.fmt.shift_max | 3 << 8,
-              Reg.MODE: Mode.RAW, Reg.ADC_RANGE: wl.adc_range, Reg.BN_CHANNEL: wl.columns - 1,
-              Reg.BN_SCALE: -smax - 1}
+    assert await r.read(TileReg.ROWS_USED) == wl.rows
+    assert await r.read(TileReg.COLS_USED) == wl.columns
+    assert await r.read(TileReg.ERRORS) == 0
+    assert await r.read(TileReg.STATUS) == 0
+    smax = signed_range(wl.fmt.scale_bits)[1]
+    values = {TileReg.ROWS_USED: wl.rows_used, TileReg.COLS_USED: wl.cols_used, TileReg.BN_CTRL: wl.fmt.shift_max | 3 << 8,
+              TileReg.MODE: TILE_MODE.encode(raw=1), TileReg.ADC_RANGE: wl.adc_range, TileReg.BN_CHANNEL: wl.columns - 1,
+              TileReg.BN_SCALE: -smax - 1}
     for reg, v in values.items():
         await r.write(reg, v)
-        got = await r.read(reg, signed=reg == Reg.BN_SCALE)
+        got = await r.read(reg, signed=reg == TileReg.BN_SCALE)
         assert got == v, f"{reg.name}: wrote {v}, read {got}"
-    await r.write(Reg.BN_BIAS, -(1 << (wl.fmt.bias_bits - 1)))
-    assert await r.read(Reg.BN_BIAS, signed=True) == -(1 << (wl.fmt.bias_bits - 1))
-    assert await r.read(Reg.BN_CHANNEL) == 0, "BN_CHANNEL must wrap after the last channel"
+    await r.write(TileReg.BN_BIAS, -(1 << (wl.fmt.bias_bits - 1)))
+    assert await r.read(TileReg.BN_BIAS, signed=True) == -(1 << (wl.fmt.bias_bits - 1))
+    assert await r.read(TileReg.BN_CHANNEL) == 0, "BN_CHANNEL must wrap after the last channel"
     assert dut.adc_range.value.to_unsigned() == wl.adc_range
-    assert await r.read(Reg.ERRORS) == 0
+    assert await r.read(TileReg.ERRORS) == 0
 
 
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
@@ -254,62 +256,62 @@ async def illegal_register_accesses_are_flagged_and_not_applied(dut):
     r, wl = tb.regs, tb.wl
 
     async def expect_flag(flag, reg=None, unchanged=None):
-        errors = await r.read(Reg.ERRORS)
-        assert errors == flag, f"ERRORS {Err(errors)!r}, expected {flag!r}"
+        errors = await r.read(TileReg.ERRORS)
+        assert errors == flag, f"ERRORS {TileErr(errors)!r}, expected {flag!r}"
         assert dut.error.value == 1
         if reg is not None:
             assert await r.read(reg) == unchanged, f"{reg.name} changed by a rejected write"
-        await r.write(Reg.ERRORS, flag)           # write 1 to clear
-        assert await r.read(Reg.ERRORS) == 0
+        await r.write(TileReg.ERRORS, flag)           # write 1 to clear
+        assert await r.read(TileReg.ERRORS) == 0
 
-    await r.write(Reg.ID, 0)
-    await expect_flag(Err.ILLEGAL_ADDRESS, Reg.ID, TILE_ID)
-    await r.write(Reg.SAT_ACC, 5)
-    await expect_flag(Err.ILLEGAL_ADDRESS, Reg.SAT_ACC, 0)
+    await r.write(TileReg.ID, 0)
+    await expect_flag(TileErr.ILLEGAL_ADDRESS, TileReg.ID, TILE_ID)
+    await r.write(TileReg.SAT_ACC, 5)
+    await expect_flag(TileErr.ILLEGAL_ADDRESS, TileReg.SAT_ACC, 0)
     await r.write(0x1F, 1)
-    await expect_flag(Err.ILLEGAL_ADDRESS)
+    await expect_flag(TileErr.ILLEGAL_ADDRESS)
     assert await r.read(0x1E) == 0
-    await expect_flag(Err.ILLEGAL_ADDRESS)
-    smax = (1 << (wl.fmt.scale_bits - 1)) - 1
-    bad = [(Reg.ROWS_USED, 0, wl.rows), (Reg.ROWS_USED, wl.rows + 1, wl.rows), (Reg.COLS_USED, 0, wl.columns),
-           (Reg.COLS_USED, wl.columns + 1, wl.columns), (Reg.BN_CTRL, wl.fmt.shift_max + 1, 0),
-           (Reg.BN_CTRL, 1 << 12, 0), (Reg.MODE, 4, 0), (Reg.ADC_RANGE, 0, 1000), (Reg.ADC_RANGE, 1 << 16, 1000),
-           (Reg.BN_CHANNEL, wl.columns, 0), (Reg.BN_SCALE, smax + 1, 0), (Reg.CTRL, 8, 0)]
+    await expect_flag(TileErr.ILLEGAL_ADDRESS)
+    smax = signed_range(wl.fmt.scale_bits)[1]
+    bad = [(TileReg.ROWS_USED, 0, wl.rows), (TileReg.ROWS_USED, wl.rows + 1, wl.rows), (TileReg.COLS_USED, 0, wl.columns),
+           (TileReg.COLS_USED, wl.columns + 1, wl.columns), (TileReg.BN_CTRL, wl.fmt.shift_max + 1, 0),
+           (TileReg.BN_CTRL, 1 << 12, 0), (TileReg.MODE, 4, 0), (TileReg.ADC_RANGE, 0, 1000), (TileReg.ADC_RANGE, 1 << 16, 1000),
+           (TileReg.BN_CHANNEL, wl.columns, 0), (TileReg.BN_SCALE, smax + 1, 0), (TileReg.CTRL, 8, 0)]
     for reg, value, keep in bad:
         await r.write(reg, value)
-        await expect_flag(Err.BAD_VALUE, reg, keep)
+        await expect_flag(TileErr.BAD_VALUE, reg, keep)
     # Sticky: several flags accumulate until cleared, CTRL.CLEAR_ERRORS clears them all.
-    await r.write(Reg.ID, 0)
-    await r.write(Reg.ROWS_USED, 0)
-    assert await r.read(Reg.ERRORS) == Err.ILLEGAL_ADDRESS | Err.BAD_VALUE
-    await r.write(Reg.CTRL, Ctrl.CLEAR_ERRORS)
-    assert await r.read(Reg.ERRORS) == 0
+    await r.write(TileReg.ID, 0)
+    await r.write(TileReg.ROWS_USED, 0)
+    assert await r.read(TileReg.ERRORS) == TileErr.ILLEGAL_ADDRESS | TileErr.BAD_VALUE
+    await r.write(TileReg.CTRL, TileCtrl.CLEAR_ERRORS)
+    assert await r.read(TileReg.ERRORS) == 0
     assert dut.error.value == 0
 
     # While an MVM is armed and running: configuration writes and START are rejected and flagged.
     await r.configure(wl, autostart=False)
-    await r.write(Reg.CTRL, Ctrl.START)
-    await r.write(Reg.CTRL, Ctrl.START)
-    await expect_flag(Err.START_WHILE_BUSY)
+    await r.write(TileReg.CTRL, TileCtrl.START)
+    await r.write(TileReg.CTRL, TileCtrl.START)
+    await expect_flag(TileErr.START_WHILE_BUSY)
     crossbar = cocotb.start_soon(tb.crossbar.run([0]))
     monitor = cocotb.start_soon(tb.monitor.collect(1))
     await tb.acts.run([0])
     await RisingEdge(dut.pulse)
-    status = await r.read(Reg.STATUS)
+    status = await r.read(TileReg.STATUS)
     assert status & 1, f"STATUS {status:#x} not busy during the MVM"
-    await r.write(Reg.COLS_USED, 1)
-    await expect_flag(Err.WRITE_WHILE_BUSY, Reg.COLS_USED, wl.cols_used)
-    await r.write(Reg.BN_BIAS, 0)
-    await expect_flag(Err.WRITE_WHILE_BUSY, Reg.BN_CHANNEL, wl.cols_used % wl.columns)
+    await r.write(TileReg.COLS_USED, 1)
+    await expect_flag(TileErr.WRITE_WHILE_BUSY, TileReg.COLS_USED, wl.cols_used)
+    await r.write(TileReg.BN_BIAS, 0)
+    await expect_flag(TileErr.WRITE_WHILE_BUSY, TileReg.BN_CHANNEL, wl.cols_used % wl.columns)
     got, _ = await monitor
     await crossbar
     tb.scoreboard.check([0], got)
     assert tb.scoreboard.mismatches == 0
-    assert await r.read(Reg.STATUS) & 2, "STATUS.done not set after the MVM"
+    assert await r.read(TileReg.STATUS) & 2, "STATUS.done not set after the MVM"
     # In AUTOSTART mode START is always an error: the tile starts by itself.
-    await r.write(Reg.MODE, Mode.AUTOSTART)
-    await r.write(Reg.CTRL, Ctrl.START)
-    await expect_flag(Err.START_WHILE_BUSY)
+    await r.write(TileReg.MODE, TILE_MODE.encode(autostart=1))
+    await r.write(TileReg.CTRL, TileCtrl.START)
+    await expect_flag(TileErr.START_WHILE_BUSY)
 
 
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
@@ -318,8 +320,8 @@ async def back_to_back_mvms_match_golden(dut):
     await tb.start()
     await tb.regs.configure(tb.wl)
     cycles = await tb.check_mvms(range(tb.wl.mvms))
-    assert await tb.regs.read(Reg.MVM_COUNT) == tb.wl.mvms
-    assert await tb.regs.read(Reg.ERRORS) == 0
+    assert await tb.regs.read(TileReg.MVM_COUNT) == tb.wl.mvms
+    assert await tb.regs.read(TileReg.ERRORS) == 0
     periods = np.diff(cycles)
     tb.log.info("MVM completion periods (cycles): %s", periods.tolist())
 
@@ -356,8 +358,8 @@ async def reset_in_the_middle_of_an_mvm_recovers(dut):
     assert dut.wl.value.to_unsigned() == 0 and dut.pulse.value == 0 and dut.error.value == 0
     await FallingEdge(dut.clk)
     tb.idle_inputs()
-    assert await tb.regs.read(Reg.STATUS) == 0, "tile not idle after reset"
-    assert await tb.regs.read(Reg.ROWS_USED) == tb.wl.rows, "registers not back at their reset values"
+    assert await tb.regs.read(TileReg.STATUS) == 0, "tile not idle after reset"
+    assert await tb.regs.read(TileReg.ROWS_USED) == tb.wl.rows, "registers not back at their reset values"
     await tb.regs.configure(tb.wl)
     await tb.run_mvms(range(min(2, tb.wl.mvms)))
     assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
@@ -372,20 +374,20 @@ async def workload_matches_golden(dut):
     if "fault_offset" in tb.p:
         # Deliberate fault, to prove the comparison can fail: channel 0's BN bias moved by fault_offset output LSBs
         # (a RAW-mode workload, which bypasses BN, gets BN outputs instead of its accumulators).
-        await tb.regs.write(Reg.MODE, 0)
+        await tb.regs.write(TileReg.MODE, 0)
         if not tb.wl.raw:
-            bmax = (1 << (tb.wl.fmt.bias_bits - 1)) - 1
+            bmax = signed_range(tb.wl.fmt.bias_bits)[1]
             bias = int(tb.wl.bias[0]) + (int(tb.p["fault_offset"]) << tb.wl.shift)
-            await tb.regs.write(Reg.BN_CHANNEL, 0)
-            await tb.regs.write(Reg.BN_SCALE, int(tb.wl.scale[0]))
-            await tb.regs.write(Reg.BN_BIAS, max(-bmax - 1, min(bmax, bias)))
-        await tb.regs.write(Reg.MODE, Mode.AUTOSTART)
+            await tb.regs.write(TileReg.BN_CHANNEL, 0)
+            await tb.regs.write(TileReg.BN_SCALE, int(tb.wl.scale[0]))
+            await tb.regs.write(TileReg.BN_BIAS, max(-bmax - 1, min(bmax, bias)))
+        await tb.regs.write(TileReg.MODE, TILE_MODE.encode(autostart=1))
     t0_cycle = cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS
     wall0 = time.perf_counter()
     want, cycles = await tb.run_mvms(range(tb.wl.mvms))
     wall = time.perf_counter() - wall0
     counters = {r.name.lower(): await tb.regs.read(r) for r in
-                (Reg.SAT_ADC_LOW, Reg.SAT_ADC_HIGH, Reg.SAT_ACC, Reg.SAT_BN, Reg.MVM_COUNT, Reg.BUSY_CYCLES)}
+                (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN, TileReg.MVM_COUNT, TileReg.BUSY_CYCLES)}
     result = dict(mvms=tb.wl.mvms, outputs_checked=tb.scoreboard.checked, mismatches=tb.scoreboard.mismatches,
                   cycles=int(cycles[-1] - t0_cycle), mvm_wall_s=wall,
                   cycles_per_mvm=float((cycles[-1] - t0_cycle) / tb.wl.mvms),

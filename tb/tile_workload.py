@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.adc import AdcConfig, convert, current_code, rail_hits
-from ..model.arith import PeripheryFormat, bit_planes, bn_requantise, shift_and_add
-from ..model.checks import check_int
-from ..rtl.tile_ctrl import ADC_RANGE_LSB_A
+from neurophase.model.adc import AdcConfig, convert, current_code, rail_hits
+from neurophase.model.arith import PeripheryFormat, bit_planes, bn_requantise, shift_and_add
+from neurophase.model.checks import check_int, signed_range
+from neurophase.model.interface import ADC_RANGE_STEP_A, adc_range_code
 
 __all__ = ["Workload", "Expected", "random_workload"]
 
@@ -126,7 +126,7 @@ def random_workload(*, rows, columns, columns_per_adc=1, acts_per_beat=8, fmt=Pe
                     cols_used=None, mvms=4, seed=0, t=3600.0, raw=False, relu=True, last=False, i_fs=None):
     """A randomly programmed tile (model/tile.py, with programming noise, drift to ``t`` and read noise) and random
     activations, with BN registers drawn so the outputs spread over their range (some saturate)."""
-    from ..model.tile import CrossbarTile, TileConfig
+    from neurophase.model.tile import CrossbarTile, TileConfig
     rng = np.random.default_rng(seed)
     rows_used = rows if rows_used is None else rows_used
     cols_used = columns if cols_used is None else cols_used
@@ -138,10 +138,10 @@ def random_workload(*, rows, columns, columns_per_adc=1, acts_per_beat=8, fmt=Pe
     currents = tile.bitline_currents(x, t, rng)
     if i_fs is None:
         # A full scale a little under the largest plane current: most codes in range, a few on the rails.
-        i_fs = float(np.ceil(np.abs(currents).max() * 0.8 / ADC_RANGE_LSB_A)) * ADC_RANGE_LSB_A
+        i_fs = float(np.ceil(np.abs(currents).max() * 0.8 / ADC_RANGE_STEP_A)) * ADC_RANGE_STEP_A
     adc = AdcConfig(bits=fmt.b_adc, i_fs=i_fs)
     acc, _ = shift_and_add(convert(currents[:, :, :cols_used], adc), fmt)
-    smax = (1 << (fmt.scale_bits - 1)) - 1
+    smax = signed_range(fmt.scale_bits)[1]
     scale = rng.integers(-smax // 4, smax, size=cols_used)
     scale[0] = smax if cols_used > 1 else scale[0]     # extremes of the scale register
     if cols_used > 2:
@@ -149,11 +149,11 @@ def random_workload(*, rows, columns, columns_per_adc=1, acts_per_beat=8, fmt=Pe
     typical = float(np.abs(acc).mean() + 1) * smax / 2
     top = (1 << fmt.b_in) if not last else (1 << (fmt.out_bits - 1))
     shift = int(np.clip(np.ceil(np.log2(typical / top)), 0, fmt.shift_max))
-    bmax = (1 << (fmt.bias_bits - 1)) - 1
+    bmax = signed_range(fmt.bias_bits)[1]
     bias = rng.integers(-(1 << shift) * top // 4, (1 << shift) * top // 4 + 1, size=cols_used)
     bias = np.clip(bias, -bmax - 1, bmax)
     return Workload(rows=rows, columns=columns, columns_per_adc=columns_per_adc, acts_per_beat=acts_per_beat,
-                    fmt=fmt, frac_bits=adc.frac_bits, i_fs=i_fs, adc_range=int(round(i_fs / ADC_RANGE_LSB_A)),
+                    fmt=fmt, frac_bits=adc.frac_bits, i_fs=i_fs, adc_range=adc_range_code(i_fs),
                     rows_used=rows_used, cols_used=cols_used, x=x, currents=currents, scale=scale, bias=bias,
                     shift=shift, relu=relu, last=last, raw=raw,
                     meta=dict(tile=None, layer="random", seed=seed, time=t))

@@ -10,6 +10,7 @@ from neurophase.model.adc import convert, current_code
 from neurophase.model.arith import bn_requantise, reduce_partial_sums, shift_and_add
 from neurophase.model.chip import CHUNK, Chip, ChipConfig, max_images, reference_chip, tile_workload
 from neurophase.model.device import PcmModel
+from neurophase.model.interface import ADC_RANGE_STEP_A
 from neurophase.model.network import REFERENCE_NET, digital_forward, load_split, load_weights, quant_layers
 
 IDEAL = ChipConfig(pcm=PcmModel().ideal())
@@ -103,7 +104,7 @@ def test_runs_are_seeded_and_a_saved_chip_loads_identical(tmp_path, test_set):
 
 def test_adc_ranges_come_from_training_images_in_register_steps():
     chip = reference_chip()
-    steps = np.array(list(chip.i_fs.values())) / chip.config.ifs_step
+    steps = np.array(list(chip.i_fs.values())) / ADC_RANGE_STEP_A
     assert np.allclose(steps, np.round(steps)) and np.all(steps >= 1)
     fewer = Chip.program(seed=0, config=ChipConfig(n_calibration=20))
     assert fewer.i_fs != chip.i_fs                # the ranges follow the calibration images

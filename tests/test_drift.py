@@ -169,7 +169,7 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     """The fc layer's accumulators on the 100 calibration images one year after programming are read out of the tile
     RTL in raw mode; registers computed from them, written through the register interface, equal the golden flow's
     (model/drift.py recalibrate_bn) bit for bit, and the RTL's BN outputs with them equal the golden model's."""
-    from neurophase.rtl.tile_ctrl import ADC_RANGE_LSB_A
+    from neurophase.model.interface import adc_range_code
     from neurophase.tb.runner import run_cocotb
     from neurophase.tb.tile_harness import COMPARATOR_BANK_V, TileHarness
     from neurophase.tb.tile_workload import Workload
@@ -183,7 +183,7 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     key = ("fc", 0)
     s0, b0, r0 = ref.registers[key]
     wl = Workload(rows=geo["rows"], columns=geo["columns"], columns_per_adc=1, acts_per_beat=16, fmt=chip.config.fmt,
-                  frac_bits=tile.adc.frac_bits, i_fs=tile.adc.i_fs, adc_range=int(round(tile.adc.i_fs / ADC_RANGE_LSB_A)),
+                  frac_bits=tile.adc.frac_bits, i_fs=tile.adc.i_fs, adc_range=adc_range_code(tile.adc.i_fs),
                   rows_used=a.rows, cols_used=a.columns, x=trace.tile_inputs[a.tile],
                   currents=trace.tile_currents[a.tile][:, :, :geo["columns"]], scale=s0, bias=b0, shift=r0,
                   relu=False, last=True, raw=True, meta=dict(tile=a.tile, layer="fc", time=YEAR))

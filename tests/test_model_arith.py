@@ -6,11 +6,12 @@ import pytest
 
 from neurophase.model.arith import (PeripheryFormat, bit_planes, bn_requantise, reduce_partial_sums, saturate,
                                     shift_and_add)
+from neurophase.model.checks import signed_range
 
 
 def shift_and_add_reference(column, acc_bits):
     """D4 in plain Python integers: acc <- sat(2 acc + code), MSB plane first; returns (acc, saturated steps)."""
-    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    lo, hi = signed_range(acc_bits)
     acc = sats = 0
     for code in column:
         acc = 2 * acc + int(code)

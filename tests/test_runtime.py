@@ -9,9 +9,9 @@ import pytest
 from neurophase.model.chip import CHUNK, reference_chip
 from neurophase.model.network import load_split
 from neurophase.model.drift import CALIBRATION_SEED, calibration_images
-from neurophase.model.runtime import (CHIP_TARGET, ChipReg, GoldenExecutor, Host, Op, Segment, header,
-                                      pack_activations, register_mismatches, run_golden, run_program)
-from neurophase.rtl.tile_ctrl import Mode, Reg
+from neurophase.model.interface import (CHIP_TARGET, TILE_MODE, ChipReg, Op, TileReg, decode_header, header,
+                                       pack_activations)
+from neurophase.model.runtime import GoldenExecutor, Host, Segment, register_mismatches, run_golden, run_program
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +47,13 @@ def test_golden_executor_depends_on_the_read_noise_seed(chip, test_pixels):
 def test_program_configures_every_mapped_tile_and_routes_the_row_split_layer(chip, test_pixels):
     host = Host(chip)
     config = host.config_segment()
-    heads = [int(w) for w in config.words[0::2]]
-    written = {(h >> 20 & 0xFF, h & 0x1F) for h in heads if h >> 28 == Op.WRITE}
+    heads = [decode_header(w) for w in config.words[0::2]]
+    written = {(h.tile, h.arg) for h in heads if h.op == Op.WRITE}
     for a in chip.mapping.tiles:
-        for reg in (Reg.ROWS_USED, Reg.COLS_USED, Reg.ADC_RANGE, Reg.MODE):
+        for reg in (TileReg.ROWS_USED, TileReg.COLS_USED, TileReg.ADC_RANGE, TileReg.MODE):
             assert (a.tile, reg) in written
-    raw_tiles = {h >> 20 & 0xFF for h, v in zip(config.words[0::2], config.words[1::2])
-                 if int(h) >> 28 == Op.WRITE and int(h) & 0x1F == Reg.MODE and int(v) & Mode.RAW}
+    raw_tiles = {h.tile for h, v in zip(heads, config.words[1::2])
+                 if h.op == Op.WRITE and h.arg == TileReg.MODE and TILE_MODE.decode(v).raw}
     assert raw_tiles == {2, 3}      # conv3's reduction group
     x, _ = test_pixels
     from neurophase.model.network import input_codes, layer_vectors
@@ -78,7 +78,7 @@ def test_header_rejects_out_of_range_fields():
 
 
 @pytest.mark.parametrize("words, msg", [
-    ([header(Op.WRITE, 7, Reg.ROWS_USED), 1], r"tile must be in \[0, 4\] or 0xff, got 7"),
+    ([header(Op.WRITE, 7, TileReg.ROWS_USED), 1], r"tile must be in \[0, 4\] or 0xff, got 7"),
     ([0xF000_0000], r"opcode must be one of \[0, 1, 2, 3, 4\], got 15"),
     ([header(Op.ROUTE, 0, 1), header(Op.ACT, 1, 144)] + [0] * 36, r"ACT to tile 1 outside the route 0..0"),
     ([header(Op.ROUTE, 0, 1), header(Op.ACT, 0, 5), 0, 0], r"ACT of 5 activations to tile 0 using 256 rows"),
@@ -185,9 +185,9 @@ def test_register_mismatches_counts_every_differing_value():
 
 
 def test_golden_executor_reads_back_bn_registers_as_the_chip_does(chip):
-    words = [header(Op.WRITE, 0, Reg.BN_CHANNEL), 0, header(Op.WRITE, 0, Reg.BN_SCALE), 0xFFFF_FFFE,
-             header(Op.WRITE, 0, Reg.BN_BIAS), 1234, header(Op.READ, 0, Reg.BN_SCALE),
-             header(Op.READ, 0, Reg.BN_BIAS), header(Op.READ, 0, Reg.BN_CHANNEL),
+    words = [header(Op.WRITE, 0, TileReg.BN_CHANNEL), 0, header(Op.WRITE, 0, TileReg.BN_SCALE), 0xFFFF_FFFE,
+             header(Op.WRITE, 0, TileReg.BN_BIAS), 1234, header(Op.READ, 0, TileReg.BN_SCALE),
+             header(Op.READ, 0, TileReg.BN_BIAS), header(Op.READ, 0, TileReg.BN_CHANNEL),
              header(Op.WRITE, CHIP_TARGET, ChipReg.RED_BN_SCALE), 77,
              header(Op.WRITE, CHIP_TARGET, ChipReg.RED_BN_BIAS), 0xFFFF_FFF0,
              header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_SCALE), header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_BIAS),
