@@ -178,8 +178,9 @@ TILE_CONFIG = frozenset({TileReg.ROWS_USED, TileReg.COLS_USED, TileReg.BN_CTRL, 
 
 # BN_CTRL (tile) and RED_BN_CTRL (chip reducer): right shift r, ReLU, last layer (signed output).
 BN_CTRL = WordLayout(shift=(0, 6), relu=(8, 1), last=(9, 1))
-# MODE: stream raw accumulators instead of BN outputs; start an MVM whenever the activation buffer is full.
-TILE_MODE = WordLayout(raw=(0, 1), autostart=(1, 1))
+# MODE: stream raw accumulators instead of BN outputs; start an MVM whenever the activation buffer is full; the
+# input encoding (an InputEncoding value; one the tile does not implement is a bad value).
+TILE_MODE = WordLayout(raw=(0, 1), autostart=(1, 1), encoding=(2, 2))
 TILE_GEOMETRY = WordLayout(rows=(0, 16), columns=(16, 16))
 TILE_FORMAT = WordLayout(b_in=(0, 8), b_adc=(8, 8), acc_bits=(16, 8), acts_per_beat=(24, 8))
 TILE_STATUS = WordLayout(busy=(0, 1), done=(1, 1), armed=(2, 1), full=(3, 1), draining=(4, 1), state=(8, 2),
