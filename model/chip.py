@@ -58,8 +58,8 @@ from neurophase.model.checks import check_int, check_nonnegative, check_positive
 from neurophase.model.device import PcmModel
 from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
-from neurophase.model.network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward, input_codes, layer_vectors,
-                      load_split, load_weights, next_codes, quant_layers)
+from neurophase.model.network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward,
+                                      input_codes, layer_vectors, load_split, load_weights, next_codes, quant_layers)
 from neurophase.model.tile import CrossbarTile, TileConfig
 
 __all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "tile_seed", "CHUNK", "max_images", "reference_chip",
