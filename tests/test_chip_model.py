@@ -234,3 +234,16 @@ def test_infer_command_reports_fp32_digital_and_pcm(tmp_path, capsys):
     assert r["pcm"][0]["time_s"] == 0.0 and len(r["pcm"][0]["accuracy"]) == 1
     assert "8-bit digital" in capsys.readouterr().out
     assert main(["infer", "--seeds", "0", "--out", str(out)]) == 2
+
+
+def test_infer_command_runs_either_encoding_and_reports_the_adc_ranges(tmp_path, capsys):
+    out = tmp_path / "infer.json"
+    assert main(["infer", "--time", "0", "--seeds", "1", "--encoding", "pwm", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    pwm = reference_chip(config=ChipConfig(encoding="pwm"))
+    assert r["encoding"] == "pwm" and r["i_fs_per_tile_A"] == {str(n): i for n, i in pwm.i_fs.items()}
+    assert r["pcm"][0]["accuracy"] == [float(np.mean(pwm.run(load_split()[2], 0.0, seed=0).argmax(axis=1)
+                                                     == load_split()[3]))]
+    assert "pwm inputs" in capsys.readouterr().out
+    assert main(["infer", "--encoding", "pulse", "--out", str(out)]) == 2
+    assert "input encoding must be one of ['bit-serial', 'pwm'], got 'pulse'" in capsys.readouterr().err
