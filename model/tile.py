@@ -44,6 +44,8 @@ from neurophase.model.interface import InputEncoding
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
 
 _MIN_CHUNK = 32768
+# StageTimer names of the input encoder's and the accumulation's work in an MVM, per encoding.
+_STAGES = {InputEncoding.BIT_SERIAL: ("bit-planes", "shift-and-add"), InputEncoding.PWM: ("wordline pulses", "accumulate")}
 
 
 @dataclass(frozen=True)
@@ -221,8 +223,9 @@ class CrossbarTile:
     def _moments(pulses, m, window):
         """Charge (nA x unit times) of every read and column without noise, and its read-noise variance: float32
         (reads x batch, columns) each. Pulse lengths p: mean p @ V(G+ - G-), variance p^2 @ V^2 ((sigma G+)^2 +
-        (sigma G-)^2). Bit-serial pulse lengths are 0 or 1 (p^2 = p), so one matmul with the stacked matrix gives
-        both; PWM takes a second matmul with the squared lengths."""
+        (sigma G-)^2). A pulse never exceeds the window, so in a window of one unit (every bit-serial read) the
+        lengths are 0 or 1, p^2 = p, and one matmul with the stacked matrix gives both; PWM takes a second matmul with
+        the squared lengths."""
         cols = m.shape[1] // 2
         flat = pulses.reshape(-1, pulses.shape[-1])
         p32 = scratch("tile pulses", flat.shape, np.float32)
@@ -269,11 +272,11 @@ class CrossbarTile:
         timer = timer or _NO_TIMER
         timer.start()
         pulses = self._pulses(x, encoding)
-        timer.lap("bit-planes" if encoding is InputEncoding.BIT_SERIAL else "wordline pulses")
+        timer.lap(_STAGES[encoding][0])
         currents, codes, adc_sats = self._analog(pulses, encoding, t, rng, read_devices, True, timer)
         timer.start()
         acc, acc_sats = accumulate_valid(codes, self.fmt, encoding)
-        timer.lap("shift-and-add")
+        timer.lap(_STAGES[encoding][1])
         return MvmResult(currents, codes, acc, adc_sats, acc_sats, encoding)
 
     def reprogram(self, mask, rng, t_now):
