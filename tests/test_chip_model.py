@@ -104,7 +104,7 @@ def test_pwm_tile_workloads_have_one_read_whose_code_is_the_accumulator():
 
 def test_pwm_adc_ranges_come_from_the_window_mean_currents():
     # The same devices read by PWM see the mean current of a 255-unit window, below the bit-plane currents: every
-    # tile's range is smaller (measured: 0.61 to 0.79 of the bit-serial range), and the BN scale folds the window in.
+    # tile's range is smaller (measured: 0.53 to 0.79 of the bit-serial range), and the BN scale folds the window in.
     bit_serial, pwm = reference_chip(), reference_chip(config=ChipConfig(encoding="pwm"))
     assert all(np.array_equal(pwm.tiles[n].devices.g_prog, bit_serial.tiles[n].devices.g_prog) for n in pwm.tiles)
     steps = np.array(list(pwm.i_fs.values())) / ADC_RANGE_STEP_A
