@@ -88,7 +88,7 @@ def shift_and_add_valid(codes, fmt):
     """:func:`shift_and_add` for codes already known to be int64 b_adc-bit codes with b_in planes (hot path)."""
     lo, hi = signed_range(fmt.acc_bits)
     # Fast path: when no step can saturate the result is the exact weighted sum (the common case).
-    if (1 << (fmt.b_adc - 1)) * ((1 << fmt.b_in) - 1) <= hi:
+    if -signed_range(fmt.b_adc)[0] * ((1 << fmt.b_in) - 1) <= hi:
         acc = codes[0].copy()
         for b in range(1, fmt.b_in):
             acc <<= 1

@@ -251,9 +251,9 @@ def counter_segment(n_tiles):
 
 
 def rtl_event_counts(counters, out_words, fmt, last):
-    """model/energy.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``) and its
+    """model/events.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``) and its
     ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in`` otherwise)."""
-    from neurophase.model.energy import EventCounts
+    from neurophase.model.events import EventCounts
     return EventCounts(
         mvms=counters["mvms"], plane_reads=counters["planes"],
         wordline_pulses=counters["acts"] * fmt.b_in,
@@ -268,7 +268,7 @@ def rtl_event_counts(counters, out_words, fmt, last):
 async def chip_inference_matches_golden(dut):
     """Whole-network inference of the first ``images`` test images; every response word and the logits scored."""
     from neurophase.model.chip import reference_chip
-    from neurophase.model.energy import EventCounts
+    from neurophase.model.events import EventCounts
     from neurophase.model.network import load_split
     p = params()
     log = logging.getLogger("tb.chip")
