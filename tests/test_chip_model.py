@@ -11,7 +11,7 @@ from neurophase.model.arith import bn_requantise, reduce_partial_sums, shift_and
 from neurophase.model.chip import CHUNK, Chip, ChipConfig, max_images, reference_chip, tile_workload
 from neurophase.model.device import PcmModel
 from neurophase.model.interface import ADC_RANGE_STEP_A
-from neurophase.model.network import REFERENCE_NET, digital_forward, load_split, load_weights, quant_layers
+from neurophase.model.network import REFERENCE_NET, digital_forward, load_split, load_weights
 
 IDEAL = ChipConfig(pcm=PcmModel().ideal())
 
