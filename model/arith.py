@@ -19,7 +19,8 @@ from neurophase.model.checks import check_int, check_signed_array, check_unsigne
 from neurophase.model.interface import InputEncoding
 
 __all__ = ["PeripheryFormat", "saturate", "shift_and_add", "shift_and_add_valid", "reduce_partial_sums",
-           "bn_requantise", "bit_planes", "wordline_pulses", "read_window", "accumulate", "accumulate_valid"]
+           "bn_requantise", "BnRegisters", "bit_planes", "wordline_pulses", "read_window", "accumulate",
+           "accumulate_valid"]
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def shift_and_add_valid(codes, fmt):
     """:func:`shift_and_add` for codes already known to be int64 b_adc-bit codes with b_in planes (hot path)."""
     lo, hi = signed_range(fmt.acc_bits)
     # Fast path: when no step can saturate the result is the exact weighted sum (the common case).
-    if (1 << (fmt.b_adc - 1)) * ((1 << fmt.b_in) - 1) <= hi:
+    if -signed_range(fmt.b_adc)[0] * ((1 << fmt.b_in) - 1) <= hi:
         acc = codes[0].copy()
         for b in range(1, fmt.b_in):
             acc <<= 1
@@ -179,3 +180,56 @@ def bn_requantise(acc, scale, bias, shift, fmt, relu=True, last=False):
     hi = (1 << fmt.b_in) - 1
     y = np.clip(z, 0, hi)
     return y, int(np.count_nonzero(y != z))
+
+
+@dataclass(frozen=True, eq=False)
+class BnRegisters:
+    """The BN registers of one column block (a tile's BN unit or the chip's reducer): a scale and a bias per output
+    channel, one right shift. The arrays are int64 copies, read-only, so a register set can be shared.
+
+    :meth:`requantise` is :func:`bn_requantise` with these registers; :attr:`multiplier` and :attr:`offset` are the
+    real affine map they apply (``model.network.affine_registers`` is the inverse); :meth:`mismatches` counts the
+    values that differ from another set's.
+    """
+    scale: np.ndarray
+    bias: np.ndarray
+    shift: int
+
+    def __post_init__(self):
+        for name in ("scale", "bias"):
+            arr = np.asarray(getattr(self, name))
+            if arr.dtype.kind not in "iu":
+                raise ValueError(f"BN {name} must be an array of integers, got dtype {arr.dtype}")
+            arr = np.array(arr, dtype=np.int64)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        if self.scale.ndim != 1 or self.bias.shape != self.scale.shape:
+            raise ValueError(f"BN scale and bias must be 1-D arrays of one length (a value per channel), got shapes "
+                             f"{self.scale.shape} and {self.bias.shape}")
+        object.__setattr__(self, "shift", check_int("BN shift", self.shift, 0))
+
+    @property
+    def channels(self):
+        return len(self.scale)
+
+    @property
+    def multiplier(self):
+        """The real multiplier per channel, ``scale 2^-shift``."""
+        return self.scale * 2.0 ** -self.shift
+
+    @property
+    def offset(self):
+        """The real offset per channel, ``bias 2^-shift``."""
+        return self.bias * 2.0 ** -self.shift
+
+    def requantise(self, acc, fmt, relu=True, last=False):
+        """:func:`bn_requantise` of ``acc`` (..., channels) with these registers: (y, saturations)."""
+        return bn_requantise(acc, self.scale, self.bias, self.shift, fmt, relu=relu, last=last)
+
+    def mismatches(self, other):
+        """Values (every channel's scale and bias, the shift) that differ from ``other``'s; register sets over
+        different numbers of channels differ in all of them."""
+        if self.channels != other.channels:
+            return 2 * max(self.channels, other.channels) + 1
+        return (int(np.count_nonzero(self.scale != other.scale)) + int(np.count_nonzero(self.bias != other.bias))
+                + int(self.shift != other.shift))

@@ -35,7 +35,8 @@ window in unit times: 1 for bit-serial (the planes' codes, weighted 2^b by shift
 divided by the window: for the same weights, inputs and I_fs, acc_pwm ~= acc_bit_serial / (2^B_in - 1)). So the real
 multiplier of the 8-bit path (``QuantLayer.mult``: input scale x weight scale x folded BN / output scale) becomes
 ``mult_j * W_enc * I_lsb / (V_read * gpw_j)`` (``CrossbarTile.acc_unit``); :func:`model.network.affine_registers`
-rounds it and the offset into the (scale, bias, shift) registers (one shift per reduction group). No drift
+rounds it and the offset into the
+column block's :class:`~neurophase.model.arith.BnRegisters` (one shift per reduction group). No drift
 compensation is folded in: remedies for drift rewrite ``Chip.registers``.
 
 Read noise. A run processes its images in order in chunks of ``CHUNK`` images (the last one padded with blank
@@ -53,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from neurophase.model.adc import AdcConfig, current_code
-from neurophase.model.arith import PeripheryFormat, bn_requantise, read_window, reduce_partial_sums, wordline_pulses
+from neurophase.model.arith import BnRegisters, PeripheryFormat, read_window, reduce_partial_sums, wordline_pulses
 from neurophase.model.checks import check_int, check_nonnegative, check_positive, check_shape
 from neurophase.model.device import PcmModel
 from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
@@ -117,10 +118,10 @@ class TileWorkload:
     Arrays span the tile's full width (``columns`` logical columns). Columns past ``n_cols`` hold no weights: their
     devices are programmed to 0 S, but programming noise leaves small conductances, so their currents, codes and
     accumulators are small but not zero; their BN registers are 0, so their outputs are 0. ``outputs`` is
-    ``bn_requantise`` of ``group_acc`` with these registers: on a row-split tile it needs every group tile's
-    accumulators. MVMs are ordered image by image, then output position (row-major over the layer's output H x W).
-    Reads are the b_in bit-planes, MSB first (bit-serial), or the MVM's one PWM read, whose current is the mean current
-    of its integration window (docs/architecture.md D8).
+    ``bn.requantise`` of ``group_acc``: on a row-split tile it needs every group tile's accumulators. MVMs are
+    ordered image by image, then output position (row-major over the layer's output H x W). Reads are the b_in
+    bit-planes, MSB first (bit-serial), or the MVM's one PWM read, whose current is the mean current of its
+    integration window (docs/architecture.md D8).
     """
     tile: int
     layer: str
@@ -145,9 +146,7 @@ class TileWorkload:
     codes: np.ndarray            # (reads, mvms, columns) ADC codes
     acc: np.ndarray              # (mvms, columns) this tile's accumulators (model/arith.py accumulate)
     group_acc: np.ndarray        # (mvms, columns) reduce_partial_sums of the ``group`` tiles' accumulators
-    bn_scale: np.ndarray         # (columns,) int64 BN registers of this tile's output columns
-    bn_bias: np.ndarray          # (columns,)
-    bn_shift: int
+    bn: BnRegisters              # of this tile's output columns, over its ``columns`` (0 past ``n_cols``)
     relu: bool
     last: bool
     outputs: np.ndarray          # (mvms, columns) BN/requantised outputs (codes, or signed logits if ``last``)
@@ -178,7 +177,7 @@ class Chip:
         _check_encodings(config, self.mapping)
         self.tiles = tiles                  # tile number -> CrossbarTile
         self.i_fs = i_fs                    # tile number -> full-scale current (A)
-        self.registers = registers          # (layer name, column block) -> (scale, bias, shift) over its columns
+        self.registers = registers          # (layer name, column block) -> BnRegisters over its columns
 
     # -- programming ------------------------------------------------------------------------------------------------
     @classmethod
@@ -290,10 +289,10 @@ class Chip:
         registers = self.registers if registers is None else registers
         cols = self.config.tile.columns
         y = np.zeros_like(acc)
-        for (name, cb), (s, b, r) in registers.items():
+        for (name, cb), regs in registers.items():
             if name == ql.layer.name:
-                cs = slice(cb * cols, cb * cols + len(s))
-                y[:, cs], _ = bn_requantise(acc[:, cs], s, b, r, self.config.fmt, relu=not ql.last, last=ql.last)
+                cs = slice(cb * cols, cb * cols + regs.channels)
+                y[:, cs], _ = regs.requantise(acc[:, cs], self.config.fmt, relu=not ql.last, last=ql.last)
         return y
 
     # -- per-tile workloads for testbenches ------------------------------------------------------------------------
@@ -313,9 +312,10 @@ class Chip:
         cols = self.config.tile.columns
         group = self.mapping.reduction_group(n)
         group_acc, _ = reduce_partial_sums(np.stack([trace.tile_acc[m] for m in group]), self.config.fmt)
-        s, b, r = self.registers[(a.layer, a.col_block)]
+        regs = self.registers[(a.layer, a.col_block)]
         pad = lambda v: np.concatenate([v, np.zeros(cols - len(v), np.int64)])
-        out, _ = bn_requantise(group_acc, pad(s), pad(b), r, self.config.fmt, relu=not ql.last, last=ql.last)
+        bn = BnRegisters(pad(regs.scale), pad(regs.bias), regs.shift)
+        out, _ = bn.requantise(group_acc, self.config.fmt, relu=not ql.last, last=ql.last)
         cs = slice(a.col_start, a.col_stop)
         return TileWorkload(
             tile=n, layer=a.layer, layer_index=a.layer_index, row_start=a.row_start, rows=a.rows,
@@ -325,8 +325,7 @@ class Chip:
             encoding=self.encoding(n), inputs=trace.tile_inputs[n], currents=trace.tile_currents[n],
             current_codes=current_code(trace.tile_currents[n], self.tiles[n].adc), codes=trace.tile_codes[n],
             acc=trace.tile_acc[n],
-            group_acc=group_acc, bn_scale=pad(s), bn_bias=pad(b), bn_shift=r, relu=not ql.last, last=ql.last,
-            outputs=out)
+            group_acc=group_acc, bn=bn, relu=not ql.last, last=ql.last, outputs=out)
 
     def _image_indices(self, images):
         if np.ndim(images) == 0:
@@ -346,9 +345,9 @@ class Chip:
             tile.save(buf)
             blobs[f"tile.{n}"] = np.frombuffer(buf.getvalue(), np.uint8)
         regs = {}
-        for (name, cb), (s, b, r) in self.registers.items():
-            regs[f"reg.{name}.{cb}.scale"], regs[f"reg.{name}.{cb}.bias"] = s, b
-            regs[f"reg.{name}.{cb}.shift"] = np.array(r)
+        for (name, cb), bn in self.registers.items():
+            regs[f"reg.{name}.{cb}.scale"], regs[f"reg.{name}.{cb}.bias"] = bn.scale, bn.bias
+            regs[f"reg.{name}.{cb}.shift"] = np.array(bn.shift)
         cfg = {k: repr(_literal(v)) for k, v in vars(self.config).items()}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **blobs, **regs, **{f"param.{k}": v for k, v in self.params.items()},
@@ -375,7 +374,7 @@ class Chip:
                 if k.startswith("reg.") and k.endswith(".scale"):
                     _, name, cb, _ = k.split(".")
                     base = f"reg.{name}.{cb}"
-                    regs[(name, int(cb))] = (f[base + ".scale"], f[base + ".bias"], int(f[base + ".shift"]))
+                    regs[(name, int(cb))] = BnRegisters(f[base + ".scale"], f[base + ".bias"], int(f[base + ".shift"]))
             return cls(params, int(f["seed"]), config, tiles, i_fs, regs)
 
 

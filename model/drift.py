@@ -69,31 +69,30 @@ def channel_stats(acc):
 
 
 def recalibrate_registers(acc, ref_mean, ref_std, base, fmt):
-    """(scale, bias, shift) that map raw accumulators ``acc`` (samples, channels) measured now onto the reference
-    per-channel statistics, starting from the programming-time registers ``base`` = (scale, bias, shift)."""
-    s0, b0, r0 = base
-    s0, b0 = np.asarray(s0, np.int64), np.asarray(b0, np.int64)
-    check_shape("acc", np.asarray(acc), (None, len(s0)))
+    """The :class:`~neurophase.model.arith.BnRegisters` that map raw accumulators ``acc`` (samples, channels)
+    measured now onto the reference per-channel statistics, starting from the programming-time registers ``base``."""
+    n = base.channels
+    check_shape("acc", np.asarray(acc), (None, n))
     mean, std = channel_stats(acc)
     ref_mean, ref_std = np.asarray(ref_mean, np.float64), np.asarray(ref_std, np.float64)
-    check_shape("ref_mean", ref_mean, (len(s0),))
-    check_shape("ref_std", ref_std, (len(s0),))
+    check_shape("ref_mean", ref_mean, (n,))
+    check_shape("ref_std", ref_std, (n,))
     k = np.divide(ref_std, std, out=np.ones_like(std), where=std > 0)
-    m, o = s0 * 2.0 ** -r0, b0 * 2.0 ** -r0
-    return affine_registers(m * k, o + m * (ref_mean - k * mean), fmt)
+    m = base.multiplier
+    return affine_registers(m * k, base.offset + m * (ref_mean - k * mean), fmt)
 
 
 def layer_keys(chip, name):
     """Register keys (layer, column block) of layer ``name`` and the output channels each covers."""
     cols = chip.config.tile.columns
-    return [(key, slice(key[1] * cols, key[1] * cols + len(regs[0])))
+    return [(key, slice(key[1] * cols, key[1] * cols + regs.channels))
             for key, regs in chip.registers.items() if key[0] == name]
 
 
 @dataclass
 class DriftReference:
     """What is stored with a chip right after programming (t = 0), for the remedies to compare against."""
-    registers: dict          # (layer, column block) -> (scale, bias, shift) as programmed
+    registers: dict          # (layer, column block) -> BnRegisters as programmed
     mean: dict               # layer -> (c_out,) accumulator mean over the calibration images
     std: dict                # layer -> (c_out,) accumulator standard deviation
     readout: dict            # first tile of a reduction group -> mean |accumulator| of the probe
@@ -102,7 +101,7 @@ class DriftReference:
 
 def record_reference(chip, n_calibration=N_CALIBRATION):
     """Record the calibration statistics and probe readouts of a freshly programmed ``chip`` (t = 0)."""
-    registers = {k: (s.copy(), b.copy(), r) for k, (s, b, r) in chip.registers.items()}
+    registers = dict(chip.registers)
     _, trace = chip.run(calibration_images(n_calibration), 0.0, CALIBRATION_SEED, record=True)
     mean, std = {}, {}
     for ql in chip.qlayers:
@@ -115,7 +114,7 @@ def recalibrate_bn(chip, t, reference, seed=CALIBRATION_SEED):
     returns them. Each layer is measured on the calibration images in its own run (same read-noise ``seed``, so the
     earlier layers see the same reads as in the previous runs), after the earlier layers were recalibrated."""
     t = check_nonnegative("t (s)", t)
-    chip.registers = {k: (s.copy(), b.copy(), r) for k, (s, b, r) in reference.registers.items()}
+    chip.registers = dict(reference.registers)
     x = calibration_images(reference.n_calibration)
     for ql in chip.qlayers:
         _, trace = chip.run(x, t, seed, record=True)
@@ -124,10 +123,10 @@ def recalibrate_bn(chip, t, reference, seed=CALIBRATION_SEED):
 
 
 def recalibrate_layer(chip, name, acc, reference):
-    """The recalibrated registers {(layer, column block): (scale, bias, shift)} of layer ``name`` from its
+    """The recalibrated registers {(layer, column block): BnRegisters} of layer ``name`` from its
     accumulators after partial-sum reduction ``acc`` (calibration MVMs, c_out) measured now: per column block,
     :func:`recalibrate_registers` against the ``reference`` statistics and programming-time registers. Used by
-    :func:`recalibrate_bn` and by the chip's host runtime (model/runtime.py), on accumulators read out of the chip."""
+    :func:`recalibrate_bn` and by the chip's host compiler (model/host.py), on accumulators read out of the chip."""
     return {key: recalibrate_registers(acc[:, cs], reference.mean[name][cs], reference.std[name][cs],
                                        reference.registers[key], chip.config.fmt)
             for key, cs in layer_keys(chip, name)}
@@ -172,8 +171,8 @@ def compensate_global_drift(chip, t, reference, seed=PROBE_SEED + 1):
         if a.row_block:
             continue
         alpha = reference.readout[a.tile] / now[a.tile] if now[a.tile] > 0 else 1.0
-        s0, b0, r0 = reference.registers[(a.layer, a.col_block)]
-        chip.registers[(a.layer, a.col_block)] = affine_registers(s0 * 2.0 ** -r0 * alpha, b0 * 2.0 ** -r0,
+        base = reference.registers[(a.layer, a.col_block)]
+        chip.registers[(a.layer, a.col_block)] = affine_registers(base.multiplier * alpha, base.offset,
                                                                   chip.config.fmt)
         alphas[a.tile] = alpha
     return alphas

@@ -22,7 +22,7 @@ from neurophase.model.checks import check_int, check_positive
 
 __all__ = [
     "WORD_BITS", "TILE_ADDR_BITS", "ACT_COUNT_BITS", "CHIP_TARGET", "TILE_ID", "CHIP_ID", "ADC_RANGE_STEP_A",
-    "BN_LATENCY", "TILE_OUTPUT_CREDITS", "RESP_FIFO_LATENCY", "sar_conversion_cycles",
+    "BN_LATENCY", "TILE_OUTPUT_CREDITS", "RESP_FIFO_LATENCY", "WRITE_CYCLES", "ROUTE_CYCLES", "sar_conversion_cycles",
     "WordLayout", "InputEncoding",
     "TileReg", "TileErr", "TileCtrl", "TILE_READ_ONLY", "TILE_CONFIG", "BN_CTRL", "TILE_MODE", "TILE_GEOMETRY",
     "TILE_FORMAT", "TILE_STATUS",
@@ -47,6 +47,10 @@ ADC_RANGE_STEP_A = 10e-9
 BN_LATENCY = 3                   # BN unit: input cycle to output cycle (parameter read, product, sum-shift-clamp)
 TILE_OUTPUT_CREDITS = BN_LATENCY + 2     # tile output queue depth: a beat holds a credit from issue to acceptance
 RESP_FIFO_LATENCY = 2            # chip response FIFO: written in cycle t, on ``resp`` in cycle t + 2
+# Cycles a command takes in the chip's decoder when nothing holds it up (a chip-register WRITE and a ROUTE wait in
+# their last cycle until no MVM is outstanding).
+WRITE_CYCLES = 3                 # header, data word, the write
+ROUTE_CYCLES = 2                 # header, the switch
 
 
 def sar_conversion_cycles(columns_per_adc, b_adc):

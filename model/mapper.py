@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from neurophase.model.checks import check_int
+from neurophase.model.workload import LayerWork
 
 __all__ = ["ChipGeometry", "TileAssignment", "Mapping", "plan", "map_layers", "map_network"]
 
@@ -152,18 +153,23 @@ def plan(layers, geometry=ChipGeometry()):
     tiles, summary = [], []
     g = geometry
     for li, (name, fan_in, fan_out, mvms) in enumerate(_check_layers(layers)):
-        rb, cb = -(-fan_in // g.rows), -(-fan_out // g.columns)
+        work = LayerWork(name, fan_in, fan_out, mvms, _blocks(fan_in, g.rows), _blocks(fan_out, g.columns))
         first = len(tiles)
-        for c in range(cb):
-            c0, c1 = c * g.columns, min(fan_out, (c + 1) * g.columns)
-            for r in range(rb):
-                r0, r1 = r * g.rows, min(fan_in, (r + 1) * g.rows)
+        for c, c0 in enumerate(range(0, fan_out, g.columns)):
+            c1 = c0 + work.col_blocks[c]
+            for r, r0 in enumerate(range(0, fan_in, g.rows)):
+                r1 = r0 + work.row_blocks[r]
                 tiles.append(TileAssignment(len(tiles), name, li, r, c, r0, r1, c0, c1, mvms,
                                             (r1 - r0) * (c1 - c0) / (g.rows * g.columns)))
         summary.append({"name": name, "fan_in": fan_in, "fan_out": fan_out, "mvms_per_image": mvms,
-                        "row_blocks": rb, "col_blocks": cb, "tiles": list(range(first, len(tiles))),
-                        "weights": fan_in * fan_out, "macs_per_image": fan_in * fan_out * mvms})
+                        "row_blocks": len(work.row_blocks), "col_blocks": len(work.col_blocks),
+                        "tiles": list(range(first, len(tiles))), "weights": work.weights, "macs_per_image": work.macs})
     return Mapping(geometry, tiles, summary)
+
+
+def _blocks(n, size):
+    """Contiguous blocks of at most ``size`` covering ``n`` (the first ones full): their sizes."""
+    return tuple(min(size, n - start) for start in range(0, n, size))
 
 
 def map_layers(layers, geometry=ChipGeometry()):

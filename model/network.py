@@ -27,7 +27,7 @@ Quantisation, matching the chip:
   ``model/arith.py::bn_requantise``: ``q' = clip(floor(acc * M_j + O_j + 1/2), 0, 255)`` with
   ``M_j = s_in * w_scale_j * A_j / s_out`` and ``O_j = B_j / s_out``, where ``A_j, B_j`` are the trained batch norm
   folded into an affine map (:func:`folded_affine`). :func:`affine_registers` turns ``M, O`` into the integer
-  (scale, bias, shift) registers; the last layer gives signed logits in units of ``logit_scale``.
+  BN registers (model/arith.py ``BnRegisters``); the last layer gives signed logits in units of ``logit_scale``.
 * host-side operations between layers work on the integer codes exactly: zero padding (code 0 is activation 0),
   im2col, 2x2 max pooling and the global average pool (sum of 16 codes, rounded half up, ``(sum + 8) >> 4``).
 
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurophase.model.arith import PeripheryFormat, bn_requantise
+from neurophase.model.arith import BnRegisters, PeripheryFormat
 from neurophase.model.checks import check_int, check_shape, check_unsigned_array, signed_range
 
 __all__ = ["Layer", "REFERENCE_NET", "INPUT_SHAPE", "N_TEST", "SPLIT_SEED", "WEIGHTS_PATH", "load_split",
@@ -215,7 +215,7 @@ def quant_layers(params, net=REFERENCE_NET):
 
 
 def affine_registers(mult, offset, fmt):
-    """Integer (scale, bias, shift) registers of bn_requantise for real ``mult`` and ``offset`` per channel.
+    """The integer :class:`~neurophase.model.arith.BnRegisters` for real ``mult`` and ``offset`` per channel.
 
     scale = round(mult 2^r), bias = round(offset 2^r), with the largest shift r <= fmt.shift_max for which every
     scale fits fmt.scale_bits and every bias fits fmt.bias_bits (most precision). Raises when no shift fits.
@@ -225,7 +225,7 @@ def affine_registers(mult, offset, fmt):
     for r in range(fmt.shift_max, -1, -1):
         s, b = np.round(mult * 2.0 ** r), np.round(offset * 2.0 ** r)
         if np.abs(s).max() <= smax and np.abs(b).max() + (1 << r) <= bmax:
-            return s.astype(np.int64), b.astype(np.int64), r
+            return BnRegisters(s.astype(np.int64), b.astype(np.int64), r)
     raise ValueError(f"affine multipliers up to {np.abs(mult).max():g} do not fit {fmt.scale_bits}-bit scale "
                      f"registers even with shift 0")
 
@@ -263,8 +263,8 @@ def digital_forward(qlayers, pixels, return_all=False):
     outs = []
     for ql in qlayers:
         acc = layer_vectors(q, ql.layer) @ ql.w_int
-        s, b, r = affine_registers(ql.mult, ql.offset, DIGITAL_FORMAT)
-        y, _ = bn_requantise(acc, s, b, r, DIGITAL_FORMAT, relu=not ql.last, last=ql.last)
+        y, _ = affine_registers(ql.mult, ql.offset, DIGITAL_FORMAT).requantise(acc, DIGITAL_FORMAT, relu=not ql.last,
+                                                                               last=ql.last)
         outs.append(y)
         q = next_codes(y, q, ql.layer)
     return (q, outs) if return_all else q

@@ -12,7 +12,7 @@ or residual additions), which is what REFERENCES.md's 25,502,912 weights and 4.0
 
 from dataclasses import dataclass
 
-from neurophase.model.energy import MatrixWork
+from neurophase.model.workload import MatrixWork
 
 __all__ = ["ConvLayer", "resnet50_layers", "INPUT_HW", "STAGES"]
 
@@ -24,7 +24,7 @@ EXPANSION = 4
 @dataclass(frozen=True)
 class ConvLayer(MatrixWork):
     """One convolution (a classifier is a 1x1 convolution on a 1x1 map): kernel k, channels, output size; its
-    ``weights`` and ``macs`` come from :class:`~neurophase.model.energy.MatrixWork`."""
+    ``weights`` and ``macs`` come from :class:`~neurophase.model.workload.MatrixWork`."""
     name: str
     k: int
     c_in: int

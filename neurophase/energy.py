@@ -15,10 +15,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from neurophase.model import energy as E
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int, check_nonnegative, check_positive
+from neurophase.model.claims import check_claims, load_published
+from neurophase.model.cycles import CycleModel
+from neurophase.model.energy import COMPONENTS, evaluate
+from neurophase.model.interface import InputEncoding
+from neurophase.model.read_energy import (gaussian_weight_conductance, relu_activation_stats, statistical_read_energy,
+                                          tile_read_energy)
 from neurophase.model.technology import TECH_PATH, load_technology
+from neurophase.model.workload import works_from_mapping
 
 ASSUMED_CLIP_SIGMAS = 4.0       # activation full scale of the assumed ReLU statistics (relu_activation_stats)
 
@@ -43,13 +49,13 @@ def resnet50_evaluations(tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-
     from neurophase.model.mapper import ChipGeometry, plan
     from neurophase.model.resnet50 import resnet50_layers
     mapping = plan([(l.name, l.fan_in, l.fan_out, l.mvms) for l in resnet50_layers()], ChipGeometry(tiles=tiles))
-    works = E.works_from_mapping(mapping)
-    g_mean = E.gaussian_weight_conductance(g_max, rows=mapping.geometry.rows)
-    stats = E.relu_activation_stats(fmt.b_in, ASSUMED_CLIP_SIGMAS)
+    works = works_from_mapping(mapping)
+    g_mean = gaussian_weight_conductance(g_max, rows=mapping.geometry.rows)
+    stats = relu_activation_stats(fmt.b_in, ASSUMED_CLIP_SIGMAS)
     assumptions = {
         "mean_device_conductance_s": g_mean,
         "conductance_assumption": "weights i.i.d. normal, per-column scale to Gmax = 25 uS over 256 rows, one device "
-                                  "of each differential pair conducting (model.energy.gaussian_weight_conductance)",
+                                  "of each differential pair conducting (model.read_energy.gaussian_weight_conductance)",
         "activations": stats.assumption, "mean_popcount": stats.mean_popcount, "mean_code": stats.mean_code,
         "v_read_v": v_read, "parallelism": "tiles of a layer in parallel; latency with layers in sequence; "
         "pipelined rate with every layer on its own tiles (needs all weights resident: chips_or_passes chips)",
@@ -58,11 +64,11 @@ def resnet50_evaluations(tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-
     }
 
     def pcm_read(work, encoding, t_unit):
-        return E.statistical_read_energy(work, g_mean=g_mean, stats=stats, v_read=v_read, t_unit=t_unit,
-                                         encoding=encoding)
+        return statistical_read_energy(work, g_mean=g_mean, stats=stats, v_read=v_read, t_unit=t_unit,
+                                       encoding=encoding)
 
-    return {enc: E.evaluate(works, encoding=enc, tech=tech, pcm_read=pcm_read, fmt=fmt, cycle_model=cycle_model,
-                            tiles_available=tiles, assumptions=assumptions) for enc in E.ENCODINGS}
+    return {enc: evaluate(works, encoding=enc, tech=tech, pcm_read=pcm_read, fmt=fmt, cycle_model=cycle_model,
+                          tiles_available=tiles, assumptions=assumptions) for enc in InputEncoding}
 
 
 # -- the reference network, on programmed golden-model tiles ---------------------------------------------------------
@@ -76,17 +82,17 @@ def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chi
     images = check_int("images", images, 1)
     chip = reference_chip(chip_seed)
     _, trace = chip.run(load_split()[2][:images], t, seed, record=True)
-    works = E.works_from_mapping(chip.mapping)
+    works = works_from_mapping(chip.mapping)
 
     def pcm_read(work, encoding, t_unit):
-        return sum(E.tile_read_energy(chip.tiles[a.tile], trace.tile_inputs[a.tile], t, t_unit=t_unit,
-                                      encoding=encoding) for a in chip.mapping.layer_tiles(work.name)) / images
+        return sum(tile_read_energy(chip.tiles[a.tile], trace.tile_inputs[a.tile], t, t_unit=t_unit,
+                                    encoding=encoding) for a in chip.mapping.layer_tiles(work.name)) / images
 
     assumptions = {"read_energy": f"programmed tiles (chip seed {chip_seed}) at t = {t:g} s, activations of "
                                   f"{images} test images", "power": "dynamic only"}
-    return {enc: E.evaluate(works, encoding=enc, tech=tech, pcm_read=pcm_read, fmt=chip.config.fmt,
+    return {enc: evaluate(works, encoding=enc, tech=tech, pcm_read=pcm_read, fmt=chip.config.fmt,
                             cycle_model=cycle_model, tiles_available=chip.config.geometry.tiles,
-                            assumptions=assumptions) for enc in E.ENCODINGS}
+                          assumptions=assumptions) for enc in InputEncoding}
 
 
 # -- plots ----------------------------------------------------------------------------------------------------------
@@ -107,7 +113,7 @@ def plot_breakdown(evals, path):
     for i, enc in enumerate(names):
         left = 0.0
         total = evals[enc].energy_j * 1e6
-        for c, comp in enumerate(E.COMPONENTS):
+        for c, comp in enumerate(COMPONENTS):
             v = evals[enc].energy[comp] * 1e6
             ax.barh(i, v, left=left, color=colours[c], label=comp.replace("_", " ") if i == 0 else None)
             if v / total > 0.06:
@@ -116,7 +122,7 @@ def plot_breakdown(evals, path):
             left += v
         ax.text(left + total * 0.01, i, f"{total:.0f} uJ\n{evals[enc].tops_per_w:.1f} TOPS/W", va="center",
                 fontsize=8)
-    ax.set_yticks(range(len(names)), [f"{n}\ninputs" for n in names])
+    ax.set_yticks(range(len(names)), [f"{n.label}\ninputs" for n in names])
     ax.set_xlabel("energy per ResNet-50 image (uJ)")
     ax.set_xlim(0, max(e.energy_j for e in evals.values()) * 1e6 * 1.25)
     ax.set_title("NeuroPhase twin: ResNet-50 energy per image by component (28 nm)")
@@ -134,7 +140,7 @@ def plot_comparison(paper, chips, evals, implied_tops_per_w, path):
     bars = [("NeuroPhase (claimed)", paper["tops_per_w"], "#d62728"),
             (f"NeuroPhase: {paper['frames_per_s']:g} fps x ops / {paper['power_w'] * 1e3:g} mW", implied_tops_per_w,
              "#ff9896")]
-    bars += [(f"NeuroPhase twin ({enc})", ev.tops_per_w, "#2ca02c") for enc, ev in evals.items()]
+    bars += [(f"NeuroPhase twin ({enc.label})", ev.tops_per_w, "#2ca02c") for enc, ev in evals.items()]
     kind_colour = {"analog PCM": "#1f77b4", "digital": "#7f7f7f"}
     bars += [(c["name"], c["tops_per_w"], kind_colour.get(c["kind"], "#9467bd")) for c in chips]
     fig, ax = plt.subplots(figsize=(8, 4.2))
@@ -219,18 +225,18 @@ def claims_markdown(claims):
 def run(args):
     from neurophase.model.mapper import ChipGeometry
     tech = load_technology(args.tech)
-    pub = E.load_published()
+    pub = load_published()
     paper = pub["paper"]
     fps = paper["frames_per_s"] if args.fps is None else check_positive("--fps", args.fps)
     rel_tol = check_nonnegative("--rel-tol", args.rel_tol)
-    cycle_model = E.CycleModel.from_technology(
+    cycle_model = CycleModel.from_technology(
         tech, columns_per_adc=check_int("--columns-per-adc", args.columns_per_adc, 1, 128),
         bn_lanes=check_int("--bn-lanes", args.bn_lanes, 1, 256))
     evals = resnet50_evaluations(tech, cycle_model=cycle_model, tiles=ChipGeometry().tiles)
     refs = reference_evaluations(tech, cycle_model=cycle_model)
-    ref = evals["bit-serial"]
-    claims = E.check_claims(paper, pub["battery"], pub["chips"], ops_per_frame=ref.ops, weights=ref.weights,
-                            twins=list(evals.values()), rel_tol=rel_tol)
+    ref = evals[InputEncoding.BIT_SERIAL]
+    claims = check_claims(paper, pub["battery"], pub["chips"], ops_per_frame=ref.ops, weights=ref.weights,
+                          twins=list(evals.values()), rel_tol=rel_tol)
     implied = paper["frames_per_s"] * ref.ops / paper["power_w"] / 1e12
 
     out = Path(args.out)
@@ -243,16 +249,16 @@ def run(args):
     print(f"\n{'encoding':<11}{'uJ/image':>10}{'TOPS/W':>8}{'latency':>10}{'fps seq':>9}{'fps pipe':>9}"
           f"{'P @ ' + format(fps, 'g') + ' fps':>13}")
     for enc, ev in evals.items():
-        print(f"{enc:<11}{ev.energy_j * 1e6:>10.1f}{ev.tops_per_w:>8.2f}{ev.latency_s * 1e3:>8.2f}ms"
+        print(f"{enc.label:<11}{ev.energy_j * 1e6:>10.1f}{ev.tops_per_w:>8.2f}{ev.latency_s * 1e3:>8.2f}ms"
               f"{ev.fps_sequential:>9.1f}{ev.fps_pipelined:>9.1f}{ev.power_w(fps) * 1e3:>10.1f} mW")
     print("\nenergy per image by component (uJ):")
-    print(f"{'component':<18}" + "".join(f"{enc:>16}" for enc in evals))
-    for comp in E.COMPONENTS:
+    print(f"{'component':<18}" + "".join(f"{enc.label:>16}" for enc in evals))
+    for comp in COMPONENTS:
         print(f"{comp:<18}" + "".join(f"{ev.energy[comp] * 1e6:>10.2f} ({100 * ev.energy[comp] / ev.energy_j:>2.0f}%)"
                                       for ev in evals.values()))
     print("\nreference CNN (digits, PCM read energy from its programmed tiles):")
     for enc, ev in refs.items():
-        print(f"  {enc:<11}{ev.energy_j * 1e9:>8.2f} nJ/image {ev.tops_per_w:>6.2f} TOPS/W {ev.tiles_needed} tiles "
+        print(f"  {enc.label:<11}{ev.energy_j * 1e9:>8.2f} nJ/image {ev.tops_per_w:>6.2f} TOPS/W {ev.tiles_needed} tiles "
               f"{ev.events.cycles:>7,} cycles/image {ev.fps_sequential:>9.0f} fps; PCM read "
               f"{100 * ev.energy['pcm_read'] / ev.energy_j:.1f}% of the energy")
     print("\nclaims check (figures agree within {:.0f}%):".format(100 * rel_tol))
@@ -266,13 +272,14 @@ def run(args):
                        "clock_hz": tech.clock_hz,
                        "values": [dict(zip(("name", "value", "unit", "scale_factor", "source"), r))
                                   for r in tech.table()]},
-        "resnet50": {enc: {**ev.summary(), "power_at_fps_w": ev.power_w(fps), "fps_for_power": fps,
-                           "layers": [{"name": w.name, "fan_in": w.fan_in, "fan_out": w.fan_out, "mvms": w.mvms,
-                                       "tiles": w.tiles, "events": e.as_dict(), "energy_j": en}
-                                      for w, e, en in ev.layers]}
+        "resnet50": {enc.label: {**ev.summary(), "power_at_fps_w": ev.power_w(fps), "fps_for_power": fps,
+                                 "layers": [{"name": w.name, "fan_in": w.fan_in, "fan_out": w.fan_out, "mvms": w.mvms,
+                                             "tiles": w.tiles, "events": e.as_dict(), "energy_j": en}
+                                            for w, e, en in ev.layers]}
                      for enc, ev in evals.items()},
-        "reference_cnn": {enc: {**ev.summary(), "layers": [{"name": w.name, "events": e.as_dict(), "energy_j": en}
-                                                          for w, e, en in ev.layers]}
+        "reference_cnn": {enc.label: {**ev.summary(),
+                                      "layers": [{"name": w.name, "events": e.as_dict(), "energy_j": en}
+                                                 for w, e, en in ev.layers]}
                           for enc, ev in refs.items()},
         "paper": paper, "battery": pub["battery"], "chips": pub["chips"],
         "paper_implied_tops_per_w": implied,

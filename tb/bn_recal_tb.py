@@ -15,6 +15,7 @@ per-channel statistics recorded right after programming and the programming-time
 import cocotb
 import numpy as np
 
+from neurophase.model.arith import BnRegisters
 from neurophase.model.drift import recalibrate_registers
 from neurophase.model.interface import BN_CTRL, TILE_MODE, TileReg
 from neurophase.tb.common import timeout_ns
@@ -35,8 +36,9 @@ async def bn_recalibration_through_the_register_interface(dut):
     tb.scoreboard.check(mvms, acc)
     raw_mismatches = tb.scoreboard.mismatches
 
-    base = (aux["base_scale"], aux["base_bias"], int(aux["base_shift"]))
-    scale, bias, shift = recalibrate_registers(acc, aux["ref_mean"], aux["ref_std"], base, wl.fmt)
+    base = BnRegisters(aux["base_scale"], aux["base_bias"], int(aux["base_shift"]))
+    bn = recalibrate_registers(acc, aux["ref_mean"], aux["ref_std"], base, wl.fmt)
+    scale, bias, shift = bn.scale, bn.bias, bn.shift
     await regs.write(TileReg.MODE, 0)
     await regs.write(TileReg.BN_CTRL, BN_CTRL.encode(shift=shift, relu=wl.relu, last=wl.last))
     await regs.write(TileReg.BN_CHANNEL, 0)

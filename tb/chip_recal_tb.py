@@ -1,7 +1,7 @@
 """cocotb test of the chip top: global BN recalibration through the command interface, then inference, bit for bit.
 
-Ref: docs/architecture.md §6 item 2, D6, D7; model/runtime.py ``Host.recalibration_session``. Same harness and
-components as tb/chip_tb.py (one simulator build serves both): the host runtime's recalibration program runs on the
+Ref: docs/architecture.md §6 item 2, D6, D7; model/host.py ``Host.recalibration_session``. Same harness and
+components as tb/chip_tb.py (one simulator build serves both): the host compiler's recalibration program runs on the
 RTL (:class:`~.chip_tb.RtlExecutor`), the golden executor runs every segment too and every response word is scored.
 The host computes each layer's new BN registers from the raw accumulators *the RTL* returned, writes them through
 the command interface and reads them back; those registers must equal model/drift.py ``recalibrate_bn``'s (the
@@ -20,9 +20,9 @@ import time
 import cocotb
 import numpy as np
 
-from neurophase.model.interface import CHIP_TARGET, ChipErr, ChipReg
-from neurophase.model.runtime import GoldenExecutor, Host, register_mismatches
-from neurophase.model.interface import TileReg
+from neurophase.model.executor import GoldenExecutor
+from neurophase.model.host import Host, register_mismatches
+from neurophase.model.interface import CHIP_TARGET, ChipErr, ChipReg, TileReg
 from neurophase.tb.chip_tb import RtlExecutor, drive, read_segment, start
 from neurophase.tb.common import timeout_ns
 from neurophase.tb.runner import params
@@ -31,9 +31,9 @@ __all__ = ["registers_json"]
 
 
 def registers_json(registers):
-    """{(layer, column block): (scale, bias, shift)} as JSON: {"layer.block": [scale list, bias list, shift]}."""
-    return {f"{name}.{cb}": [np.asarray(s).tolist(), np.asarray(b).tolist(), int(r)]
-            for (name, cb), (s, b, r) in registers.items()}
+    """{(layer, column block): BnRegisters} as JSON: {"layer.block": [scale list, bias list, shift]}."""
+    return {f"{name}.{cb}": [regs.scale.tolist(), regs.bias.tolist(), regs.shift]
+            for (name, cb), regs in registers.items()}
 
 
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")

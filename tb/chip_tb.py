@@ -1,8 +1,8 @@
 """cocotb testbench of the chip top (rtl/chip.py in tb/chip_harness.py): whole-network inference, bit for bit.
 
-Ref: docs/architecture.md §4, §5, D7. The host runtime (model/runtime.py ``Host``) compiles the program segment by
+Ref: docs/architecture.md §4, §5, D7. The host compiler (model/host.py ``Host``) compiles the program segment by
 segment; :class:`RtlExecutor` runs each segment through the chip's command interface and the golden executor
-(``GoldenExecutor``) runs the very same segment, and every response word is compared. Python wakes once per
+(model/executor.py) runs the very same segment, and every response word is compared. Python wakes once per
 segment (the configuration, then one per layer and chunk of 32 images): it writes the command program and, per
 tile, the golden model's per-plane current codes and expected wordlines into files, and the simulator runs the
 segment from memory (tb/hdl/chip_io.v). Components, each with its own logger: :class:`SegmentWriter` (files),
@@ -21,7 +21,8 @@ from cocotb.triggers import FallingEdge, First, RisingEdge
 from neurophase.model.adc import current_code
 from neurophase.model.arith import bit_planes
 from neurophase.model.interface import CHIP_ID, CHIP_TARGET, ChipCtrl, ChipErr, ChipReg, Op, TileReg, header
-from neurophase.model.runtime import GoldenExecutor, Host, Segment
+from neurophase.model.executor import GoldenExecutor
+from neurophase.model.host import Host, Segment
 from neurophase.tb.chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
 from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
 from neurophase.tb.runner import params
@@ -218,8 +219,8 @@ async def start(dut, executor):
 
 
 async def drive(session, execute):
-    """Run a :class:`~neurophase.model.runtime.Host` session with the coroutine ``execute(segment)`` -> response
-    words (cocotb's counterpart of model/runtime.py ``run_program``); returns the session's result."""
+    """Run a :class:`~neurophase.model.host.Host` session with the coroutine ``execute(segment)`` -> response
+    words (cocotb's counterpart of model/host.py ``run_program``); returns the session's result."""
     seg = next(session)
     while True:
         resp = await execute(seg)
@@ -250,9 +251,9 @@ def counter_segment(n_tiles):
 
 
 def rtl_event_counts(counters, out_words, fmt, last):
-    """model/energy.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``) and its
+    """model/events.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``) and its
     ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in`` otherwise)."""
-    from neurophase.model.energy import EventCounts
+    from neurophase.model.events import EventCounts
     return EventCounts(
         mvms=counters["mvms"], plane_reads=counters["planes"],
         wordline_pulses=counters["acts"] * fmt.b_in,
@@ -267,7 +268,7 @@ def rtl_event_counts(counters, out_words, fmt, last):
 async def chip_inference_matches_golden(dut):
     """Whole-network inference of the first ``images`` test images; every response word and the logits scored."""
     from neurophase.model.chip import reference_chip
-    from neurophase.model.energy import EventCounts
+    from neurophase.model.events import EventCounts
     from neurophase.model.network import load_split
     p = params()
     log = logging.getLogger("tb.chip")

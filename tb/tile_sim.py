@@ -144,8 +144,8 @@ def chip_workload(tile, *, images, t, seed):
     cols = slice(0, g.n_cols)
     wl = Workload(rows=chip.config.tile.rows, columns=g.columns, columns_per_adc=1, acts_per_beat=16, fmt=g.fmt,
                   frac_bits=g.adc.frac_bits, i_fs=g.adc.i_fs, adc_range=adc_range, rows_used=g.rows,
-                  cols_used=g.n_cols, x=g.inputs, currents=g.currents, scale=g.bn_scale[cols], bias=g.bn_bias[cols],
-                  shift=g.bn_shift, relu=g.relu, last=g.last, raw=raw,
+                  cols_used=g.n_cols, x=g.inputs, currents=g.currents, scale=g.bn.scale[cols], bias=g.bn.bias[cols],
+                  shift=g.bn.shift, relu=g.relu, last=g.last, raw=raw,
                   meta=dict(tile=tile, layer=g.layer, images=images, time=t, seed=seed, group=g.group))
     golden = (g.acc if raw else g.outputs)[:, cols]
     if not np.array_equal(wl.expected().out, golden):

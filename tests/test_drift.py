@@ -6,7 +6,7 @@ import copy
 import numpy as np
 import pytest
 
-from neurophase.model.arith import PeripheryFormat
+from neurophase.model.arith import BnRegisters, PeripheryFormat
 from neurophase.model.chip import Chip
 from neurophase.model.drift import (CALIBRATION_SEED, N_CALIBRATION, calibration_images, channel_stats,
                                     compensate_global_drift, conductance_fisher, fisher_diagonal, layer_keys,
@@ -37,8 +37,7 @@ def recalibrated(programmed):
 
 
 def _affine_stats(acc, regs):
-    s, b, r = regs
-    return channel_stats(acc * (s * 2.0 ** -r) + b * 2.0 ** -r)
+    return channel_stats(acc * regs.multiplier + regs.offset)
 
 
 def test_recalibrate_registers_restores_channel_statistics_of_decayed_accumulators():
@@ -51,17 +50,17 @@ def test_recalibrate_registers_restores_channel_statistics_of_decayed_accumulato
     acc_t = np.round(acc0 * [0.4, 0.55, 0.7, 1.0] + [5, -10, 0, -2]).astype(np.int64)
     regs = recalibrate_registers(acc_t, ref_mean, ref_std, base, fmt)
     want, got = _affine_stats(acc0, base), _affine_stats(acc_t, regs)
-    scale = np.abs(base[0] * 2.0 ** -base[2]) * np.maximum(ref_std, 1)
-    np.testing.assert_allclose(got[0], want[0], atol=1e-3 * scale.max() + 2 ** -base[2])
+    scale = np.abs(base.multiplier) * np.maximum(ref_std, 1)
+    np.testing.assert_allclose(got[0], want[0], atol=1e-3 * scale.max() + 2 ** -base.shift)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-3, atol=1e-9)
     # Unchanged statistics give back the programming-time registers.
     same = recalibrate_registers(acc0, ref_mean, ref_std, base, fmt)
-    assert all(np.array_equal(a, b) for a, b in zip(same[:2], base[:2])) and same[2] == base[2]
+    assert same.mismatches(base) == 0
 
 
 def test_recalibrate_registers_rejects_mismatched_shapes():
     fmt = PeripheryFormat()
-    base = (np.array([100, 200]), np.array([0, 0]), 10)
+    base = BnRegisters(np.array([100, 200]), np.array([0, 0]), 10)
     with pytest.raises(ValueError, match=r"acc must have shape \(any, 2\), got \(5, 3\)"):
         recalibrate_registers(np.zeros((5, 3), np.int64), np.zeros(2), np.ones(2), base, fmt)
     with pytest.raises(ValueError, match=r"ref_std must have shape \(2\), got \(3,\)"):
@@ -103,9 +102,8 @@ def test_global_drift_compensation_scales_registers_by_the_probe_readout_ratio(p
     for a in chip.mapping.tiles:
         if a.row_block:
             continue
-        s0, _, r0 = ref.registers[(a.layer, a.col_block)]
-        s, _, r = chip.registers[(a.layer, a.col_block)]
-        np.testing.assert_allclose(s * 2.0 ** -r, s0 * 2.0 ** -r0 * alphas[a.tile], rtol=2e-3, atol=2.0 ** -r)
+        base, now = ref.registers[(a.layer, a.col_block)], chip.registers[(a.layer, a.col_block)]
+        np.testing.assert_allclose(now.multiplier, base.multiplier * alphas[a.tile], rtol=2e-3, atol=2.0 ** -now.shift)
 
 
 def test_selective_reprogramming_rewrites_the_budget_and_resets_their_drift_clock(programmed):
@@ -181,15 +179,17 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     a = chip.mapping.layer_tiles("fc")[0]
     tile = chip.tiles[a.tile]
     key = ("fc", 0)
-    s0, b0, r0 = ref.registers[key]
+    base = ref.registers[key]
     wl = Workload(rows=geo["rows"], columns=geo["columns"], columns_per_adc=1, acts_per_beat=16, fmt=chip.config.fmt,
                   frac_bits=tile.adc.frac_bits, i_fs=tile.adc.i_fs, adc_range=adc_range_code(tile.adc.i_fs),
                   rows_used=a.rows, cols_used=a.columns, x=trace.tile_inputs[a.tile],
-                  currents=trace.tile_currents[a.tile][:, :, :geo["columns"]], scale=s0, bias=b0, shift=r0,
+                  currents=trace.tile_currents[a.tile][:, :, :geo["columns"]], scale=base.scale, bias=base.bias,
+                  shift=base.shift,
                   relu=False, last=True, raw=True, meta=dict(tile=a.tile, layer="fc", time=YEAR))
     wl_path = wl.save(tmp_path / "workload.npz")
     recal_path = tmp_path / "recal.npz"
-    np.savez(recal_path, ref_mean=ref.mean["fc"], ref_std=ref.std["fc"], base_scale=s0, base_bias=b0, base_shift=r0)
+    np.savez(recal_path, ref_mean=ref.mean["fc"], ref_std=ref.std["fc"], base_scale=base.scale, base_bias=base.bias,
+             base_shift=base.shift)
     result_path = tmp_path / "result.npz"
     harness = TileHarness(rows=wl.rows, columns=wl.columns, columns_per_adc=1, fmt=wl.fmt, acts_per_beat=16,
                           frac_bits=wl.frac_bits)
@@ -201,15 +201,12 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     with np.load(result_path) as f:
         got = {k: f[k] for k in f.files}
     np.testing.assert_array_equal(got["acc"], trace.layer_acc["fc"])
-    gs, gb, gr = regs[key]
-    np.testing.assert_array_equal(got["scale"], gs)
-    np.testing.assert_array_equal(got["bias"], gb)
-    assert int(got["shift"]) == gr
-    np.testing.assert_array_equal(got["back_scale"], gs)
-    np.testing.assert_array_equal(got["back_bias"], gb)
-    assert int(got["back_shift"]) == gr
+    want = regs[key]
+    assert BnRegisters(got["scale"], got["bias"], int(got["shift"])).mismatches(want) == 0
+    assert BnRegisters(got["back_scale"], got["back_bias"], int(got["back_shift"])).mismatches(want) == 0
     assert int(got["raw_mismatches"]) == 0 and int(got["bn_mismatches"]) == 0 and int(got["errors"]) == 0
-    assert not (gs == s0).all(), "recalibration left the fc registers unchanged: the test would not see a difference"
+    assert not (want.scale == base.scale).all(), \
+        "recalibration left the fc registers unchanged: the test would not see a difference"
 
 
 @pytest.mark.slow

@@ -6,8 +6,15 @@ import tomllib
 import numpy as np
 import pytest
 
-from neurophase.model import energy as E
 from neurophase.model.arith import PeripheryFormat
+from neurophase.model.claims import check_claims
+from neurophase.model.cycles import CycleModel
+from neurophase.model.energy import evaluate
+from neurophase.model.events import count_events
+from neurophase.model.interface import BN_LATENCY, InputEncoding
+from neurophase.model.read_energy import (gaussian_weight_conductance, read_energy, relu_activation_stats,
+                                          statistical_read_energy, tile_read_energy)
+from neurophase.model.workload import LayerWork, works_from_mapping
 from neurophase.model.device import PcmModel
 from neurophase.model.resnet50 import resnet50_layers
 from neurophase.model.technology import TECH_PATH, load_technology, scale_factor
@@ -64,13 +71,13 @@ def _work(name="l", fan_in=300, fan_out=200, mvms=10, last=False):
     def split(n, cap):
         k = -(-n // cap)
         return tuple([cap] * (k - 1) + [n - cap * (k - 1)])
-    return E.LayerWork(name, fan_in, fan_out, mvms, split(fan_in, 256), split(fan_out, 128), last=last)
+    return LayerWork(name, fan_in, fan_out, mvms, split(fan_in, 256), split(fan_out, 128), last=last)
 
 
 def test_bit_serial_event_counts_of_a_row_and_column_split_layer():
     w = _work()                                 # 2 row tiles (256 + 44) x 2 column tiles (128 + 72)
-    cm = E.CycleModel(pulse_cycles=8)
-    ev = E.count_events(w, encoding="bit-serial", fmt=FMT, cycle_model=cm)
+    cm = CycleModel(pulse_cycles=8)
+    ev = count_events(w, encoding=InputEncoding.BIT_SERIAL, fmt=FMT, cycle_model=cm)
     assert ev.mvms == 10 * 4
     assert ev.plane_reads == 10 * 4 * 8
     assert ev.wordline_pulses == 10 * 8 * 300 * 2
@@ -81,34 +88,34 @@ def test_bit_serial_event_counts_of_a_row_and_column_split_layer():
     assert ev.activation_in_bits == 10 * 300 * 2 * 8
     assert ev.activation_out_bits == 10 * 200 * 8
     assert ev.partial_sum_bits == 10 * 200 * 20
-    assert ev.cycles == cm.segment_cycles(w, 10, "bit-serial", FMT)
+    assert ev.cycles == cm.segment_cycles(w, 10, InputEncoding.BIT_SERIAL, FMT)
     # Two images in one segment: every count doubles, the cycles do not (one set-up and drain).
-    two = E.count_events(w, encoding="bit-serial", fmt=FMT, cycle_model=cm, images=2)
+    two = count_events(w, encoding=InputEncoding.BIT_SERIAL, fmt=FMT, cycle_model=cm, images=2)
     assert {k: v // 2 for k, v in two.as_dict().items() if k != "cycles"} == \
         {k: v for k, v in ev.as_dict().items() if k != "cycles"}
     assert ev.cycles < two.cycles < 2 * ev.cycles
 
 
-def _single_tile_cycles(rows, cols, mvms, planes, bn_latency=3):
+def _single_tile_cycles(rows, cols, mvms, planes):
     """The single-tile segment in closed form (CycleModel docstring): ROUTE, the first ACT (w words in b beats) to
     the first READOUT, one period per further MVM, the last readout through BN and the response FIFO."""
     w = -(-rows // 4)
     b, f = -(-w // 4), min(w, 4)
     period = planes + 1 + max(cols, (w - f) + b)
-    return w + b + planes + cols + bn_latency + 7 + (mvms - 1) * period
+    return w + b + planes + cols + BN_LATENCY + 7 + (mvms - 1) * period
 
 
 @pytest.mark.parametrize("rows, cols", [(9, 16), (144, 32), (256, 128), (200, 16)],
                          ids=["readout_bound", "load_bound", "full_tile", "load_bound_wide"])
 def test_single_tile_layer_cycles_follow_the_chip_sequencing(rows, cols):
     # 8 planes of max(8, 8 + 1) + 1 = 10 cycles; 4 activations per command word, 16 per beat.
-    w = E.LayerWork("l", rows, cols, 7, (rows,), (cols,))
-    assert E.count_events(w, fmt=FMT).cycles == _single_tile_cycles(rows, cols, 7, 80)
+    w = LayerWork("l", rows, cols, 7, (rows,), (cols,))
+    assert count_events(w, fmt=FMT).cycles == _single_tile_cycles(rows, cols, 7, 80)
 
 
 def test_pwm_uses_one_read_and_no_shift_and_add():
     w = _work(fan_in=100, fan_out=50, mvms=3, last=True)
-    ev = E.count_events(w, encoding="pwm", fmt=FMT, cycle_model=E.CycleModel(pwm_lsb_cycles=2))
+    ev = count_events(w, encoding=InputEncoding.PWM, fmt=FMT, cycle_model=CycleModel(pwm_lsb_cycles=2))
     assert (ev.plane_reads, ev.wordline_pulses, ev.adc_conversions, ev.shift_add_ops) == (3, 300, 150, 0)
     assert ev.partial_sum_adds == 0 and ev.partial_sum_bits == 0
     assert ev.activation_out_bits == 3 * 50 * FMT.out_bits          # last layer: signed outputs
@@ -116,15 +123,15 @@ def test_pwm_uses_one_read_and_no_shift_and_add():
 
 
 def test_cycle_model_follows_adc_sharing_and_bn_lanes():
-    slow = E.CycleModel(columns_per_adc=8)
-    assert slow.read_cycles("bit-serial", FMT) == 8 * 8 + 1 + 1
-    assert E.CycleModel(bn_lanes=4).mvm_cycles("bit-serial", FMT, 256, 128) == 8 * 10 + 32 + 1
-    assert E.CycleModel(bn_lanes=32).mvm_cycles("bit-serial", FMT, 256, 128) == 8 * 10 + 16 + 1   # loads dominate
+    bs = InputEncoding.BIT_SERIAL
+    assert CycleModel(columns_per_adc=8).read_cycles(bs, FMT) == 8 * 8 + 1 + 1
+    assert CycleModel(bn_lanes=4).mvm_cycles(bs, FMT, 256, 128) == 8 * 10 + 32 + 1
+    assert CycleModel(bn_lanes=32).mvm_cycles(bs, FMT, 256, 128) == 8 * 10 + 16 + 1   # loads dominate
 
 
 def test_event_counts_add_and_diff_name_the_differing_fields():
-    a = E.count_events(_work(), fmt=FMT)
-    b = E.count_events(_work(mvms=11), fmt=FMT)
+    a = count_events(_work(), fmt=FMT)
+    b = count_events(_work(mvms=11), fmt=FMT)
     total = a + b
     assert total.adc_conversions == a.adc_conversions + b.adc_conversions
     assert a.diff(a) == {}
@@ -136,7 +143,7 @@ def test_event_counts_add_and_diff_name_the_differing_fields():
 def test_works_from_a_mapping_keep_the_split_and_event_totals():
     from neurophase.model.mapper import plan
     layers = [("a", 300, 200, 10), ("b", 64, 10, 1)]
-    works = E.works_from_mapping(plan(layers))
+    works = works_from_mapping(plan(layers))
     assert [w.name for w in works] == ["a", "b"]
     assert works[0].row_blocks == (256, 44) and works[0].col_blocks == (128, 72)
     assert works[1].last and not works[0].last
@@ -145,11 +152,11 @@ def test_works_from_a_mapping_keep_the_split_and_event_totals():
 
 def test_bad_layer_work_and_encoding_are_rejected():
     with pytest.raises(ValueError, match="row_blocks must be positive block sizes summing to 300"):
-        E.LayerWork("x", 300, 10, 1, (256, 40), (10,))
-    with pytest.raises(ValueError, match="encoding must be one of"):
-        E.count_events(_work(), encoding="thermometer")
+        LayerWork("x", 300, 10, 1, (256, 40), (10,))
+    with pytest.raises(ValueError, match=r"input encoding must be one of \['bit-serial', 'pwm'\], got 'thermometer'"):
+        count_events(_work(), encoding="thermometer")
     with pytest.raises(ValueError, match="columns_per_adc must be an integer in"):
-        E.CycleModel(columns_per_adc=0)
+        CycleModel(columns_per_adc=0)
 
 
 # -- PCM read energy --------------------------------------------------------------------------------------------------
@@ -170,15 +177,15 @@ def test_read_energy_is_v_times_bitline_current_times_pulse_summed_over_planes()
         bits = (x >> (7 - plane)) & 1
         currents = v * (bits @ g)                       # (batch, bitlines)
         brute += float((v * currents * t_unit).sum())
-    assert E.tile_read_energy(tile, x, 3600.0, t_unit=t_unit) == pytest.approx(brute, rel=1e-12)
+    assert tile_read_energy(tile, x, 3600.0, t_unit=t_unit) == pytest.approx(brute, rel=1e-12)
 
 
 def test_pwm_read_energy_weighs_each_plane_by_its_place_value():
     tile = _tile()
     x = np.random.default_rng(3).integers(0, 256, size=(4, 40))
     g = tile.pcm.conductance_at(tile.devices, 0.0)[:40]
-    per_plane = [E.read_energy(g, ((x >> b) & 1), v_read=0.2, t_unit=1e-9, b_in=1) for b in range(8)]
-    pwm = E.read_energy(g, x, v_read=0.2, t_unit=1e-9, encoding="pwm")
+    per_plane = [read_energy(g, ((x >> b) & 1), v_read=0.2, t_unit=1e-9, b_in=1) for b in range(8)]
+    pwm = read_energy(g, x, v_read=0.2, t_unit=1e-9, encoding=InputEncoding.PWM)
     assert pwm == pytest.approx(sum(e * (1 << b) for b, e in enumerate(per_plane)), rel=1e-12)
 
 
@@ -186,20 +193,20 @@ def test_statistical_read_energy_matches_a_programmed_tile_under_its_assumptions
     rows, cols = 256, 128
     tile = _tile(rng_seed=4, rows=rows, cols=cols, pcm=PcmModel().ideal())
     rng = np.random.default_rng(5)
-    stats = E.relu_activation_stats(8, 4.0)
+    stats = relu_activation_stats(8, 4.0)
     z = rng.standard_normal((200, rows))
     x = np.clip(np.round(np.maximum(z, 0) * 255 / 4.0), 0, 255).astype(np.int64)
-    work = E.LayerWork("t", rows, cols, 200, (rows,), (cols,))
-    g_mean = E.gaussian_weight_conductance(tile.pcm.g_max, rows=rows)
-    for enc in E.ENCODINGS:
-        measured = E.tile_read_energy(tile, x, 0.0, t_unit=1e-9, encoding=enc)
-        expected = E.statistical_read_energy(work, g_mean=g_mean, stats=stats, v_read=0.2, t_unit=1e-9,
+    work = LayerWork("t", rows, cols, 200, (rows,), (cols,))
+    g_mean = gaussian_weight_conductance(tile.pcm.g_max, rows=rows)
+    for enc in InputEncoding:
+        measured = tile_read_energy(tile, x, 0.0, t_unit=1e-9, encoding=enc)
+        expected = statistical_read_energy(work, g_mean=g_mean, stats=stats, v_read=0.2, t_unit=1e-9,
                                              encoding=enc)
         assert measured == pytest.approx(expected, rel=0.05), enc
 
 
 def test_relu_activation_stats_match_sampling():
-    stats = E.relu_activation_stats(8, 4.0)
+    stats = relu_activation_stats(8, 4.0)
     z = np.random.default_rng(6).standard_normal(400_000)
     q = np.clip(np.round(np.maximum(z, 0) * 255 / 4.0), 0, 255).astype(np.int64)
     assert stats.mean_code == pytest.approx(q.mean(), rel=0.01)
@@ -208,10 +215,10 @@ def test_relu_activation_stats_match_sampling():
 
 # -- evaluation -------------------------------------------------------------------------------------------------------
 
-def _evaluate(encoding="bit-serial", works=None):
+def _evaluate(encoding=InputEncoding.BIT_SERIAL, works=None):
     tech = load_technology()
     works = works or [_work("a"), _work("b", 64, 10, 1, last=True)]
-    return E.evaluate(works, encoding=encoding, tech=tech, fmt=FMT,
+    return evaluate(works, encoding=encoding, tech=tech, fmt=FMT,
                       pcm_read=lambda w, enc, t: 1e-9 * w.macs * t / 1e-8)
 
 
@@ -229,7 +236,7 @@ def test_evaluation_figures_follow_from_energy_and_cycles():
 
 
 def test_pwm_trades_conversions_for_longer_reads():
-    bs, pwm = _evaluate("bit-serial"), _evaluate("pwm")
+    bs, pwm = _evaluate(InputEncoding.BIT_SERIAL), _evaluate(InputEncoding.PWM)
     assert pwm.events.adc_conversions * FMT.b_in == bs.events.adc_conversions
     assert pwm.energy["adc"] < bs.energy["adc"]
     assert pwm.events.cycles > bs.events.cycles
@@ -238,8 +245,8 @@ def test_pwm_trades_conversions_for_longer_reads():
 def test_resnet50_needs_more_tiles_than_the_chip_has():
     from neurophase.energy import resnet50_evaluations
     tech = load_technology()
-    evals = resnet50_evaluations(tech, cycle_model=E.CycleModel.from_technology(tech))
-    ev = evals["bit-serial"]
+    evals = resnet50_evaluations(tech, cycle_model=CycleModel.from_technology(tech))
+    ev = evals[InputEncoding.BIT_SERIAL]
     assert ev.weights == 25_502_912
     assert not ev.fits
     # At least one tile per 256 x 128 weights, and the chip holds 144 of them.
@@ -258,7 +265,7 @@ CHIPS = [{"name": "Edge TPU", "kind": "digital", "tops_per_w": 2.0},
 
 
 def _claims(paper=PAPER, chips=CHIPS, **kw):
-    return {c.name.split(" (")[0]: c for c in E.check_claims(paper, BATTERY, chips, ops_per_frame=8.18e9,
+    return {c.name.split(" (")[0]: c for c in check_claims(paper, BATTERY, chips, ops_per_frame=8.18e9,
                                                               weights=25.5e6, **kw)}
 
 
@@ -283,13 +290,13 @@ def test_claims_hold_when_the_inputs_are_consistent():
     assert c["28x a digital accelerator"].holds
     low = _claims({**PAPER, "power_w": 50e-6})
     assert low["CR2032 lasts 1 year at the claimed power"].holds
-    small = E.check_claims(PAPER, BATTERY, CHIPS, ops_per_frame=8.18e9, weights=4e6)
+    small = check_claims(PAPER, BATTERY, CHIPS, ops_per_frame=8.18e9, weights=4e6)
     assert next(c for c in small if c.name.startswith("ResNet-50 fits on the chip")).holds
 
 
 def test_twin_claims_compare_the_estimate_with_the_paper():
     ev = _evaluate()
-    c = {x.name: x for x in E.check_claims(PAPER, BATTERY, CHIPS, ops_per_frame=ev.ops, weights=ev.weights,
+    c = {x.name: x for x in check_claims(PAPER, BATTERY, CHIPS, ops_per_frame=ev.ops, weights=ev.weights,
                                            twins=[ev])}
     power = c["power at 142 fps within the twin's estimate (bit-serial)"]
     assert power.computed == pytest.approx(ev.energy_j * 142) and power.holds == (power.computed <= 8.3e-3 * 1.1)
@@ -306,11 +313,11 @@ def test_analytic_mvm_counts_match_the_golden_model_run_of_the_reference_cnn():
     images, tech = 3, load_technology()
     chip = reference_chip(0)
     _, trace = chip.run(load_split()[2][:images], 3600.0, 0, record=True)
-    for w in E.works_from_mapping(chip.mapping):
+    for w in works_from_mapping(chip.mapping):
         tiles = chip.mapping.layer_tiles(w.name)
-        ev = E.count_events(w, fmt=chip.config.fmt)
+        ev = count_events(w, fmt=chip.config.fmt)
         assert ev.mvms * images == sum(len(trace.tile_inputs[a.tile]) for a in tiles)
         # Every recorded plane current is one ADC conversion per used column.
         assert ev.adc_conversions * images == sum(trace.tile_codes[a.tile][:, :, :a.columns].size for a in tiles)
-    evals = reference_evaluations(tech, cycle_model=E.CycleModel.from_technology(tech), images=images)
+    evals = reference_evaluations(tech, cycle_model=CycleModel.from_technology(tech), images=images)
     assert all(ev.fits and ev.energy["pcm_read"] > 0 for ev in evals.values())

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from neurophase.cli import main
-from neurophase.model import energy as E
+from neurophase.model.claims import check_claims, load_published
 
 
 def test_energy_command_writes_report_plots_and_claims(tmp_path, capsys):
@@ -19,8 +19,8 @@ def test_energy_command_writes_report_plots_and_claims(tmp_path, capsys):
     assert sum(bs["energy_breakdown_j"].values()) == pytest.approx(bs["energy_per_image_j"])
     assert sum(l["events"]["adc_conversions"] for l in bs["layers"]) == bs["events"]["adc_conversions"]
     # The claims in the report are the claims check of the report's own inputs.
-    pub = E.load_published()
-    first = E.check_claims(pub["paper"], pub["battery"], pub["chips"], ops_per_frame=bs["ops"],
+    pub = load_published()
+    first = check_claims(pub["paper"], pub["battery"], pub["chips"], ops_per_frame=bs["ops"],
                            weights=bs["weights"], rel_tol=report["rel_tol"])
     assert report["claims"][:len(first)] == [c.as_dict() for c in first]
     md = (tmp_path / "energy_claims.md").read_text()

@@ -2,8 +2,11 @@
 
 import pytest
 
-from neurophase.model import energy as E
 from neurophase.model.arith import PeripheryFormat
+from neurophase.model.cycles import CycleModel
+from neurophase.model.events import count_events
+from neurophase.model.interface import InputEncoding
+from neurophase.model.workload import LayerWork
 
 CASES = {
     # BN readout sets the pace: 13 columns issued, one per cycle.
@@ -27,10 +30,10 @@ def test_tile_rtl_cycles_per_mvm_match_the_cycle_model(case, tmp_path):
         runs[mvms] = run_workload(wl, sim="icarus", case=f"energy_{case}", workdir=tmp_path / str(mvms),
                                   testcase="workload_matches_golden")
         assert runs[mvms]["mismatches"] == 0
-        assert runs[mvms]["counters"]["mvm_count"] == E.count_events(
-            E.LayerWork(case, kw["rows_used"], kw["cols_used"], mvms, (kw["rows_used"],), (kw["cols_used"],)),
+        assert runs[mvms]["counters"]["mvm_count"] == count_events(
+            LayerWork(case, kw["rows_used"], kw["cols_used"], mvms, (kw["rows_used"],), (kw["cols_used"],)),
             fmt=fmt).mvms
     # The first load and the last drain cancel in the difference: what remains is the steady MVM period.
     period = (runs[9]["cycles"] - runs[3]["cycles"]) / 6
-    model = E.CycleModel(acts_per_beat=kw["acts_per_beat"])
-    assert period == model.mvm_cycles("bit-serial", fmt, kw["rows_used"], kw["cols_used"])
+    model = CycleModel(acts_per_beat=kw["acts_per_beat"])
+    assert period == model.mvm_cycles(InputEncoding.BIT_SERIAL, fmt, kw["rows_used"], kw["cols_used"])

@@ -4,8 +4,8 @@ worked by hand or by a plain-Python restatement of D4."""
 import numpy as np
 import pytest
 
-from neurophase.model.arith import (PeripheryFormat, accumulate, bit_planes, bn_requantise, read_window,
-                                    reduce_partial_sums, saturate, shift_and_add, wordline_pulses)
+from neurophase.model.arith import (BnRegisters, PeripheryFormat, accumulate, bit_planes, bn_requantise,
+                                    read_window, reduce_partial_sums, saturate, shift_and_add, wordline_pulses)
 from neurophase.model.checks import signed_range
 from neurophase.model.interface import InputEncoding
 
@@ -124,6 +124,39 @@ def test_bn_scale_bias_relu_and_hidden_layer_clamp():
     y, sats = bn_requantise(acc, scale, bias, 2, fmt, relu=False)
     np.testing.assert_array_equal(y, [[9, 0, 255, 21]])
     assert sats == 2                       # without ReLU the hidden-layer clamp at 0 is a saturation
+
+
+def test_bn_registers_apply_bn_requantise_and_state_their_real_affine_map():
+    fmt = PeripheryFormat()
+    scale, bias = np.array([3, 3, 3, -5]), np.array([4, 4, 4, 100])
+    regs = BnRegisters(scale, bias, 2)
+    acc = np.array([[10, -10, 1000, 3]])
+    y, sats = regs.requantise(acc, fmt, relu=False)
+    want, want_sats = bn_requantise(acc, scale, bias, 2, fmt, relu=False)
+    np.testing.assert_array_equal(y, want)
+    assert sats == want_sats and regs.channels == 4
+    np.testing.assert_array_equal(regs.multiplier, [0.75, 0.75, 0.75, -1.25])
+    np.testing.assert_array_equal(regs.offset, [1, 1, 1, 25])
+    scale[0] = 99                          # the registers keep their own read-only copy
+    assert regs.scale[0] == 3 and not regs.scale.flags.writeable
+
+
+def test_bn_registers_count_the_values_that_differ():
+    a = BnRegisters(np.array([1, 2]), np.array([3, 4]), 5)
+    assert a.mismatches(a) == 0
+    assert a.mismatches(BnRegisters(np.array([1, 0]), np.array([0, 4]), 6)) == 3
+    assert a.mismatches(BnRegisters(np.array([1, 2, 3]), np.array([3, 4, 5]), 5)) == 7   # different widths: all
+
+
+@pytest.mark.parametrize("scale, bias, shift, msg", [
+    (np.array([1.5]), np.array([0]), 0, "BN scale must be an array of integers, got dtype float64"),
+    (np.array([1, 2]), np.array([0]), 0, r"BN scale and bias must be 1-D arrays of one length \(a value per channel\), "
+                                         r"got shapes \(2,\) and \(1,\)"),
+    (np.array([1]), np.array([0]), -1, r"BN shift must be an integer in \[0, inf\], got -1"),
+])
+def test_bn_registers_reject_what_no_register_holds(scale, bias, shift, msg):
+    with pytest.raises(ValueError, match=msg):
+        BnRegisters(scale, bias, shift)
 
 
 def test_bn_last_layer_clamps_to_signed_output_width():

@@ -108,9 +108,10 @@ def test_quantised_weights_use_the_full_symmetric_range():
 
 def test_affine_registers_fit_the_format_with_the_largest_shift():
     fmt = PeripheryFormat()
-    s, b, r = affine_registers(np.array([0.01, -0.02]), np.array([3.0, -1.0]), fmt)
+    regs = affine_registers(np.array([0.01, -0.02]), np.array([3.0, -1.0]), fmt)
+    s, r = regs.scale, regs.shift
     assert np.abs(s).max() <= 2 ** 15 - 1 and np.abs(s).max() > 2 ** 14        # one more shift would overflow
-    assert s[1] == np.round(-0.02 * 2 ** r) and b[0] == np.round(3.0 * 2 ** r)
+    assert s[1] == np.round(-0.02 * 2 ** r) and regs.bias[0] == np.round(3.0 * 2 ** r)
     with pytest.raises(ValueError, match="do not fit 16-bit scale"):
         affine_registers(np.array([1e6]), np.array([0.0]), fmt)
 

@@ -17,18 +17,19 @@ def _check_inference(result, images):
 
 
 def _check_events(result, images):
-    """model/energy.py EventCounts filled from the RTL run (the chip's counters read after every layer segment,
+    """model/events.py EventCounts filled from the RTL run (the chip's counters read after every layer segment,
     words moved) equal count_events on the reference mapping in every field, clock cycles included, layer by layer:
     the chip's CYCLES count of a segment (first command word to last response word) is the analytic one."""
-    from neurophase.model import energy as E
     from neurophase.model.chip import CHUNK, reference_chip
+    from neurophase.model.events import EventCounts, count_events
+    from neurophase.model.workload import works_from_mapping
     chip = reference_chip()
     chunks = [min(CHUNK, images - c0) for c0 in range(0, images, CHUNK)]
-    analytic = {w.name: sum((E.count_events(w, fmt=chip.config.fmt, images=n) for n in chunks), E.EventCounts())
-                for w in E.works_from_mapping(chip.mapping)}
-    rtl = {name: E.EventCounts(**ev) for name, ev in result["layer_events"].items()}
+    analytic = {w.name: sum((count_events(w, fmt=chip.config.fmt, images=n) for n in chunks), EventCounts())
+                for w in works_from_mapping(chip.mapping)}
+    rtl = {name: EventCounts(**ev) for name, ev in result["layer_events"].items()}
     assert {name: ev.diff(analytic[name]) for name, ev in rtl.items()} == dict.fromkeys(analytic, {})
-    assert result["events"] == sum(analytic.values(), E.EventCounts()).as_dict()
+    assert result["events"] == sum(analytic.values(), EventCounts()).as_dict()
     assert result["cycles"] == result["events"]["cycles"]
 
 

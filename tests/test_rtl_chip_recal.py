@@ -1,4 +1,4 @@
-"""Global BN recalibration of the whole chip through its command interface (tb/chip_recal_tb.py, model/runtime.py
+"""Global BN recalibration of the whole chip through its command interface (tb/chip_recal_tb.py, model/host.py
 ``Host.recalibration_session``): registers computed from the chip RTL's raw accumulators equal model/drift.py's
 bit for bit, and the recalibrated RTL classifies test images bit for bit."""
 

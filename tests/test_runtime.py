@@ -1,17 +1,19 @@
-"""Host runtime (model/runtime.py): command encoding, compiled programs, and the golden executor against Chip.run;
-the BN recalibration program against model/drift.py's recalibration."""
+"""Host compiler (model/host.py) and golden executor (model/executor.py): command encoding, compiled programs, the
+golden executor against Chip.run; the BN recalibration program against model/drift.py's recalibration."""
 
 import copy
 
 import numpy as np
 import pytest
 
+from neurophase.model.arith import BnRegisters
 from neurophase.model.chip import CHUNK, reference_chip
 from neurophase.model.network import load_split
 from neurophase.model.drift import CALIBRATION_SEED, calibration_images
 from neurophase.model.interface import (CHIP_TARGET, TILE_MODE, ChipReg, Op, TileReg, decode_header, header,
                                        pack_activations)
-from neurophase.model.runtime import GoldenExecutor, Host, Segment, register_mismatches, run_golden, run_program
+from neurophase.model.executor import GoldenExecutor, run_golden
+from neurophase.model.host import Host, Segment, register_mismatches, run_program
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +149,7 @@ def test_recalibration_program_gives_the_golden_registers_and_logits_bit_for_bit
     assert register_mismatches(result.registers, want) == 0
     assert register_mismatches(result.registers, reference.registers) > 0, "recalibration changed nothing"
     assert result.readback_mismatches() == 0
-    assert np.array_equal(result.readback[("conv3", 0)][1], want[("conv3", 0)][1])     # the reducer's bias too
+    assert np.array_equal(result.readback[("conv3", 0)].bias, want[("conv3", 0)].bias)  # the reducer's bias too
     assert np.array_equal(result.run.logits, recal.run(x[:3], YEAR, 9))
     _, trace = recal.run(calibration_images(40), YEAR, CALIBRATION_SEED, record=True)
     assert np.array_equal(result.acc["fc"], trace.layer_acc["fc"])
@@ -177,11 +179,13 @@ def test_recalibration_registers_follow_the_raw_words_the_chip_returns(chip, ref
 
 
 def test_register_mismatches_counts_every_differing_value():
-    a = {("l", 0): (np.array([1, 2, 3]), np.array([4, 5, 6]), 7)}
-    b = {("l", 0): (np.array([1, 0, 3]), np.array([4, 5, 0]), 8)}
+    a = {("l", 0): BnRegisters(np.array([1, 2, 3]), np.array([4, 5, 6]), 7)}
+    b = {("l", 0): BnRegisters(np.array([1, 0, 3]), np.array([4, 5, 0]), 8)}
+    wider = {("l", 0): BnRegisters(np.array([1, 2, 3, 4]), np.array([4, 5, 6, 7]), 7)}
     assert register_mismatches(a, a) == 0
     assert register_mismatches(a, b) == 3
     assert register_mismatches(a, {}) == 7
+    assert register_mismatches(a, wider) == 9
 
 
 def test_golden_executor_reads_back_bn_registers_as_the_chip_does(chip):
