@@ -5,6 +5,10 @@ scoreboards call them rather than re-deriving the arithmetic.
 
 Every function works on numpy int64 arrays (vectorised over any leading batch axes) and returns, beside the
 result, the number of saturation events so that the RTL's saturation counters can be checked too.
+
+The input encoding (model/interface.py ``InputEncoding``, docs/architecture.md D8) decides how activations become
+wordline pulses (:func:`wordline_pulses`, :func:`read_window`) and how the reads' ADC codes become an accumulator
+(:func:`accumulate`): bit-serial reads are combined by shift-and-add, a PWM read's code is the accumulator.
 """
 
 from dataclasses import dataclass
@@ -12,9 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurophase.model.checks import check_int, check_signed_array, check_unsigned_array, signed_range
+from neurophase.model.interface import InputEncoding
 
 __all__ = ["PeripheryFormat", "saturate", "shift_and_add", "shift_and_add_valid", "reduce_partial_sums",
-           "bn_requantise", "BnRegisters", "bit_planes"]
+           "bn_requantise", "BnRegisters", "bit_planes", "wordline_pulses", "read_window", "accumulate",
+           "accumulate_valid"]
 
 
 @dataclass(frozen=True)
@@ -72,16 +78,52 @@ def bit_planes(x, b_in):
     return ((x.astype(dtype)[None] >> shifts) & dtype(1)).astype(np.uint8, copy=False)
 
 
+def wordline_pulses(x, encoding, b_in):
+    """Pulse lengths, in unit times, that unsigned activations ``x`` (..., rows) drive on the wordlines, one array
+    per read: (reads, ..., rows), unsigned integers. BIT_SERIAL: the b_in bit-planes, MSB first (a pulse of one unit
+    where the bit is 1); PWM: one read, a pulse of x unit times (D8)."""
+    if InputEncoding.parse(encoding) is InputEncoding.BIT_SERIAL:
+        return bit_planes(x, b_in)
+    x = check_unsigned_array("activations", x, b_in)
+    return x.astype(np.uint8 if b_in <= 8 else np.uint16)[None]
+
+
+def read_window(encoding, b_in):
+    """Unit times of one read's integration window: 1 (a bit-serial plane is one pulse), 2^b_in - 1 (PWM: the
+    longest pulse). The ADC converts the window's mean current (D8)."""
+    check_int("b_in", b_in, 1, 16)
+    return 1 if InputEncoding.parse(encoding) is InputEncoding.BIT_SERIAL else (1 << b_in) - 1
+
+
 def shift_and_add(codes, fmt):
     """Accumulate ADC codes of the bit-planes, MSB first: acc <- sat(2*acc + code).
 
     ``codes`` has shape (b_in, ...): plane 0 is the MSB. Saturation is applied after every step, as the RTL
     does. Returns (acc, saturations) where saturations counts the (plane, element) steps that clamped.
     """
+    return accumulate(codes, fmt, InputEncoding.BIT_SERIAL)
+
+
+def accumulate(codes, fmt, encoding):
+    """The accumulator of an MVM from the ADC codes of its reads, (reads, ...) -> (...), and its saturation count.
+
+    BIT_SERIAL: :func:`shift_and_add` over the b_in bit-planes. PWM: one read, whose code is the accumulator
+    (sign-extended to acc_bits; it always fits, as acc_bits > b_adc, so nothing saturates).
+    """
+    encoding = InputEncoding.parse(encoding)
     codes = check_signed_array("codes", codes, fmt.b_adc)
-    if codes.ndim < 1 or codes.shape[0] != fmt.b_in:
-        raise ValueError(f"codes must have b_in={fmt.b_in} bit-planes on axis 0, got shape {codes.shape}")
-    return shift_and_add_valid(codes, fmt)
+    reads = encoding.reads(fmt.b_in)
+    if codes.ndim < 1 or codes.shape[0] != reads:
+        what = f"b_in={fmt.b_in} bit-planes" if encoding is InputEncoding.BIT_SERIAL else "1 read (PWM)"
+        raise ValueError(f"codes must have {what} on axis 0, got shape {codes.shape}")
+    return accumulate_valid(codes, fmt, encoding)
+
+
+def accumulate_valid(codes, fmt, encoding):
+    """:func:`accumulate` for codes already known to be int64 b_adc-bit codes with the encoding's reads (hot path)."""
+    if encoding is InputEncoding.BIT_SERIAL:
+        return shift_and_add_valid(codes, fmt)
+    return codes[0].copy(), 0
 
 
 def shift_and_add_valid(codes, fmt):

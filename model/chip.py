@@ -8,25 +8,36 @@ over the *whole* fan-in of the layer (D5 per-column scale), is shared by the til
 accumulators are in the same units and can be added before BN. Each tile is programmed with its own seed, derived
 from the chip seed and the tile number (:func:`tile_seed`).
 
+Input encoding. Each tile drives its wordlines bit-serially or by pulse-width modulation (``InputEncoding``, the
+tile's MODE register; docs/architecture.md D8): ``ChipConfig.encoding`` is the chip-wide default and
+``ChipConfig.tile_encodings`` names the tiles that use the other one. The tiles of a reduction group share one
+encoding (their accumulators are added, so they must be in the same units).
+
 ADC range. The full-scale current I_fs of each reduction group (the tiles whose accumulators are added; for a
 layer without row split, one tile) is set from calibration data: the ``ifs_percentile`` percentile of |I| of the
-bit-plane currents of the group's tiles, computed with the target (noise-free, undrifted) conductances on the first
-``n_calibration`` *training* images' activations from the 8-bit digital path, rounded up to a whole number of
-the ADC_RANGE register's step (model/interface.py ``ADC_RANGE_STEP_A``, 10 nA). The test set is never used.
+read currents of the group's tiles in their encoding (bit-plane currents, or PWM window mean currents), computed with
+the target (noise-free, undrifted) conductances on the first ``n_calibration`` *training* images' activations from
+the 8-bit digital path, rounded up to a whole number of the ADC_RANGE register's step (model/interface.py
+``ADC_RANGE_STEP_A``, 10 nA). The test set is never used.
 
 Host side (not on the tiles): input codes, zero padding, im2col, 2x2 max pooling and the global average pool work
 on the unsigned 8-bit codes exactly (model/network.py ``im2col``, ``host_pool``); argmax of the signed logits.
 
-MVM at time t after programming (t is the drift time of D1): ``CrossbarTile.mvm`` gives the bit-plane currents with
-drift and fresh read noise, the ADC codes and the shift-and-add accumulators; row-split tiles' accumulators are added
+MVM at time t after programming (t is the drift time of D1): ``CrossbarTile.mvm`` gives the read currents with drift
+and fresh read noise, the ADC codes and the accumulators (shift-and-add, or the PWM code); row-split tiles' accumulators
+are added
 with ``reduce_partial_sums`` in tile order; ``bn_requantise`` with integer registers gives the next layer's codes, or
 the signed logits of the last layer.
 
-BN registers. For output channel j, acc_chip ~= acc_int * V_read * gpw_j / I_lsb, so the real multiplier of the
-8-bit path (``QuantLayer.mult``: input scale x weight scale x folded BN / output scale) becomes
-``mult_j * I_lsb / (V_read * gpw_j)``; :func:`model.network.affine_registers` rounds it and the offset into the
-column block's :class:`~neurophase.model.arith.BnRegisters` (one shift per reduction group). No drift compensation
-is folded in: remedies for drift rewrite ``Chip.registers``.
+BN registers. For output channel j, acc_chip ~= acc_int * V_read * gpw_j / (W_enc * I_lsb), where W_enc is the read
+window in unit times: 1 for bit-serial (the planes' codes, weighted 2^b by shift-and-add, sum to the whole MVM),
+2^B_in - 1 for PWM (the ADC converts the mean current of a window of 2^B_in - 1 unit times, so the code is the MVM
+divided by the window: for the same weights, inputs and I_fs, acc_pwm ~= acc_bit_serial / (2^B_in - 1)). So the real
+multiplier of the 8-bit path (``QuantLayer.mult``: input scale x weight scale x folded BN / output scale) becomes
+``mult_j * W_enc * I_lsb / (V_read * gpw_j)`` (``CrossbarTile.acc_unit``); :func:`model.network.affine_registers`
+rounds it and the offset into the
+column block's :class:`~neurophase.model.arith.BnRegisters` (one shift per reduction group). No drift
+compensation is folded in: remedies for drift rewrite ``Chip.registers``.
 
 Read noise. A run processes its images in order in chunks of ``CHUNK`` images (the last one padded with blank
 images), one batched MVM per tile and chunk; tile n draws the read noise of chunk c of a run with seed s from
@@ -43,10 +54,10 @@ from pathlib import Path
 import numpy as np
 
 from neurophase.model.adc import AdcConfig, current_code
-from neurophase.model.arith import BnRegisters, PeripheryFormat, reduce_partial_sums
+from neurophase.model.arith import BnRegisters, PeripheryFormat, read_window, reduce_partial_sums, wordline_pulses
 from neurophase.model.checks import check_int, check_nonnegative, check_positive, check_shape
 from neurophase.model.device import PcmModel
-from neurophase.model.interface import ADC_RANGE_STEP_A, adc_range_current
+from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
 from neurophase.model.network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward,
                                       input_codes, layer_vectors, load_split, load_weights, next_codes, quant_layers)
@@ -65,18 +76,34 @@ class ChipConfig:
     fmt: PeripheryFormat = PeripheryFormat()
     tile: TileConfig = TileConfig()
     frac_bits: int = 8                  # comparator resolution of the current code (D3)
-    ifs_percentile: float = 99.9        # of |bit-plane current| on calibration images
+    ifs_percentile: float = 99.9        # of |read current| on calibration images
     n_calibration: int = 200            # training images used for the ADC ranges
+    encoding: InputEncoding = InputEncoding.BIT_SERIAL  # input encoding of every tile not in tile_encodings (D8)
+    tile_encodings: tuple = ()          # ((tile, encoding), ...): tiles whose MODE selects another encoding
 
     def __post_init__(self):
         if not 50.0 <= self.ifs_percentile <= 100.0:
             raise ValueError(f"ifs_percentile must be in [50, 100], got {self.ifs_percentile}")
         check_int("n_calibration", self.n_calibration, 1, 1437)
         check_int("frac_bits", self.frac_bits, 1, 16)
+        # Encodings may be given by label ("pwm"), as a saved chip holds them; they are kept as InputEncoding.
+        object.__setattr__(self, "encoding", InputEncoding.parse(self.encoding))
+        pairs = self.tile_encodings
+        if not isinstance(pairs, (tuple, list)) or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+            raise ValueError(f"tile_encodings must be a tuple of (tile, encoding) pairs, got {pairs!r}")
+        tiles = [check_int("tile_encodings tile", n, 0, self.geometry.tiles - 1) for n, _ in pairs]
+        if len(set(tiles)) != len(tiles):
+            raise ValueError(f"tile_encodings must name each tile at most once, got tiles {tiles}")
+        object.__setattr__(self, "tile_encodings",
+                           tuple(sorted((int(n), InputEncoding.parse(e)) for n, e in pairs)))
 
     @property
     def geometry(self):
         return ChipGeometry(rows=self.tile.rows, columns=self.tile.columns)
+
+    def encoding_of(self, tile):
+        """The input encoding of tile ``tile``: its entry in ``tile_encodings``, else the chip-wide ``encoding``."""
+        return dict(self.tile_encodings).get(tile, self.encoding)
 
 
 def tile_seed(chip_seed, tile):
@@ -92,7 +119,9 @@ class TileWorkload:
     devices are programmed to 0 S, but programming noise leaves small conductances, so their currents, codes and
     accumulators are small but not zero; their BN registers are 0, so their outputs are 0. ``outputs`` is
     ``bn.requantise`` of ``group_acc``: on a row-split tile it needs every group tile's accumulators. MVMs are
-    ordered image by image, then output position (row-major over the layer's output H x W).
+    ordered image by image, then output position (row-major over the layer's output H x W). Reads are the b_in
+    bit-planes, MSB first (bit-serial), or the MVM's one PWM read, whose current is the mean current of its
+    integration window (docs/architecture.md D8).
     """
     tile: int
     layer: str
@@ -110,11 +139,12 @@ class TileWorkload:
     t: float                     # seconds after programming
     seed: int                    # read-noise seed of the run
     images: np.ndarray           # test-image indices
+    encoding: InputEncoding      # the tile's input encoding (MODE register)
     inputs: np.ndarray           # (mvms, rows) int64 unsigned 8-bit activations (MVM inputs)
-    currents: np.ndarray         # (b_in, mvms, columns) differential bit-plane currents, A; plane 0 = MSB
-    current_codes: np.ndarray    # (b_in, mvms, columns) int64, model/adc.py current_code
-    codes: np.ndarray            # (b_in, mvms, columns) ADC codes
-    acc: np.ndarray              # (mvms, columns) this tile's shift-and-add accumulators
+    currents: np.ndarray         # (reads, mvms, columns) differential read currents, A; bit-plane 0 = MSB
+    current_codes: np.ndarray    # (reads, mvms, columns) int64, model/adc.py current_code
+    codes: np.ndarray            # (reads, mvms, columns) ADC codes
+    acc: np.ndarray              # (mvms, columns) this tile's accumulators (model/arith.py accumulate)
     group_acc: np.ndarray        # (mvms, columns) reduce_partial_sums of the ``group`` tiles' accumulators
     bn: BnRegisters              # of this tile's output columns, over its ``columns`` (0 past ``n_cols``)
     relu: bool
@@ -130,9 +160,9 @@ class TileWorkload:
 class RunTrace:
     """What a recorded run keeps: per tile its MVM inputs and results; per layer its accumulators and outputs."""
     tile_inputs: dict = field(default_factory=dict)      # tile -> (mvms, rows)
-    tile_currents: dict = field(default_factory=dict)    # tile -> (b_in, mvms, columns) A
-    tile_codes: dict = field(default_factory=dict)       # tile -> (b_in, mvms, columns) ADC codes
-    tile_acc: dict = field(default_factory=dict)         # tile -> (mvms, columns) shift-and-add accumulators
+    tile_currents: dict = field(default_factory=dict)    # tile -> (reads, mvms, columns) A
+    tile_codes: dict = field(default_factory=dict)       # tile -> (reads, mvms, columns) ADC codes
+    tile_acc: dict = field(default_factory=dict)         # tile -> (mvms, columns) accumulators
     layer_acc: dict = field(default_factory=dict)        # layer name -> (mvms, c_out) after partial-sum reduction
     layer_out: dict = field(default_factory=dict)        # layer name -> (mvms, c_out) after BN
 
@@ -144,6 +174,7 @@ class Chip:
         self.params, self.seed, self.config = params, seed, config
         self.qlayers = quant_layers(params)
         self.mapping = map_network(REFERENCE_NET, config.geometry)
+        _check_encodings(config, self.mapping)
         self.tiles = tiles                  # tile number -> CrossbarTile
         self.i_fs = i_fs                    # tile number -> full-scale current (A)
         self.registers = registers          # (layer name, column block) -> BnRegisters over its columns
@@ -157,6 +188,7 @@ class Chip:
         seed = check_int("seed", seed, 0, 2 ** 63 - 1)
         qlayers = quant_layers(params)
         mapping = map_network(REFERENCE_NET, config.geometry)
+        _check_encodings(config, mapping)
         gpw = {ql.layer.name: config.pcm.g_max / np.maximum(np.abs(ql.w_int).max(axis=0), 1) for ql in qlayers}
         tiles = {}
         for a in mapping.tiles:
@@ -187,9 +219,13 @@ class Chip:
                 continue
             ql, tile = self.qlayers[a.layer_index], self.tiles[a.tile]
             cs = slice(a.col_start, a.col_stop)
-            unit = tile.adc.i_lsb / (self.config.tile.v_read * tile.g_per_weight)
+            unit = tile.acc_unit(self.encoding(a.tile))
             self.registers[(a.layer, a.col_block)] = affine_registers(ql.mult[cs] * unit, ql.offset[cs],
                                                                       self.config.fmt)
+
+    def encoding(self, n):
+        """The input encoding of tile ``n`` (what its MODE register selects)."""
+        return self.config.encoding_of(n)
 
     # -- inference --------------------------------------------------------------------------------------------------
     def run(self, pixels, t, seed, record=False, progress=None):
@@ -230,7 +266,7 @@ class Chip:
             acc = np.zeros((len(x), layer.c_out), np.int64)
             for a in self.mapping.layer_tiles(layer.name):
                 xs = x[:, a.row_start:a.row_stop]
-                res = self.tiles[a.tile].mvm(xs, t, rngs[a.tile])
+                res = self.tiles[a.tile].mvm(xs, t, rngs[a.tile], encoding=self.encoding(a.tile))
                 if trace is not None:
                     trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
                     trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
@@ -286,7 +322,7 @@ class Chip:
             col_start=a.col_start, n_cols=a.columns, columns=cols, group=group,
             weights=ql.w_int[a.row_start:a.row_stop, cs].copy(), g_per_weight=self.tiles[n].g_per_weight.copy(),
             adc=self.tiles[n].adc, fmt=self.config.fmt, t=float(t), seed=int(seed), images=idx,
-            inputs=trace.tile_inputs[n], currents=trace.tile_currents[n],
+            encoding=self.encoding(n), inputs=trace.tile_inputs[n], currents=trace.tile_currents[n],
             current_codes=current_code(trace.tile_currents[n], self.tiles[n].adc), codes=trace.tile_codes[n],
             acc=trace.tile_acc[n],
             group_acc=group_acc, bn=bn, relu=not ql.last, last=ql.last, outputs=out)
@@ -312,8 +348,7 @@ class Chip:
         for (name, cb), bn in self.registers.items():
             regs[f"reg.{name}.{cb}.scale"], regs[f"reg.{name}.{cb}.bias"] = bn.scale, bn.bias
             regs[f"reg.{name}.{cb}.shift"] = np.array(bn.shift)
-        cfg = {k: repr(asdict(v)) if hasattr(v, "__dataclass_fields__") else repr(v)
-               for k, v in vars(self.config).items()}
+        cfg = {k: repr(_literal(v)) for k, v in vars(self.config).items()}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, **blobs, **regs, **{f"param.{k}": v for k, v in self.params.items()},
                             seed=np.array(self.seed), i_fs=np.array([self.i_fs[n] for n in sorted(self.i_fs)]),
@@ -365,6 +400,31 @@ def tile_workload(tile, *, images=4, t=3600.0, seed=0, chip_seed=0, config=ChipC
     return reference_chip(chip_seed, config).tile_workload(tile, images=images, t=t, seed=seed)
 
 
+def _literal(v):
+    """A configuration value as a Python literal (dataclasses as dicts, encodings by label) for :meth:`Chip.save`."""
+    if hasattr(v, "__dataclass_fields__"):
+        return asdict(v)
+    if isinstance(v, InputEncoding):
+        return v.label
+    if isinstance(v, tuple):
+        return tuple(_literal(e) for e in v)
+    return v
+
+
+def _check_encodings(config, mapping):
+    """Every tile named in ``config.tile_encodings`` holds weights, and a reduction group shares one encoding."""
+    mapped = [a.tile for a in mapping.tiles]
+    for n, _ in config.tile_encodings:
+        if n not in mapped:
+            raise ValueError(f"tile_encodings names tile {n}, which holds no weights; mapped tiles are "
+                             f"{mapped[0]}..{mapped[-1]}")
+    for n in mapped:
+        group = mapping.reduction_group(n)
+        if len({config.encoding_of(m) for m in group}) != 1:
+            raise ValueError(f"the tiles of reduction group {group} must share one input encoding, got "
+                             f"{[config.encoding_of(m).label for m in group]}")
+
+
 def _program_tile(w, gpw, seed, config):
     """Program integer weights ``w`` (rows x cols) with the given siemens per weight unit of each column."""
     return CrossbarTile.program(w, seed=seed, scale=gpw, pcm=config.pcm, fmt=config.fmt, config=config.tile,
@@ -372,8 +432,9 @@ def _program_tile(w, gpw, seed, config):
 
 
 def _calibrate_ifs(qlayers, mapping, tiles, config):
-    """I_fs per tile: a percentile of |bit-plane current| of its reduction group with target conductances, on the
-    8-bit digital path's activations of the first ``n_calibration`` training images."""
+    """I_fs per tile: a percentile of |read current| (bit-plane currents, or PWM window mean currents) of its reduction
+    group with target conductances, on the 8-bit digital path's activations of the first ``n_calibration`` training
+    images."""
     x_tr, _, _, _ = load_split()
     _, outs = digital_forward(qlayers, x_tr[:config.n_calibration], return_all=True)
     q = input_codes(x_tr[:config.n_calibration])
@@ -387,15 +448,15 @@ def _calibrate_ifs(qlayers, mapping, tiles, config):
         if a.row_block:
             continue
         group = mapping.reduction_group(a.tile)
+        encoding = config.encoding_of(a.tile)
+        window = read_window(encoding, config.fmt.b_in)
         mags = []
         for m in group:
             b = mapping.tile(m)
-            tile = tiles[m]
-            gt = tile.devices.g_target[:b.rows]
+            gt = tiles[m].devices.g_target[:b.rows]
             gdiff = gt[:, 0:2 * b.columns:2] - gt[:, 1:2 * b.columns:2]
-            planes = (inputs[b.layer_index][:, b.row_start:b.row_stop, None] >>
-                      np.arange(config.fmt.b_in)[None, None, :]) & 1
-            mags.append(np.abs(v * np.einsum("nrb,rc->nbc", planes.astype(np.float64), gdiff)).ravel())
+            pulses = wordline_pulses(inputs[b.layer_index][:, b.row_start:b.row_stop], encoding, config.fmt.b_in)
+            mags.append(np.abs(v * (pulses.astype(np.float64) @ gdiff) / window).ravel())
         level = float(np.percentile(np.concatenate(mags), config.ifs_percentile))
         steps = max(1, int(np.ceil(level / ADC_RANGE_STEP_A)))
         for m in group:

@@ -154,7 +154,7 @@ def group_readouts(chip, t, seed):
         for n in group:
             b = chip.mapping.tile(n)
             x = probe[:, b.row_start:b.row_stop]
-            res = chip.tiles[n].mvm(x, t, np.random.default_rng([seed, n]))
+            res = chip.tiles[n].mvm(x, t, np.random.default_rng([seed, n]), encoding=chip.encoding(n))
             parts.append(res.acc[:, :b.columns])
         acc, _ = reduce_partial_sums(np.stack(parts), chip.config.fmt)
         out[a.tile] = float(np.abs(acc).mean())

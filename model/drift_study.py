@@ -11,13 +11,16 @@ with BN recalibration (:data:`PAIR_METHODS`; not in the quick mode). Every PCM m
 chip seeds (programming noise and drift exponents; the drift-aware weights use the same seeds) and with the same
 read-noise seed per (chip, time), so differences between methods are paired. A (method, chip) pair is one task: tasks
 run on a process pool, each with its own seeds, so the result does not depend on the number of processes or their order.
+Every tile of the chips uses the study's input encoding (``StudyConfig.encoding``, docs/architecture.md D8); the same
+chip seeds give the same devices in either encoding, so two studies that differ only in it are paired too.
 
 Claims checked (computed from the measurements, never assumed):
 
 * ">= 97.1% of FP32": the mean accuracy of the three remedies together, divided by the FP32 accuracy, at every
   time up to one year;
 * "within 0.5% of fresh for a year": the mean accuracy of the three remedies together at every time up to one
-  year is at most 0.5 percentage points below its value when fresh (the first time point, 1 s after programming).
+  year is at most 0.5 percentage points below its value when fresh (the first time point: 1 s after programming by
+  default).
 
 The test set has :data:`model.network.N_TEST` = 360 images, so one image is 0.28 percentage points: the resolution
 of a single chip's accuracy is coarser than half the claimed 0.5 points.
@@ -36,8 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from neurophase.model.checks import check_int
+from neurophase.model.interface import InputEncoding
 
-__all__ = ["TIMES", "QUICK_TIMES", "METHODS", "LABELS", "StudyConfig", "run_study", "summarise", "write_reports"]
+__all__ = ["TIMES", "QUICK_TIMES", "METHODS", "LABELS", "StudyConfig", "ChipTask", "run_study", "summarise",
+           "write_reports", "time_label"]
 
 YEAR = 365.25 * 86_400.0
 TIMES = (("1 s", 1.0), ("1 hour", 3_600.0), ("1 day", 86_400.0), ("1 week", 7 * 86_400.0),
@@ -61,7 +66,8 @@ CHIP_SEED_BASE = 1000
 @dataclass(frozen=True)
 class StudyConfig:
     """What a study measures. ``test_images``: the first k test images (None: all 360). ``pairs``: also measure
-    :data:`PAIR_METHODS`."""
+    :data:`PAIR_METHODS`. ``times``: (label, seconds after programming) in increasing order; the first is "fresh".
+    ``encoding``: the input encoding of every tile."""
     chips: int = 10
     times: tuple = TIMES
     test_images: int = None
@@ -69,6 +75,7 @@ class StudyConfig:
     jobs: int = None                  # processes (None: every core)
     quick: bool = False
     pairs: bool = True
+    encoding: InputEncoding = InputEncoding.BIT_SERIAL
 
     def __post_init__(self):
         check_int("chips", self.chips, 1, 1000)
@@ -78,8 +85,11 @@ class StudyConfig:
             raise ValueError(f"budget must be a fraction in [0, 1], got {self.budget!r}")
         if self.jobs is not None:
             check_int("jobs", self.jobs, 1, 256)
-        if not self.times or any(t <= 0 for _, t in self.times):
-            raise ValueError(f"times must be a non-empty list of (label, seconds > 0), got {self.times!r}")
+        seconds = [t for _, t in self.times]
+        if not self.times or any(not t >= 0 for t in seconds) or seconds != sorted(set(seconds)):
+            raise ValueError(f"times must be a non-empty list of (label, seconds >= 0) in increasing order, "
+                             f"got {self.times!r}")
+        object.__setattr__(self, "encoding", InputEncoding.parse(self.encoding))
 
     @classmethod
     def quick_mode(cls, **kw):
@@ -108,17 +118,35 @@ def _selection(kind, budget):
     return kind, select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr)), budget)
 
 
+def time_label(seconds):
+    """A time's label: its name in :data:`TIMES`, else seconds (``"0 s"``, ``"300 s"``)."""
+    return dict((t, lab) for lab, t in TIMES).get(seconds, f"{seconds:g} s")
+
+
 def _read_seed(chip_seed, ti):
     return 1_000_000 + 64 * chip_seed + ti
 
 
+@dataclass(frozen=True)
+class ChipTask:
+    """One task of the study: ``method`` on chip ``index`` at every time of ``times`` (s) on the first ``test_images``
+    test images (None: all), tiles in ``encoding``; ``selection`` the weights to reprogram for methods with SR."""
+    method: str
+    index: int
+    times: tuple
+    test_images: int = None
+    selection: dict = None
+    encoding: InputEncoding = InputEncoding.BIT_SERIAL
+
+
 def _chip_task(task):
-    """Accuracy of one method on one chip at every time: (method, chip index, [accuracy], [extra info])."""
-    from neurophase.model.chip import Chip
+    """Accuracy of one :class:`ChipTask`: (method, chip index, [accuracy], [extra info])."""
+    from neurophase.model.chip import Chip, ChipConfig
     from neurophase.model.drift import compensate_global_drift, recalibrate_bn, record_reference, reprogram_selected
-    method, index, times, n_test, selection = task
+    method, index, times, n_test, selection = task.method, task.index, task.times, task.test_images, task.selection
     seed = CHIP_SEED_BASE + index
-    chip = Chip.program(_weights("dat" if method in _DAT else "plain"), seed=seed)
+    chip = Chip.program(_weights("dat" if method in _DAT else "plain"), seed=seed,
+                        config=ChipConfig(encoding=task.encoding))
     for tile in chip.tiles.values():
         tile.threads = 1            # fixed, so read-noise draws do not depend on the machine
     reference = record_reference(chip) if method in _BN + ("gdc",) else None
@@ -160,13 +188,14 @@ def run_study(cfg=StudyConfig(), log=None):
     jobs = cfg.jobs or os.cpu_count() or 1
     methods = PCM_METHODS + (PAIR_METHODS if cfg.pairs else ())
     log(f"drift study: {cfg.chips} chips x {len(times)} times x {len(methods)} PCM methods on {len(y)} test "
-        f"images, {jobs} processes")
+        f"images, {cfg.encoding.label} inputs, {jobs} processes")
     with _pool(jobs) as pool:
         log("Fisher information of the plain and drift-aware 8-bit networks (training images) ...")
         selections = dict(pool.starmap(_selection, [("plain", cfg.budget), ("dat", cfg.budget)]))
         # The slow methods (a BN recalibration per time) first, so the pool's last tasks are short.
         order = [m for m in ("all3", "bn", "dat_bn", "sr_bn", "sr", "gdc", "dat", "pcm") if m in methods]
-        tasks = [(m, i, times, cfg.test_images, selections["dat" if m in _DAT else "plain"] if m in _SR else None)
+        tasks = [ChipTask(m, i, tuple(times), cfg.test_images,
+                          selections["dat" if m in _DAT else "plain"] if m in _SR else None, cfg.encoding)
                  for m in order for i in range(cfg.chips)]
         acc = {m: np.zeros((cfg.chips, len(times))) for m in methods}
         info = {m: [None] * cfg.chips for m in methods}
@@ -177,7 +206,7 @@ def run_study(cfg=StudyConfig(), log=None):
                 + " ".join(f"{100 * v:.1f}" for v in a) + f" %   ({el:.0f} s, ~{el / k * (len(tasks) - k):.0f} s left)")
     n_weights = sum(int(s.size) for s in selections["plain"].values())
     result = {"config": {"chips": cfg.chips, "times": [list(t) for t in cfg.times], "test_images": len(y),
-                         "budget": cfg.budget, "quick": cfg.quick, "jobs": jobs,
+                         "budget": cfg.budget, "quick": cfg.quick, "jobs": jobs, "encoding": cfg.encoding.label,
                          "chip_seeds": [CHIP_SEED_BASE + i for i in range(cfg.chips)],
                          "weights_reprogrammed": int(sum(int(s.sum()) for s in selections["plain"].values())),
                          "weights_total": n_weights},
@@ -210,7 +239,8 @@ def summarise(result):
             "per_time": ratio.tolist(), "worst": float(ratio[horizon].min()),
             "holds": bool(ratio[horizon].min() >= PAPER_FRACTION_OF_FP32)},
         "within_fresh": {
-            "claim": "within 0.5 percentage points of fresh (1 s) accuracy for a year (three remedies together)",
+            "claim": f"within 0.5 percentage points of fresh ({result['config']['times'][0][0]}) accuracy for a year "
+                     "(three remedies together)",
             "fresh": float(fresh), "drop_per_time": drop.tolist(), "worst_drop": float(drop[horizon].max()),
             "holds": bool(drop[horizon].max() <= PAPER_WITHIN_FRESH + 1e-12)},
         "resolution": {"one_image": 1.0 / n_img,
@@ -233,12 +263,14 @@ def markdown_table(result):
                                                      for a, d in zip(s[m]["mean"], s[m]["std"])) + " |\n")
     f, w, r = v["fraction_of_fp32"], v["within_fresh"], v["resolution"]
     out.write(f"\nAccuracy in percent on {cfg['test_images']} test images, mean ± standard deviation over "
-              f"{cfg['chips']} chips (seeds {cfg['chip_seeds'][0]}..{cfg['chip_seeds'][-1]}); selective "
+              f"{cfg['chips']} chips (seeds {cfg['chip_seeds'][0]}..{cfg['chip_seeds'][-1]}), "
+              f"{cfg.get('encoding', InputEncoding.BIT_SERIAL.label)} inputs; selective "
               f"reprogramming rewrites {cfg['weights_reprogrammed']} of {cfg['weights_total']} weights "
               f"({2 * cfg['weights_reprogrammed']} devices, budget {100 * cfg['budget']:g}%) at each time.\n\n")
     out.write(f"* **>= 97.1% of FP32** (three remedies, every time up to one year): "
               f"**{'holds' if f['holds'] else 'does not hold'}**; worst {100 * f['worst']:.2f}% of FP32.\n")
-    out.write(f"* **Within 0.5% of fresh for a year** (three remedies; fresh = {100 * w['fresh']:.2f}% at 1 s): "
+    out.write(f"* **Within 0.5% of fresh for a year** (three remedies; fresh = {100 * w['fresh']:.2f}% at "
+              f"{cfg['times'][0][0]}): "
               f"**{'holds' if w['holds'] else 'does not hold'}**; largest drop {100 * w['worst_drop']:.2f} "
               f"percentage points.\n")
     out.write(f"* Resolution: one test image is {100 * r['one_image']:.2f} percentage points; the standard error "
@@ -255,14 +287,15 @@ def write_reports(result, out_dir, stem="drift_study"):
     cfg = result["config"]
     with open(paths["csv"], "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["method", "label", "chip_seed", "time_label", "t_s", "accuracy", "test_images"])
+        w.writerow(["method", "label", "chip_seed", "time_label", "t_s", "accuracy", "test_images", "encoding"])
+        enc = cfg.get("encoding", InputEncoding.BIT_SERIAL.label)
         for m in ("fp32", "digital8"):
             for lab, t in cfg["times"]:
-                w.writerow([m, LABELS[m], "", lab, t, result["fixed"][m], cfg["test_images"]])
+                w.writerow([m, LABELS[m], "", lab, t, result["fixed"][m], cfg["test_images"], ""])
         for m in result["accuracy"]:
             for seed, row in zip(cfg["chip_seeds"], result["accuracy"][m]):
                 for (lab, t), a in zip(cfg["times"], row):
-                    w.writerow([m, LABELS[m], seed, lab, t, a, cfg["test_images"]])
+                    w.writerow([m, LABELS[m], seed, lab, t, a, cfg["test_images"], enc])
     paths["md"].write_text(markdown_table(result))
     plot(result, paths["png"])
     return paths
@@ -280,8 +313,9 @@ def plot(result, path):
     for ax, ylim in zip(axes, ((0, 100.5), (fp32 - 6, 100.2))):
         _panel(ax, result, ylim)
     axes[1].set_title("zoom", fontsize=10)
-    axes[0].set_title(f"Reference CNN on the 8x8 digits: {cfg['chips']} chips, {cfg['test_images']} test images "
-                      f"(band: min-max over chips)", fontsize=10)
+    axes[0].set_title(f"Reference CNN on the 8x8 digits: {cfg['chips']} chips, {cfg['test_images']} test images, "
+                      f"{cfg.get('encoding', InputEncoding.BIT_SERIAL.label)} inputs (band: min-max over chips)",
+                      fontsize=10)
     axes[0].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path)
@@ -304,7 +338,10 @@ def _panel(ax, result, ylim):
         if mean.min() >= ylim[0]:
             ax.fill_between(t, 100 * np.asarray(s[m]["min"]), 100 * np.asarray(s[m]["max"]), color=colours[m],
                             alpha=0.12, lw=0)
-    ax.set_xscale("log")
+    if t[0] == 0:
+        ax.set_xscale("symlog", linthresh=1.0)      # a study from t = 0: linear up to 1 s, logarithmic after
+    else:
+        ax.set_xscale("log")
     ax.set_xticks(t, [lab for lab, _ in cfg["times"]], rotation=30)
     ax.set_xlabel("time after programming")
     ax.set_ylabel("test accuracy (%)")

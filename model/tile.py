@@ -1,25 +1,32 @@
 """One NeuroPhase tile: a 256x256 PCM crossbar with differential column pairs, column ADCs and shift-and-add.
 
-Ref: docs/architecture.md §2-§4.
+Ref: docs/architecture.md §2-§4, D2, D3, D8.
 
 Weights map to conductances on differential pairs: logical column j uses bitline 2j for G+ and 2j+1 for G-,
 G+ = gpw_j * max(w, 0), G- = gpw_j * max(-w, 0), where gpw_j (siemens per weight unit) puts the column's largest
-|w| at Gmax (``scale="column"``) or the tile's largest |w| (``scale="tile"``). An MVM applies the B_in bit-planes of
-the unsigned activations MSB first: a plane is one V_read pulse on every wordline whose bit is 1. The ADC of
-column j converts I+ - I- of each plane; shift-and-add combines the planes. In weight units,
-``acc * I_lsb / (V_read * gpw_j) ~= W^T x``.
+|w| at Gmax (``scale="column"``) or the tile's largest |w| (``scale="tile"``).
 
-Read noise is drawn afresh for every read, where a read is one bit-plane pulse: each device's conductance gets an
-independent Gaussian factor. The bitline current is then a sum of independent Gaussians, so the model draws the
-*current* noise directly, with variance V_read^2 * sum_i x_i * ((sigma_i G_i+)^2 + (sigma_i G_i-)^2): exact in
-distribution, and 256x cheaper than drawing every device. ``read_devices=True`` draws every device instead (slow;
-the tests use it to check the fast path).
+Input encodings (``InputEncoding``, model/arith.py ``wordline_pulses``). Bit-serial (the default): the B_in bit-planes
+of the unsigned activations are applied MSB first, one read each: a plane is one V_read pulse on every wordline whose
+bit is 1; the ADC of column j converts I+ - I- of each plane and shift-and-add combines the planes. PWM (D8): one read
+per MVM, in which wordline i is driven for x_i unit times of a window of W = 2^B_in - 1 unit times; the ADC converts
+the window's mean current (the integrated charge over the window length) once, and that code is the accumulator. In
+weight units both give ``acc * W_enc * I_lsb / (V_read * gpw_j) ~= W^T x`` with W_enc = 1 (bit-serial) or W (PWM):
+:meth:`CrossbarTile.acc_unit`.
 
-Numerics of the fast path: one float32 matmul of the stacked bit-planes with [G+ - G- | noise variance] (cached per
-read time) gives each plane's mean current and variance; fresh N(0, 1) draws (``device.box_muller``) scale the
-noise; currents are returned in float64 amperes and the codes are exactly ``adc.convert(currents)``. After the matmul
-the work runs in row chunks on ``threads`` threads, each chunk with its own generator spawned from ``rng``.
-Temporaries are reused per thread (``device.scratch``): only the returned arrays are fresh memory.
+Read noise is drawn afresh for every read: each device's conductance gets an independent Gaussian factor, held for
+the whole read (for PWM a pulse of x_i units carries x_i times the device's conductance error: D8). The bitline
+current of a read is then a sum of independent Gaussians, so the model draws the *current* noise directly, with
+variance V_read^2 * sum_i p_i^2 * ((sigma_i G_i+)^2 + (sigma_i G_i-)^2) / W_enc^2 for pulse lengths p_i (0 or 1 for
+a bit-plane, x_i for PWM): exact in distribution, and 256x cheaper than drawing every device. ``read_devices=True``
+draws every device instead (slow; the tests use it to check the fast path).
+
+Numerics of the fast path: a float32 matmul of the stacked pulse lengths with [G+ - G- | noise variance] (cached per
+read time) gives each read's mean current and variance (for bit-serial, whose pulse lengths are 0 or 1, one matmul;
+for PWM a second one with the squared pulse lengths); fresh N(0, 1) draws (``device.box_muller``) scale the noise;
+currents are returned in float64 amperes and the codes are exactly ``adc.convert(currents)``. After the matmul the
+work runs in row chunks on ``threads`` threads, each chunk with its own generator spawned from ``rng``. Temporaries
+are reused per thread (``device.scratch``): only the returned arrays are fresh memory.
 """
 
 import time
@@ -29,13 +36,16 @@ import numpy as np
 
 from neurophase.model import adc as _adc
 from neurophase.model.adc import AdcConfig
-from neurophase.model.arith import PeripheryFormat, bit_planes, shift_and_add_valid
+from neurophase.model.arith import PeripheryFormat, accumulate_valid, read_window, wordline_pulses
 from neurophase.model.checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
 from neurophase.model.device import PcmModel, ProgrammedDevices, box_muller, run_parallel, scratch, spawn_generators
+from neurophase.model.interface import InputEncoding
 
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
 
 _MIN_CHUNK = 32768
+# StageTimer names of the input encoder's and the accumulation's work in an MVM, per encoding.
+_STAGES = {InputEncoding.BIT_SERIAL: ("bit-planes", "shift-and-add"), InputEncoding.PWM: ("wordline pulses", "accumulate")}
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,14 @@ class TileConfig:
 
 @dataclass
 class MvmResult:
-    """Everything one batched tile MVM produced, plane by plane; ``codes == adc.convert(currents)`` exactly."""
-    currents: np.ndarray        # (b_in, batch, columns) differential bitline currents, A
-    codes: np.ndarray           # (b_in, batch, columns) ADC codes
-    acc: np.ndarray             # (batch, columns) shift-and-add accumulators
+    """Everything one batched tile MVM produced, read by read; ``codes == adc.convert(currents)`` exactly. Reads are
+    the b_in bit-planes, MSB first (bit-serial), or the one PWM read (its current is the window's mean current)."""
+    currents: np.ndarray        # (reads, batch, columns) differential bitline currents, A
+    codes: np.ndarray           # (reads, batch, columns) ADC codes
+    acc: np.ndarray             # (batch, columns) accumulators (model/arith.py accumulate)
     adc_saturations: tuple      # (low, high) conversion counts
     acc_saturations: int
+    encoding: InputEncoding
 
 
 class CrossbarTile:
@@ -142,65 +154,58 @@ class CrossbarTile:
             self._cache_key = key
         return self._stacked
 
-    def _planes(self, x):
-        """Validated activations (batch, rows_used) -> bit-planes (b_in, batch, rows_used), MSB first."""
+    def _pulses(self, x, encoding):
+        """Validated activations (batch, rows_used) -> wordline pulse lengths (reads, batch, rows_used)."""
         x = np.asarray(x)
         if x.ndim == 1:
             x = x[None]
         check_shape("activations", x, (None, self.weight_shape[0]))
-        return bit_planes(x, self.fmt.b_in)
+        return wordline_pulses(x, encoding, self.fmt.b_in)
 
-    def bitline_currents(self, x, t, rng, read_devices=False):
-        """Differential bitline currents (A), shape (b_in, batch, columns), of activations ``x`` (batch, rows_used)
-        read at absolute time ``t`` (s); each device's programming time is held in the devices.
+    def bitline_currents(self, x, t, rng, read_devices=False, encoding=InputEncoding.BIT_SERIAL):
+        """Differential bitline currents (A), shape (reads, batch, columns), of activations ``x`` (batch, rows_used)
+        read at absolute time ``t`` (s) with ``encoding``; each device's programming time is held in the devices.
+        A PWM read's current is the mean current over its integration window (D8).
 
         ``read_devices=True`` draws the read noise of every device on every read instead of the current noise
         (slow; the reference for the fast path)."""
         t = check_nonnegative("t (s)", t)
-        return self._analog(self._planes(x), t, rng, read_devices, False, _NO_TIMER)[0]
+        encoding = InputEncoding.parse(encoding)
+        return self._analog(self._pulses(x, encoding), encoding, t, rng, read_devices, False, _NO_TIMER)[0]
 
-    def _analog(self, planes, t, rng, read_devices, adc, timer):
-        """Currents (A) of every plane and, when ``adc``, their codes and ADC saturations (low, high)."""
+    def _analog(self, pulses, encoding, t, rng, read_devices, adc, timer):
+        """Currents (A) of every read and, when ``adc``, their codes and ADC saturations (low, high)."""
         cols = self.config.columns
-        shape = planes.shape[:2] + (cols,)
+        shape = pulses.shape[:2] + (cols,)
+        window = read_window(encoding, self.fmt.b_in)
         if read_devices:
-            rows = self.weight_shape[0]
-            v = self.config.v_read
-            currents = np.empty(shape)
-            for b in range(planes.shape[0]):
-                for n in range(planes.shape[1]):
-                    g = self.pcm.read(self.devices, t, rng)[:rows]
-                    currents[b, n] = v * (planes[b, n] @ (g[:, 0::2] - g[:, 1::2]))
-            codes, sats = _adc.convert_finite(currents, self.adc) if adc else (None, None)
-            return currents, codes, sats
+            return self._analog_devices(pulses, window, t, rng, adc)
         timer.start()
         m = self._front_end(t)
         timer.lap("drift (cached)")
-        flat = planes.reshape(-1, planes.shape[-1])
-        planes32 = scratch("tile planes", flat.shape, np.float32)
-        np.copyto(planes32, flat)
-        y = np.matmul(planes32, m, out=scratch("tile y", (flat.shape[0], m.shape[1]), np.float32))
+        mean, var = self._moments(pulses, m, window)
         timer.lap("matmul")
         # The rest runs in row chunks on up to `threads` threads (one chunk per _MIN_CHUNK values at least, as a
         # thread costs ~0.1 ms), each chunk with its own spawned generator: the result depends on the seed, the
         # thread count and the shape, never on timing.
-        n_chunks = max(1, min(self.threads, y.shape[0] * cols // _MIN_CHUNK))
+        n_chunks = max(1, min(self.threads, mean.shape[0] * cols // _MIN_CHUNK))
         gens = spawn_generators(rng, n_chunks) if self.pcm.read_noise else [None] * n_chunks
-        bounds = np.linspace(0, y.shape[0], n_chunks + 1).astype(int)
-        currents = np.empty((y.shape[0], cols))
-        codes = np.empty((y.shape[0], cols), dtype=np.int64) if adc else None
+        bounds = np.linspace(0, mean.shape[0], n_chunks + 1).astype(int)
+        currents = np.empty((mean.shape[0], cols))
+        codes = np.empty((mean.shape[0], cols), dtype=np.int64) if adc else None
+        to_amperes = 1e-9 / window           # nA x unit times -> the window's mean current in A
 
         def chunk(k, timer):
             lo, hi = bounds[k], bounds[k + 1]
-            current = y[lo:hi, :cols]
+            current = mean[lo:hi]
             if gens[k] is not None:
                 n = (hi - lo) * cols
                 noise = box_muller(gens[k], n, scratch("tile noise", n + n % 2, np.float32)).reshape(hi - lo, cols)
                 timer.lap("noise draw")
-                noise *= np.sqrt(y[lo:hi, cols:], out=y[lo:hi, cols:])
+                noise *= np.sqrt(var[lo:hi], out=var[lo:hi])
                 noise += current
                 current = noise
-            np.multiply(current, 1e-9, out=currents[lo:hi], dtype=np.float64)        # nA -> A
+            np.multiply(current, to_amperes, out=currents[lo:hi], dtype=np.float64)
             timer.lap("noise add")
             if adc:
                 _, sats = _adc.convert_finite(currents[lo:hi], self.adc, out=codes[lo:hi],
@@ -214,6 +219,38 @@ class CrossbarTile:
         sats = tuple(int(sum(s[i] for s in sats)) for i in range(2))
         return currents.reshape(shape), (codes.reshape(shape) if adc else None), sats
 
+    @staticmethod
+    def _moments(pulses, m, window):
+        """Charge (nA x unit times) of every read and column without noise, and its read-noise variance: float32
+        (reads x batch, columns) each. Pulse lengths p: mean p @ V(G+ - G-), variance p^2 @ V^2 ((sigma G+)^2 +
+        (sigma G-)^2). A pulse never exceeds the window, so in a window of one unit (every bit-serial read) the
+        lengths are 0 or 1, p^2 = p, and one matmul with the stacked matrix gives both; PWM takes a second matmul with
+        the squared lengths."""
+        cols = m.shape[1] // 2
+        flat = pulses.reshape(-1, pulses.shape[-1])
+        p32 = scratch("tile pulses", flat.shape, np.float32)
+        np.copyto(p32, flat)
+        y = np.matmul(p32, m if window == 1 else m[:, :cols],
+                      out=scratch("tile y", (flat.shape[0], m.shape[1] if window == 1 else cols), np.float32))
+        if window == 1:
+            return y[:, :cols], y[:, cols:]
+        np.multiply(p32, p32, out=p32)      # a device's charge error grows with its pulse length (D8)
+        var = np.matmul(p32, m[:, cols:], out=scratch("tile var", (flat.shape[0], cols), np.float32))
+        return y, var
+
+    def _analog_devices(self, pulses, window, t, rng, adc):
+        """The reference path: every device read afresh (its read-noise factor held for the read) for every read
+        and MVM, and the bitline currents summed device by device."""
+        rows = self.weight_shape[0]
+        v = self.config.v_read
+        currents = np.empty(pulses.shape[:2] + (self.config.columns,))
+        for r in range(pulses.shape[0]):
+            for n in range(pulses.shape[1]):
+                g = self.pcm.read(self.devices, t, rng)[:rows]
+                currents[r, n] = v * (pulses[r, n].astype(np.float64) @ (g[:, 0::2] - g[:, 1::2])) / window
+        codes, sats = _adc.convert_finite(currents, self.adc) if adc else (None, None)
+        return currents, codes, sats
+
     @property
     def threads(self):
         """Threads sharing the work after the matmul (noise draw, noise add, ADC); BLAS threads its own matmul."""
@@ -224,22 +261,23 @@ class CrossbarTile:
         self._threads = check_int("threads", n, 1, 64)
 
     # -- full MVM ---------------------------------------------------------------------------------------------------
-    def mvm(self, x, t, rng, read_devices=False, timer=None):
-        """Bit-serial MVM of activations ``x`` (batch, rows_used) at time t: currents, ADC codes, accumulators.
+    def mvm(self, x, t, rng, read_devices=False, timer=None, encoding=InputEncoding.BIT_SERIAL):
+        """MVM of activations ``x`` (batch, rows_used) at time t with ``encoding``: currents, ADC codes, accumulators.
 
         ``timer``, a :class:`StageTimer`, accumulates the time spent in each stage (for the benchmark); with
         several threads it times the calling thread's share.
         """
         t = check_nonnegative("t (s)", t)
+        encoding = InputEncoding.parse(encoding)
         timer = timer or _NO_TIMER
         timer.start()
-        planes = self._planes(x)
-        timer.lap("bit-planes")
-        currents, codes, adc_sats = self._analog(planes, t, rng, read_devices, True, timer)
+        pulses = self._pulses(x, encoding)
+        timer.lap(_STAGES[encoding][0])
+        currents, codes, adc_sats = self._analog(pulses, encoding, t, rng, read_devices, True, timer)
         timer.start()
-        acc, acc_sats = shift_and_add_valid(codes, self.fmt)
-        timer.lap("shift-and-add")
-        return MvmResult(currents, codes, acc, adc_sats, acc_sats)
+        acc, acc_sats = accumulate_valid(codes, self.fmt, encoding)
+        timer.lap(_STAGES[encoding][1])
+        return MvmResult(currents, codes, acc, adc_sats, acc_sats, encoding)
 
     def reprogram(self, mask, rng, t_now):
         """Reprogram the devices (rows x bitlines boolean ``mask``) at absolute time ``t_now`` (s): fresh programming
@@ -248,9 +286,14 @@ class CrossbarTile:
         self._cache_key = None
         return n
 
-    def to_weight_units(self, acc):
-        """Convert accumulators back to weight x activation units: acc * I_lsb / (V_read * gpw)."""
-        return np.asarray(acc) * self.adc.i_lsb / (self.config.v_read * self.g_per_weight[:acc.shape[-1]])
+    def acc_unit(self, encoding=InputEncoding.BIT_SERIAL):
+        """Weight x activation units of one accumulator LSB, per column: W_enc * I_lsb / (V_read * gpw), with W_enc
+        the read window in unit times (1 bit-serial, 2^B_in - 1 PWM: the ADC sees the window's mean current)."""
+        return read_window(encoding, self.fmt.b_in) * self.adc.i_lsb / (self.config.v_read * self.g_per_weight)
+
+    def to_weight_units(self, acc, encoding=InputEncoding.BIT_SERIAL):
+        """Convert accumulators back to weight x activation units: acc * :meth:`acc_unit`."""
+        return np.asarray(acc) * self.acc_unit(encoding)[:np.shape(acc)[-1]]
 
     # -- persistence ------------------------------------------------------------------------------------------------
     def save(self, path):

@@ -1,8 +1,9 @@
 """Accuracy from 1 s to 10 years after programming, with each drift remedy and all three together (Monte Carlo chips).
 
 Writes build/reports/drift_study.{json,csv,md,png} (``--quick``: drift_study_quick.*, 3 chips, 1 s and 1 year, 120 test
-images) and says whether the paper's ">= 97.1% of FP32" and "within 0.5% of fresh for a year" hold for the reference
-network. Uses every core (one process per chip task); deterministic for the chip seeds whatever the process count.
+images; ``--encoding pwm``: a ``_pwm`` suffix) and says whether the paper's ">= 97.1% of FP32" and "within 0.5% of fresh
+for a year" hold for the reference network. Uses every core (one process per chip task); deterministic for the chip
+seeds whatever the process count.
 """
 
 from pathlib import Path
@@ -14,6 +15,10 @@ def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="3 chips, 1 s and 1 year, the first 120 test images")
     p.add_argument("--chips", type=int, default=None, help="Monte Carlo chips (default 10; quick 3)")
     p.add_argument("--images", type=int, default=None, help="first k test images (default all 360; quick 120)")
+    p.add_argument("--times", type=float, nargs="+", default=None,
+                   help="seconds after programming, increasing, 0 allowed (default 1 s .. 10 years; quick 1 s, 1 year)")
+    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
+                                                            "(default bit-serial)")
     p.add_argument("--budget", type=float, default=0.05,
                    help="selective reprogramming: fraction of the weights rewritten at each time (default 0.05)")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
@@ -21,11 +26,16 @@ def add_arguments(p):
 
 
 def run(args):
-    from neurophase.model.drift_study import StudyConfig, markdown_table, run_study, write_reports
+    from neurophase.model.drift_study import StudyConfig, markdown_table, run_study, time_label, write_reports
+    from neurophase.model.interface import InputEncoding
+    encoding = InputEncoding.parse(args.encoding)
     kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images), ("jobs", args.jobs)) if v is not None}
-    cfg = StudyConfig.quick_mode(budget=args.budget, **kw) if args.quick else StudyConfig(budget=args.budget, **kw)
+    if args.times is not None:
+        kw["times"] = tuple((time_label(t), t) for t in args.times)
+    cfg = (StudyConfig.quick_mode if args.quick else StudyConfig)(budget=args.budget, encoding=encoding, **kw)
     result = run_study(cfg)
-    paths = write_reports(result, args.out, "drift_study_quick" if args.quick else "drift_study")
+    stem = "drift_study" + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
+    paths = write_reports(result, args.out, stem)
     print(markdown_table(result))
     print(f"run time {result['runtime_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

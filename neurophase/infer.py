@@ -1,7 +1,9 @@
 """Classify the held-out digits with the golden model: FP32, 8-bit digital, and PCM chips at times after programming.
 
 Each Monte Carlo seed s programs a fresh chip (programming noise and drift exponents from seed s) and runs the test
-set on it with read-noise seed s. No drift remedy is applied (the BN registers are those of programming time).
+set on it with read-noise seed s. No drift remedy is applied (the BN registers are those of programming time). Every
+tile drives its wordlines with ``--encoding`` (bit-serial or pwm, docs/architecture.md D8); the report gives each
+tile's ADC full-scale current, which depends on the encoding and the weights but not on the seed.
 """
 
 import json
@@ -19,6 +21,8 @@ def add_arguments(p):
                    help="seconds after programming (one or more; default 3600 = 1 hour)")
     p.add_argument("--seeds", type=int, default=5, help="Monte Carlo chips, seeds 0..n-1 (default 5)")
     p.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped weights)")
+    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
+                                                            "(default bit-serial)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
 
 
@@ -30,23 +34,29 @@ def _progress(label):
 
 def run(args):
     from neurophase.model.checks import check_int, check_nonnegative
-    from neurophase.model.chip import Chip
+    from neurophase.model.chip import Chip, ChipConfig
+    from neurophase.model.interface import InputEncoding
     from neurophase.model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
                                 quant_layers)
     seeds = check_int("--seeds", args.seeds, 1, 1000)
     times = [check_nonnegative("--time (s)", t) for t in args.time]
+    config = ChipConfig(encoding=InputEncoding.parse(args.encoding))
     params, _ = load_weights() if args.weights is None else load_weights(args.weights)
     _, _, x, y = load_split()
     acc = lambda logits: float(np.mean(np.argmax(logits, axis=1) == y))
     t0 = time.time()
     report = {"images": len(y), "fp32": acc(fp32_logits(fp32_params(params), x)),
-              "int8_digital": acc(digital_forward(quant_layers(params), x)), "seeds": seeds, "pcm": []}
+              "int8_digital": acc(digital_forward(quant_layers(params), x)), "seeds": seeds,
+              "encoding": config.encoding.label, "pcm": []}
     pcm = {t: [] for t in times}
     for s in range(seeds):
-        chip = Chip.program(params, seed=s)
+        chip = Chip.program(params, seed=s, config=config)
+        report["i_fs_per_tile_A"] = {str(n): i for n, i in sorted(chip.i_fs.items())}
         for t in times:
             pcm[t].append(acc(chip.run(x, t, seed=s, progress=_progress(f"chip seed {s}, t = {t:g} s"))))
-    print(f"{len(y)} held-out images, {seeds} chip seed(s), {time.time() - t0:.1f} s")
+    print(f"{len(y)} held-out images, {seeds} chip seed(s), {config.encoding.label} inputs, {time.time() - t0:.1f} s")
+    print("  ADC full scale per tile: " + ", ".join(f"tile {n} {1e6 * i:.2f} uA"
+                                                   for n, i in report["i_fs_per_tile_A"].items()))
     print(f"  FP32              {100 * report['fp32']:6.2f}%")
     print(f"  8-bit digital     {100 * report['int8_digital']:6.2f}%")
     for t in times:

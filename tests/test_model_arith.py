@@ -4,9 +4,10 @@ worked by hand or by a plain-Python restatement of D4."""
 import numpy as np
 import pytest
 
-from neurophase.model.arith import (BnRegisters, PeripheryFormat, bit_planes, bn_requantise, reduce_partial_sums,
-                                    saturate, shift_and_add)
+from neurophase.model.arith import (BnRegisters, PeripheryFormat, accumulate, bit_planes, bn_requantise,
+                                    read_window, reduce_partial_sums, saturate, shift_and_add, wordline_pulses)
 from neurophase.model.checks import signed_range
+from neurophase.model.interface import InputEncoding
 
 
 def shift_and_add_reference(column, acc_bits):
@@ -34,6 +35,28 @@ def test_bit_planes_of_wide_activations():
     x = np.array([0, 1, (1 << 12) - 1, 0b101100111000])
     planes = bit_planes(x, 12)
     np.testing.assert_array_equal((planes.astype(np.int64) << np.arange(11, -1, -1)[:, None]).sum(0), x)
+
+
+def test_pwm_drives_one_read_whose_pulse_lengths_are_the_activations_in_a_window_of_the_longest_pulse():
+    x = np.array([[0, 255, 128, 1], [7, 0, 3, 200]])
+    pulses = wordline_pulses(x, InputEncoding.PWM, 8)
+    assert pulses.shape == (1, 2, 4) and pulses.dtype == np.uint8
+    np.testing.assert_array_equal(pulses[0], x)
+    assert wordline_pulses(np.array([4095]), "pwm", 12).dtype == np.uint16
+    np.testing.assert_array_equal(wordline_pulses(x, "bit-serial", 8), bit_planes(x, 8))
+    assert (read_window("bit-serial", 8), read_window("pwm", 8), read_window("pwm", 4)) == (1, 255, 15)
+
+
+def test_the_pwm_accumulator_is_the_sign_extended_code():
+    codes = np.array([[-128, -1, 0, 1, 127]])
+    for acc_bits in (9, 20):
+        acc, sats = accumulate(codes, PeripheryFormat(acc_bits=acc_bits), InputEncoding.PWM)
+        np.testing.assert_array_equal(acc, codes[0])
+        assert sats == 0
+    bit_serial = np.random.default_rng(3).integers(-128, 128, (8, 20))
+    for a, b in zip(accumulate(bit_serial, PeripheryFormat(), "bit-serial"),
+                    shift_and_add(bit_serial, PeripheryFormat())):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("acc_bits", [20, 16, 15])

@@ -1,6 +1,6 @@
-"""Crossbar tile (docs/architecture.md §2-§4, decisions D2, D3, D5): the fast current-noise path against the
-per-device reads, ideal MVM against W x within the ADC quantisation bound, digital corner cases, persistence,
-reprogramming.
+"""Crossbar tile (docs/architecture.md §2-§4, decisions D2, D3, D5, D8): the fast current-noise path against the
+per-device reads for both input encodings, the PWM read against a plain numpy reference of D8, ideal MVM against W x
+within the ADC quantisation bound, digital corner cases, persistence, reprogramming.
 
 Statistical tolerances are Z = 5 standard errors of the estimator at the sample size used (two-sided normal tail
 5.7e-7 per comparison).
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from neurophase.model.adc import AdcConfig, convert
-from neurophase.model.arith import PeripheryFormat, bit_planes, shift_and_add
+from neurophase.model.arith import PeripheryFormat, shift_and_add, wordline_pulses
 from neurophase.model.device import PcmModel
+from neurophase.model.interface import InputEncoding
 from neurophase.model.tile import CrossbarTile, TileConfig
 
 Z = 5.0
@@ -21,30 +22,92 @@ DAY = 86400.0
 F32_EPS = 2.0 ** -24          # unit roundoff of float32
 
 
+@pytest.mark.parametrize("encoding, window", [(InputEncoding.BIT_SERIAL, 1), (InputEncoding.PWM, 255)],
+                         ids=["bit-serial", "pwm"])
 @pytest.mark.parametrize("t", [60.0, DAY])
-def test_fast_current_noise_equals_per_device_reads_in_distribution(t):
+def test_fast_current_noise_equals_per_device_reads_in_distribution(t, encoding, window):
     config = TileConfig(rows=16, bitlines=8)
     rng = np.random.default_rng(1)
     tile = CrossbarTile.program(rng.uniform(-1, 1, (16, 4)), seed=2, config=config)
     x = rng.integers(0, 256, 16)
-    # Expected (D2): mean V sum_i x_b,i (G+ - G-)(t); variance V^2 sum_i x_b,i ((sigma G+)^2 + (sigma G-)^2).
-    planes = bit_planes(x, 8).astype(np.float64)
+    # Expected (D2, D8), pulse lengths p (the bit-planes, or x for PWM) over a window of W unit times:
+    # mean V sum_i p_i (G+ - G-)(t) / W; variance V^2 sum_i p_i^2 ((sigma G+)^2 + (sigma G-)^2) / W^2 (each device's
+    # read-noise factor held over its pulse). For PWM, p^2 = x^2 is far from the x of white noise averaged over it.
+    pulses = wordline_pulses(x, encoding, 8).astype(np.float64)
     g = tile.pcm.conductance_at(tile.devices, t)
     var_dev = (tile.pcm.read_sigma_of(tile.devices, t) * g) ** 2
     v = config.v_read
-    mean = v * planes @ (g[:, 0::2] - g[:, 1::2])
-    var = v ** 2 * planes @ (var_dev[:, 0::2] + var_dev[:, 1::2])
+    mean = v * pulses @ (g[:, 0::2] - g[:, 1::2]) / window
+    var = v ** 2 * pulses ** 2 @ (var_dev[:, 0::2] + var_dev[:, 1::2]) / window ** 2
     assert np.all(var > 0)
     for read_devices, reads in ((False, 20_000), (True, 3_000)):
-        i = tile.bitline_currents(np.tile(x, (reads, 1)), t, np.random.default_rng(3), read_devices=read_devices)
-        assert i.shape == (8, reads, 4)
+        i = tile.bitline_currents(np.tile(x, (reads, 1)), t, np.random.default_rng(3), read_devices=read_devices,
+                                  encoding=encoding)
+        assert i.shape == (len(pulses), reads, 4)
         # Per (plane, column): sample mean and variance of a Gaussian.
         np.testing.assert_array_less(np.abs(i.mean(axis=1) - mean), Z * np.sqrt(var / reads))
         np.testing.assert_array_less(np.abs(i.var(axis=1, ddof=1) - var), Z * var * math.sqrt(2 / (reads - 1)))
-        # Pooled over all 32 cells, standardised: n = 32 reads samples, much tighter on the variance.
+        # Pooled over all cells (reads x 4 columns), standardised: much tighter on the variance.
         z = ((i - mean[:, None]) / np.sqrt(var[:, None])).ravel()
         assert abs(z.mean()) <= Z / math.sqrt(z.size)
         assert abs(z.var() - 1) <= Z * math.sqrt(2 / z.size)
+
+
+def test_pwm_read_noise_of_one_wordline_grows_with_its_pulse_length():
+    # D8: a device's read-noise factor is held over its pulse, so its charge error is proportional to the pulse
+    # length x: the relative noise of the window's mean current is the device's sigma whatever x (white noise
+    # averaged over the pulse would shrink it as 1 / sqrt(x)).
+    tile = CrossbarTile.program(np.array([[1.0]]), seed=4, config=TileConfig(rows=1, bitlines=2))
+    sigma = tile.pcm.read_sigma_of(tile.devices, DAY)[0, 0]
+    n = 20_000
+    for x in (1, 15, 255):
+        i = tile.bitline_currents(np.full((n, 1), x), DAY, np.random.default_rng(x), encoding="pwm")[0, :, 0]
+        rel = i.std(ddof=1) / i.mean()
+        assert abs(rel - sigma) <= Z * sigma * math.sqrt(1 / (2 * (n - 1))), x
+
+
+def integer_conductance_tile(rows, cols, seed):
+    """An ideal tile whose V_read (G+ - G-) in nA is an integer weight in [-127, 127] (V_read = 0.25 V, 4 nS per
+    weight unit): every float32 sum of the fast path is then exact, so its currents differ from a float64 reference
+    only in the last bits."""
+    w = np.random.default_rng(seed).integers(-127, 128, (rows, cols)).astype(np.float64)
+    tile = CrossbarTile.program(w, seed=seed, scale=np.full(cols, 4e-9), pcm=PcmModel().ideal(),
+                                config=TileConfig(v_read=0.25))
+    return tile, w
+
+
+def test_pwm_mvm_equals_a_plain_reference_of_d8_with_noise_off():
+    tile, w = integer_conductance_tile(256, 128, 21)
+    x = np.random.default_rng(22).integers(0, 256, (48, 256))
+    # D8: Q_j = V t_lsb sum_i x_i (G+ - G-)_ij over a window T_int = (2^8 - 1) t_lsb; the ADC converts Q / T_int.
+    g = tile.devices.g_target
+    t_lsb = 10e-9
+    charge = tile.config.v_read * t_lsb * (x @ (g[:256, 0::2] - g[:256, 1::2]))
+    current = charge / (255 * t_lsb)
+    # ADC_RANGE an odd number of 10 nA steps near the 95th percentile: some codes clip, and no current can sit
+    # exactly on a rounding threshold (128 S = 1275 k (2m + 1) has no solution for odd k), so the codes are exact.
+    steps = int(np.percentile(np.abs(current), 95) / 10e-9) | 1
+    tile = tile.with_adc(AdcConfig(i_fs=steps * 10e-9))
+    # D3 in closed form: round half up in LSB, clipped to the signed 8-bit range.
+    unclipped = np.floor(current / tile.adc.i_lsb + 0.5)
+    codes = np.clip(unclipped, -128, 127).astype(np.int64)
+    result = tile.mvm(x, 0.0, np.random.default_rng(23), encoding=InputEncoding.PWM)
+    assert result.currents.shape == result.codes.shape == (1, 48, 128) and result.encoding is InputEncoding.PWM
+    np.testing.assert_allclose(result.currents[0], current, rtol=0, atol=1e-12 * np.abs(current).max())
+    np.testing.assert_array_equal(result.codes[0], codes)
+    np.testing.assert_array_equal(result.acc, codes)          # the accumulator is the sign-extended code
+    assert result.adc_saturations == (int((unclipped < -128).sum()), int((unclipped > 127).sum()))
+    assert min(result.adc_saturations) > 0 and result.acc_saturations == 0
+
+
+def test_pwm_of_one_bit_activations_is_the_bit_serial_read():
+    fmt = PeripheryFormat(b_in=1)
+    rng = np.random.default_rng(24)
+    tile = CrossbarTile.program(rng.standard_normal((64, 32)), seed=25, fmt=fmt)
+    x = rng.integers(0, 2, (40, 64))
+    a, b = (tile.mvm(x, DAY, np.random.default_rng(26), encoding=e) for e in InputEncoding)
+    for name in ("currents", "codes", "acc"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 
 
 def ideal_tile(w, scale, rows=256, bitlines=256):
@@ -60,20 +123,23 @@ def ideal_tile(w, scale, rows=256, bitlines=256):
                                 config=TileConfig(rows=rows, bitlines=bitlines)), i_max
 
 
+@pytest.mark.parametrize("encoding", list(InputEncoding), ids=lambda e: e.label)
 @pytest.mark.parametrize("scale", ["column", "tile"])
 @pytest.mark.parametrize("shape", [(256, 128), (100, 37)])
-def test_ideal_mvm_equals_wx_within_adc_quantisation(scale, shape):
+def test_ideal_mvm_equals_wx_within_adc_quantisation(scale, shape, encoding):
     rng = np.random.default_rng(4)
     w = rng.standard_normal(shape)
     tile, i_max = ideal_tile(w, scale)
     x = rng.integers(0, 256, (64, shape[0]))
-    result = tile.mvm(x, 0.0, rng)
+    result = tile.mvm(x, 0.0, rng, encoding=encoding)
     assert result.adc_saturations == (0, 0) and result.acc_saturations == 0
-    # acc = sum_b 2^b code_b and each unsaturated code is within 1/2 LSB of I_b / I_lsb, plus the float32 front
-    # end's rounding: a dot product of n terms is within (n + 1) eps32 sum|terms| <= (n + 1) eps32 i_max.
-    per_plane_lsb = 0.5 + (shape[0] + 1) * F32_EPS * i_max / tile.adc.i_lsb
-    bound = per_plane_lsb * 255 * tile.adc.i_lsb / (tile.config.v_read * tile.g_per_weight)
-    err = np.abs(tile.to_weight_units(result.acc[:, :shape[1]]) - x @ w)
+    # Bit-serial: acc = sum_b 2^b code_b and each unsaturated code is within 1/2 LSB of I_b / I_lsb; PWM: acc = code
+    # within 1/2 LSB of the window's mean current, a (2^8 - 1)th of the MVM. Either way within 255 / 2 I_lsb of the
+    # MVM, plus the float32 front end's rounding: a dot product of n terms is within (n + 1) eps32 sum|terms|
+    # <= (n + 1) eps32 i_max per plane, (n + 2) eps32 255 i_max for PWM's pulse lengths and window division.
+    per_read_lsb = 0.5 + (shape[0] + 2) * F32_EPS * i_max / tile.adc.i_lsb
+    bound = per_read_lsb * 255 * tile.adc.i_lsb / (tile.config.v_read * tile.g_per_weight)
+    err = np.abs(tile.to_weight_units(result.acc[:, :shape[1]], encoding) - x @ w)
     assert np.all(err <= bound[:shape[1]])
 
 
@@ -89,13 +155,15 @@ def test_hot_path_agrees_with_the_reference_adc_and_shift_and_add():
     assert result.acc_saturations == acc_sats
 
 
+@pytest.mark.parametrize("encoding, batch", [(InputEncoding.BIT_SERIAL, 100), (InputEncoding.PWM, 800)],
+                         ids=["bit-serial", "pwm"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_mvm_is_reproducible_for_a_seed(threads):
+def test_mvm_is_reproducible_for_a_seed(threads, encoding, batch):
     rng = np.random.default_rng(7)
     tile = CrossbarTile.program(rng.standard_normal((256, 128)), seed=8)
     tile.threads = threads
-    x = rng.integers(0, 256, (100, 256))          # 8 x 100 x 128 noise values: enough for 3 chunks
-    a, b, c = (tile.mvm(x, DAY, np.random.default_rng(s)) for s in (9, 9, 10))
+    x = rng.integers(0, 256, (batch, 256))        # reads x batch x 128 = 102,400 noise values: enough for 3 chunks
+    a, b, c = (tile.mvm(x, DAY, np.random.default_rng(s), encoding=encoding) for s in (9, 9, 10))
     np.testing.assert_array_equal(a.currents, b.currents)
     np.testing.assert_array_equal(a.acc, b.acc)
     assert not np.array_equal(a.currents, c.currents)

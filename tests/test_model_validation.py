@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from neurophase.model.adc import AdcConfig, convert, current_code
-from neurophase.model.arith import PeripheryFormat, bit_planes, bn_requantise, reduce_partial_sums, shift_and_add
+from neurophase.model.arith import (PeripheryFormat, accumulate, bit_planes, bn_requantise, read_window,
+                                    reduce_partial_sums, shift_and_add, wordline_pulses)
 from neurophase.model.device import PcmModel
+from neurophase.model.interface import InputEncoding
 from neurophase.model.tile import CrossbarTile, TileConfig
 
 
@@ -44,6 +46,17 @@ def test_activations_out_of_range(tile, value, message):
     x[1, 7] = value
     with pytest.raises(ValueError, match=message):
         tile.mvm(x, 0.0, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("encoding", ["bit-serial", "pwm"])
+def test_activations_out_of_range_in_either_encoding(tile, encoding):
+    with pytest.raises(ValueError, match=r"activations must be unsigned 8-bit integers in \[0, 255\], got 300"):
+        tile.mvm(np.full((1, 256), 300), 0.0, np.random.default_rng(0), encoding=encoding)
+
+
+def test_unknown_input_encoding(tile):
+    with pytest.raises(ValueError, match=r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pulse'"):
+        tile.mvm(np.zeros((1, 256), dtype=int), 0.0, np.random.default_rng(0), encoding="pulse")
 
 
 @pytest.mark.parametrize("shape", [(2, 255), (2, 3, 256), (255,)])
@@ -138,6 +151,12 @@ def test_integer_periphery_inputs_out_of_range():
         bn_requantise(np.zeros(2, dtype=int), np.full(2, 1 << 15), np.zeros(2, dtype=int), 0, fmt)
     with pytest.raises(ValueError, match=r"activations must be unsigned 4-bit integers in \[0, 15\], got 16"):
         bit_planes(np.array([16]), 4)
+    with pytest.raises(ValueError, match=r"codes must have 1 read \(PWM\) on axis 0, got shape \(8, 2\)"):
+        accumulate(np.zeros((8, 2), dtype=int), fmt, InputEncoding.PWM)
+    with pytest.raises(ValueError, match=r"activations must be unsigned 8-bit integers in \[0, 255\], got 256"):
+        wordline_pulses(np.array([256]), InputEncoding.PWM, 8)
+    with pytest.raises(ValueError, match=r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pulse'"):
+        read_window("pulse", 8)
 
 
 def test_thread_count_out_of_range(tile):
