@@ -13,8 +13,9 @@ With gr = G_target / Gmax:
   the end of programming and the model's reference read is t0 later, as in aihwkit (t_inference + t0), so t = 0
   is the freshly programmed state.
 * read (fresh on every read): G_read = G(t) * (1 + sigma_read * N(0, 1)),
-  sigma_read = min(0.0088 / gr^0.65, 0.2) * sqrt(ln((t + t_read) / (2 t_read))), t_read = 250 ns, with gr of the
-  target conductance. Below t = t_read the log is negative and the read noise is taken as zero.
+  sigma_read = min(0.0088 / gr^0.65, 0.2) * sqrt(ln((t + t0 + t_read) / (2 t_read))), t_read = 250 ns, with gr of
+  the target conductance. The time in the 1/f law has the drift's origin, t + t0 (aihwkit uses t_inference + t0 for
+  both), so a freshly programmed device (t = 0) already has read noise.
 
 Optional stuck-at faults: a fraction of devices stuck at SET (Gmax) or RESET (0), fixed at programming.
 
@@ -88,11 +89,12 @@ class PcmModel:
         return ((t + self.t0) / self.t0) ** (-np.asarray(nu))
 
     def read_sigma(self, gr, age):
-        """Relative read-noise standard deviation of a read ``age`` seconds after programming (vectorised)."""
+        """Relative read-noise standard deviation of a read ``age`` seconds after programming (vectorised): the 1/f
+        law over the time since the drift's reference, ``age + t0`` (docs/architecture.md D1)."""
         with np.errstate(divide="ignore"):
             q = np.minimum(0.0088 / np.asarray(gr, dtype=np.float64) ** 0.65, 0.2)
-        arg = np.log((np.asarray(age, dtype=np.float64) + self.t_read) / (2 * self.t_read))
-        return q * np.sqrt(np.maximum(arg, 0.0))
+        arg = np.log((np.asarray(age, dtype=np.float64) + self.t0 + self.t_read) / (2 * self.t_read))
+        return q * np.sqrt(arg)
 
     # -- the three steps --------------------------------------------------------------------------------------------
     def program(self, g_target, rng, t_program=0.0):

@@ -116,13 +116,15 @@ def test_drift_clock_starts_at_programming_time():
 
 
 @pytest.mark.parametrize("gr", [0.005, 0.5, 1.0])
-@pytest.mark.parametrize("t", [1.0, DAY])
+@pytest.mark.parametrize("t", [0.0, 1.0, 3600.0, DAY])
 def test_read_noise_sigma_matches_spec(gr, t):
+    """The 1/f law with the drift's time origin, t + t0 (D1), as aihwkit: read noise is not zero at t = 0."""
     pcm = PcmModel(prog_noise=False)
     devices = program_population(pcm, gr, seed=14)
     g_t = pcm.conductance_at(devices, t)
     rel = pcm.read(devices, t, np.random.default_rng(15)) / g_t - 1
-    sigma = min(0.0088 / gr ** 0.65, 0.2) * math.sqrt(math.log((t + 250e-9) / (2 * 250e-9)))
+    sigma = min(0.0088 / gr ** 0.65, 0.2) * math.sqrt(math.log((t + T0 + 250e-9) / (2 * 250e-9)))
+    assert sigma > 0
     assert abs(rel.mean()) <= Z * sigma / math.sqrt(N)
     assert abs(rel.std(ddof=1) - sigma) <= Z * sigma / math.sqrt(2 * (N - 1))
 
