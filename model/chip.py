@@ -63,7 +63,7 @@ from neurophase.model.checks import check_int, check_nonnegative, check_positive
 from neurophase.model.device import PcmModel
 from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
-from neurophase.model.quantise import affine_registers, digital_forward_layer, run_schedule
+from neurophase.model.quantise import CALIBRATION_BATCH, affine_registers, digital_forward_layer, run_schedule
 from neurophase.model.tile import CrossbarTile, TileConfig
 
 __all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "AdcCounts", "tile_seed", "CHUNK", "MVM_BLOCK",
@@ -86,6 +86,7 @@ class ChipConfig:
     chunk: int = CHUNK                  # inputs per batched MVM of a run (sets the read-noise draws)
     encoding: InputEncoding = InputEncoding.BIT_SERIAL  # input encoding of every tile not in tile_encodings (D8)
     tile_encodings: tuple = ()          # ((tile, encoding), ...): tiles whose MODE selects another encoding
+    tiles: int = 144                    # tiles per chip: a network that needs more is placed on several chips
 
     def __post_init__(self):
         if not 50.0 <= self.ifs_percentile <= 100.0:
@@ -94,6 +95,7 @@ class ChipConfig:
         check_int("calibration_mvms", self.calibration_mvms, 1, None)
         check_int("chunk", self.chunk, 1, 4096)
         check_int("frac_bits", self.frac_bits, 1, 16)
+        check_int("tiles", self.tiles, 1, 255)
         # Encodings may be given by label ("pwm"), as a saved chip holds them; they are kept as InputEncoding.
         object.__setattr__(self, "encoding", InputEncoding.parse(self.encoding))
         pairs = self.tile_encodings
@@ -107,7 +109,7 @@ class ChipConfig:
 
     @property
     def geometry(self):
-        return ChipGeometry(rows=self.tile.rows, columns=self.tile.columns)
+        return ChipGeometry(tiles=self.tiles, rows=self.tile.rows, columns=self.tile.columns)
 
     def encoding_of(self, tile):
         """The input encoding of tile ``tile``: its entry in ``tile_encodings``, else the chip-wide ``encoding``."""
@@ -534,14 +536,14 @@ def _calibration_vectors(network, config):
     path, at most ``calibration_mvms`` per layer, evenly spaced: {layer: (MVMs, fan_in)}."""
     calib = network.calibration[:config.n_calibration]
     parts = {ql.name: [] for ql in network.layers}
-    for b0 in range(0, len(calib), config.chunk):
-        share = -(-config.calibration_mvms * min(config.chunk, len(calib) - b0) // len(calib))
+    for b0 in range(0, len(calib), CALIBRATION_BATCH):
+        share = -(-config.calibration_mvms * min(CALIBRATION_BATCH, len(calib) - b0) // len(calib))
 
         def layer(ql, x):
             parts[ql.name].append(_evenly(x, share))
             return digital_forward_layer(ql, x)
 
-        run_schedule(network, network.input_codes(calib[b0:b0 + config.chunk]), layer)
+        run_schedule(network, network.input_codes(calib[b0:b0 + CALIBRATION_BATCH]), layer)
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
