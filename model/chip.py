@@ -264,13 +264,14 @@ class Chip:
         return self.config.encoding_of(n)
 
     # -- inference --------------------------------------------------------------------------------------------------
-    def run(self, x, t, seed, record=False, progress=None, adc_counts=None):
+    def run(self, x, t, seed, record=False, progress=None, adc_counts=None, mvm_hook=None):
         """Run inputs ``x`` (the network's ONNX layout, e.g. (N, 1, 8, 8) for the digits CNN) at ``t`` seconds after
         programming with read-noise seed ``seed``.
 
         Returns the output codes (N, ...), int64 (a classifier's signed logits), and, with ``record``, a
         :class:`RunTrace` as well. ``progress(done, total)`` is called after every chunk of inputs. ``adc_counts``, a
-        dict, receives {layer: :class:`AdcCounts`} of the run.
+        dict, receives {layer: :class:`AdcCounts`} of the run. ``mvm_hook(tile, vectors)`` sees every tile's MVM
+        inputs of the real inputs, chunk by chunk (for statistics of a network too big to record).
         """
         t = check_nonnegative("t (s)", t)
         seed = check_int("seed", seed, 0, 2 ** 63 - 1)
@@ -283,7 +284,7 @@ class Chip:
             keep = len(q)
             # A short last chunk is padded with zero inputs so every chunk draws the same read noise.
             q = np.concatenate([q, np.zeros((chunk - keep,) + q.shape[1:], q.dtype)])
-            outs.append(self._run_chunk(q, t, seed, ci, trace, keep, adc_counts)[:keep])
+            outs.append(self._run_chunk(q, t, seed, ci, trace, keep, adc_counts, mvm_hook)[:keep])
             if progress:
                 progress(c0 + keep, len(q_all))
         shape = self.network.network.shape(self.network.network.output)
@@ -295,7 +296,7 @@ class Chip:
             return out, trace
         return out
 
-    def _run_chunk(self, q, t, seed, ci, trace, keep, adc_counts):
+    def _run_chunk(self, q, t, seed, ci, trace, keep, adc_counts, mvm_hook):
         fmt = self.config.fmt
 
         def layer(ql, x):
@@ -311,6 +312,8 @@ class Chip:
                     trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
                     trace.tile_codes.setdefault(a.tile, []).append(res.codes[:, :rows_kept])
                     trace.tile_acc.setdefault(a.tile, []).append(res.acc[:rows_kept])
+                if mvm_hook is not None:
+                    mvm_hook(a.tile, xs[:rows_kept])
                 if counts is not None:
                     reads = self.encoding(a.tile).reads(fmt.b_in)
                     counts.conversions += reads * rows_kept * a.columns
@@ -477,11 +480,12 @@ def _network(network):
 _REFERENCE = {}
 
 
-def reference_chip(chip_seed=0, config=ChipConfig()):
-    """The shipped digits CNN programmed with ``chip_seed`` (kept in memory: programming takes about a second)."""
-    key = (check_int("chip_seed", chip_seed, 0, 2 ** 63 - 1), config)
+def reference_chip(chip_seed=0, config=ChipConfig(), network=None):
+    """The shipped digits CNN (or ``network``, a QuantNetwork) programmed with ``chip_seed`` (kept in memory:
+    programming takes about a second)."""
+    key = (check_int("chip_seed", chip_seed, 0, 2 ** 63 - 1), config, None if network is None else id(network))
     if key not in _REFERENCE:
-        _REFERENCE[key] = Chip.program(seed=chip_seed, config=config)
+        _REFERENCE[key] = Chip.program(network, seed=chip_seed, config=config)
     return _REFERENCE[key]
 
 
