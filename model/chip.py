@@ -20,7 +20,9 @@ layer without row split, one tile) is set from calibration data: the ``ifs_perce
 read currents of the group's tiles in their encoding (bit-plane currents, or PWM window mean currents), computed with
 the target (noise-free, undrifted) conductances on the first ``n_calibration`` of the network's *calibration* inputs
 (for the digits CNN, training images; the test set is never used), on their activations from the 8-bit digital path
-(at most ``calibration_mvms`` MVMs per layer, evenly spaced), rounded up to a whole number of the ADC_RANGE register's
+(evenly spaced MVMs, as many as ``calibration_macs`` multiply-accumulates of the layer's reads allow: all of them for
+the digits CNN, about 110 of ResNet-50's largest layers, 10^5 currents or more per tile), rounded up to a whole number
+of the ADC_RANGE register's
 step (model/interface.py ``ADC_RANGE_STEP_A``, 10 nA). Why not a fixed full scale: the default 10 uA saturates about
 half the conversions of a random 256 x 128 tile even with ideal devices. :meth:`Chip.run` counts, per layer, the
 conversions that land on an ADC rail (``AdcCounts``), for the import report.
@@ -63,7 +65,8 @@ from neurophase.model.checks import check_int, check_nonnegative, check_positive
 from neurophase.model.device import PcmModel
 from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
-from neurophase.model.quantise import CALIBRATION_BATCH, affine_registers, digital_forward_layer, run_schedule
+from neurophase.model.quantise import (CALIBRATION_BATCH, W_LEVELS, affine_registers, digital_forward_layer,
+                                      run_schedule)
 from neurophase.model.tile import CrossbarTile, TileConfig
 
 __all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "AdcCounts", "tile_seed", "CHUNK", "MVM_BLOCK",
@@ -82,7 +85,7 @@ class ChipConfig:
     frac_bits: int = 8                  # comparator resolution of the current code (D3)
     ifs_percentile: float = 99.9        # of |read current| on calibration inputs
     n_calibration: int = 200            # calibration inputs used for the ADC ranges (all, when fewer)
-    calibration_mvms: int = 16384       # MVMs per layer at most in the ADC-range percentile (evenly spaced)
+    calibration_macs: int = 1 << 29     # multiply-accumulates per layer at most for the ADC-range currents
     chunk: int = CHUNK                  # inputs per batched MVM of a run (sets the read-noise draws)
     encoding: InputEncoding = InputEncoding.BIT_SERIAL  # input encoding of every tile not in tile_encodings (D8)
     tile_encodings: tuple = ()          # ((tile, encoding), ...): tiles whose MODE selects another encoding
@@ -92,7 +95,7 @@ class ChipConfig:
         if not 50.0 <= self.ifs_percentile <= 100.0:
             raise ValueError(f"ifs_percentile must be in [50, 100], got {self.ifs_percentile}")
         check_int("n_calibration", self.n_calibration, 1, None)
-        check_int("calibration_mvms", self.calibration_mvms, 1, None)
+        check_int("calibration_macs", self.calibration_macs, 1, None)
         check_int("chunk", self.chunk, 1, 4096)
         check_int("frac_bits", self.frac_bits, 1, 16)
         check_int("tiles", self.tiles, 1, 255)
@@ -305,7 +308,8 @@ class Chip:
             counts = adc_counts.setdefault(ql.name, AdcCounts()) if adc_counts is not None else None
             for a in self.mapping.layer_tiles(ql.name):
                 xs = x[:, a.row_start:a.row_stop]
-                res = self.tile_mvm(a.tile, xs, t, seed, ci, keep_reads=trace is not None, rails=a.columns,
+                res = self.tile_mvm(a.tile, xs, t, seed, ci, keep_reads=trace is not None,
+                                    rails=a.columns if counts is not None else 0,
                                     real=rows_kept)
                 if trace is not None:
                     trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
@@ -537,14 +541,17 @@ def _evenly(x, k):
 
 def _calibration_vectors(network, config):
     """Each layer's MVM input vectors on the first ``n_calibration`` calibration inputs, from the 8-bit digital
-    path, at most ``calibration_mvms`` per layer, evenly spaced: {layer: (MVMs, fan_in)}."""
+    path, evenly spaced, as many as ``calibration_macs`` allows for the layer's bit-serial reads: {layer: (MVMs,
+    fan_in)}."""
     calib = network.calibration[:config.n_calibration]
     parts = {ql.name: [] for ql in network.layers}
+    reads = config.fmt.b_in
     for b0 in range(0, len(calib), CALIBRATION_BATCH):
-        share = -(-config.calibration_mvms * min(CALIBRATION_BATCH, len(calib) - b0) // len(calib))
+        batch = min(CALIBRATION_BATCH, len(calib) - b0)
 
         def layer(ql, x):
-            parts[ql.name].append(_evenly(x, share))
+            cap = max(1, config.calibration_macs // (reads * ql.layer.fan_in * ql.layer.c_out))
+            parts[ql.name].append(_evenly(x, -(-cap * batch // len(calib))))
             return digital_forward_layer(ql, x)
 
         run_schedule(network, network.input_codes(calib[b0:b0 + CALIBRATION_BATCH]), layer)
@@ -566,10 +573,13 @@ def _calibrate_ifs(network, mapping, tiles, config):
         mags = []
         for m in group:
             b = mapping.tile(m)
-            gt = tiles[m].devices.g_target[:b.rows]
-            gdiff = gt[:, 0:2 * b.columns:2] - gt[:, 1:2 * b.columns:2]
+            w = network.layers[b.layer_index].w_int[b.row_start:b.row_stop, b.col_start:b.col_stop]
             pulses = wordline_pulses(inputs[b.layer][:, b.row_start:b.row_stop], encoding, config.fmt.b_in)
-            mags.append(np.abs(v * (pulses.astype(np.float64) @ gdiff) / window).ravel())
+            # The target conductance difference of a pair is w gpw: the integer sum first, in float32 where it is
+            # exact (below 2^24: every bit-plane, and PWM windows of 256 rows at 8 bits), then the scale.
+            exact = np.float32 if window * W_LEVELS * b.rows < 1 << 24 else np.float64
+            sums = pulses.astype(exact) @ w.astype(exact)
+            mags.append(np.abs(v * (sums * tiles[m].g_per_weight) / window).ravel())
         level = float(np.percentile(np.concatenate(mags), config.ifs_percentile))
         steps = max(1, int(np.ceil(level / ADC_RANGE_STEP_A)))
         for m in group:
