@@ -78,10 +78,9 @@ def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chi
     drifted conductances (``t`` s after programming) and the activations each tile sees on the first ``images``
     test images (golden-model run with read-noise seed ``seed``)."""
     from neurophase.model.chip import reference_chip
-    from neurophase.model.network import load_split
     images = check_int("images", images, 1)
     chip = reference_chip(chip_seed)
-    _, trace = chip.run(load_split()[2][:images], t, seed, record=True)
+    _, trace = chip.run(chip.network.test.x[:images], t, seed, record=True)
     works = works_from_mapping(chip.mapping)
 
     def pcm_read(work, encoding, t_unit):

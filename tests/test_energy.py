@@ -309,10 +309,9 @@ def test_twin_claims_compare_the_estimate_with_the_paper():
 def test_analytic_mvm_counts_match_the_golden_model_run_of_the_reference_cnn():
     from neurophase.energy import reference_evaluations
     from neurophase.model.chip import reference_chip
-    from neurophase.model.network import load_split
     images, tech = 3, load_technology()
     chip = reference_chip(0)
-    _, trace = chip.run(load_split()[2][:images], 3600.0, 0, record=True)
+    _, trace = chip.run(chip.network.test.x[:images], 3600.0, 0, record=True)
     for w in works_from_mapping(chip.mapping):
         tiles = chip.mapping.layer_tiles(w.name)
         ev = count_events(w, fmt=chip.config.fmt)

@@ -8,7 +8,6 @@ import pytest
 
 from neurophase.model.arith import BnRegisters
 from neurophase.model.chip import CHUNK, reference_chip
-from neurophase.model.network import load_split
 from neurophase.model.drift import CALIBRATION_SEED, calibration_images
 from neurophase.model.interface import (CHIP_TARGET, TILE_MODE, ChipReg, Op, TileReg, decode_header, header,
                                        pack_activations)
@@ -22,9 +21,8 @@ def chip():
 
 
 @pytest.fixture(scope="module")
-def test_pixels():
-    _, _, x, y = load_split()
-    return x, y
+def test_pixels(chip):
+    return chip.network.test.x, chip.network.test.y
 
 
 def test_golden_executor_equals_chip_run_bit_for_bit(chip, test_pixels):
@@ -58,9 +56,9 @@ def test_program_configures_every_mapped_tile_and_routes_the_row_split_layer(chi
                  if h.op == Op.WRITE and h.arg == TileReg.MODE and TILE_MODE.decode(v).raw}
     assert raw_tiles == {2, 3}      # conv3's reduction group
     x, _ = test_pixels
-    from neurophase.model.network import input_codes, layer_vectors
-    q = input_codes(x[:2])
-    conv1 = host.layer_segment(0, layer_vectors(q, chip.qlayers[0].layer), chunk=0)
+    from neurophase.model.host_ops import schedule
+    _, vectors = next(schedule(chip.network, chip.network.input_codes(x[:2])))
+    conv1 = host.layer_segment(0, vectors, chunk=0)
     assert int(conv1.words[0]) == header(Op.ROUTE, 0, 1)
     assert conv1.n_resp == 2 * 64 * 16
     # Each MVM: a header and ceil(9 / 4) = 3 words of activations.
@@ -151,7 +149,7 @@ def test_recalibration_program_gives_the_golden_registers_and_logits_bit_for_bit
     assert result.readback_mismatches() == 0
     assert np.array_equal(result.readback[("conv3", 0)].bias, want[("conv3", 0)].bias)  # the reducer's bias too
     assert np.array_equal(result.run.logits, recal.run(x[:3], YEAR, 9))
-    _, trace = recal.run(calibration_images(40), YEAR, CALIBRATION_SEED, record=True)
+    _, trace = recal.run(calibration_images(chip.network, 40), YEAR, CALIBRATION_SEED, record=True)
     assert np.array_equal(result.acc["fc"], trace.layer_acc["fc"])
 
 
