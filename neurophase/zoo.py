@@ -23,16 +23,16 @@ def add_arguments(p):
 def run(args):
     import onnx
 
-    from neurophase.model.zoo.calibration import sample_photo_crops, save_calibration_images
+    from neurophase.model.zoo.calibration import photo_calibration_inputs, save_calibration_inputs
     from neurophase.model.zoo.resnet50 import build_resnet50
     out = args.out or DEFAULT_DIR / f"{args.network}.onnx"
     calib_out = args.calib_out or out.with_name(f"{out.stem}_calib.npz")
     t0 = time.time()
-    images = sample_photo_crops()
+    images = photo_calibration_inputs()
     model = build_resnet50(images, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(model, out)
-    save_calibration_images(calib_out, images)
+    save_calibration_inputs(calib_out, images)
     print(f"{args.network}: {len(model.graph.node)} nodes, seed {args.seed}, BN statistics from {len(images)} "
           f"calibration images; {time.time() - t0:.1f} s")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and {calib_out}")

@@ -1,44 +1,32 @@
-"""Calibration-image files (model/zoo/calibration.py): the format the importer takes, and the photo crops."""
+"""Calibration inputs (model/zoo/calibration.py): written as the importer reads them (model/network_file.py
+``load_inputs``), and the natural images made from scikit-learn's two photographs."""
 
 import numpy as np
 import pytest
 
-from neurophase.model.zoo.calibration import (load_calibration_images, resize_bilinear, sample_photo_crops,
-                                             save_calibration_images)
+from neurophase.model.network_file import load_inputs
+from neurophase.model.zoo.calibration import photo_calibration_inputs, resize_bilinear, save_calibration_inputs
 
 
-def test_calibration_file_round_trip_keeps_images_as_float32(tmp_path):
-    images = np.random.default_rng(0).random((3, 5, 4, 2))
-    path = save_calibration_images(tmp_path / "sub" / "calib", images)
-    assert path == tmp_path / "sub" / "calib"
+def test_calibration_file_is_what_the_importer_reads(tmp_path):
+    x = np.random.default_rng(0).random((3, 2, 5, 4))
+    path = save_calibration_inputs(tmp_path / "sub" / "calib.data", x)
+    assert path == tmp_path / "sub" / "calib.data"
     with np.load(path) as f:
-        assert f.files == ["images"]
-    back = load_calibration_images(path)
-    assert back.dtype == np.float32 and back.shape == (3, 5, 4, 2)
-    np.testing.assert_array_equal(back, images.astype(np.float32))
+        assert f.files == ["x"] and f["x"].dtype == np.float32
+    np.testing.assert_array_equal(load_inputs(path), x.astype(np.float32))
 
 
-@pytest.mark.parametrize("images, message", [
-    (np.zeros((2, 8, 8)), "calibration images must be a non-empty N x H x W x C array, got shape (2, 8, 8)"),
-    (np.zeros((0, 8, 8, 1)), "calibration images must be a non-empty N x H x W x C array, got shape (0, 8, 8, 1)"),
-    (np.full((1, 2, 2, 1), 1.5), "calibration images must lie in [0, 1], got values in [1.5, 1.5]"),
-    (np.full((1, 2, 2, 1), -0.25), "calibration images must lie in [0, 1], got values in [-0.25, -0.25]"),
-    (np.full((1, 2, 2, 1), np.nan), "calibration images must be finite; entry (0, 0, 0, 0) is nan"),
+@pytest.mark.parametrize("x, message", [
+    (np.zeros(3), "calibration inputs must be a non-empty array of N inputs, got shape (3,)"),
+    (np.zeros((0, 1, 8, 8)), "calibration inputs must be a non-empty array of N inputs, got shape (0, 1, 8, 8)"),
+    (np.full((1, 1, 2, 2), np.inf), "calibration inputs must be finite; entry (0, 0, 0, 0) is inf"),
 ])
-def test_bad_calibration_images_are_rejected(tmp_path, images, message):
+def test_bad_calibration_inputs_are_rejected(tmp_path, x, message):
     with pytest.raises(ValueError) as e:
-        save_calibration_images(tmp_path / "c.npz", images)
+        save_calibration_inputs(tmp_path / "c.npz", x)
     assert str(e.value) == message
-
-
-def test_loading_a_missing_or_foreign_file_names_the_problem(tmp_path):
-    with pytest.raises(ValueError) as e:
-        load_calibration_images(tmp_path / "none.npz")
-    assert str(e.value) == f"calibration file {tmp_path / 'none.npz'} does not exist"
-    np.savez(tmp_path / "other.npz", x=np.zeros(3))
-    with pytest.raises(ValueError) as e:
-        load_calibration_images(tmp_path / "other.npz")
-    assert str(e.value) == f"calibration file {tmp_path / 'other.npz'} holds no 'images' array (it holds ['x'])"
+    assert not (tmp_path / "c.npz").exists()
 
 
 def test_bilinear_resize_samples_at_pixel_centres():
@@ -49,18 +37,19 @@ def test_bilinear_resize_samples_at_pixel_centres():
     np.testing.assert_allclose(resize_bilinear(np.full((7, 5, 3), 0.3), 3), np.full((3, 3, 3), 0.3))
 
 
-def test_photo_crops_are_the_photographs_pixels():
+def test_photo_inputs_are_the_photographs_pixels_in_onnx_layout():
     from sklearn.datasets import load_sample_images
     photos = load_sample_images().images
-    crops = sample_photo_crops(224)
-    assert crops.shape == (12, 224, 224, 3) and crops.dtype == np.float32
-    assert 0 <= crops.min() and crops.max() <= 1
+    x = photo_calibration_inputs(224)
+    assert x.shape == (12, 3, 224, 224) and x.dtype == np.float32
+    assert 0 <= x.min() and x.max() <= 1
+    images = x.transpose(0, 2, 3, 1)
     for i, photo in enumerate(photos):
         p = photo.astype(np.float32) / 255
         first = 6 * i
-        np.testing.assert_allclose(crops[first + 1], p[:224, :224], atol=1e-7)            # top left corner
-        np.testing.assert_allclose(crops[first + 4], p[-224:, -224:], atol=1e-7)          # bottom right corner
-        np.testing.assert_allclose(crops[first + 5], p[101:325, 208:432], atol=1e-7)      # centre
+        np.testing.assert_allclose(images[first + 1], p[:224, :224], atol=1e-7)            # top left corner
+        np.testing.assert_allclose(images[first + 4], p[-224:, -224:], atol=1e-7)          # bottom right corner
+        np.testing.assert_allclose(images[first + 5], p[101:325, 208:432], atol=1e-7)      # centre
         # the scaled centre square keeps the square's mean brightness
-        assert abs(crops[first].mean() - p[:, 106:533].mean()) < 0.01
-    np.testing.assert_array_equal(sample_photo_crops(224), crops)
+        assert abs(images[first].mean() - p[:, 106:533].mean()) < 0.01
+    np.testing.assert_array_equal(photo_calibration_inputs(224), x)

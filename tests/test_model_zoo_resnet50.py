@@ -12,13 +12,14 @@ from onnx.reference import ReferenceEvaluator
 
 from neurophase.cli import main
 from neurophase.model.resnet50 import resnet50_layers
-from neurophase.model.zoo.calibration import load_calibration_images, sample_photo_crops
+from neurophase.model.network_file import load_inputs
+from neurophase.model.zoo.calibration import photo_calibration_inputs
 from neurophase.model.zoo.resnet50 import BN_EPSILON, build_resnet50
 
 
 @pytest.fixture(scope="module")
 def images():
-    return sample_photo_crops()
+    return photo_calibration_inputs()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_every_bn_normalises_its_real_input_on_the_calibration_images(model, ima
     evaluator = ReferenceEvaluator(model)
     sums = {n.name: 0.0 for n in bns}
     squares = {n.name: 0.0 for n in bns}
-    for chunk in np.array_split(images.transpose(0, 3, 1, 2), 4):         # BN in eval mode: images independent
+    for chunk in np.array_split(images, 4):                # BN in eval mode: images are independent
         values = evaluator.run([n.input[0] for n in bns], {"input": chunk})
         for n, v in zip(bns, values):
             sums[n.name] = sums[n.name] + v.sum(axis=(0, 2, 3), dtype=np.float64)
@@ -130,8 +131,8 @@ def test_another_seed_gives_other_weights(model, images):
 
 
 @pytest.mark.parametrize("shape, message", [
-    ((1, 224, 224, 3), "images must have shape (N >= 2, 224, 224, 3), got (1, 224, 224, 3)"),
-    ((2, 3, 224, 224), "images must have shape (N >= 2, 224, 224, 3), got (2, 3, 224, 224)"),
+    ((1, 3, 224, 224), "images must have shape (N >= 2, 3, 224, 224), got (1, 3, 224, 224)"),
+    ((2, 224, 224, 3), "images must have shape (N >= 2, 3, 224, 224), got (2, 224, 224, 3)"),
 ])
 def test_build_rejects_images_of_the_wrong_shape(shape, message):
     with pytest.raises(ValueError) as e:
@@ -144,5 +145,5 @@ def test_zoo_command_writes_the_onnx_file_and_its_calibration_images_on_demand(t
     out = tmp_path / "nets" / "resnet50.onnx"
     assert main(["zoo", "resnet50", "--out", str(out)]) == 0
     assert out.read_bytes() == model.SerializeToString()
-    np.testing.assert_array_equal(load_calibration_images(tmp_path / "nets" / "resnet50_calib.npz"), images)
+    np.testing.assert_array_equal(load_inputs(tmp_path / "nets" / "resnet50_calib.npz"), images)
     assert f"wrote {out}" in capsys.readouterr().out

@@ -11,8 +11,8 @@ import pytest
 from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from neurophase.model.network import load_split
-from neurophase.model.zoo.calibration import load_calibration_images
+from neurophase.model.network import digits_inputs, load_split
+from neurophase.model.network_file import import_network, load_inputs
 
 DATA = Path(__file__).resolve().parent.parent / "model" / "data"
 ONNX_PATH = DATA / "resnet_style.onnx"
@@ -55,17 +55,19 @@ def test_it_has_residual_adds_strided_convs_a_layer_over_128_outputs_and_one_ove
 
 
 def test_fp32_accuracy_from_the_onnx_file_is_what_training_reported(model, report):
-    _, _, x, y = load_split()
-    (logits,) = ReferenceEvaluator(model).run(None, {"input": x.transpose(0, 3, 1, 2).astype(np.float32) / 16})
-    correct = int((logits.argmax(axis=1) == y).sum())
+    """Twice in numpy: onnx's reference evaluator, and the twin's own import path (its float network)."""
+    _, _, pixels, y = load_split()
+    x = digits_inputs(pixels)
+    (logits,) = ReferenceEvaluator(model).run(None, {"input": x})
+    imported = import_network(ONNX_PATH, DATA / "resnet_style_calib.npz").network.forward(x)
     assert len(y) == report["test_images"] == 360
-    assert correct == report["test_correct"]
-    assert correct / len(y) == pytest.approx(report["fp32_test_accuracy"])
+    for out in (logits, imported):
+        assert int((out.argmax(axis=1) == y).sum()) == report["test_correct"]
+    assert report["test_correct"] / len(y) == pytest.approx(report["fp32_test_accuracy"])
     assert report["torch"].startswith("2.13.0")
 
 
-def test_calibration_images_are_the_first_200_training_digits_as_the_network_takes_them():
-    x_train = load_split()[0]
-    images = load_calibration_images(DATA / "resnet_style_calib.npz")
-    assert images.shape == (200, 8, 8, 1)
-    np.testing.assert_array_equal(images, x_train[:200] / 16)
+def test_calibration_inputs_are_the_first_200_training_digits_as_the_network_takes_them():
+    x = load_inputs(DATA / "resnet_style_calib.npz")
+    assert x.shape == (200, 1, 8, 8)
+    np.testing.assert_array_equal(x, digits_inputs(load_split()[0][:200]))

@@ -28,8 +28,8 @@ seed gives the same weights and the same ONNX bytes on the same machine and torc
 
 Export: ``torch.onnx.export(..., dynamo=False)`` in eval mode with a dynamic batch dimension, opset 17, nothing
 changed afterwards (PyTorch's exporter folds each BN into its convolution). Beside the ONNX file it writes the
-calibration images (the first 200 training images of the split, pixel / 16, N x 8 x 8 x 1, in the format of
-model/zoo/calibration.py) and a JSON report of the settings and the accuracies measured by PyTorch.
+calibration inputs (the first 200 training images of the split, pixel / 16, N x 1 x 8 x 8, in the importer's
+format: model/zoo/calibration.py) and a JSON report of the settings and the accuracies measured by PyTorch.
 
     pip install -e '.[torch]'       # torch==2.13.0, the CPU build
     python training/train_resnet_style.py --out model/data/resnet_style.onnx
@@ -41,17 +41,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from neurophase.model.network import load_split
-from neurophase.model.zoo.calibration import save_calibration_images
+from neurophase.model.network import digits_inputs, load_split
+from neurophase.model.zoo.calibration import save_calibration_inputs
 
 DEFAULT_OUT = Path("build/train/resnet_style.onnx")
 OPSET = 17
 CALIB_IMAGES = 200
-PIXEL_MAX = 16.0
 
 
 class BasicBlock(nn.Module):
@@ -111,8 +109,8 @@ def train(seed=0, epochs=60, batch=64, lr=0.1, progress=print):
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(seed)
-    x_tr, y_tr, x_te, y_te = (torch.from_numpy(a) for a in load_split())
-    x_tr, x_te = (a.permute(0, 3, 1, 2).float() / PIXEL_MAX for a in (x_tr, x_te))
+    x_tr, y_tr, x_te, y_te = load_split()
+    x_tr, y_tr, x_te, y_te = (torch.from_numpy(a) for a in (digits_inputs(x_tr), y_tr, digits_inputs(x_te), y_te))
     model = ResNetStyle()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     steps = epochs * -(-len(y_tr) // batch)
@@ -146,9 +144,9 @@ def export(model, path):
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
 
 
-def calibration_images():
-    """The first CALIB_IMAGES training images of the project's split, pixel / 16, N x 8 x 8 x 1."""
-    return load_split()[0][:CALIB_IMAGES].astype(np.float32) / PIXEL_MAX
+def calibration_inputs():
+    """The first CALIB_IMAGES training images of the project's split, pixel / 16, N x 1 x 8 x 8."""
+    return digits_inputs(load_split()[0][:CALIB_IMAGES])
 
 
 def main(argv=None):
@@ -163,7 +161,7 @@ def main(argv=None):
     report["command"] = (f"python training/train_resnet_style.py --out {args.out} --seed {args.seed} "
                          f"--epochs {args.epochs}")
     export(model, args.out)
-    calib = save_calibration_images(args.out.with_name(f"{args.out.stem}_calib.npz"), calibration_images())
+    calib = save_calibration_inputs(args.out.with_name(f"{args.out.stem}_calib.npz"), calibration_inputs())
     meta = args.out.with_suffix(".json")
     meta.write_text(json.dumps(report, indent=1) + "\n")
     print(f"trained in {report['seconds']} s: FP32 test accuracy {100 * report['fp32_test_accuracy']:.2f}% "

@@ -1,14 +1,14 @@
-"""Calibration images as the ONNX importer takes them (``neurophase import NET.onnx --calib CALIB.npz``).
+"""Calibration inputs for the importer (``neurophase import NET.onnx --calib CALIB.npz``), and natural images.
 
-Ref: docs/architecture.md §4 (activation scales come from calibration inputs).
+Ref: docs/architecture.md D9 (activation scales and ADC ranges come from calibration inputs).
 
-File format: one ``.npz`` holding ``images``, a float32 array N x H x W x C (channels last, as the twin's host
-side holds activations) with every value in [0, 1]. The importer transposes to the network's NCHW input.
+File format (model/network_file.py ``load_inputs`` reads it): one ``.npz`` with the array ``x``, float32 inputs in
+the network's ONNX layout, N x C x H x W for an image network. :func:`save_calibration_inputs` writes it.
 
-:func:`sample_photo_crops` makes natural calibration images for ImageNet-sized networks from the two photographs
-scikit-learn ships (``sklearn.datasets.load_sample_images``: china.jpg and flower.jpg, 427 x 640 RGB, no download):
-per photograph, the full-height centre square scaled down to the output size, then five native-resolution crops
-(the four corners and the centre), in that order. Everything is deterministic (no random draw).
+:func:`photo_calibration_inputs` makes natural calibration images for ImageNet-sized networks from the two
+photographs scikit-learn ships (``sklearn.datasets.load_sample_images``: china.jpg and flower.jpg, 427 x 640 RGB, no
+download): per photograph, the full-height centre square scaled down to the output size, then five native-resolution
+crops (the four corners and the centre), in that order; RGB values / 255 in [0, 1]. Deterministic: no random draw.
 """
 
 from pathlib import Path
@@ -17,40 +17,21 @@ import numpy as np
 
 from neurophase.model.checks import check_finite_array, check_int
 
-__all__ = ["IMAGES_KEY", "save_calibration_images", "load_calibration_images", "sample_photo_crops",
-           "resize_bilinear"]
+__all__ = ["save_calibration_inputs", "photo_calibration_inputs", "resize_bilinear", "N_PHOTO_INPUTS"]
 
-IMAGES_KEY = "images"
-
-
-def _check_images(images):
-    a = check_finite_array("calibration images", images, np.float32)
-    if a.ndim != 4 or 0 in a.shape:
-        raise ValueError(f"calibration images must be a non-empty N x H x W x C array, got shape {a.shape}")
-    if a.min() < 0 or a.max() > 1:
-        raise ValueError(f"calibration images must lie in [0, 1], got values in [{a.min():g}, {a.max():g}]")
-    return a
+N_PHOTO_INPUTS = 12
 
 
-def save_calibration_images(path, images):
-    """Write ``images`` (N x H x W x C, floats in [0, 1]) to ``path`` as an .npz under ``images``; returns the path."""
-    a = _check_images(images)
+def save_calibration_inputs(path, x):
+    """Write inputs ``x`` (N x ..., the network's ONNX layout) to ``path`` as an .npz holding ``x`` (float32)."""
+    a = check_finite_array("calibration inputs", x, np.float32)
+    if a.ndim < 2 or 0 in a.shape:
+        raise ValueError(f"calibration inputs must be a non-empty array of N inputs, got shape {a.shape}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:               # a file object: np.savez would append ".npz" to a bare name
-        np.savez_compressed(f, **{IMAGES_KEY: a})
+    with open(path, "wb") as f:               # a file object: np.savez would append ".npz" to another suffix
+        np.savez_compressed(f, x=a)
     return path
-
-
-def load_calibration_images(path):
-    """The N x H x W x C float32 images of a calibration file written by :func:`save_calibration_images`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"calibration file {path} does not exist")
-    with np.load(path) as f:
-        if IMAGES_KEY not in f.files:
-            raise ValueError(f"calibration file {path} holds no '{IMAGES_KEY}' array (it holds {sorted(f.files)})")
-        return _check_images(f[IMAGES_KEY])
 
 
 def resize_bilinear(image, size):
@@ -70,9 +51,9 @@ def resize_bilinear(image, size):
     return rows[:, x0] * (1 - fx) + rows[:, x1] * fx
 
 
-def sample_photo_crops(size=224):
-    """Twelve size x size x 3 RGB images in [0, 1] (float32) from scikit-learn's two sample photographs:
-    per photograph the centre square scaled to ``size``, then the four corner crops and the centre crop."""
+def photo_calibration_inputs(size=224):
+    """:data:`N_PHOTO_INPUTS` RGB images, float32 N x 3 x size x size in [0, 1], from scikit-learn's two sample
+    photographs: per photograph the centre square scaled to ``size``, then the four corner crops and the centre crop."""
     from sklearn.datasets import load_sample_images
     size = check_int("size", size, 1, 427)
     out = []
@@ -84,4 +65,5 @@ def sample_photo_crops(size=224):
         for top, left in ((0, 0), (0, w - size), (h - size, 0), (h - size, w - size),
                           ((h - size) // 2, (w - size) // 2)):
             out.append(p[top:top + size, left:left + size])
-    return np.clip(np.stack(out), 0, 1).astype(np.float32)
+    # interpolation weights sum to 1 but their float products can land an ulp above 1.0
+    return np.clip(np.stack(out), 0, 1).astype(np.float32).transpose(0, 3, 1, 2)

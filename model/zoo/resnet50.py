@@ -14,9 +14,10 @@ convolution He-normal, N(0, 2 / fan_out) with fan_out = c_out k^2 (``kaiming_nor
 nonlinearity="relu")``); the classifier weight and bias uniform in +-1/sqrt(2048) (PyTorch's default for Linear).
 Every BN has gamma = 1 and beta = 0 (torchvision's ``zero_init_residual=False``).
 
-BN running statistics come from the calibration images (:func:`~neurophase.model.zoo.calibration.sample_photo_crops`:
-12 crops of scikit-learn's two photographs, values in [0, 1], no mean/std normalisation, since the graph holds none):
-the images run through the graph as it is written, layer by layer, in float32. When a convolution's output is known,
+BN running statistics come from calibration images (by default
+:func:`~neurophase.model.zoo.calibration.photo_calibration_inputs`: 12 crops of scikit-learn's two photographs, values
+in [0, 1], no mean/std normalisation, since the graph holds none): the images run through the graph as it is written,
+layer by layer, in float32 (channels last inside). When a convolution's output is known,
 its BN's ``running_mean`` and ``running_var`` are set to that output's mean and (population) variance per channel
 over all images and positions, and the images continue through this BN (which therefore gives mean 0 and variance
 var / (var + eps) ~ 1 per channel on these images) and on to the next layer. So every BN normalises the input it
@@ -146,14 +147,14 @@ def _bottleneck(g, x, prefix, width, stride, project):
 def build_resnet50(images, seed=0):
     """ResNet-50 as an ``onnx.ModelProto`` (module docstring) with BN statistics from ``images``.
 
-    ``images``: N x 224 x 224 x 3 floats in [0, 1] (channels last, as the calibration files hold them), N >= 2.
+    ``images``: N x 3 x 224 x 224 floats (the network's input layout, as the calibration file holds them), N >= 2.
     """
     seed = check_int("seed", seed, 0)
     images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[1:] != (INPUT_HW, INPUT_HW, 3) or images.shape[0] < 2:
-        raise ValueError(f"images must have shape (N >= 2, {INPUT_HW}, {INPUT_HW}, 3), got {images.shape}")
+    if images.ndim != 4 or images.shape[1:] != (3, INPUT_HW, INPUT_HW) or images.shape[0] < 2:
+        raise ValueError(f"images must have shape (N >= 2, 3, {INPUT_HW}, {INPUT_HW}), got {images.shape}")
     g = _GraphWriter(np.random.default_rng(seed))
-    x = g.conv_bn(Activation(INPUT_NAME, images), "conv1", "bn1", 64, 7, 2)
+    x = g.conv_bn(Activation(INPUT_NAME, images.transpose(0, 2, 3, 1)), "conv1", "bn1", 64, 7, 2)
     x = g.max_pool(x, "maxpool")
     for stage, (width, blocks, stride) in enumerate(STAGES, start=1):
         for b in range(blocks):
