@@ -63,7 +63,7 @@ from neurophase.model.checks import check_int, check_nonnegative, check_positive
 from neurophase.model.device import PcmModel
 from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
-from neurophase.model.quantise import affine_registers, digital_forward_layer, run_schedule
+from neurophase.model.quantise import CALIBRATION_BATCH, affine_registers, digital_forward_layer, run_schedule
 from neurophase.model.tile import CrossbarTile, TileConfig
 
 __all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "AdcCounts", "tile_seed", "CHUNK", "MVM_BLOCK",
@@ -86,6 +86,7 @@ class ChipConfig:
     chunk: int = CHUNK                  # inputs per batched MVM of a run (sets the read-noise draws)
     encoding: InputEncoding = InputEncoding.BIT_SERIAL  # input encoding of every tile not in tile_encodings (D8)
     tile_encodings: tuple = ()          # ((tile, encoding), ...): tiles whose MODE selects another encoding
+    tiles: int = 144                    # tiles per chip: a network that needs more is placed on several chips
 
     def __post_init__(self):
         if not 50.0 <= self.ifs_percentile <= 100.0:
@@ -94,6 +95,7 @@ class ChipConfig:
         check_int("calibration_mvms", self.calibration_mvms, 1, None)
         check_int("chunk", self.chunk, 1, 4096)
         check_int("frac_bits", self.frac_bits, 1, 16)
+        check_int("tiles", self.tiles, 1, 255)
         # Encodings may be given by label ("pwm"), as a saved chip holds them; they are kept as InputEncoding.
         object.__setattr__(self, "encoding", InputEncoding.parse(self.encoding))
         pairs = self.tile_encodings
@@ -107,7 +109,7 @@ class ChipConfig:
 
     @property
     def geometry(self):
-        return ChipGeometry(rows=self.tile.rows, columns=self.tile.columns)
+        return ChipGeometry(tiles=self.tiles, rows=self.tile.rows, columns=self.tile.columns)
 
     def encoding_of(self, tile):
         """The input encoding of tile ``tile``: its entry in ``tile_encodings``, else the chip-wide ``encoding``."""
@@ -262,13 +264,14 @@ class Chip:
         return self.config.encoding_of(n)
 
     # -- inference --------------------------------------------------------------------------------------------------
-    def run(self, x, t, seed, record=False, progress=None, adc_counts=None):
+    def run(self, x, t, seed, record=False, progress=None, adc_counts=None, mvm_hook=None):
         """Run inputs ``x`` (the network's ONNX layout, e.g. (N, 1, 8, 8) for the digits CNN) at ``t`` seconds after
         programming with read-noise seed ``seed``.
 
         Returns the output codes (N, ...), int64 (a classifier's signed logits), and, with ``record``, a
         :class:`RunTrace` as well. ``progress(done, total)`` is called after every chunk of inputs. ``adc_counts``, a
-        dict, receives {layer: :class:`AdcCounts`} of the run.
+        dict, receives {layer: :class:`AdcCounts`} of the run. ``mvm_hook(tile, vectors)`` sees every tile's MVM
+        inputs of the real inputs, chunk by chunk (for statistics of a network too big to record).
         """
         t = check_nonnegative("t (s)", t)
         seed = check_int("seed", seed, 0, 2 ** 63 - 1)
@@ -281,7 +284,7 @@ class Chip:
             keep = len(q)
             # A short last chunk is padded with zero inputs so every chunk draws the same read noise.
             q = np.concatenate([q, np.zeros((chunk - keep,) + q.shape[1:], q.dtype)])
-            outs.append(self._run_chunk(q, t, seed, ci, trace, keep, adc_counts)[:keep])
+            outs.append(self._run_chunk(q, t, seed, ci, trace, keep, adc_counts, mvm_hook)[:keep])
             if progress:
                 progress(c0 + keep, len(q_all))
         shape = self.network.network.shape(self.network.network.output)
@@ -293,7 +296,7 @@ class Chip:
             return out, trace
         return out
 
-    def _run_chunk(self, q, t, seed, ci, trace, keep, adc_counts):
+    def _run_chunk(self, q, t, seed, ci, trace, keep, adc_counts, mvm_hook):
         fmt = self.config.fmt
 
         def layer(ql, x):
@@ -309,6 +312,8 @@ class Chip:
                     trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
                     trace.tile_codes.setdefault(a.tile, []).append(res.codes[:, :rows_kept])
                     trace.tile_acc.setdefault(a.tile, []).append(res.acc[:rows_kept])
+                if mvm_hook is not None:
+                    mvm_hook(a.tile, xs[:rows_kept])
                 if counts is not None:
                     reads = self.encoding(a.tile).reads(fmt.b_in)
                     counts.conversions += reads * rows_kept * a.columns
@@ -475,11 +480,12 @@ def _network(network):
 _REFERENCE = {}
 
 
-def reference_chip(chip_seed=0, config=ChipConfig()):
-    """The shipped digits CNN programmed with ``chip_seed`` (kept in memory: programming takes about a second)."""
-    key = (check_int("chip_seed", chip_seed, 0, 2 ** 63 - 1), config)
+def reference_chip(chip_seed=0, config=ChipConfig(), network=None):
+    """The shipped digits CNN (or ``network``, a QuantNetwork) programmed with ``chip_seed`` (kept in memory:
+    programming takes about a second)."""
+    key = (check_int("chip_seed", chip_seed, 0, 2 ** 63 - 1), config, None if network is None else id(network))
     if key not in _REFERENCE:
-        _REFERENCE[key] = Chip.program(seed=chip_seed, config=config)
+        _REFERENCE[key] = Chip.program(network, seed=chip_seed, config=config)
     return _REFERENCE[key]
 
 
@@ -534,14 +540,14 @@ def _calibration_vectors(network, config):
     path, at most ``calibration_mvms`` per layer, evenly spaced: {layer: (MVMs, fan_in)}."""
     calib = network.calibration[:config.n_calibration]
     parts = {ql.name: [] for ql in network.layers}
-    for b0 in range(0, len(calib), config.chunk):
-        share = -(-config.calibration_mvms * min(config.chunk, len(calib) - b0) // len(calib))
+    for b0 in range(0, len(calib), CALIBRATION_BATCH):
+        share = -(-config.calibration_mvms * min(CALIBRATION_BATCH, len(calib) - b0) // len(calib))
 
         def layer(ql, x):
             parts[ql.name].append(_evenly(x, share))
             return digital_forward_layer(ql, x)
 
-        run_schedule(network, network.input_codes(calib[b0:b0 + config.chunk]), layer)
+        run_schedule(network, network.input_codes(calib[b0:b0 + CALIBRATION_BATCH]), layer)
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 

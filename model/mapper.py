@@ -122,12 +122,14 @@ class Mapping:
         """The mapping table as text: one line per tile (with its chip and slot when there are several chips), then
         the chips' use."""
         many = self.chips > 1
-        lines = [("chip.slot  " if many else "") + f"{'tile':>4}  {'layer':<10} {'rows':>11} {'columns':>9} "
-                 f"{'MVMs/img':>8} {'util':>6}", "-" * (66 if many else 55)]
+        width = max([10] + [len(t.layer) for t in self.tiles])
+        lines = [("chip.slot  " if many else "") + f"{'tile':>4}  {'layer':<{width}} {'rows':>11} {'columns':>9} "
+                 f"{'MVMs/img':>8} {'util':>6}"]
+        lines.append("-" * len(lines[0]))
         for t in self.tiles:
             split = f" (rows {t.row_block + 1}/{self._blocks(t.layer)[0]})" if self._blocks(t.layer)[0] > 1 else ""
             place = f"{t.chip:>4}.{t.slot:<5} " if many else ""
-            lines.append(f"{place}{t.tile:>4}  {t.layer:<10} {t.row_start:>4}..{t.row_stop - 1:<5} "
+            lines.append(f"{place}{t.tile:>4}  {t.layer:<{width}} {t.row_start:>4}..{t.row_stop - 1:<5} "
                          f"{t.col_start:>3}..{t.col_stop - 1:<4} {t.mvms_per_image:>8} "
                          f"{100 * t.utilisation:>5.1f}%{split}")
         lines.append(lines[1])

@@ -101,6 +101,8 @@ class _Importer:
             raise OnnxImportError(f"graph must have exactly one data input (not an initializer), got "
                                   f"{[i.name for i in data]}")
         self.input, self.input_shape = data[0].name, _input_shape(data[0])
+        dim = data[0].type.tensor_type.shape.dim[0]
+        self.batch = dim.dim_value if dim.HasField("dim_value") else None     # a fixed batch size, if any
         self.shapes[self.input] = self.input_shape
         if len(g.output) != 1:
             raise OnnxImportError(f"graph must have exactly one output, got {[o.name for o in g.output]}")
@@ -308,7 +310,7 @@ class _Importer:
         x = self.activation(node, inputs[0])
         target = self.const(node, inputs[1], "shape")
         size = int(np.prod(self.shapes[x]))
-        ok = target.ndim == 1 and len(target) == 2 and target[0] in (_BATCH, 0, -1) and \
+        ok = target.ndim == 1 and len(target) == 2 and target[0] in (_BATCH, 0, -1, self.batch) and \
             target[1] in (size, -1) and not (target[0] == -1 and target[1] == -1)
         if not ok:
             shown = [("N" if v == _BATCH else int(v)) for v in np.ravel(target)]

