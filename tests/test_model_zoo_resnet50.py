@@ -12,7 +12,10 @@ from onnx.reference import ReferenceEvaluator
 
 from neurophase.cli import main
 from neurophase.model.resnet50 import resnet50_layers
+from neurophase.model.layers import MatrixLayer, ResidualAdd
+from neurophase.model.lowering import lower
 from neurophase.model.network_file import load_inputs
+from neurophase.model.onnx_import import import_onnx
 from neurophase.model.zoo.calibration import photo_calibration_inputs
 from neurophase.model.zoo.resnet50 import BN_EPSILON, build_resnet50
 
@@ -88,6 +91,14 @@ def test_weights_and_macs_are_resnet50s_published_counts(model):
     assert weights == 25_502_912 == sum(l.weights for l in resnet50_layers())
     assert macs == sum(l.macs for l in resnet50_layers())
     assert round(macs / 1e9, 3) == 4.089
+
+
+def test_the_twins_importer_lowers_it_to_the_layer_lists_matrices_and_16_residual_adds(model):
+    steps = lower(import_onnx(model, name="resnet50")).steps
+    matrices = [s for s in steps if isinstance(s, MatrixLayer)]
+    assert [(m.name, m.fan_in, m.c_out) for m in matrices] == [(l.name, l.fan_in, l.fan_out)
+                                                              for l in resnet50_layers()]
+    assert sum(isinstance(s, ResidualAdd) for s in steps) == 16
 
 
 def test_every_bn_normalises_its_real_input_on_the_calibration_images(model, images):

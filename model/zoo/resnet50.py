@@ -35,6 +35,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from neurophase.model.checks import check_int
+from neurophase.model.graph import Window
+from neurophase.model.host_ops import im2col, window_max
 from neurophase.model.resnet50 import EXPANSION, INPUT_HW, STAGES
 
 __all__ = ["BN_EPSILON", "OPSET", "INPUT_NAME", "OUTPUT_NAME", "build_resnet50"]
@@ -52,16 +54,6 @@ class Activation:
     """A tensor of the graph being written: its ONNX name and its value on the calibration images (N, H, W, C)."""
     name: str
     value: np.ndarray
-
-
-def _patches(x, k, stride, pad):
-    """im2col of NHWC ``x`` for a k x k convolution: (N, H', W', k*k*C), rows ordered (ky, kx, c)."""
-    if pad:
-        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    ho, wo = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
-    span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
-    return np.concatenate([x[:, dy:dy + span_h:stride, dx:dx + span_w:stride] for dy in range(k)
-                           for dx in range(k)], axis=3)
 
 
 class _GraphWriter:
@@ -83,7 +75,7 @@ class _GraphWriter:
         self.nodes.append(helper.make_node("Conv", [x.name, self._init(weight, w)], [f"{name}.out"], name=name,
                                            kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4,
                                            dilations=[1, 1], group=1))
-        cols = _patches(x.value, k, stride, k // 2)
+        cols = im2col(x.value, Window((k, k), (stride, stride), (k // 2,) * 4))
         z = cols.reshape(-1, cols.shape[3]) @ w.transpose(2, 3, 1, 0).reshape(-1, c_out)
         return Activation(f"{name}.out", z.reshape(cols.shape[:3] + (c_out,)))
 
@@ -117,10 +109,8 @@ class _GraphWriter:
         pad = k // 2
         self.nodes.append(helper.make_node("MaxPool", [x.name], [f"{name}.out"], name=name, kernel_shape=[k, k],
                                            strides=[stride, stride], pads=[pad] * 4))
-        p = _patches(np.pad(x.value, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=-np.inf), k, stride,
-                     0)
-        c = x.value.shape[3]
-        return Activation(f"{name}.out", p.reshape(p.shape[:3] + (k * k, c)).max(axis=3))
+        window = Window((k, k), (stride, stride), (pad,) * 4)
+        return Activation(f"{name}.out", window_max(x.value, window, -np.inf))
 
     def head(self, x, num_classes):
         """GlobalAveragePool -> Flatten -> Gemm (transB = 1), as torchvision's avgpool, flatten and fc export."""
