@@ -267,14 +267,15 @@ class Chip:
         return self.config.encoding_of(n)
 
     # -- inference --------------------------------------------------------------------------------------------------
-    def run(self, x, t, seed, record=False, progress=None, adc_counts=None, mvm_hook=None):
+    def run(self, x, t, seed, record=False, progress=None, adc_counts=None, mvm_hook=None, timer=None):
         """Run inputs ``x`` (the network's ONNX layout, e.g. (N, 1, 8, 8) for the digits CNN) at ``t`` seconds after
         programming with read-noise seed ``seed``.
 
         Returns the output codes (N, ...), int64 (a classifier's signed logits), and, with ``record``, a
         :class:`RunTrace` as well. ``progress(done, total)`` is called after every chunk of inputs. ``adc_counts``, a
         dict, receives {layer: :class:`AdcCounts`} of the run. ``mvm_hook(tile, vectors)`` sees every tile's MVM
-        inputs of the real inputs, chunk by chunk (for statistics of a network too big to record).
+        inputs of the real inputs, chunk by chunk (for statistics of a network too big to record). ``timer``, a
+        model/tile.py ``StageTimer``, accumulates the tiles' time per stage (the benchmark).
         """
         t = check_nonnegative("t (s)", t)
         seed = check_int("seed", seed, 0, 2 ** 63 - 1)
@@ -287,7 +288,7 @@ class Chip:
             keep = len(q)
             # A short last chunk is padded with zero inputs so every chunk draws the same read noise.
             q = np.concatenate([q, np.zeros((chunk - keep,) + q.shape[1:], q.dtype)])
-            outs.append(self._run_chunk(q, t, seed, ci, trace, keep, adc_counts, mvm_hook)[:keep])
+            outs.append(self._run_chunk(q, t, seed, ci, trace, keep, adc_counts, mvm_hook, timer)[:keep])
             if progress:
                 progress(c0 + keep, len(q_all))
         shape = self.network.network.shape(self.network.network.output)
@@ -299,7 +300,7 @@ class Chip:
             return out, trace
         return out
 
-    def _run_chunk(self, q, t, seed, ci, trace, keep, adc_counts, mvm_hook):
+    def _run_chunk(self, q, t, seed, ci, trace, keep, adc_counts, mvm_hook, timer):
         fmt = self.config.fmt
 
         def layer(ql, x):
@@ -309,8 +310,7 @@ class Chip:
             for a in self.mapping.layer_tiles(ql.name):
                 xs = x[:, a.row_start:a.row_stop]
                 res = self.tile_mvm(a.tile, xs, t, seed, ci, keep_reads=trace is not None,
-                                    rails=a.columns if counts is not None else 0,
-                                    real=rows_kept)
+                                    rails=a.columns if counts is not None else 0, real=rows_kept, timer=timer)
                 if trace is not None:
                     trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
                     trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
@@ -335,7 +335,8 @@ class Chip:
 
         return run_schedule(self.network, q, layer)
 
-    def tile_mvm(self, n, x, t, seed, chunk, tile=None, keep_reads=False, rails=0, real=None, encoding=None):
+    def tile_mvm(self, n, x, t, seed, chunk, tile=None, keep_reads=False, rails=0, real=None, encoding=None,
+                 timer=None):
         """Tile ``n``'s MVMs of vectors ``x`` (a chunk's batch, (MVMs, rows)) at ``t`` with read-noise seed
         ``seed``, in blocks of ``MVM_BLOCK`` vectors (block k draws from ``default_rng([seed, n, chunk] + [k] if k
         else [])``). ``tile``: the CrossbarTile to use (default the programmed one); ``encoding``: its input encoding
@@ -347,7 +348,7 @@ class Chip:
         accs, currents, codes, low, high = [], [], [], 0, 0
         for k, b0 in enumerate(range(0, max(len(x), 1), MVM_BLOCK)):
             rng = np.random.default_rng([seed, n, chunk] + ([k] if k else []))
-            res = tile.mvm(x[b0:b0 + MVM_BLOCK], t, rng, encoding=encoding)
+            res = tile.mvm(x[b0:b0 + MVM_BLOCK], t, rng, encoding=encoding, timer=timer)
             accs.append(res.acc)
             if keep_reads:
                 currents.append(res.currents)
