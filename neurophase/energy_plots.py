@@ -27,7 +27,7 @@ def plot_breakdown(bands, path, network="ResNet-50"):
         for c, comp in enumerate(COMPONENTS):
             v = ev.energy[comp] * 1e6
             ax.barh(i, v, left=left, color=colours[c], label=comp.replace("_", " ") if i == 0 else None)
-            if v / total > 0.06:
+            if v / total > 0.1:
                 ax.text(left + v / 2, i, f"{100 * v / total:.0f}%", ha="center", va="center", fontsize=8,
                         color="white")
             left += v
