@@ -1,11 +1,11 @@
 # Ref: docs/architecture.md §4 step 4 (partial sums before BN), §5 (chip top, command interface), D7.
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, flipped
 
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
-from neurophase.model.interface import (ACT_COUNT_BITS, CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET,
+from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET,
                                        CHIP_WRITABLE, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS, ChipCtrl, ChipErr,
                                        ChipReg, InputEncoding, acts_per_word)
 from neurophase.rtl.adder_tree import popcount
@@ -18,6 +18,7 @@ from neurophase.rtl.params import validating
 from neurophase.rtl.reducer import Reducer
 from neurophase.rtl.regfile import RegisterFile, flag, unknown_flags
 from neurophase.rtl.tile import Tile
+from neurophase.rtl.tile_ctrl import check_encodings
 
 __all__ = ["ChipTop"]
 
@@ -113,10 +114,7 @@ class ChipTop(wiring.Component):
             self.n_tiles = check_int("tiles", tiles, 1, CHIP_TARGET - 1)
             self.max_group = check_int("max_group", min(4, tiles) if max_group is None else max_group, 1, tiles)
             self.apw = acts_per_word(fmt.b_in)
-            if acts_per_beat % self.apw:
-                raise ValueError(f"acts_per_beat must be a multiple of {self.apw} (activations per command word), "
-                                 f"got {acts_per_beat}")
-            check_int("rows", rows, 1, (1 << ACT_COUNT_BITS) - 1)
+            self.encodings = check_encodings(encodings)
             # The tile's ports, without a tile: the chip instantiates the tile's exported module by name.
             self.tile_signature = Tile.signature_for(rows=rows, columns=columns, columns_per_adc=columns_per_adc,
                                                      fmt=fmt, acts_per_beat=acts_per_beat)
@@ -125,9 +123,10 @@ class ChipTop(wiring.Component):
                                           acts_per_beat=acts_per_beat)
             self.reducer = Reducer(tiles=tiles, columns=columns, fmt=fmt, max_group=self.max_group,
                                    fifo_depth=_RESP_DEPTH)
+            self.red_bn_regs = BnRegisterBank(channels=columns, fmt=fmt)
         self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
         self.n_adc, self.acts_per_beat = columns // columns_per_adc, acts_per_beat
-        self.tile_module, self.frontend, self.encodings = tile_module, frontend, tuple(encodings)
+        self.tile_module, self.frontend = tile_module, frontend
         self.analog_signature = wiring.Signature({
             name: self.tile_signature.members[name]
             for name in ("wl", "pulse", "adc_range", "dac_code", "comparator", "col_sel")
@@ -165,7 +164,7 @@ class ChipTop(wiring.Component):
 
     def _registers(self, m, dec, counters):
         """The chip's register file and the reducer's BN register bank, on the decoder's chip register strobes."""
-        m.submodules.red_bn_regs = bank = BnRegisterBank(channels=self.columns, fmt=self.fmt)
+        m.submodules.red_bn_regs = bank = self.red_bn_regs
         bank_checks = bank.value_checks()
         owner_flags = [ChipErr.BAD_OPCODE, ChipErr.BAD_TILE, ChipErr.BAD_VALUE, ChipErr.BAD_ROUTE, ChipErr.TILE_ERROR]
         if self.max_group > 1:                  # a single-tile route has nothing to disagree with

@@ -21,9 +21,9 @@ class Tile(wiring.Component):
 
     Behaviour: the :class:`TileController` (registers, activation buffer, input encoder, sequencing, output queue;
     its docstring has the register map) drives the analog side through ``wl``/``pulse`` and the ADC array's
-    ``dac_code`` / ``col_sel``, reading back one ``comparator`` bit per ADC. The crossbar itself is not RTL: the analog side (a
-    testbench stand-in in simulation) must present each plane's column currents to the comparators from the
-    ``pulse`` cycle until the ADC finishes. Each plane's codes go through :class:`ShiftAdd`; after the last plane the
+    ``dac_code`` / ``col_sel``, reading back one ``comparator`` bit per ADC. The crossbar itself is not RTL: the
+    analog side (a testbench stand-in in simulation) must present each plane's column currents to the comparators
+    from the ``pulse`` cycle until the ADC finishes. Each plane's codes go through :class:`ShiftAdd`; after the last plane the
     used columns pass through :class:`BnUnit` (or, in RAW mode, straight out) onto ``out``.
 
     Latency: ``b_in * (columns_per_adc * b_adc + 2)`` cycles of bit-planes from the MVM start, then the readout:

@@ -23,10 +23,20 @@ from neurophase.rtl.out_queue import OutputQueue
 from neurophase.rtl.params import validating
 from neurophase.rtl.regfile import RegisterBus, RegisterFile, flag, outside, reserved_set, unknown_flags
 
-__all__ = ["TileController", "ENCODERS"]
+__all__ = ["TileController", "ENCODERS", "check_encodings"]
 
 # The input encoders a tile can implement (the input-encoder slot, rtl/input_encoder.py), by MODE.encoding value.
 ENCODERS = {InputEncoding.BIT_SERIAL: BitSerialEncoder}
+
+
+def check_encodings(encodings):
+    """``encodings`` as a tuple, when it lists different input encodings that have an encoder."""
+    encodings = tuple(encodings)
+    if not encodings or len(set(encodings)) < len(encodings) or not set(encodings) <= set(ENCODERS):
+        raise ValueError(f"encodings must list different input encodings among {[e.label for e in ENCODERS]}, "
+                         f"got {list(encodings)}")
+    return encodings
+
 
 # The event counters, in register order.
 _COUNTERS = (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN, TileReg.MVM_COUNT,
@@ -162,18 +172,14 @@ class TileController(wiring.Component):
             self._columns = check_int("columns", columns, 1, 256)
             if not isinstance(fmt, PeripheryFormat):
                 raise ValueError(f"fmt must be a PeripheryFormat, got {fmt!r}")
-            check_int("fmt.bias_bits", fmt.bias_bits, 2, WORD_BITS)
-            check_int("fmt.scale_bits", fmt.scale_bits, 2, WORD_BITS)
-            check_int("fmt.shift_max", fmt.shift_max, 0, 63)
+            # The BN registers check the widths they hold (scale_bits, bias_bits, shift_max).
+            self._bn_regs = BnRegisterBank(channels=columns, fmt=fmt)
             self._apb = check_int("acts_per_beat", acts_per_beat, 1, rows)
             check_int("acts_per_beat * b_in", acts_per_beat * fmt.b_in, 1, 4096)
             self._bn_latency = check_int("bn_latency", bn_latency, 0, 16)
             self._range_bits = check_int("range_bits", range_bits, 1, WORD_BITS)
             self._range_init = check_int("adc_range_init", adc_range_init, 1, (1 << range_bits) - 1)
-            encodings = tuple(encodings)
-            if not encodings or len(set(encodings)) < len(encodings) or not set(encodings) <= set(ENCODERS):
-                raise ValueError(f"encodings must list different input encodings among "
-                                 f"{[e.label for e in ENCODERS]}, got {list(encodings)}")
+            encodings = check_encodings(encodings)
             # The read-only identification words, from the interface's layouts (a value that does not fit is an error).
             self._geometry = TILE_GEOMETRY.encode(rows=rows, columns=columns)
             self._format = TILE_FORMAT.encode(b_in=fmt.b_in, b_adc=fmt.b_adc, acc_bits=fmt.acc_bits,
@@ -298,7 +304,7 @@ class TileController(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fmt = self._fmt
-        m.submodules.bn_regs = bank = BnRegisterBank(channels=self._columns, fmt=fmt)
+        m.submodules.bn_regs = bank = self._bn_regs
         m.submodules.regs = regs = RegisterFile(
             TileReg, read_only=TILE_READ_ONLY, write_only={TileReg.CTRL}, locked=TILE_CONFIG,
             checks=self._value_checks(bank), errors=TileErr, error_register=TileReg.ERRORS,

@@ -4,20 +4,15 @@ empties on consume."""
 import pytest
 
 from neurophase.rtl.act_buffer import ActivationBuffer
-from neurophase.tb.amaranth_sim import simulate
+from neurophase.tb.amaranth_sim import simulate, stream_put
 
 ROWS, APB = 10, 4
 
 
-async def _beat(ctx, dut, lanes):
-    """Offer one beat until it is taken."""
-    ctx.set(dut.act.valid, 1)
-    for lane, v in enumerate(lanes):
-        ctx.set(dut.act.payload[lane], v)
-    while not ctx.get(dut.act.ready):
-        await ctx.tick()
+async def _consume(ctx, dut):
+    ctx.set(dut.consume, 1)
     await ctx.tick()
-    ctx.set(dut.act.valid, 0)
+    ctx.set(dut.consume, 0)
 
 
 def _x(ctx, dut):
@@ -32,7 +27,7 @@ def test_buffer_fills_to_rows_used_and_drops_the_last_beats_spare_lanes():
         assert ctx.get(dut.in_use) == 0b0000111111
         for k in range(2):
             assert not ctx.get(dut.full)
-            await _beat(ctx, dut, [k * APB + lane + 1 for lane in range(APB)])
+            await stream_put(ctx, dut.act, [k * APB + lane + 1 for lane in range(APB)])
         assert ctx.get(dut.full) and ctx.get(dut.fill) == 8
         assert _x(ctx, dut) == [1, 2, 3, 4, 5, 6, 0, 0, 0, 0], "lanes past ROWS_USED are dropped"
         ctx.set(dut.act.valid, 1)
@@ -46,11 +41,9 @@ def test_consume_empties_the_buffer_and_hold_keeps_the_vector_stable():
 
     async def testbench(ctx):
         ctx.set(dut.rows_used, 4)
-        await _beat(ctx, dut, [9, 8, 7, 6])
-        ctx.set(dut.consume, 1)
+        await stream_put(ctx, dut.act, [9, 8, 7, 6])
         ctx.set(dut.hold, 1)
-        await ctx.tick()
-        ctx.set(dut.consume, 0)
+        await _consume(ctx, dut)
         assert ctx.get(dut.fill) == 0 and not ctx.get(dut.full)
         ctx.set(dut.act.valid, 1)
         for _ in range(3):
@@ -58,7 +51,7 @@ def test_consume_empties_the_buffer_and_hold_keeps_the_vector_stable():
             await ctx.tick()
         assert _x(ctx, dut)[:4] == [9, 8, 7, 6], "the vector stays while held"
         ctx.set(dut.hold, 0)
-        await _beat(ctx, dut, [1, 2, 3, 4])
+        await stream_put(ctx, dut.act, [1, 2, 3, 4])
         assert _x(ctx, dut)[:4] == [1, 2, 3, 4] and ctx.get(dut.full)
 
     simulate(dut, testbench)
@@ -69,13 +62,11 @@ def test_rows_past_a_shrunk_rows_used_keep_their_values_and_leave_in_use():
 
     async def testbench(ctx):
         ctx.set(dut.rows_used, 8)
-        await _beat(ctx, dut, [1, 1, 1, 1])
-        await _beat(ctx, dut, [2, 2, 2, 2])
-        ctx.set(dut.consume, 1)
-        await ctx.tick()
-        ctx.set(dut.consume, 0)
+        await stream_put(ctx, dut.act, [1, 1, 1, 1])
+        await stream_put(ctx, dut.act, [2, 2, 2, 2])
+        await _consume(ctx, dut)
         ctx.set(dut.rows_used, 3)
-        await _beat(ctx, dut, [5, 5, 5, 5])
+        await stream_put(ctx, dut.act, [5, 5, 5, 5])
         assert _x(ctx, dut)[:8] == [5, 5, 5, 1, 2, 2, 2, 2]
         assert ctx.get(dut.in_use) == 0b111
 

@@ -6,7 +6,7 @@ import enum
 import pytest
 
 from neurophase.rtl.regfile import RegisterFile, not_signed, outside, unknown_flags
-from neurophase.tb.amaranth_sim import simulate
+from neurophase.tb.amaranth_sim import bus_read, simulate
 
 
 class _Reg(enum.IntEnum):
@@ -54,14 +54,6 @@ async def _write(ctx, dut, addr, value, busy=0):
     ctx.set(dut.bus.we, 0)
     ctx.set(dut.busy, 0)
     return strobes, _Err(ctx.get(dut.errors))
-
-
-async def _read(ctx, dut, addr):
-    ctx.set(dut.bus.addr, addr)
-    ctx.set(dut.bus.re, 1)
-    await ctx.tick()
-    ctx.set(dut.bus.re, 0)
-    return ctx.get(dut.bus.rdata)
 
 
 async def _clear(ctx, dut):
@@ -124,17 +116,17 @@ def test_reads_return_the_offered_value_from_the_next_cycle_until_the_next_read(
         ctx.set(dut.read.id, 0x4E505431)
         ctx.set(dut.read.limit, 7)
         ctx.set(dut.read.offset, 0xFFFF_FFFE)
-        assert await _read(ctx, dut, _Reg.ID) == 0x4E505431
+        assert await bus_read(ctx, dut.bus, _Reg.ID) == 0x4E505431
         ctx.set(dut.read.id, 0)
         await ctx.tick()
         assert ctx.get(dut.bus.rdata) == 0x4E505431, "rdata holds until the next read"
-        assert await _read(ctx, dut, _Reg.LIMIT) == 7
-        assert await _read(ctx, dut, _Reg.OFFSET) == 0xFFFF_FFFE
-        assert await _read(ctx, dut, _Reg.CTRL) == 0, "a write-only register reads 0"
+        assert await bus_read(ctx, dut.bus, _Reg.LIMIT) == 7
+        assert await bus_read(ctx, dut.bus, _Reg.OFFSET) == 0xFFFF_FFFE
+        assert await bus_read(ctx, dut.bus, _Reg.CTRL) == 0, "a write-only register reads 0"
         assert ctx.get(dut.errors) == 0
-        assert await _read(ctx, dut, 9) == 0, "an unmapped register reads 0"
+        assert await bus_read(ctx, dut.bus, 9) == 0, "an unmapped register reads 0"
         assert ctx.get(dut.errors) == _Err.ILLEGAL
-        assert await _read(ctx, dut, _Reg.ERRORS) == _Err.ILLEGAL
+        assert await bus_read(ctx, dut.bus, _Reg.ERRORS) == _Err.ILLEGAL
 
     simulate(dut, testbench)
 

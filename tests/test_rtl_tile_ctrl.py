@@ -9,7 +9,7 @@ from neurophase.model.interface import TILE_MODE, InputEncoding, TileCtrl, TileE
 from neurophase.rtl import tile_ctrl
 from neurophase.rtl.encoder_bit_serial import BitSerialEncoder
 from neurophase.rtl.tile_ctrl import TileController
-from neurophase.tb.amaranth_sim import simulate
+from neurophase.tb.amaranth_sim import bus_read, bus_write, simulate, stream_put
 
 ROWS, ADC_LATENCY = 4, 3
 
@@ -33,32 +33,10 @@ class _WholeVectorRead(BitSerialEncoder):
         return m
 
 
-async def _write(ctx, dut, reg, value):
-    ctx.set(dut.bus.addr, reg)
-    ctx.set(dut.bus.wdata, value)
-    ctx.set(dut.bus.we, 1)
-    await ctx.tick()
-    ctx.set(dut.bus.we, 0)
-
-
-async def _read(ctx, dut, reg):
-    ctx.set(dut.bus.addr, reg)
-    ctx.set(dut.bus.re, 1)
-    await ctx.tick()
-    ctx.set(dut.bus.re, 0)
-    return ctx.get(dut.bus.rdata)
-
-
 async def _mvm(ctx, dut, x):
     """Stream ``x``, let the armed tile run its reads against an ADC of ADC_LATENCY cycles and read out (RAW);
     returns the wordlines of each read (sampled at its pulse)."""
-    ctx.set(dut.act.valid, 1)
-    for lane, v in enumerate(x):
-        ctx.set(dut.act.payload[lane], v)
-    while not ctx.get(dut.act.ready):
-        await ctx.tick()
-    await ctx.tick()
-    ctx.set(dut.act.valid, 0)
+    await stream_put(ctx, dut.act, x)
     ctx.set(dut.out.ready, 1)
     reads, done_in = [], None
     while not ctx.get(dut.done):
@@ -83,14 +61,14 @@ def test_mode_selects_the_input_encoder_among_those_the_tile_implements(monkeypa
     x = [3, 0, 1, 2]
 
     async def testbench(ctx):
-        await _write(ctx, dut, TileReg.MODE, TILE_MODE.encode(raw=1, autostart=1))
+        await bus_write(ctx, dut.bus, TileReg.MODE, TILE_MODE.encode(raw=1, autostart=1))
         assert await _mvm(ctx, dut, x) == [0] * 6 + [0b1001, 0b0101], "bit-serial: one read per plane, MSB first"
-        await _write(ctx, dut, TileReg.MODE, TILE_MODE.encode(raw=1, autostart=1, encoding=InputEncoding.PWM))
-        assert await _read(ctx, dut, TileReg.MODE) == TILE_MODE.encode(raw=1, autostart=1, encoding=1)
+        await bus_write(ctx, dut.bus, TileReg.MODE, TILE_MODE.encode(raw=1, autostart=1, encoding=InputEncoding.PWM))
+        assert await bus_read(ctx, dut.bus, TileReg.MODE) == TILE_MODE.encode(raw=1, autostart=1, encoding=1)
         assert await _mvm(ctx, dut, x) == [0b1101], "the selected encoder drives the wordlines"
-        await _write(ctx, dut, TileReg.MODE, TILE_MODE.encode(encoding=2))
-        assert await _read(ctx, dut, TileReg.ERRORS) == TileErr.BAD_VALUE
-        assert await _read(ctx, dut, TileReg.MODE) == TILE_MODE.encode(raw=1, autostart=1, encoding=1)
+        await bus_write(ctx, dut.bus, TileReg.MODE, TILE_MODE.encode(encoding=2))
+        assert await bus_read(ctx, dut.bus, TileReg.ERRORS) == TileErr.BAD_VALUE
+        assert await bus_read(ctx, dut.bus, TileReg.MODE) == TILE_MODE.encode(raw=1, autostart=1, encoding=1)
 
     simulate(dut, testbench)
 
@@ -99,9 +77,9 @@ def test_a_mode_write_of_an_encoding_the_tile_does_not_implement_is_a_bad_value(
     dut = _controller()
 
     async def testbench(ctx):
-        await _write(ctx, dut, TileReg.MODE, TILE_MODE.encode(autostart=1, encoding=InputEncoding.PWM))
-        assert await _read(ctx, dut, TileReg.ERRORS) == TileErr.BAD_VALUE
-        assert await _read(ctx, dut, TileReg.MODE) == 0, "MODE keeps its value"
+        await bus_write(ctx, dut.bus, TileReg.MODE, TILE_MODE.encode(autostart=1, encoding=InputEncoding.PWM))
+        assert await bus_read(ctx, dut.bus, TileReg.ERRORS) == TileErr.BAD_VALUE
+        assert await bus_read(ctx, dut.bus, TileReg.MODE) == 0, "MODE keeps its value"
 
     simulate(dut, testbench)
 
@@ -110,14 +88,14 @@ def test_wordlines_stay_within_the_rows_in_use_when_rows_used_shrinks():
     dut = _controller()
 
     async def testbench(ctx):
-        await _write(ctx, dut, TileReg.MODE, TILE_MODE.encode(raw=1))
-        await _write(ctx, dut, TileReg.CTRL, TileCtrl.START)
+        await bus_write(ctx, dut.bus, TileReg.MODE, TILE_MODE.encode(raw=1))
+        await bus_write(ctx, dut.bus, TileReg.CTRL, TileCtrl.START)
         assert await _mvm(ctx, dut, [255] * ROWS) == [0b1111] * 8
-        await _write(ctx, dut, TileReg.ROWS_USED, 2)
-        await _write(ctx, dut, TileReg.CTRL, TileCtrl.START)
+        await bus_write(ctx, dut.bus, TileReg.ROWS_USED, 2)
+        await bus_write(ctx, dut.bus, TileReg.CTRL, TileCtrl.START)
         # Rows 2 and 3 still hold 255 from the last vector; only rows 0 and 1 are in use.
         assert await _mvm(ctx, dut, [128, 1, 0, 0]) == [0b01] + [0] * 6 + [0b10]
-        assert await _read(ctx, dut, TileReg.ERRORS) == 0
+        assert await bus_read(ctx, dut.bus, TileReg.ERRORS) == 0
 
     simulate(dut, testbench)
 
