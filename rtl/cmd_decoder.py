@@ -20,6 +20,14 @@ _TILE_BITS = HEADER.fields["tile"][1]
 _OUTSTANDING_BITS = CHIP_STATUS.fields["outstanding"][1]
 
 
+def _named(m, **values):
+    """Each value as a signal of its name: an expression used in several branches would be built once per use, and
+    the copies Yosys folds away are left as unused temporaries."""
+    signals = [Signal(len(value), name=name) for name, value in values.items()]
+    m.d.comb += [signal.eq(value) for signal, value in zip(signals, values.values())]
+    return signals
+
+
 class _S(enum.IntEnum):
     """Decoder states."""
     HEADER = 0
@@ -126,13 +134,6 @@ class CommandDecoder(wiring.Component):
             "error": Out(data.StructLayout({"bad_opcode": 1, "bad_tile": 1, "bad_value": 1, "bad_route": 1})),
         })
 
-    def _named(self, m, **values):
-        """Each value as a signal of its name: an expression used in several branches would be built once per use,
-        and the copies Yosys folds away are left as unused temporaries."""
-        signals = [Signal(len(value), name=name) for name, value in values.items()]
-        m.d.comb += [signal.eq(value) for signal, value in zip(signals, values.values())]
-        return signals
-
     def _outstanding(self, m, inc):
         """The outstanding MVMs: one more in a cycle with ``inc``, ``delivered`` fewer."""
         out_plus = Signal(_OUTSTANDING_BITS + 1)               # as wide as `delivered`: equal-width operands
@@ -176,13 +177,13 @@ class CommandDecoder(wiring.Component):
         """The header word's fields and the checks of an ACT or ROUTE header, as named signals."""
         word = self.cmd.payload
         hdr = view(HEADER, word)
-        op, tile, addr = self._named(m, op=hdr.op, tile=hdr.tile, addr=view(REG_ARG, hdr.arg).address)
-        count, size = self._named(m, count=view(ACT_ARG, hdr.arg).count, size=view(ROUTE_ARG, hdr.arg).size)
+        op, tile, addr = _named(m, op=hdr.op, tile=hdr.tile, addr=view(REG_ARG, hdr.arg).address)
+        count, size = _named(m, count=view(ACT_ARG, hdr.arg).count, size=view(ROUTE_ARG, hdr.arg).size)
         new_end, offset = Signal(_TILE_BITS + 1, name="new_end"), Signal(_TILE_BITS, name="offset")
         m.d.comb += [new_end.eq(tile + size), offset.eq(tile - self.route_base)]
         n_words = Signal(ACT_COUNT_BITS, name="n_words")
         m.d.comb += n_words.eq((count + self._apw - 1) >> ceil_log2(self._apw))
-        legal_count, tile_ok, routed, has_words, legal_size = self._named(
+        legal_count, tile_ok, routed, has_words, legal_size = _named(
             m, legal_count=count.any() & (count <= self._rows) & ~reserved_set(hdr.arg, ACT_ARG),
             tile_ok=tile < self._tiles, routed=(tile >= self.route_base) & (offset < self.route_size),
             has_words=n_words.any(),
@@ -199,7 +200,7 @@ class CommandDecoder(wiring.Component):
                             slot=Signal(range(self._wpb), name="slot"),
                             new_size=Signal.like(self.route_size, name="new_size"))
         beat_last = Signal()
-        to_chip, bad_tile, settled = self._named(
+        to_chip, bad_tile, settled = _named(
             m, to_chip=self.sel == CHIP_TARGET, bad_tile=(self.sel >= self._tiles) & (self.sel != CHIP_TARGET),
             settled=(self.outstanding == 0) & ~act.valid)
         m.d.comb += self.words.eq(cmd.valid & cmd.ready)

@@ -189,13 +189,13 @@ class RegisterFile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         bus, wdata = self.bus, self.bus.wdata
-        # One named decode per address: an expression used in several places would be built once per use.
+        # Named signals (one decode per address, the legality terms): an expression used in several places would be
+        # built once per use.
         at = {r: Signal(name=f"at_{r.name.lower()}") for r in self._registers}
         m.d.comb += [hit.eq(bus.addr == r) for r, hit in at.items()]
         mapped, read_only = _any(at.values()), _any(at[r] for r in self._read_only)
         names = ("illegal", "bad", "writing", "accepted", "bad_value", "apply")
         illegal, bad, writing, accepted, bad_value, apply = (Signal(name=n) for n in names)
-        # Named: each is used in several places, and an expression would be built once per use.
         m.d.comb += [writing.eq(bus.we & mapped & ~read_only),
                      bad.eq(_any(at[r] & check(wdata) for r, check in self._checks.items()))]
         if self._locked:
