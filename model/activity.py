@@ -1,76 +1,83 @@
-"""What a network's real run on the golden chip shows the energy model: per tile the PCM read energy of the
-activations it saw, the pulses per row, the ADC saturation per layer, and the devices' mean conductance.
+"""What the wordlines see: activation statistics that set which rows switch and how long they conduct.
 
-Ref: docs/architecture.md §7, D9. model/read_energy.py prices a read as ``V_read^2 t sum_i w_i sum_j G_ij``; for a
-network too large to record (ResNet-50), :func:`measure_activity` runs inputs through :meth:`Chip.run` and adds up,
-tile by tile and chunk by chunk, ``tile_read_energy`` of each chunk's MVM inputs per unit pulse time (it is linear
-in the pulse time and in the MVMs), so the energy needs no trace. Beside it, the quantities the statistical
-assumption for a network the twin cannot program takes (``gaussian_weight_conductance``, ``relu_activation_stats``):
-the mean conductance of a used device at t, the mean popcount of an activation (bit-serial pulses per row per MVM)
-and the mean activation code (PWM pulse length).
+Ref: docs/architecture.md §2, §7. :class:`ActivationStats` holds, per row and MVM, the mean number of 1-drives of a
+bit-serial read (the popcount of the code), the fraction of rows a pulse-width-modulated read drives at all (codes
+above 0) and the mean code (PWM conduction in LSB durations). The event counts (model/events.py) take the 1-drives
+from it, the PCM read energy (model/read_energy.py) the pulses. It is measured on real activations
+(:func:`measured_activity`, e.g. the inputs a golden-model run recorded per layer, :func:`traced_layer_inputs`) or
+assumed for a network the twin cannot run (:func:`relu_activation_stats`).
 """
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from neurophase.model.arith import bit_planes
+from neurophase.model.checks import check_int, check_positive, check_probability, check_unsigned_array
 from neurophase.model.interface import InputEncoding
-from neurophase.model.read_energy import tile_read_energy
 
-__all__ = ["RunActivity", "measure_activity"]
-
-_POPCOUNT = np.array([bin(v).count("1") for v in range(256)], np.int64)
+__all__ = ["ActivationStats", "measured_activity", "relu_activation_stats", "traced_layer_inputs"]
 
 
-@dataclass
-class RunActivity:
-    """Sums over a run: ``inputs`` run; per tile its MVMs, read energy per second of unit pulse time per encoding
-    (J/s), activations and their popcounts; per layer its ADC counts (model/chip.py ``AdcCounts``); the mean used
-    device conductance at the run's time (S)."""
-    inputs: int
-    t: float
-    mvms: dict = field(default_factory=dict)
-    energy_per_unit: dict = field(default_factory=dict)       # (tile, encoding) -> J per second of unit time
-    activations: dict = field(default_factory=dict)           # tile -> number of row activations seen
-    popcount: dict = field(default_factory=dict)              # tile -> sum of their popcounts
-    code: dict = field(default_factory=dict)                  # tile -> sum of their codes
-    adc: dict = field(default_factory=dict)
-    mean_conductance: float = 0.0
+@dataclass(frozen=True)
+class ActivationStats:
+    """Per row and MVM: ``mean_popcount`` (bit-serial 1-drives), ``mean_code`` (PWM conduction in LSB durations),
+    ``p_nonzero`` (fraction of rows a PWM read drives); ``assumption`` says where they come from."""
+    mean_popcount: float
+    mean_code: float
+    p_nonzero: float
+    assumption: str = ""
 
-    def read_energy(self, tiles, encoding, t_unit):
-        """PCM read energy (J) per input of ``tiles`` with ``encoding`` and ``t_unit`` seconds per unit pulse."""
-        return sum(self.energy_per_unit[(n, InputEncoding.parse(encoding))] for n in tiles) * t_unit / self.inputs
+    def __post_init__(self):
+        check_probability("p_nonzero", self.p_nonzero)
 
-    @property
-    def mean_popcount(self):
-        """Bit-serial pulses per row per MVM (the popcount of an activation code), over every tile."""
-        return sum(self.popcount.values()) / max(1, sum(self.activations.values()))
+    def pulses(self, encoding):
+        """Mean conduction per row and MVM in units of the read time (model/cycles.py ``read_time_unit``)."""
+        bit_serial = InputEncoding.parse(encoding) is InputEncoding.BIT_SERIAL
+        return self.mean_popcount if bit_serial else self.mean_code
 
-    @property
-    def mean_code(self):
-        """PWM pulse length per row per MVM, in unit times (the activation code), over every tile."""
-        return sum(self.code.values()) / max(1, sum(self.activations.values()))
+    def drives(self, encoding):
+        """Mean wordline drives with a 1 per row and MVM: one per set bit (bit-serial), one per nonzero code (PWM)."""
+        bit_serial = InputEncoding.parse(encoding) is InputEncoding.BIT_SERIAL
+        return self.mean_popcount if bit_serial else self.p_nonzero
 
 
-def measure_activity(chip, x, t, seed):
-    """Run inputs ``x`` on ``chip`` (model/chip.py) at ``t`` with read-noise seed ``seed`` and return their
-    :class:`RunActivity`."""
-    act = RunActivity(len(x), float(t))
+def measured_activity(x, b_in):
+    """:class:`ActivationStats` of the activation codes ``x`` (vectors, rows), exact over every entry."""
+    x = check_unsigned_array("activations", np.atleast_2d(x), check_int("b_in", b_in, 1, 16))
+    if x.size == 0:
+        raise ValueError("activations must hold at least one vector")
+    ones = int(bit_planes(x, b_in).sum(dtype=np.int64))
+    return ActivationStats(ones / x.size, float(x.sum(dtype=np.int64)) / x.size,
+                           int(np.count_nonzero(x)) / x.size, f"measured on {x.shape[0]} vectors")
 
-    def hook(n, vectors):
-        tile = chip.tiles[n]
-        act.mvms[n] = act.mvms.get(n, 0) + len(vectors)
-        for enc in InputEncoding:
-            key = (n, enc)
-            act.energy_per_unit[key] = act.energy_per_unit.get(key, 0.0) + tile_read_energy(
-                tile, vectors, t, t_unit=1.0, encoding=enc)
-        v = np.asarray(vectors, np.int64)
-        act.activations[n] = act.activations.get(n, 0) + v.size
-        act.popcount[n] = act.popcount.get(n, 0) + int(_POPCOUNT[v].sum())
-        act.code[n] = act.code.get(n, 0) + int(v.sum())
 
-    chip.run(x, t, seed, adc_counts=act.adc, mvm_hook=hook)
-    used = [chip.tiles[a.tile].pcm.conductance_at(chip.tiles[a.tile].devices, t)[:a.rows, :2 * a.columns]
-            for a in chip.mapping.tiles]
-    act.mean_conductance = float(sum(g.sum() for g in used) / sum(g.size for g in used))
-    return act
+def _phi(z):
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def relu_activation_stats(b_in=8, clip_sigmas=4.0):
+    """Activation statistics assumed for a network the twin cannot run: pre-activations standard normal, ReLU, then
+    uniform quantisation to ``b_in`` bits with the full scale at ``clip_sigmas`` standard deviations (round to
+    nearest, clamp). Exact expectations over the code distribution (no sampling)."""
+    b_in = check_int("b_in", b_in, 1, 16)
+    clip_sigmas = check_positive("clip_sigmas", clip_sigmas)
+    top = (1 << b_in) - 1
+    step = clip_sigmas / top
+    # code q collects z in [(q - 1/2) step, (q + 1/2) step); q = 0 also takes every z < step / 2 (ReLU zeros).
+    edges = [-math.inf] + [(q + 0.5) * step for q in range(top)] + [math.inf]
+    p = [_phi(edges[q + 1]) - _phi(edges[q]) for q in range(top + 1)]
+    mean_code = sum(q * pq for q, pq in enumerate(p))
+    mean_pop = sum(bin(q).count("1") * pq for q, pq in enumerate(p))
+    return ActivationStats(mean_pop, mean_code, 1.0 - p[0],
+                           f"ReLU(N(0,1)) quantised to {b_in} bits, full scale at {clip_sigmas:g} sigma")
+
+
+def traced_layer_inputs(trace, mapping, layer, mvms=None):
+    """The input vectors (mvms, fan_in) of ``layer`` in a recorded golden-model run (model/chip.py ``RunTrace``):
+    its first column block's row tiles side by side; ``mvms`` (a slice) picks some of them."""
+    tiles = [a for a in mapping.layer_tiles(layer) if a.col_block == 0]
+    rows = slice(None) if mvms is None else mvms
+    return np.concatenate([trace.tile_inputs[a.tile][rows] for a in sorted(tiles, key=lambda a: a.row_block)],
+                          axis=1)

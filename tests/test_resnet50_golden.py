@@ -19,7 +19,7 @@ def resnet50(tmp_path_factory):
 
 @pytest.mark.slow
 def test_resnet50_runs_end_to_end_on_six_chips_with_every_non_ideality(resnet50):
-    from neurophase.model.activity import measure_activity
+    from neurophase.model.measured_run import measure_run
     from neurophase.model.chip import Chip, ChipConfig
     from neurophase.model.events import count_events
     from neurophase.model.workload import works_from_mapping
@@ -27,11 +27,12 @@ def test_resnet50_runs_end_to_end_on_six_chips_with_every_non_ideality(resnet50)
     assert (len(net.layers), len(net.adds), net.input_shape) == (54, 16, (3, 224, 224))
     chip = Chip.program(net, seed=0, config=ChipConfig(chunk=1))
     assert (chip.mapping.tiles_needed, chip.mapping.chips) == (804, 6)
-    act = measure_activity(chip, net.calibration[:1], 86400.0, 0)
-    analytic = sum(count_events(w, fmt=chip.config.fmt).adc_conversions for w in works_from_mapping(chip.mapping))
-    assert sum(c.conversions for c in act.adc.values()) == analytic
-    assert 0 < sum(c.saturated for c in act.adc.values()) < 0.01 * analytic
-    assert act.mean_conductance > 0 and 0 < act.mean_popcount < 8
+    run = measure_run(chip, net.calibration[:1], 86400.0, 0)
+    analytic = sum(count_events(w, activity=run.activity(w.name), fmt=chip.config.fmt).adc_conversions
+                   for w in works_from_mapping(chip.mapping))
+    assert sum(c.conversions for c in run.adc.values()) == analytic
+    assert 0 < sum(c.saturated for c in run.adc.values()) < 0.01 * analytic
+    assert run.mean_conductance > 0 and 0 < run.activity().mean_popcount < 8
 
 
 @pytest.mark.slow
