@@ -17,6 +17,7 @@ COMMANDS = {
     "infer": "neurophase.infer",
     "drift-study": "neurophase.drift_study",
     "sim": "neurophase.sim",
+    "regress": "neurophase.regress",
     "zoo": "neurophase.zoo",
 }
 

@@ -1,0 +1,47 @@
+"""Constrained-random networks through the whole-chip RTL (tb/regress.py): every response word, the logits, every
+layer's event counts and cycles equal the golden executor's and CycleModel's, bit for bit."""
+
+import pytest
+
+from neurophase.tb.regress import regress_summary, replay_command
+
+
+def _check(report, seeds):
+    assert "error" not in report, report.get("error")
+    assert report["failed_seeds"] == [] and report["mismatches"] == 0
+    assert [r["seed"] for r in report["runs"]] == list(seeds)
+    for r in report["runs"]:
+        assert r["words_checked"] > 0 and r["event_mismatches"] == {}
+        assert r["cycles"] == r["cycles_model"] > 0, r["seed"]
+
+
+# One Verilator build of a 24-tile chip of 32 x 16 tiles (~2-4 min idle, shared by every seed list), then about a
+# second per network. Seeds 0-4 hold reduction groups of up to 5 tiles, layers of 3 column blocks and residual adds.
+@pytest.mark.sim
+def test_five_random_networks_run_bit_for_bit_through_the_chip_rtl_under_verilator(tmp_path):
+    from neurophase.tb.regress import run_regress
+    seeds = range(5)
+    report = run_regress(seeds, report_dir=tmp_path)
+    _check(report, seeds)
+    features = [r["features"] for r in report["runs"]]
+    assert max(f["max_group"] for f in features) >= 3
+    assert max(f["max_col_blocks"] for f in features) >= 2
+    assert any(f["residual_adds"] for f in features)
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.timeout(3600)
+def test_fifty_more_random_networks_run_bit_for_bit_through_the_chip_rtl_under_verilator(tmp_path):
+    from neurophase.tb.regress import run_regress
+    seeds = range(5, 55)
+    _check(run_regress(seeds, report_dir=tmp_path), seeds)
+
+
+def test_a_failing_or_unfinished_seed_is_reported_with_the_command_that_replays_it():
+    from neurophase.model.random_network import RegressionChip
+    run = dict(seed=3, mismatches=2, words_checked=10, cycles=5)
+    report = regress_summary([3, 4], [run], RegressionChip(), "verilator", 1.0, None)
+    assert report["failed_seeds"] == [3, 4]
+    assert report["replay"][4] == replay_command(4) == \
+        "make regress SEEDS=1 START=4   (or: neurophase regress --seeds 1 --start 4)"
