@@ -7,14 +7,15 @@ tiles of :class:`RegressionChip`'s reduced size (32 rows x 16 columns by default
 tiles and layers of several column blocks stay cheap to simulate. What a network may hold:
 
 * 1 to 4 convolution stages on a 4..8 pixel square input of 1..4 channels: kernel 1, 2 or 3, stride 1 or 2,
-  zero or "same" padding, 2..48 output channels (up to three 16-column blocks), BN, and ReLU or none;
-* a residual block in a stage: a 3x3 branch and an identity or 1x1 projection shortcut, added, then ReLU;
+  zero or "same" padding, 2..64 output channels (up to four 16-column blocks), BN and ReLU;
+* a residual block in a stage: a 3x3 branch and an identity or 1x1 projection shortcut (BN, no ReLU), added, then
+  ReLU;
 * max or average pooling after a stage (2x2, stride 2, when the map is large enough);
 * a global average pool or a flatten, then a dense classifier of 2..24 outputs.
 
-Fan-ins run from a fraction of a tile (a 1x1 conv on one channel) to several tiles (a 3x3 conv on 16 channels is
-144 rows, a reduction group of 5 tiles of 32 rows). A draw that needs more tiles or a larger group than the chip has
-is drawn again from the same generator, so a seed always names one network.
+Fan-ins run from a fraction of a tile (a 1x1 conv on one channel) to many tiles (a 3x3 conv on 64 channels is 576
+rows, a reduction group of 18 tiles of 32 rows, the largest the chip adds). A draw that needs more tiles or a larger
+group than the chip has is drawn again from the same generator, so a seed always names one network.
 """
 
 from dataclasses import dataclass
@@ -34,10 +35,10 @@ MAX_HW = 8          # largest input height and width: no layer has more than MAX
 class RegressionChip:
     """The chip the random networks run on: ``tiles`` tiles of ``rows`` x ``columns``, reduction groups of up to
     ``max_group`` tiles, ``images`` test inputs per network."""
-    tiles: int = 24
+    tiles: int = 32
     rows: int = 32
     columns: int = 16
-    max_group: int = 6
+    max_group: int = 18
     images: int = 2
 
     def __post_init__(self):
@@ -82,7 +83,7 @@ def _stage(b, s):
     """One random convolution stage (with a residual block, sometimes) and its pooling."""
     r = b.rng
     c, hw, _ = b.shape
-    c_out = int(r.integers(2, 49))
+    c_out = int(r.integers(2, 65))
     k = int(r.choice([1, 2, 3]))
     stride = 2 if hw >= 4 and r.random() < 0.3 else 1
     pad = k // 2 if k != 2 and r.random() < 0.7 else 0

@@ -91,3 +91,27 @@ def test_full_144_tile_chip_is_verilator_lint_clean(tmp_path):
     from neurophase.lint import lint_file
     result = lint_file(_export_144(tmp_path))
     assert result.ok, result.summary()
+
+
+@pytest.mark.slow  # a Verilator build of 8 full-size tiles (several minutes), then seconds
+@pytest.mark.sim
+@pytest.mark.timeout(3600)
+def test_resnet50_bottleneck_block_runs_bit_for_bit_through_the_chip_rtl(tmp_path):
+    """ResNet-50's layer1.0 (model/zoo/resnet50.py build_bottleneck: its weights and BN statistics, a 4 x 4 patch of
+    its real input, 16 output positions) imported like any ONNX file onto 8 full-size tiles (a 3-tile reduction group,
+    two 2-column-block layers, the residual add on the host), 2 inputs through the chip RTL under Verilator."""
+    import numpy as np
+    import onnx
+
+    from neurophase.model.zoo.calibration import photo_calibration_inputs
+    from neurophase.model.zoo.resnet50 import build_bottleneck
+    from neurophase.tb.chip_sim import run_chip
+    model, x = build_bottleneck(photo_calibration_inputs())
+    onnx.save_model(model, str(tmp_path / "block.onnx"))
+    np.savez(tmp_path / "calib.npz", x=x)
+    np.savez(tmp_path / "test.npz", x=x[:2], y=np.zeros(2, np.int64))
+    spec = {"kind": "file", "path": str(tmp_path / "block.onnx"), "calib": str(tmp_path / "calib.npz"),
+            "data": str(tmp_path / "test.npz")}
+    result = run_chip(sim="verilator", images=2, network=spec)
+    _check_inference(result, 2)
+    _check_events(result)
