@@ -20,6 +20,7 @@ PYTEST_ARGS ?=
 QUICK ?=
 NETWORK ?=
 CALIB ?=
+DATA ?=
 SEEDS ?= 5
 START ?= 0
 
@@ -32,7 +33,7 @@ help:
 	@echo "make bench      speed benchmarks; writes build/reports/bench.json"
 	@echo "make rtl        export every RTL top to build/rtl/*.v"
 	@echo "make lint       verilator --lint-only -Wall on every exported top"
-	@echo "make sim        simulate (TILE=n for one tile; NETWORK=file CALIB=calib.npz for another network;"
+	@echo "make sim        simulate (TILE=n for one tile; NETWORK=file CALIB=calib.npz DATA=test.npz: another network;"
 	@echo "                SIM=icarus|verilator IMAGES=k T=s SEED=s WAVES=1)"
 	@echo "make regress    SEEDS=n random networks (from seed START) through the chip RTL; build/reports/regress.json"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
@@ -74,7 +75,7 @@ lint: setup
 sim: setup
 	$(NP) sim $(if $(TILE),--tile $(TILE)) --sim $(SIM) $(if $(IMAGES),--images $(IMAGES)) \
 	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(filter 1,$(WAVES)),--waves) \
-	  $(if $(NETWORK),--network $(NETWORK)) $(if $(CALIB),--calib $(CALIB))
+	  $(if $(NETWORK),--network $(NETWORK)) $(if $(CALIB),--calib $(CALIB)) $(if $(DATA),--data $(DATA))
 
 regress: setup
 	$(NP) regress --seeds $(SEEDS) --start $(START)
