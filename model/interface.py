@@ -22,7 +22,8 @@ from neurophase.model.checks import check_int, check_positive
 
 __all__ = [
     "WORD_BITS", "TILE_ADDR_BITS", "ACT_COUNT_BITS", "CHIP_TARGET", "TILE_ID", "CHIP_ID", "ADC_RANGE_STEP_A",
-    "BN_LATENCY", "TILE_OUTPUT_CREDITS", "RESP_FIFO_LATENCY", "WRITE_CYCLES", "ROUTE_CYCLES", "sar_conversion_cycles",
+    "BN_LATENCY", "TILE_OUTPUT_CREDITS", "RESP_FIFO_LATENCY", "WRITE_CYCLES", "ROUTE_CYCLES", "PWM_LSB_CYCLES",
+    "sar_conversion_cycles",
     "WordLayout", "InputEncoding",
     "TileReg", "TileErr", "TileCtrl", "TILE_READ_ONLY", "TILE_CONFIG", "BN_CTRL", "TILE_MODE", "TILE_GEOMETRY",
     "TILE_FORMAT", "TILE_STATUS",
@@ -51,6 +52,8 @@ RESP_FIFO_LATENCY = 2            # chip response FIFO: written in cycle t, on ``
 # their last cycle until no MVM is outstanding).
 WRITE_CYCLES = 3                 # header, data word, the write
 ROUTE_CYCLES = 2                 # header, the switch
+# Clock cycles of one activation LSB of a PWM read (D8): the window is (2^B_in - 1) * PWM_LSB_CYCLES cycles.
+PWM_LSB_CYCLES = 1
 
 
 def sar_conversion_cycles(columns_per_adc, b_adc):

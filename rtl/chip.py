@@ -7,7 +7,7 @@ from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
 from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET,
                                        CHIP_WRITABLE, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS, ChipCtrl, ChipErr,
-                                       ChipReg, InputEncoding, acts_per_word)
+                                       ChipReg, acts_per_word)
 from neurophase.rtl.adder_tree import popcount
 from neurophase.rtl.bn_regs import BnRegisterBank
 from neurophase.rtl.cmd_decoder import CommandDecoder
@@ -18,7 +18,7 @@ from neurophase.rtl.params import validating
 from neurophase.rtl.reducer import Reducer
 from neurophase.rtl.regfile import RegisterFile, flag, unknown_flags
 from neurophase.rtl.tile import Tile
-from neurophase.rtl.tile_ctrl import check_encodings
+from neurophase.rtl.tile_ctrl import ALL_ENCODINGS, check_encodings
 
 __all__ = ["ChipTop"]
 
@@ -88,7 +88,7 @@ class ChipTop(wiring.Component):
     ----------
     tiles : number of tiles (1..254; 144 on the chip).
     rows, columns, columns_per_adc, fmt, acts_per_beat, encodings : every tile's geometry and input encodings
-        (:class:`~neurophase.rtl.tile.Tile`).
+        (:class:`~neurophase.rtl.tile.Tile`; by default bit-serial and PWM, selected per tile by its MODE register).
     max_group : largest reduction group (tiles whose accumulators are added), 1..tiles (default: 4 or ``tiles``).
     tile_module : Verilog module name of the tile, exported once (:meth:`verilog_dependencies`) and instantiated
         ``tiles`` times, so the chip's Verilog grows by one instance per tile, not one copy of the tile.
@@ -109,7 +109,7 @@ class ChipTop(wiring.Component):
     """
 
     def __init__(self, *, tiles, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
-                 max_group=None, tile_module="np_chip_tile", frontend=None, encodings=(InputEncoding.BIT_SERIAL,)):
+                 max_group=None, tile_module="np_chip_tile", frontend=None, encodings=ALL_ENCODINGS):
         with validating(self):
             self.n_tiles = check_int("tiles", tiles, 1, CHIP_TARGET - 1)
             self.max_group = check_int("max_group", min(4, tiles) if max_group is None else max_group, 1, tiles)
