@@ -71,27 +71,36 @@ class PwmEncoder(wiring.Component):
         return Cat(self.x[i] > units for i in range(self._rows))
 
     def _window_ends(self, units, phase):
-        """The window's last cycle."""
-        return (units == (1 << self._b_in) - 2) & (phase == self._lsb_cycles - 1)
+        """The window's last cycle (``phase`` is None when an LSB is one cycle)."""
+        last_unit = units == (1 << self._b_in) - 2
+        return last_unit if phase is None else last_unit & (phase == self._lsb_cycles - 1)
 
     def elaborate(self, platform):
         m = Module()
-        units = Signal(self._b_in)                       # activation LSBs of the window elapsed
-        phase = Signal(range(self._lsb_cycles))          # cycles into the current LSB
-        window, converting = Signal(), Signal()
+        units = Signal(self._b_in, name="units")         # activation LSBs of the window elapsed
+        # Cycles into the current LSB; none when an LSB is one cycle.
+        phase = Signal(range(self._lsb_cycles), name="phase") if self._lsb_cycles > 1 else None
+        window, converting = Signal(name="window"), Signal(name="converting")
         ends = self._window_ends(units, phase)
         m.d.comb += [self.wl.eq(Cat(self._wordlines(units)) & window.replicate(self._rows)),
-                     self.code_valid.eq(converting & self.adc_done), self.first.eq(1), self.last.eq(1)]
+                     self.code_valid.eq(converting & self.adc_done),
+                     self.first.eq(converting), self.last.eq(converting)]
         m.d.sync += [self.pulse.eq(self.start), self.adc_start.eq(window & ends)]
         with m.If(self.start):
-            m.d.sync += [window.eq(1), units.eq(0), phase.eq(0)]
+            m.d.sync += [window.eq(1), units.eq(0)]
+            if phase is not None:
+                m.d.sync += phase.eq(0)
         with m.Elif(window):
             with m.If(ends):
                 m.d.sync += [window.eq(0), converting.eq(1)]
-            with m.Elif(phase == self._lsb_cycles - 1):
-                m.d.sync += [phase.eq(0), units.eq(units + 1)]
-            with m.Else():
-                m.d.sync += phase.eq(phase + 1)
+            if phase is None:
+                with m.Else():
+                    m.d.sync += units.eq(units + 1)
+            else:
+                with m.Elif(phase == self._lsb_cycles - 1):
+                    m.d.sync += [phase.eq(0), units.eq(units + 1)]
+                with m.Else():
+                    m.d.sync += phase.eq(phase + 1)
         with m.If(self.code_valid):
             m.d.sync += converting.eq(0)
         return m

@@ -83,8 +83,8 @@ class _OneLsbTooLong(PwmEncoder):
 
 
 class _ConvertsOneCycleEarly(PwmEncoder):
-    def _window_ends(self, units, phase):
-        return super()._window_ends(units + (phase == self._lsb_cycles - 1), (phase + 1) % self._lsb_cycles)
+    def _window_ends(self, units, phase):          # lsb_cycles = 2: the window's second-to-last cycle
+        return (units == (1 << self._b_in) - 2) & (phase == 0)
 
 
 @pytest.mark.parametrize("broken", [_OneLsbTooLong, _ConvertsOneCycleEarly])
