@@ -9,7 +9,8 @@ Program structure. :class:`Host` is a generator-driven session (:meth:`Host.sess
 :class:`Segment` (a block of command words and the number of response words it produces) at a time and receives
 the responses, so the host's work between layers (D7: input codes, zero padding, im2col, 2x2 max pooling, global
 average pooling, argmax) is done on whatever the executor returned - the RTL's own outputs in a testbench. The
-first segment configures every tile (ROWS_USED, COLS_USED, ADC_RANGE, BN registers, MODE); then, per chunk of
+first segment configures every tile (ROWS_USED, COLS_USED, ADC_RANGE, BN registers, MODE with the tile's input
+encoding from the chip model, ``Chip.encoding``, docs/architecture.md D8); then, per chunk of
 ``CHUNK`` images and per layer, one segment: per column block, the reducer's BN registers (row-split layers only),
 a ROUTE to the block's tiles, and one ACT per MVM and row-block tile. :func:`run_program` drives a session with an
 executor.
@@ -84,6 +85,11 @@ class Host:
     def _write(words, tile, reg, value):
         words += [header(Op.WRITE, tile, int(reg)), int(value) & 0xFFFF_FFFF]
 
+    def _write_mode(self, words, tile, raw):
+        """WRITE tile ``tile``'s MODE: AUTOSTART, ``raw`` accumulators or BN outputs, and its input encoding."""
+        self._write(words, tile, TileReg.MODE, TILE_MODE.encode(autostart=1, raw=raw,
+                                                                encoding=self.chip.encoding(tile)))
+
     def _bn_words(self, w, group, ql, regs, readback=False):
         """WRITEs of column block ``group``'s BN registers ``regs`` (BnRegisters): its tile's, or the chip's
         reducer's (RED_BN_*) for a row-split group. With ``readback``, each staged scale and bias is READ back after
@@ -103,7 +109,7 @@ class Host:
 
     def config_segment(self):
         """Configure every mapped tile: geometry in use, ADC range, BN registers (or RAW mode in a reduction group),
-        AUTOSTART; clear the chip's and the tiles' counters and errors."""
+        AUTOSTART and the tile's input encoding; clear the chip's and the tiles' counters and errors."""
         w = []
         self._write(w, CHIP_TARGET, ChipReg.CTRL, ChipCtrl.CLEAR_COUNTERS | ChipCtrl.CLEAR_ERRORS)
         for ql in self.chip.qlayers:
@@ -116,7 +122,7 @@ class Host:
                     self._write(w, n, TileReg.ADC_RANGE, rng)
                     if len(group) == 1:
                         self._bn_words(w, group, ql, self.registers[(a.layer, a.col_block)])
-                    self._write(w, n, TileReg.MODE, TILE_MODE.encode(autostart=1, raw=len(group) > 1))
+                    self._write_mode(w, n, raw=len(group) > 1)
                     self._write(w, n, TileReg.CTRL, TileCtrl.CLEAR_ERRORS | TileCtrl.CLEAR_COUNTERS)
         return Segment("config", np.array(w, np.uint32), 0)
 
@@ -162,7 +168,7 @@ class Host:
         w = []
         for group in self._groups(name):
             if len(group) == 1:
-                self._write(w, group[0].tile, TileReg.MODE, TILE_MODE.encode(autostart=1, raw=1))
+                self._write_mode(w, group[0].tile, raw=True)
         parts, n_resp = [np.array(w, np.uint32)], 0
         for a in self.mapping.layer_tiles(name):
             acts = pack_activations(x[:, a.row_start:a.row_stop], self.fmt.b_in)
@@ -198,7 +204,7 @@ class Host:
         for group in self._groups(name):
             self._bn_words(w, group, ql, registers[(name, group[0].col_block)], readback=True)
             if len(group) == 1:
-                self._write(w, group[0].tile, TileReg.MODE, TILE_MODE.encode(autostart=1))
+                self._write_mode(w, group[0].tile, raw=False)
         words = np.array(w, np.uint32)
         return Segment(f"{name}.registers", words, self._reads(words), layer=name)
 
