@@ -57,7 +57,7 @@ from neurophase.model.adc import AdcConfig, current_code
 from neurophase.model.arith import BnRegisters, PeripheryFormat, read_window, reduce_partial_sums, wordline_pulses
 from neurophase.model.checks import check_int, check_nonnegative, check_positive, check_shape
 from neurophase.model.device import PcmModel
-from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
+from neurophase.model.interface import InputEncoding, adc_range_covering, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
 from neurophase.model.network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward,
                                       input_codes, layer_vectors, load_split, load_weights, next_codes, quant_layers)
@@ -458,7 +458,6 @@ def _calibrate_ifs(qlayers, mapping, tiles, config):
             pulses = wordline_pulses(inputs[b.layer_index][:, b.row_start:b.row_stop], encoding, config.fmt.b_in)
             mags.append(np.abs(v * (pulses.astype(np.float64) @ gdiff) / window).ravel())
         level = float(np.percentile(np.concatenate(mags), config.ifs_percentile))
-        steps = max(1, int(np.ceil(level / ADC_RANGE_STEP_A)))
         for m in group:
-            i_fs[m] = adc_range_current(steps)
+            i_fs[m] = adc_range_current(adc_range_covering(level))
     return i_fs

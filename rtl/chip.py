@@ -5,8 +5,8 @@ from amaranth.lib.wiring import In, Out, flipped
 
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
-from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET,
-                                       CHIP_WRITABLE, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS, ChipCtrl, ChipErr,
+from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET, CHIP_WRITABLE,
+                                       CHIP_WRITE_ONLY, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS, ChipCtrl, ChipErr,
                                        ChipReg, acts_per_word)
 from neurophase.rtl.adder_tree import popcount
 from neurophase.rtl.bn_regs import BnRegisterBank
@@ -66,7 +66,7 @@ class ChipTop(wiring.Component):
     CTRL (bit 0 clears the counters, bit 1 the errors). CYCLES counts the cycles with work in the chip: a command word
     taken or in progress, an MVM outstanding or a response word not yet taken; for a block of commands streamed one word
     per cycle whose responses are taken at once, that is every cycle from its first command word to its last response
-    word, whatever the host does before and after (model/energy.py CycleModel.segment_cycles predicts it). A READ
+    word, whatever the host does before and after (model/cycles.py CycleModel.segment_cycles predicts it). A READ
     returns the count up to the cycle before its header; a clear zeroes it from the cycle after the clearing write.
     WRITE, READ and ROUTE of chip registers wait until no MVM is outstanding (tile registers guard themselves:
     WRITE_WHILE_BUSY).
@@ -170,7 +170,7 @@ class ChipTop(wiring.Component):
         if self.max_group > 1:                  # a single-tile route has nothing to disagree with
             owner_flags.append(ChipErr.REDUCE_MISMATCH)
         m.submodules.regs = regs = RegisterFile(
-            ChipReg, read_only=set(ChipReg) - CHIP_WRITABLE, write_only={ChipReg.CTRL},
+            ChipReg, read_only=set(ChipReg) - CHIP_WRITABLE, write_only=CHIP_WRITE_ONLY,
             checks={ChipReg.CTRL: lambda w: unknown_flags(w, ChipCtrl),
                     **{r: bank_checks[t] for r, t in RED_BN_REGS.items() if t in bank_checks}},
             errors=ChipErr, error_register=ChipReg.ERRORS, illegal_flag=ChipErr.CHIP_REG,

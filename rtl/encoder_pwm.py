@@ -1,4 +1,4 @@
-# Ref: docs/architecture.md D8 (PWM inputs: one read per MVM, the window's charge converted once), §5 (tile controller).
+# Ref: docs/architecture.md D8 (PWM inputs: one read per MVM, its charge converted once), §5 (tile controller).
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 

@@ -33,8 +33,8 @@ class Tile(wiring.Component):
     ``bn_latency + 2`` cycles after the last read (2 in RAW mode; see :class:`TileController`), then one beat per
     cycle (``out.ready`` high).
     Throughput: one MVM per (reads' cycles) ``+ COLS_USED + 1`` cycles back to back (the readout of one MVM overlaps
-    the input of the next; measured 94 cycles bit-serial for 8-bit inputs, 8-bit ADCs, 13 columns);
-    :attr:`plane_cycles` and :attr:`mvm_cycles` give the bit-serial figures, model/cycles.py ``CycleModel`` both.
+    the input of the next; measured 94 cycles bit-serial for 8-bit inputs, 8-bit ADCs, 13 columns); model/cycles.py
+    ``CycleModel.mvm_cycles`` gives it for either encoding.
 
     Parameters
     ----------
@@ -91,7 +91,7 @@ class Tile(wiring.Component):
             self.ctrl = TileController(rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
                                        bn_latency=self.bn.latency, range_bits=range_bits,
                                        adc_range_init=adc_range_init, encodings=encodings)
-            # The cycle model (model/energy.py) reads the output queue's depth from the interface.
+            # The cycle model (model/cycles.py) reads the output queue's depth from the interface.
             assert self.ctrl.out_depth == TILE_OUTPUT_CREDITS
         self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
         self.acts_per_beat = acts_per_beat
@@ -131,17 +131,6 @@ class Tile(wiring.Component):
         if columns_per_adc > 1:
             members["col_sel"] = Out(range(columns_per_adc))
         return wiring.Signature(members)
-
-    @property
-    def plane_cycles(self):
-        """Cycles per bit-plane (bit-serial): the pulse/start cycle plus the ADC conversion."""
-        return self.adc_latency + 1
-
-    @property
-    def mvm_cycles(self):
-        """Cycles between bit-serial MVM starts when MVMs run back to back with every column used and ``out.ready``
-        high."""
-        return self.fmt.b_in * self.plane_cycles + self.columns + 1
 
     def elaborate(self, platform):
         m = Module()

@@ -10,7 +10,8 @@ from amaranth.utils import ceil_log2
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
 from neurophase.model.interface import (TILE_CONFIG, TILE_FORMAT, TILE_GEOMETRY, TILE_ID, TILE_MODE, TILE_READ_ONLY,
-                                       TILE_STATUS, WORD_BITS, InputEncoding, TileCtrl, TileErr, TileReg)
+                                       TILE_STATUS, TILE_WRITE_ONLY, WORD_BITS, InputEncoding, TileCtrl, TileErr,
+                                       TileReg)
 from neurophase.rtl.act_buffer import ActivationBuffer
 from neurophase.rtl.adder_tree import popcount
 from neurophase.rtl.bn_regs import BnRegisterBank
@@ -313,7 +314,7 @@ class TileController(wiring.Component):
         fmt = self._fmt
         m.submodules.bn_regs = bank = self._bn_regs
         m.submodules.regs = regs = RegisterFile(
-            TileReg, read_only=TILE_READ_ONLY, write_only={TileReg.CTRL}, locked=TILE_CONFIG,
+            TileReg, read_only=TILE_READ_ONLY, write_only=TILE_WRITE_ONLY, locked=TILE_CONFIG,
             checks=self._value_checks(bank), errors=TileErr, error_register=TileReg.ERRORS,
             illegal_flag=TileErr.ILLEGAL_ADDRESS, locked_flag=TileErr.WRITE_WHILE_BUSY,
             bad_value_flag=TileErr.BAD_VALUE, owner_flags=(TileErr.START_WHILE_BUSY, TileErr.ADC_START_ERROR))

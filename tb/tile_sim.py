@@ -2,10 +2,10 @@
 
 Ref: docs/architecture.md §4, §5, D8. The golden model (model/chip.py, every tile reading with ``encoding``) gives the
 tile's layer, the activation vectors of its MVMs for ``images`` test images and the column currents of every read
-(programming noise, drift to ``time``, fresh read noise per read; all seeded by ``seed``) and the BN registers. They are written as a
-:class:`~neurophase.tb.tile_workload.Workload` file, the cocotb testbench (tb/tile_tb.py) replays it through
-tb/tile_harness.py under Icarus or Verilator and scores every output with model/adc.py and model/arith.py; the
-summary goes to the terminal and to ``build/reports/sim_tile<n>.json``.
+(programming noise, drift to ``time``, fresh read noise per read; all seeded by ``seed``) and the BN registers. They
+are written as a :class:`~neurophase.tb.tile_workload.Workload` file, the cocotb testbench (tb/tile_tb.py) replays it
+through tb/tile_harness.py under Icarus or Verilator and scores every output with model/adc.py and model/arith.py;
+the summary goes to the terminal and to ``build/reports/sim_tile<n>.json``.
 """
 
 import json

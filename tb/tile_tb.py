@@ -26,8 +26,8 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge, Timer
 
 from neurophase.model.checks import signed_range
-from neurophase.model.interface import (BN_CTRL, TILE_ID, TILE_MODE, InputEncoding, TileCtrl, TileErr, TileReg,
-                                        pack_lanes, unpack_lanes)
+from neurophase.model.interface import (BN_CTRL, TILE_FORMAT, TILE_GEOMETRY, TILE_ID, TILE_MODE, InputEncoding,
+                                        TileCtrl, TileErr, TileReg, pack_lanes, unpack_lanes)
 from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
 from neurophase.tb.pwm_check import PwmWindow
 from neurophase.tb.runner import params
@@ -266,17 +266,18 @@ async def registers_reset_values_and_read_back(dut):
     r = tb.regs
     wl = tb.wl
     assert await r.read(TileReg.ID) == TILE_ID
-    assert await r.read(TileReg.GEOMETRY) == wl.rows | wl.columns << 16
-    assert await r.read(TileReg.FORMAT) == wl.fmt.b_in | wl.fmt.b_adc << 8 | wl.fmt.acc_bits << 16 | \
-        wl.acts_per_beat << 24
+    assert await r.read(TileReg.GEOMETRY) == TILE_GEOMETRY.encode(rows=wl.rows, columns=wl.columns)
+    assert await r.read(TileReg.FORMAT) == TILE_FORMAT.encode(b_in=wl.fmt.b_in, b_adc=wl.fmt.b_adc,
+                                                              acc_bits=wl.fmt.acc_bits, acts_per_beat=wl.acts_per_beat)
     assert await r.read(TileReg.ROWS_USED) == wl.rows
     assert await r.read(TileReg.COLS_USED) == wl.columns
     assert await r.read(TileReg.ERRORS) == 0
     assert await r.read(TileReg.STATUS) == 0
     smax = signed_range(wl.fmt.scale_bits)[1]
-    values = {TileReg.ROWS_USED: wl.rows_used, TileReg.COLS_USED: wl.cols_used, TileReg.BN_CTRL: wl.fmt.shift_max | 3 << 8,
-              TileReg.MODE: TILE_MODE.encode(raw=1), TileReg.ADC_RANGE: wl.adc_range, TileReg.BN_CHANNEL: wl.columns - 1,
-              TileReg.BN_SCALE: -smax - 1}
+    values = {TileReg.ROWS_USED: wl.rows_used, TileReg.COLS_USED: wl.cols_used,
+              TileReg.BN_CTRL: BN_CTRL.encode(shift=wl.fmt.shift_max, relu=1, last=1),
+              TileReg.MODE: TILE_MODE.encode(raw=1), TileReg.ADC_RANGE: wl.adc_range,
+              TileReg.BN_CHANNEL: wl.columns - 1, TileReg.BN_SCALE: -smax - 1}
     for reg, v in values.items():
         await r.write(reg, v)
         got = await r.read(reg, signed=reg == TileReg.BN_SCALE)

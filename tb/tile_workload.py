@@ -14,7 +14,7 @@ import numpy as np
 from neurophase.model.adc import AdcConfig, convert, current_code, rail_hits
 from neurophase.model.arith import PeripheryFormat, accumulate, bit_planes, bn_requantise
 from neurophase.model.checks import check_int, signed_range
-from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_code
+from neurophase.model.interface import InputEncoding, adc_range_code, adc_range_covering, adc_range_current
 
 __all__ = ["Workload", "Expected", "random_workload"]
 
@@ -149,7 +149,7 @@ def random_workload(*, rows, columns, columns_per_adc=1, acts_per_beat=8, fmt=Pe
     currents = tile.bitline_currents(x, t, rng, encoding=encoding)
     if i_fs is None:
         # A full scale a little under the largest read current: most codes in range, a few on the rails.
-        i_fs = float(np.ceil(np.abs(currents).max() * 0.8 / ADC_RANGE_STEP_A)) * ADC_RANGE_STEP_A
+        i_fs = adc_range_current(adc_range_covering(float(np.abs(currents).max()) * 0.8))
     adc = AdcConfig(bits=fmt.b_adc, i_fs=i_fs)
     acc, _ = accumulate(convert(currents[:, :, :cols_used], adc), fmt, encoding)
     smax = signed_range(fmt.scale_bits)[1]

@@ -10,8 +10,8 @@ from neurophase.model.arith import BnRegisters
 from neurophase.model.chip import CHUNK, ChipConfig, reference_chip
 from neurophase.model.network import load_split
 from neurophase.model.drift import CALIBRATION_SEED, calibration_images
-from neurophase.model.interface import (CHIP_TARGET, TILE_MODE, ChipReg, InputEncoding, Op, TileReg, decode_header,
-                                       header, pack_activations)
+from neurophase.model.interface import (CHIP_TARGET, TILE_MODE, ChipReg, InputEncoding, Op, TileReg,
+                                       adc_range_covering, adc_range_current, decode_header, header, pack_activations)
 from neurophase.model.executor import GoldenExecutor, run_golden
 from neurophase.model.host import Host, Segment, register_mismatches, run_program
 
@@ -103,6 +103,13 @@ def test_program_configures_every_mapped_tile_and_routes_the_row_split_layer(chi
 def test_pack_activations_puts_activation_zero_in_the_low_bits():
     words = pack_activations(np.array([[1, 2, 3, 4, 255]]), 8)
     assert words.tolist() == [[0x04030201, 0xFF]]
+
+
+def test_adc_range_covering_is_the_smallest_register_value_at_or_above_a_current():
+    assert [adc_range_covering(i) for i in (0.0, 1e-9, 10e-9, 10.5e-9, 1e-6)] == [1, 1, 1, 2, 100]
+    assert adc_range_current(adc_range_covering(123e-9)) == pytest.approx(130e-9)
+    with pytest.raises(ValueError, match=r"current \(A\) must be a finite number >= 0, got -1e-09"):
+        adc_range_covering(-1e-9)
 
 
 def test_header_rejects_out_of_range_fields():
