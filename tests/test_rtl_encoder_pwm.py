@@ -9,41 +9,9 @@ from amaranth.hdl import Cat
 
 from neurophase.model.interface import InputEncoding
 from neurophase.rtl.encoder_pwm import PwmEncoder
-from neurophase.tb.amaranth_sim import simulate
+from neurophase.tb.amaranth_sim import record_encoder
 
 ROWS = 12
-
-
-def _record(dut, adc_latency, x, mvms=2):
-    """Run ``mvms`` MVMs of vector ``x`` on encoder ``dut`` with an ADC model that raises ``adc_done``
-    ``adc_latency`` cycles after ``adc_start``; returns each MVM's cycle-by-cycle outputs (from the cycle after
-    ``start`` to its last ``code_valid``, or a bound) and the wordlines after it."""
-    trace = []
-
-    async def testbench(ctx):
-        for i, v in enumerate(x):
-            ctx.set(dut.x[i], v)
-        for _ in range(mvms):
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            cycles, done_at = [], None
-            while len(cycles) < 4 * dut.read_cycles(adc_latency):
-                if ctx.get(dut.adc_start):
-                    done_at = adc_latency
-                ctx.set(dut.adc_done, done_at == 0)
-                row = {name: ctx.get(getattr(dut, name))
-                       for name in ("wl", "pulse", "adc_start", "code_valid", "first", "last")}
-                cycles.append(row)
-                done_at = None if done_at in (None, 0) else done_at - 1
-                await ctx.tick()
-                if row["code_valid"] and row["last"]:
-                    break
-            ctx.set(dut.adc_done, 0)
-            trace.append((cycles, ctx.get(dut.wl)))
-
-    simulate(dut, testbench)
-    return trace
 
 
 def _check_read(cycles, wl_after, x, b_in, lsb_cycles, adc_latency):
@@ -73,7 +41,7 @@ def test_each_wordline_pulse_lasts_its_activation_then_one_conversion(b_in, lsb_
     assert dut.reads == 1 == InputEncoding.PWM.reads(b_in)
     assert dut.window == top * lsb_cycles
     assert dut.read_cycles(adc_latency) == dut.window + adc_latency + 1
-    for cycles, wl_after in _record(dut, adc_latency, x):
+    for cycles, wl_after in record_encoder(dut, adc_latency, x):
         _check_read(cycles, wl_after, x, b_in, lsb_cycles, adc_latency)
 
 
@@ -92,7 +60,7 @@ def test_the_timing_check_fails_a_broken_encoder(broken):
     b_in, lsb_cycles, adc_latency = 4, 2, 3
     x = [0, 15, 7, 1, 3, 9, 2, 4, 5, 6, 11, 8]
     dut = broken(rows=ROWS, b_in=b_in, lsb_cycles=lsb_cycles)
-    cycles, wl_after = _record(dut, adc_latency, x, mvms=1)[0]
+    cycles, wl_after = record_encoder(dut, adc_latency, x, mvms=1)[0]
     with pytest.raises(AssertionError):
         _check_read(cycles, wl_after, x, b_in, lsb_cycles, adc_latency)
 
