@@ -74,7 +74,7 @@ class TileHarness(wiring.Component):
         charging = Signal()
         m.submodules.pwm_check = Instance(
             "np_pwm_check", **self.pwm_window.checker_parameters(tile.rows),
-            i_clk=ClockSignal(), i_enable=self.pwm, i_pulse=tile.pulse, i_wl=tile.wl, i_width=self.wl_width,
+            i_clk=ClockSignal(), i_clear=0, i_enable=self.pwm, i_pulse=tile.pulse, i_wl=tile.wl, i_width=self.wl_width,
             o_charging=charging, o_reads=self.pwm_reads, o_errors=self.pwm_errors)
         rail = Cat(Const(self.charging_code, self.icode_bits) for _ in range(tile.columns))
         icode = Mux(charging, rail, self.icode)

@@ -10,7 +10,7 @@
 // window's cycles and the cycle after (the conversion's start: a SAR takes its first decision at the end of the next
 // cycle, rtl/adc_sar.py): the charge is still integrating or being sampled, so the crossbar stand-in must not yet
 // present the read's current code to the comparators; an ADC started inside the window would decide on whatever
-// the stand-in presents instead.
+// the stand-in presents instead. `clear` zeroes the counts.
 // `width` holds the expected widths bit-sliced, LSB first: bits [k*ROWS +: ROWS] are bit k of every row's width.
 // Only active with `enable` (the tile reads by PWM).
 module np_pwm_check #(
@@ -19,6 +19,7 @@ module np_pwm_check #(
     parameter integer WIDTH_BITS = 8
 ) (
     input  wire                       clk,
+    input  wire                       clear,
     input  wire                       enable,
     input  wire                       pulse,
     input  wire [ROWS-1:0]            wl,
@@ -74,6 +75,10 @@ module np_pwm_check #(
         end else if (enable && !flagged && |wl) begin
             errors <= errors + 1;                // a wordline driven after the window
             flagged <= 1;
+        end
+        if (clear) begin
+            reads <= 0;
+            errors <= 0;
         end
     end
 endmodule
