@@ -73,6 +73,7 @@ def test_chip_rtl_classifies_test_images_bit_for_bit_and_counts_events_under_ver
 
 
 @pytest.mark.sim
+@pytest.mark.timeout(2400)  # ~70 s idle; 32 minutes at load average 20-30 (Icarus gets a small share of a core)
 @pytest.mark.parametrize("encodings", [pytest.param("bit-serial", marks=SLOW), "mixed",
                                        pytest.param("all-pwm", marks=SLOW)])
 def test_chip_rtl_classifies_a_test_image_bit_for_bit_and_counts_events_under_icarus(encodings, tmp_path):
