@@ -301,15 +301,14 @@ async def chip_inference_matches_golden(dut):
     """Whole-network inference of the first ``images`` test images; every response word and the logits scored."""
     from neurophase.model.chip import reference_chip
     from neurophase.model.events import EventCounts
-    from neurophase.model.network import load_split
     p = params()
     log = logging.getLogger("tb.chip")
     chip = reference_chip(p["chip_seed"], chip_config(p))
     golden = GoldenExecutor(chip, p["t"], p["seed"])
     ex = RtlExecutor(dut, golden, p["icode_bits"], chip.config.fmt.b_in)
     await start(dut, ex)
-    _, _, x_te, y_te = load_split()
-    pixels, labels = x_te[:p["images"]], y_te[:p["images"]]
+    test = chip.network.test.first(p["images"])
+    pixels, labels = test.x, test.y
     host = Host(chip)
     wall0 = time.perf_counter()
     n_tiles = host.mapping.tiles_needed
@@ -334,7 +333,7 @@ async def chip_inference_matches_golden(dut):
     regs = [(CHIP_TARGET, ChipReg.ERRORS)] + [(n, TileReg.ERRORS) for n in range(n_tiles)]
     vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
     chip_errors, tile_errors = vals[0], vals[1:]
-    last = host.chip.qlayers[-1].layer.name
+    last = host.chip.qlayers[-1].name
     layer_events = {name: rtl_event_counts(c, ex.resp_words[name], ex.wl_ones.get(name, 0), host.fmt, name == last,
                                            layer_encoding(chip, name))
                     for name, c in layer_counters.items()}

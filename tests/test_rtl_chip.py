@@ -33,10 +33,9 @@ def _check_events(result, images, encodings):
     from neurophase.model.activity import measured_activity, traced_layer_inputs
     from neurophase.model.chip import CHUNK, ChipConfig, reference_chip
     from neurophase.model.events import EventCounts, count_events
-    from neurophase.model.network import load_split
     from neurophase.model.workload import works_from_mapping
     chip = reference_chip(0, ChipConfig(**encodings))
-    _, trace = chip.run(load_split()[2][:images], 3600.0, 0, record=True)   # run_chip's defaults: t = 1 h, seed 0
+    _, trace = chip.run(chip.network.test.x[:images], 3600.0, 0, record=True)   # run_chip's defaults: t = 1 h, seed 0
     fmt = chip.config.fmt
     assert result["encodings"] == {str(a.tile): chip.encoding(a.tile).label for a in chip.mapping.tiles}
 
