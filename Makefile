@@ -14,6 +14,7 @@ SIM ?= icarus
 IMAGES ?=
 T ?=
 SEED ?=
+ENCODING ?=
 WAVES ?= 0
 AREA ?= 0
 PYTEST_ARGS ?=
@@ -34,7 +35,7 @@ help:
 	@echo "make rtl        export every RTL top to build/rtl/*.v"
 	@echo "make lint       verilator --lint-only -Wall on every exported top"
 	@echo "make sim        simulate (TILE=n for one tile; NETWORK=file CALIB=calib.npz DATA=test.npz: another network;"
-	@echo "                SIM=icarus|verilator IMAGES=k T=s SEED=s WAVES=1)"
+	@echo "                SIM=icarus|verilator IMAGES=k T=s SEED=s ENCODING=pwm WAVES=1)"
 	@echo "make regress    SEEDS=n random networks (from seed START) through the chip RTL; build/reports/regress.json"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
@@ -74,7 +75,8 @@ lint: setup
 
 sim: setup
 	$(NP) sim $(if $(TILE),--tile $(TILE)) --sim $(SIM) $(if $(IMAGES),--images $(IMAGES)) \
-	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(filter 1,$(WAVES)),--waves) \
+	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(ENCODING),--encoding $(ENCODING)) \
+	  $(if $(filter 1,$(WAVES)),--waves) \
 	  $(if $(NETWORK),--network $(NETWORK)) $(if $(CALIB),--calib $(CALIB)) $(if $(DATA),--data $(DATA))
 
 regress: setup

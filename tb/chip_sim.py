@@ -1,9 +1,11 @@
 """`make sim` without TILE: whole-chip inference of test inputs through the chip RTL, checked bit for bit.
 
-Ref: docs/architecture.md §5, D7, D16. Builds tb/chip_harness.py (the chip top with as many tiles as the network's
-mapping uses, crossbar stand-ins replaying the golden model's currents) under Icarus or Verilator, runs
+Ref: docs/architecture.md §5, D7, D8, D16. Builds tb/chip_harness.py (the chip top with as many tiles as the
+network's mapping uses, crossbar stand-ins replaying the golden model's currents) under Icarus or Verilator, runs
 tb/chip_tb.py's ``chip_inference_matches_golden`` on a network (tb/chip_networks.py: the digits CNN by default, or
-any network file on full-size tiles) and writes ``build/reports/chip.json``.
+any network file on full-size tiles) and writes ``build/reports/chip.json``. The tiles read bit-serially or by PWM
+as the chip model's configuration says (``encoding`` for every tile, ``tile_encodings`` for exceptions); the tiles
+implement both, so every configuration runs on the same build.
 """
 
 import json
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.model.interface import InputEncoding, act_words
 from neurophase.tb.chip_networks import DIGITS_SPEC, chip_for, network_inputs
 from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
 
@@ -21,16 +24,18 @@ TOPLEVEL = "np_chip_harness"
 
 
 def harness_for(chip):
-    """The harness for ``chip`` (model/chip.py) with replay memories deep enough for a whole chunk of images (so
-    one simulator build serves every image count)."""
+    """The harness for ``chip`` (model/chip.py) with replay memories deep enough for a whole chunk of images in
+    either encoding (so one simulator build serves every image count and encoding)."""
     from neurophase.model.chip import CHUNK
     from neurophase.tb.chip_harness import ChipHarness
+    from neurophase.tb.pwm_check import PwmWindow
     fmt = chip.config.fmt
     per_chunk = CHUNK
-    planes = per_chunk * max(a.mvms_per_image for a in chip.mapping.tiles) * fmt.b_in
+    entries = max(fmt.b_in, PwmWindow(fmt.b_in).width_bits)     # wordline entries per MVM: planes, or widths
+    planes = per_chunk * max(a.mvms_per_image for a in chip.mapping.tiles) * entries
     cmd_words = resp_words = 1
     for a in chip.mapping.tiles:
-        cmd_words = max(cmd_words, per_chunk * a.mvms_per_image * (2 + a.rows // 4) * 2 + 4096)
+        cmd_words = max(cmd_words, per_chunk * a.mvms_per_image * (2 + act_words(a.rows, fmt.b_in)) * 2 + 4096)
         resp_words = max(resp_words, per_chunk * a.mvms_per_image * a.columns + 64)
     depth = lambda n: 1 << max(4, (n - 1).bit_length())
     return ChipHarness(tiles=chip.mapping.tiles_needed, rows=chip.config.tile.rows,
@@ -40,18 +45,23 @@ def harness_for(chip):
                        plane_depth=depth(planes), cmd_depth=depth(cmd_words), resp_depth=depth(resp_words))
 
 
-def _timeout_us(images):
-    return 2000 + images * 400          # ~20k cycles of 10 ns per image, with a wide margin
+def _timeout_us(images, pwm):
+    # ~20k cycles of 10 ns per image bit-serial, ~50k with PWM reads, with a wide margin
+    return 2000 + images * (1200 if pwm else 400)
 
 
-def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_inference_matches_golden",
-             waves=False, workdir=None, test_module=TB_MODULE, calibration=0, network=DIGITS_SPEC):
+def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncoding.BIT_SERIAL, tile_encodings=(),
+             testcase="chip_inference_matches_golden", waves=False, workdir=None, test_module=TB_MODULE,
+             calibration=0, network=DIGITS_SPEC):
     """Run the chip testbench on the ``network`` spec (tb/chip_networks.py); returns the result dict of
-    ``chip_inference_matches_golden`` (plus ``wall_total_s``; ``error`` when a cocotb test failed). The same harness
-    build runs tb/chip_recal_tb.py (``test_module`` ``neurophase.tb.chip_recal_tb``, testcase
+    ``chip_inference_matches_golden`` (plus ``wall_total_s``; ``error`` when a cocotb test failed). Every tile reads
+    with ``encoding`` but those in ``tile_encodings`` (((tile, encoding), ...), model/chip.py ``ChipConfig``). The
+    same harness build runs tb/chip_recal_tb.py (``test_module`` ``neurophase.tb.chip_recal_tb``, testcase
     ``chip_bn_recalibration_matches_golden``, the digits CNN): BN recalibration on ``calibration`` images first."""
+    from neurophase.model.chip import ChipConfig
     from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG
-    chip = chip_for(network, chip_seed)
+    config = ChipConfig(encoding=encoding, tile_encodings=tuple(tile_encodings))
+    chip = chip_for(network, chip_seed, config)
     network_inputs(chip, images)                # the count checked here, not inside the simulator
     harness = harness_for(chip)
     workdir = Path(workdir or BUILD_ROOT / "sim" / "chip_runs" / sim)
@@ -59,19 +69,22 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_infer
     result_path = workdir / "result.json"
     result_path.unlink(missing_ok=True)
     parameters = dict(images=images, calibration=calibration, t=t, seed=seed, chip_seed=chip_seed,
-                      result=str(result_path), network=network,
-                      icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles, rows=harness.chip.rows,
-                      cmd_depth=harness.cmd_depth, resp_depth=harness.resp_depth, planes_depth=harness.plane_depth)
+                      encoding=config.encoding.label,
+                      tile_encodings=[[n, e.label] for n, e in config.tile_encodings], result=str(result_path),
+                      network=network, icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles,
+                      rows=harness.chip.rows, cmd_depth=harness.cmd_depth, resp_depth=harness.resp_depth,
+                      planes_depth=harness.plane_depth)
     c = harness.chip
     case = (f"tiles{c.n_tiles}_{c.rows}x{c.columns}_g{c.max_group}_planes{harness.plane_depth}"
             f"_cmd{harness.cmd_depth}_resp{harness.resp_depth}" + ("_waves" if waves else ""))
+    pwm = any(chip.encoding(a.tile) is InputEncoding.PWM for a in chip.mapping.tiles)
     wall0 = time.perf_counter()
     error = None
     try:
         run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=test_module, sim=sim, parameters=parameters,
                    case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-                   testcase=testcase, waves=waves,
-                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images + calibration))})
+                   testcase=testcase, waves=waves, workdir=workdir,
+                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images + calibration, pwm))})
     except RuntimeError as e:
         error = str(e)
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
@@ -81,19 +94,21 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_infer
     return result
 
 
-def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, waves=False, report_dir=None, log=print,
-                 network=DIGITS_SPEC):
-    """`neurophase sim` without --tile: print a summary, write ``chip.json`` and return the report. ``network``: a
-    spec of tb/chip_networks.py (default the digits CNN)."""
+def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, encoding=InputEncoding.BIT_SERIAL, waves=False,
+                 report_dir=None, log=print, network=DIGITS_SPEC):
+    """`neurophase sim` without --tile: every tile reading with ``encoding``; print a summary, write ``chip.json``
+    and return the report. ``network``: a spec of tb/chip_networks.py (default the digits CNN)."""
     from neurophase.model.chip import max_images
     images = check_int("images", images, 1, max_images() if network == DIGITS_SPEC else None)
     t = check_nonnegative("time (s)", t)
     seed = check_int("seed", seed, 0, 2 ** 32 - 1)
+    encoding = InputEncoding.parse(encoding)
     name = network.get("path", network["kind"])
-    log(f"chip: {images} test input(s) of {name} through the chip RTL ({sim}), t = {t:g} s, seed {seed} ...")
-    r = run_chip(sim=sim, images=images, t=t, seed=seed, waves=waves, network=network)
-    report = dict(network=name, images=images, mismatches=r.get("mismatches"), accuracy=r.get("accuracy"),
-                  golden_accuracy=r.get("golden_accuracy"), cycles_per_image=r.get("cycles_per_image"),
+    log(f"chip: {images} test input(s) of {name} through the chip RTL ({sim}), {encoding.label} inputs, "
+        f"t = {t:g} s, seed {seed} ...")
+    r = run_chip(sim=sim, images=images, t=t, seed=seed, encoding=encoding, waves=waves, network=network)
+    report = dict(network=name, images=images, encoding=encoding.label, mismatches=r.get("mismatches"),
+                  accuracy=r.get("accuracy"), golden_accuracy=r.get("golden_accuracy"), cycles_per_image=r.get("cycles_per_image"),
                   images_per_s=r.get("images_per_s"), sim=sim, time=t, seed=seed,
                   wall_s=r.get("wall_s"), wall_sim_s=r.get("wall_sim_s"), wall_python_s=r.get("wall_python_s"),
                   wall_total_s=round(r["wall_total_s"], 2), words_checked=r.get("words_checked"),
