@@ -11,7 +11,10 @@ tiles and layers of several column blocks stay cheap to simulate. What a network
 * a residual block in a stage: a 3x3 branch and an identity or 1x1 projection shortcut (BN, no ReLU), added, then
   ReLU;
 * max or average pooling after a stage (2x2, stride 2, when the map is large enough);
-* a global average pool or a flatten, then a dense classifier of 2..24 outputs.
+* a global average pool or a flatten, then a dense classifier of 2..24 outputs;
+* each layer's tiles read bit-serially or by PWM (docs/architecture.md D8), drawn per layer (PWM with probability
+  ``RegressionChip.pwm_share``) from a stream of the seed apart from the network's, so a chip may be all bit-serial,
+  all PWM or mixed, and a seed's network is the same whatever the share.
 
 Fan-ins run from a fraction of a tile (a 1x1 conv on one channel) to many tiles (a 3x3 conv on 64 channels is 576
 rows, a reduction group of 18 tiles of 32 rows, the largest the chip adds). A draw that needs more tiles or a larger
@@ -23,9 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurophase.model import graph as G
-from neurophase.model.checks import check_int
+from neurophase.model.checks import check_int, check_probability
+from neurophase.model.interface import InputEncoding
 
-__all__ = ["MAX_HW", "RegressionChip", "random_graph", "random_network", "random_chip", "network_features"]
+__all__ = ["MAX_HW", "RegressionChip", "random_graph", "random_network", "layer_encodings", "random_chip",
+           "network_features"]
 
 _DRAWS = 50         # draws per seed before giving up (a seed that never fits is an error naming it)
 MAX_HW = 8          # largest input height and width: no layer has more than MAX_HW^2 MVMs per input
@@ -34,12 +39,14 @@ MAX_HW = 8          # largest input height and width: no layer has more than MAX
 @dataclass(frozen=True)
 class RegressionChip:
     """The chip the random networks run on: ``tiles`` tiles of ``rows`` x ``columns``, reduction groups of up to
-    ``max_group`` tiles, ``images`` test inputs per network."""
+    ``max_group`` tiles, ``images`` test inputs per network, a layer's tiles reading by PWM with probability
+    ``pwm_share`` (else bit-serially)."""
     tiles: int = 32
     rows: int = 32
     columns: int = 16
     max_group: int = 18
     images: int = 2
+    pwm_share: float = 0.5
 
     def __post_init__(self):
         check_int("tiles", self.tiles, 1, 254)
@@ -47,12 +54,14 @@ class RegressionChip:
         check_int("columns", self.columns, 1, 128)
         check_int("max_group", self.max_group, 1, self.tiles)
         check_int("images", self.images, 1, 32)
+        check_probability("pwm_share", self.pwm_share)
 
-    def chip_config(self):
+    def chip_config(self, tile_encodings=()):
+        """The model/chip.py ``ChipConfig`` of the chip, its tiles bit-serial but those in ``tile_encodings``."""
         from neurophase.model.chip import ChipConfig
         from neurophase.model.tile import TileConfig
         return ChipConfig(tile=TileConfig(rows=self.rows, bitlines=2 * self.columns), tiles=self.tiles,
-                          n_calibration=16)
+                          n_calibration=16, tile_encodings=tile_encodings)
 
 
 class _Builder:
@@ -153,16 +162,28 @@ def random_network(seed, chip=RegressionChip()):
     raise ValueError(f"seed {seed}: no network in {_DRAWS} draws fits {chip}")
 
 
+def layer_encodings(seed, net, pwm_share):
+    """The input encoding of each layer of ``net`` (name -> InputEncoding), drawn from ``seed``: PWM with probability
+    ``pwm_share``."""
+    rng = np.random.default_rng([seed, 0xE1C0])
+    return {ql.name: InputEncoding.PWM if rng.random() < pwm_share else InputEncoding.BIT_SERIAL for ql in net.layers}
+
+
 def random_chip(seed, chip=RegressionChip()):
-    """The network of ``seed`` programmed (chip seed ``seed``) on ``chip``'s reduced tiles: a model/chip.py
-    ``Chip``."""
+    """The network of ``seed`` programmed (chip seed ``seed``) on ``chip``'s reduced tiles, each layer's tiles with
+    the encoding :func:`layer_encodings` draws: a model/chip.py ``Chip``."""
     from neurophase.model.chip import Chip
-    return Chip.program(random_network(seed, chip), seed=seed, config=chip.chip_config())
+    from neurophase.model.mapper import map_network
+    net = random_network(seed, chip)
+    encodings = layer_encodings(seed, net, chip.pwm_share)
+    mapping = map_network(net, chip.chip_config().geometry, strict=False)
+    pwm = tuple((a.tile, InputEncoding.PWM) for a in mapping.tiles if encodings[a.layer] is InputEncoding.PWM)
+    return Chip.program(net, seed=seed, config=chip.chip_config(pwm))
 
 
 def network_features(chip):
     """What a programmed chip's network exercises: the largest reduction group (tiles), the most column blocks of a
-    layer, the residual adds, pooling steps and chip layers."""
+    layer, the residual adds, pooling steps, chip layers and the layers whose tiles read by PWM."""
     from neurophase.model.layers import Pool, ResidualAdd
     m = chip.mapping
     steps = chip.network.network.steps
@@ -171,5 +192,7 @@ def network_features(chip):
                 max_col_blocks=max(a.col_block for a in m.tiles) + 1,
                 residual_adds=sum(isinstance(s, ResidualAdd) for s in steps),
                 pools=sum(isinstance(s, Pool) for s in steps),
+                pwm_layers=sum(chip.encoding(m.layer_tiles(ql.name)[0].tile) is InputEncoding.PWM
+                               for ql in chip.network.layers),
                 fan_ins=[ql.layer.fan_in for ql in chip.network.layers],
                 fan_outs=[ql.layer.c_out for ql in chip.network.layers])

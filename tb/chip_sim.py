@@ -108,7 +108,8 @@ def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, encoding=InputEnco
         f"t = {t:g} s, seed {seed} ...")
     r = run_chip(sim=sim, images=images, t=t, seed=seed, encoding=encoding, waves=waves, network=network)
     report = dict(network=name, images=images, encoding=encoding.label, mismatches=r.get("mismatches"),
-                  accuracy=r.get("accuracy"), golden_accuracy=r.get("golden_accuracy"), cycles_per_image=r.get("cycles_per_image"),
+                  accuracy=r.get("accuracy"), golden_accuracy=r.get("golden_accuracy"),
+                  cycles_per_image=r.get("cycles_per_image"),
                   images_per_s=r.get("images_per_s"), sim=sim, time=t, seed=seed,
                   wall_s=r.get("wall_s"), wall_sim_s=r.get("wall_sim_s"), wall_python_s=r.get("wall_python_s"),
                   wall_total_s=round(r["wall_total_s"], 2), words_checked=r.get("words_checked"),

@@ -1,7 +1,8 @@
 """`make regress`: constrained-random networks through the whole-chip RTL, bit for bit, on one simulator build.
 
 Ref: docs/architecture.md D16. model/random_network.py draws each seed's network; the host compiler compiles it for
-the regression chip (reduced tiles, :class:`~neurophase.model.random_network.RegressionChip`); tb/chip_tb.py's
+the regression chip (reduced tiles, :class:`~neurophase.model.random_network.RegressionChip`; each layer's tiles
+reading bit-serially or by PWM as the seed draws, on tiles that implement both); tb/chip_tb.py's
 ``random_networks_match_golden`` runs the seeds one after another in one simulation and scores every response word,
 the logits, every layer's event counts and its cycles against the golden executor and ``CycleModel``. The harness
 depends on the regression chip only, never on the seeds, so every seed list reuses one build. Writes
@@ -19,7 +20,7 @@ from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
 
 __all__ = ["regression_harness", "run_regress", "regress_summary", "replay_command"]
 
-_TIMEOUT_US_PER_SEED = 20_000       # ~10x the simulated time of the largest random network (2 inputs)
+_TIMEOUT_US_PER_SEED = 50_000       # ~10x the simulated time of the largest random network (2 inputs, all PWM)
 
 
 def _depth(n):
@@ -28,17 +29,21 @@ def _depth(n):
 
 def regression_harness(rc=RegressionChip()):
     """The chip harness for every network ``rc`` allows: replay memories sized from its bounds (a layer has at most
-    ``MAX_HW^2`` MVMs per input; every tile of the chip may serve one layer)."""
+    ``MAX_HW^2`` MVMs per input, each a read per bit-plane or one PWM read of ``width_bits`` wordline entries; every
+    tile of the chip may serve one layer)."""
     from neurophase.model.arith import PeripheryFormat
     from neurophase.model.chip import ChipConfig
+    from neurophase.model.interface import act_words
     from neurophase.tb.chip_harness import ChipHarness
+    from neurophase.tb.pwm_check import PwmWindow
     mvms = rc.images * MAX_HW ** 2
     fmt = PeripheryFormat()
-    words_per_mvm = 1 + -(-rc.rows // 4)
+    entries = max(fmt.b_in, PwmWindow(fmt.b_in).width_bits)
+    words_per_mvm = 1 + act_words(rc.rows, fmt.b_in)
     cmd = rc.tiles * (mvms * words_per_mvm + 2 * (2 + 2 * rc.columns)) + 4096
     resp = mvms * rc.tiles * rc.columns + 256
     return ChipHarness(tiles=rc.tiles, rows=rc.rows, columns=rc.columns, fmt=fmt, acts_per_beat=16,
-                       frac_bits=ChipConfig().frac_bits, max_group=rc.max_group, plane_depth=_depth(mvms * fmt.b_in),
+                       frac_bits=ChipConfig().frac_bits, max_group=rc.max_group, plane_depth=_depth(mvms * entries),
                        cmd_depth=_depth(cmd), resp_depth=_depth(resp))
 
 
@@ -70,7 +75,7 @@ def run_regress(seeds, *, sim="verilator", rc=RegressionChip(), t=3600.0, report
     try:
         run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim, parameters=parameters,
                    case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-                   testcase="random_networks_match_golden",
+                   testcase="random_networks_match_golden", workdir=workdir,
                    extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(2000 + _TIMEOUT_US_PER_SEED * len(seeds))})
     except RuntimeError as e:
         error = str(e)
@@ -80,7 +85,8 @@ def run_regress(seeds, *, sim="verilator", rc=RegressionChip(), t=3600.0, report
     for r in report["runs"]:
         f = r["features"]
         log(f"  seed {r['seed']:>5}: {f['layers']} layers, {f['tiles']} tiles, group {f['max_group']}, "
-            f"{f['max_col_blocks']} col blocks, {f['residual_adds']} adds  {r['words_checked']} words  "
+            f"{f['max_col_blocks']} col blocks, {f['residual_adds']} adds, {f['pwm_layers']} PWM layers  "
+            f"{r['words_checked']} words  "
             f"{r['mismatches']} mismatches  {r['cycles']} cycles (model {r['cycles_model']})  {r['wall_s']:.1f} s")
     for seed in report["failed_seeds"]:
         log(f"seed {seed} FAILED; replay: {replay_command(seed)}")

@@ -35,9 +35,22 @@ def test_random_networks_span_fractions_of_a_tile_to_reduction_groups_column_blo
     assert {f["layers"] for f in features} >= {2, 3, 5}
 
 
+def test_each_layer_reads_bit_serially_or_by_pwm_as_its_seed_draws_giving_bit_serial_pwm_and_mixed_chips(features):
+    from neurophase.model.interface import InputEncoding
+    pwm = [(f["pwm_layers"], f["layers"]) for f in features]
+    assert any(n == 0 for n, _ in pwm) and any(n == k for n, k in pwm) and any(0 < n < k for n, k in pwm)
+    a, b = random_chip(0), random_chip(0)
+    assert [a.encoding(t.tile) for t in a.mapping.tiles] == [b.encoding(t.tile) for t in b.mapping.tiles]
+    # The draw is apart from the network's: another share keeps the network and changes only the encodings.
+    bit_serial = random_chip(0, RegressionChip(pwm_share=0))
+    assert [ql.layer.fan_in for ql in bit_serial.network.layers] == [ql.layer.fan_in for ql in a.network.layers]
+    assert {bit_serial.encoding(t.tile) for t in bit_serial.mapping.tiles} == {InputEncoding.BIT_SERIAL}
+
+
 @pytest.mark.parametrize("kw, msg", [
     (dict(tiles=4, max_group=5), r"max_group must be an integer in \[1, 4\], got 5"),
     (dict(rows=2), r"rows must be an integer in \[4, 256\], got 2"),
+    (dict(pwm_share=1.5), r"pwm_share must be a probability in \[0, 1\], got 1.5"),
 ])
 def test_regression_chip_rejects_bad_sizes(kw, msg):
     with pytest.raises(ValueError, match=msg):

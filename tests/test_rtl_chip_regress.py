@@ -16,9 +16,10 @@ def _check(report, seeds):
 
 
 # One Verilator build of a 32-tile chip of 32 x 16 tiles (shared by every seed list; 15 min at load 28, a few minutes
-# idle), then seconds per network (47 s for these six at load 28). Seeds 0-4 hold reduction groups of 1 to 13 tiles,
-# layers of 2 to 4 column blocks and residual adds; seed 39 a group of 18 tiles (a 3 x 3 convolution on 63 channels:
-# 567 rows), the largest ResNet-50 needs.
+# idle), then seconds per network (47 s for these six at load 28, all bit-serial). Seeds 0-4 hold reduction groups of
+# 1 to 13 tiles, layers of 2 to 4 column blocks and residual adds; seed 39 a group of 18 tiles (a 3 x 3 convolution
+# on 63 channels: 567 rows), the largest ResNet-50 needs. Encodings: seeds 0-2 mixed chips, 3 and 39 all PWM (the
+# 18-tile group reads by PWM), 4 all bit-serial.
 @pytest.mark.sim
 @pytest.mark.timeout(2400)
 def test_six_random_networks_run_bit_for_bit_through_the_chip_rtl_under_verilator(tmp_path):
@@ -31,6 +32,8 @@ def test_six_random_networks_run_bit_for_bit_through_the_chip_rtl_under_verilato
     assert {f["max_group"] for f in features} >= {1, 2, 5, CHIP_MAX_GROUP}
     assert max(f["max_col_blocks"] for f in features) >= 2
     assert any(f["residual_adds"] for f in features)
+    pwm = [(f["pwm_layers"], f["layers"]) for f in features]
+    assert any(n == 0 for n, _ in pwm) and any(n == k for n, k in pwm) and any(0 < n < k for n, k in pwm)
 
 
 @pytest.mark.slow
