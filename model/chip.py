@@ -54,9 +54,11 @@ from pathlib import Path
 import numpy as np
 
 from neurophase.model.adc import AdcConfig, current_code
+from neurophase.model.adc_errors import AdcErrors
 from neurophase.model.arith import BnRegisters, PeripheryFormat, read_window, reduce_partial_sums, wordline_pulses
 from neurophase.model.checks import check_int, check_nonnegative, check_positive, check_shape
 from neurophase.model.device import PcmModel
+from neurophase.model.faults import ADC_STREAM, LINE_STREAM, FaultConfig, manufacture_rng
 from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
 from neurophase.model.network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward,
@@ -80,6 +82,8 @@ class ChipConfig:
     n_calibration: int = 200            # training images used for the ADC ranges
     encoding: InputEncoding = InputEncoding.BIT_SERIAL  # input encoding of every tile not in tile_encodings (D8)
     tile_encodings: tuple = ()          # ((tile, encoding), ...): tiles whose MODE selects another encoding
+    adc_errors: AdcErrors = AdcErrors()  # column ADC offset, gain and comparator noise (off; D10)
+    faults: FaultConfig = FaultConfig()  # dead wordlines and bitlines per tile (off; D11)
 
     def __post_init__(self):
         if not 50.0 <= self.ifs_percentile <= 100.0:
@@ -194,6 +198,7 @@ class Chip:
         for a in mapping.tiles:
             w = qlayers[a.layer_index].w_int[a.row_start:a.row_stop, a.col_start:a.col_stop]
             tiles[a.tile] = _program_tile(w, gpw[a.layer][a.col_start:a.col_stop], tile_seed(seed, a.tile), config)
+            _manufacture(tiles[a.tile], a, seed, config)
         i_fs = _calibrate_ifs(qlayers, mapping, tiles, config)
         chip = cls(params, seed, config, tiles, i_fs, {})
         chip.set_adc_ranges(i_fs)
@@ -362,7 +367,8 @@ class Chip:
             raise ValueError(f"chip file {path} does not exist")
         with np.load(path) as f:
             raw = ast.literal_eval(str(f["config"]))
-            kinds = {"pcm": PcmModel, "fmt": PeripheryFormat, "tile": TileConfig}
+            kinds = {"pcm": PcmModel, "fmt": PeripheryFormat, "tile": TileConfig, "adc_errors": AdcErrors,
+                     "faults": FaultConfig}
             config = ChipConfig(**{k: kinds[k](**ast.literal_eval(v)) if k in kinds else ast.literal_eval(v)
                                    for k, v in raw.items()})
             params = {k[6:]: f[k] for k in f.files if k.startswith("param.")}
@@ -429,6 +435,17 @@ def _program_tile(w, gpw, seed, config):
     """Program integer weights ``w`` (rows x cols) with the given siemens per weight unit of each column."""
     return CrossbarTile.program(w, seed=seed, scale=gpw, pcm=config.pcm, fmt=config.fmt, config=config.tile,
                                 adc=AdcConfig(config.fmt.b_adc, 1e-6, config.frac_bits))
+
+
+def _manufacture(tile, assignment, chip_seed, config):
+    """Give a freshly programmed tile the defects it was made with (model/faults.py, model/adc_errors.py): dead
+    lines among those its assignment uses, and its column ADCs' offsets and gains; each from its own seeded stream."""
+    if config.faults.enabled:
+        rng = manufacture_rng(chip_seed, assignment.tile, LINE_STREAM)
+        tile.line_faults = config.faults.draw(assignment.rows, 2 * assignment.columns, rng)
+    if config.adc_errors.enabled:
+        rng = manufacture_rng(chip_seed, assignment.tile, ADC_STREAM)
+        tile.column_adc = config.adc_errors.manufacture(config.tile.columns, rng)
 
 
 def _calibrate_ifs(qlayers, mapping, tiles, config):
