@@ -19,7 +19,7 @@ AREA ?= 0
 PYTEST_ARGS ?=
 QUICK ?=
 
-.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study clean help
+.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study fault-study clean help
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -32,6 +32,7 @@ help:
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
+	@echo "make fault-study accuracy against each non-ideality's magnitude, with the remedies (QUICK=1: 1 chip, one magnitude each)"
 	@echo "make clean      remove build products"
 
 setup: $(STAMP)
@@ -77,6 +78,9 @@ energy: setup
 
 drift-study: setup
 	$(NP) drift-study $(if $(QUICK),--quick)
+
+fault-study: setup
+	$(NP) fault-study $(if $(QUICK),--quick)
 
 clean:
 	rm -rf build sim_build .pytest_cache

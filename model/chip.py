@@ -146,7 +146,8 @@ class TileWorkload:
     encoding: InputEncoding      # the tile's input encoding (MODE register)
     inputs: np.ndarray           # (mvms, rows) int64 unsigned 8-bit activations (MVM inputs)
     currents: np.ndarray         # (reads, mvms, columns) differential read currents, A; bit-plane 0 = MSB
-    current_codes: np.ndarray    # (reads, mvms, columns) int64, model/adc.py current_code
+    adc_currents: np.ndarray     # the currents as the comparators see them (ADC offset and gain, D10), A
+    current_codes: np.ndarray    # (reads, mvms, columns) int64, model/adc.py current_code of adc_currents
     codes: np.ndarray            # (reads, mvms, columns) ADC codes
     acc: np.ndarray              # (mvms, columns) this tile's accumulators (model/arith.py accumulate)
     group_acc: np.ndarray        # (mvms, columns) reduce_partial_sums of the ``group`` tiles' accumulators
@@ -322,13 +323,20 @@ class Chip:
         bn = BnRegisters(pad(regs.scale), pad(regs.bias), regs.shift)
         out, _ = bn.requantise(group_acc, self.config.fmt, relu=not ql.last, last=ql.last)
         cs = slice(a.col_start, a.col_stop)
+        tile, currents = self.tiles[n], trace.tile_currents[n]
+        adc_currents = currents
+        if tile.column_adc is not None:
+            if tile.column_adc.draws:
+                raise ValueError(f"tile {n} has comparator noise: a tile workload holds one current code per read, "
+                                 "and each comparison would need its own")
+            adc_currents = tile.column_adc.adc_input(currents, tile.adc)
         return TileWorkload(
             tile=n, layer=a.layer, layer_index=a.layer_index, row_start=a.row_start, rows=a.rows,
             col_start=a.col_start, n_cols=a.columns, columns=cols, group=group,
             weights=ql.w_int[a.row_start:a.row_stop, cs].copy(), g_per_weight=self.tiles[n].g_per_weight.copy(),
             adc=self.tiles[n].adc, fmt=self.config.fmt, t=float(t), seed=int(seed), images=idx,
-            encoding=self.encoding(n), inputs=trace.tile_inputs[n], currents=trace.tile_currents[n],
-            current_codes=current_code(trace.tile_currents[n], self.tiles[n].adc), codes=trace.tile_codes[n],
+            encoding=self.encoding(n), inputs=trace.tile_inputs[n], currents=currents, adc_currents=adc_currents,
+            current_codes=current_code(adc_currents, tile.adc), codes=trace.tile_codes[n],
             acc=trace.tile_acc[n],
             group_acc=group_acc, bn=bn, relu=not ql.last, last=ql.last, outputs=out)
 

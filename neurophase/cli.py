@@ -15,6 +15,7 @@ COMMANDS = {
     "map": "neurophase.map",
     "infer": "neurophase.infer",
     "drift-study": "neurophase.drift_study",
+    "fault-study": "neurophase.fault_study",
     "sim": "neurophase.sim",
 }
 
