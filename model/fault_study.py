@@ -17,7 +17,8 @@ with each remedy, each on its own copy of the chip:
 * ``sr``: Fisher-guided selective reprogramming of ``budget`` of the weights (``reprogram_selected``; the ranking of
   the drift study, D6). A stuck device stays stuck and a dead line stays dead, so it can only help by luck.
 
-Points run on a process pool (:func:`run_points`); each depends only on its own seeds, so the result does not depend
+Points run on a process pool (:func:`run_points`, model/study_pool.py: the adapter to the studies' Monte Carlo engine
+until it lands); each depends only on its own seeds, so the result does not depend
 on the number of processes or their order. The magnitude 0 of every non-ideality is one shared baseline point per
 chip. Reports: JSON, CSV (one row per point and remedy), Markdown and PNG (:func:`write_reports`).
 """
@@ -26,11 +27,10 @@ import copy
 import csv
 import io
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -142,15 +142,32 @@ class StudySettings:
         object.__setattr__(self, "encoding", InputEncoding.parse(self.encoding))
 
 
+CACHE_DIR = Path("build/cache")
+
+
 @lru_cache(maxsize=None)
 def _selection(budget):
     """The weights selective reprogramming rewrites (top ``budget`` of the conductance-unit Fisher information of the
-    shipped network, D6): computed once per process."""
+    shipped network, D6). The Fisher information takes tens of seconds, so the selection is kept in
+    ``build/cache``, named by a hash of the weights file (a stale file cannot be picked up) and written atomically (the
+    pool's workers may race)."""
+    import hashlib
+    import os
     from neurophase.model.drift import conductance_fisher, fisher_diagonal, select_sensitive
-    from neurophase.model.network import load_split, load_weights, quant_layers
+    from neurophase.model.network import WEIGHTS_PATH, load_split, load_weights, quant_layers
+    digest = hashlib.sha1(WEIGHTS_PATH.read_bytes()).hexdigest()[:16]
+    path = CACHE_DIR / f"fisher_selection_{digest}_{budget:g}.npz"
+    if path.exists():
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
     params, _ = load_weights()
     x_tr, _, _, _ = load_split()
-    return select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr)), budget)
+    selection = select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr)), budget)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.npz")
+    np.savez(tmp, **selection)
+    os.replace(tmp, path)
+    return selection
 
 
 @lru_cache(maxsize=4)
@@ -205,29 +222,18 @@ def study_points(chips, quick=False, nonidealities=None, network=NETWORKS[0]):
     return points
 
 
-def _run_one(args):
-    point, settings = args
-    return point, run_point(point, settings)
-
-
 def run_points(points, settings, jobs=None, log=None):
-    """:func:`run_point` of every point on ``jobs`` processes (default every core); results in the points' order.
-    The workers run numpy on one thread each, and every point depends only on its own seeds."""
-    import multiprocessing as mp
-    jobs = jobs or os.cpu_count() or 1
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"       # inherited by the spawned workers before they import numpy
-    results, t0 = {}, time.time()
+    """:func:`run_point` of every point with ``settings`` on ``jobs`` processes (model/study_pool.py); results in the
+    points' order."""
+    from neurophase.model.study_pool import map_points
+    if any("sr" in p.remedies for p in points):
+        _selection(settings.budget)     # once, into the cache the workers read, before they start
     # The slowest points first (comparator noise, then points with several remedies) so the last tasks are short.
     order = sorted(points, key=lambda p: (p.nonideality != "comparator_noise", -len(p.remedies)))
-    with mp.get_context("spawn").Pool(jobs) as pool:
-        for k, (p, r) in enumerate(pool.imap_unordered(_run_one, [(p, settings) for p in order]), 1):
-            results[p] = r
-            if log:
-                el = time.time() - t0
-                log(f"  [{k}/{len(points)}] {p.nonideality} {p.magnitude:g}, chip {p.chip_seed}: "
-                    + ", ".join(f"{m} {100 * a:.1f}%" for m, a in r.items()) + f"  ({el:.0f} s)")
-    return [results[p] for p in points]
+    results = map_points(partial(run_point, settings=settings), order, jobs, log,
+                         describe=lambda p: f"{p.nonideality} {p.magnitude:g}, chip {p.chip_seed}")
+    by_point = dict(zip(order, results))
+    return [by_point[p] for p in points]
 
 
 def run_study(chips=3, settings=StudySettings(), quick=False, nonidealities=None, jobs=None, log=None):

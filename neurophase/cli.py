@@ -16,6 +16,7 @@ COMMANDS = {
     "infer": "neurophase.infer",
     "drift-study": "neurophase.drift_study",
     "fault-study": "neurophase.fault_study",
+    "noise-training-study": "neurophase.noise_training_study",
     "sim": "neurophase.sim",
 }
 
