@@ -20,6 +20,12 @@ the target (noise-free, undrifted) conductances on the first ``n_calibration`` *
 the 8-bit digital path, rounded up to a whole number of the ADC_RANGE register's step (model/interface.py
 ``ADC_RANGE_STEP_A``, 10 nA). The test set is never used.
 
+Defects (docs/architecture.md D9-D11, each off by default): wire resistance through ``ChipConfig.tile``
+(``TileConfig.r_wordline``, ``r_bitline``), stuck devices through ``ChipConfig.pcm``, and what a tile is made with:
+dead lines (``ChipConfig.faults``) and its column ADCs' offsets and gains and comparator noise
+(``ChipConfig.adc_errors``), drawn per tile from the chip seed's manufacture streams (model/faults.py
+``manufacture_rng``) when the chip is programmed, and saved with it.
+
 Host side (not on the tiles): input codes, zero padding, im2col, 2x2 max pooling and the global average pool work
 on the unsigned 8-bit codes exactly (model/network.py ``im2col``, ``host_pool``); argmax of the signed logits.
 

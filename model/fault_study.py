@@ -61,13 +61,13 @@ class Nonideality:
 
 NONIDEALITIES = {
     "ir_drop": Nonideality("wire (IR) drop", "segment resistance, ohm (wordline = bitline)",
-                           (0.35, 0.7, 1.0, 2.0), (1.0,), ("bn",)),
-    "adc_offset": Nonideality("ADC offset", "offset sigma, LSB", (0.25, 0.5, 1.0, 2.0), (1.0,), ("offset_cal", "bn")),
-    "adc_gain": Nonideality("ADC gain error", "gain sigma", (0.02, 0.05, 0.1, 0.2), (0.1,), ("bn",)),
-    "comparator_noise": Nonideality("comparator noise", "noise sigma per comparison, LSB", (0.25, 0.5, 1.0, 2.0),
+                           (0.35, 1.0, 2.0), (1.0,), ("bn",)),
+    "adc_offset": Nonideality("ADC offset", "offset sigma, LSB", (0.5, 1.0, 2.0), (1.0,), ("offset_cal", "bn")),
+    "adc_gain": Nonideality("ADC gain error", "gain sigma", (0.05, 0.1, 0.2), (0.1,), ("bn",)),
+    "comparator_noise": Nonideality("comparator noise", "noise sigma per comparison, LSB", (0.5, 1.0, 2.0),
                                     (1.0,), ("bn",)),
-    "stuck_set": Nonideality("stuck at SET", "fraction of devices", (0.001, 0.003, 0.01, 0.03), (0.01,), ("bn", "sr")),
-    "stuck_reset": Nonideality("stuck at RESET", "fraction of devices", (0.01, 0.03, 0.1, 0.3), (0.1,), ("bn", "sr")),
+    "stuck_set": Nonideality("stuck at SET", "fraction of devices", (0.001, 0.01, 0.03), (0.01,), ("bn", "sr")),
+    "stuck_reset": Nonideality("stuck at RESET", "fraction of devices", (0.01, 0.1, 0.3), (0.1,), ("bn", "sr")),
     "dead_wordlines": Nonideality("dead wordlines", "dead wordlines per tile", (1, 2, 4), (1,), ("bn", "sr")),
     "dead_bitlines": Nonideality("dead bitlines", "dead bitlines per tile", (1, 2, 4), (1,), ("bn", "sr")),
 }

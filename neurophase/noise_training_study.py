@@ -1,6 +1,5 @@
 """Drift-aware training as the literature does it (Gaussian weight noise, Joshi et al. 2020) against the project's
-device-model injection: accuracy from 1 s to 1 year on Monte Carlo chips, alone, with global drift compensation and
-with BN recalibration.
+device-model injection: accuracy from 1 s to 1 year on Monte Carlo chips, alone and with global drift compensation.
 
 Writes build/reports/noise_training_study.{json,md}. Uses every core; deterministic for the chip seeds. Model:
 model/noise_training_study.py; the two trainings: model/drift_training.py (`neurophase train --drift-aware`,
@@ -14,7 +13,7 @@ DEFAULT_OUT = Path("build/reports")
 
 
 def add_arguments(p):
-    p.add_argument("--chips", type=int, default=5, help="Monte Carlo chips (default 5)")
+    p.add_argument("--chips", type=int, default=3, help="Monte Carlo chips (default 3)")
     p.add_argument("--images", type=int, default=None, help="first k test images (default all 360)")
     p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
