@@ -3,7 +3,6 @@ seed), the same result in process and in the pool, the reports, and bad input.""
 
 import json
 
-import numpy as np
 import pytest
 
 from neurophase.model.fault_study import (BASELINE, NONIDEALITIES, FaultPoint, StudySettings, chip_config, run_point,

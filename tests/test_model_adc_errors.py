@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from neurophase.model.adc import AdcConfig, convert, convert_sar, current_code, sar_threshold
+from neurophase.model.adc import AdcConfig, convert, convert_sar, sar_threshold
 from neurophase.model.adc_calibration import calibrate_adc_offsets
 from neurophase.model.adc_errors import AdcErrors, ColumnAdc, comparator_noise
 from neurophase.model.chip import Chip, ChipConfig
