@@ -13,7 +13,7 @@ the comparator bit is ``i_code >= threshold(trial)`` with
 the bit is kept when the comparator says 1. The output code is ``u - 2^(B-1)``. In closed form that is
 ``clip((i_code + 2^(F-1)) >> F, -2^(B-1), 2^(B-1) - 1)``.
 
-Comparator noise (optional, docs/architecture.md D10): comparison k of a conversion (k = 0 the MSB decision) sees the
+Comparator noise (optional, docs/architecture.md D12): comparison k of a conversion (k = 0 the MSB decision) sees the
 current plus its own noise current ``noise[k]`` (amperes; an array of shape (bits,) + the currents' shape, drawn
 by the caller, e.g. model/adc_errors.py). The SAR reference compares the current code of ``I + noise[k]`` with the
 trial threshold; :func:`convert` applies the closed form to each comparison's own current, ``c_k`` (offset binary,

@@ -1,6 +1,6 @@
 """ADC offset calibration: offsets measured once with no input and absorbed into the BN bias registers.
 
-Ref: docs/architecture.md D10. With every wordline off the bitline currents are 0, so what a column's accumulator
+Ref: docs/architecture.md D12. With every wordline off the bitline currents are 0, so what a column's accumulator
 reads is its ADC's offset (rounded by the conversion; with comparator noise, dithered by it): bit-serially the code of
 each plane, shift-and-added over the b_in planes, ``acc0 ~= o_j (2^b_in - 1)``; with PWM the one code, ``acc0 ~= o_j``.
 :func:`calibrate_adc_offsets` reads ``vectors`` all-zero MVMs through every tile of each reduction group (raw

@@ -1,6 +1,6 @@
 """Column ADC errors: per-column offset and gain error (frozen at manufacture) and comparator noise (per comparison).
 
-Ref: docs/architecture.md §3 (optional non-idealities), D10; model/adc.py (the conversion they perturb).
+Ref: docs/architecture.md §3 (optional non-idealities), D12; model/adc.py (the conversion they perturb).
 
 Laws, all input-referred (in the current the comparator sees), off by default:
 

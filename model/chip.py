@@ -20,7 +20,7 @@ the target (noise-free, undrifted) conductances on the first ``n_calibration`` *
 the 8-bit digital path, rounded up to a whole number of the ADC_RANGE register's step (model/interface.py
 ``ADC_RANGE_STEP_A``, 10 nA). The test set is never used.
 
-Defects (docs/architecture.md D9-D11, each off by default): wire resistance through ``ChipConfig.tile``
+Defects (docs/architecture.md D11-D13, each off by default): wire resistance through ``ChipConfig.tile``
 (``TileConfig.r_wordline``, ``r_bitline``), stuck devices through ``ChipConfig.pcm``, and what a tile is made with:
 dead lines (``ChipConfig.faults``) and its column ADCs' offsets and gains and comparator noise
 (``ChipConfig.adc_errors``), drawn per tile from the chip seed's manufacture streams (model/faults.py
@@ -88,8 +88,8 @@ class ChipConfig:
     n_calibration: int = 200            # training images used for the ADC ranges
     encoding: InputEncoding = InputEncoding.BIT_SERIAL  # input encoding of every tile not in tile_encodings (D8)
     tile_encodings: tuple = ()          # ((tile, encoding), ...): tiles whose MODE selects another encoding
-    adc_errors: AdcErrors = AdcErrors()  # column ADC offset, gain and comparator noise (off; D10)
-    faults: FaultConfig = FaultConfig()  # dead wordlines and bitlines per tile (off; D11)
+    adc_errors: AdcErrors = AdcErrors()  # column ADC offset, gain and comparator noise (off; D12)
+    faults: FaultConfig = FaultConfig()  # dead wordlines and bitlines per tile (off; D13)
 
     def __post_init__(self):
         if not 50.0 <= self.ifs_percentile <= 100.0:
@@ -152,7 +152,7 @@ class TileWorkload:
     encoding: InputEncoding      # the tile's input encoding (MODE register)
     inputs: np.ndarray           # (mvms, rows) int64 unsigned 8-bit activations (MVM inputs)
     currents: np.ndarray         # (reads, mvms, columns) differential read currents, A; bit-plane 0 = MSB
-    adc_currents: np.ndarray     # the currents as the comparators see them (ADC offset and gain, D10), A
+    adc_currents: np.ndarray     # the currents as the comparators see them (ADC offset and gain, D12), A
     current_codes: np.ndarray    # (reads, mvms, columns) int64, model/adc.py current_code of adc_currents
     codes: np.ndarray            # (reads, mvms, columns) ADC codes
     acc: np.ndarray              # (mvms, columns) this tile's accumulators (model/arith.py accumulate)

@@ -18,7 +18,7 @@ With gr = G_target / Gmax:
   both), so a freshly programmed device (t = 0) already has read noise.
 
 Optional stuck-at faults: a fraction of devices stuck at SET (Gmax) or RESET (0), drawn at programming and
-permanent: reprogramming leaves a stuck device stuck (and makes no new one). Law and use: docs/architecture.md D11.
+permanent: reprogramming leaves a stuck device stuck (and makes no new one). Law and use: docs/architecture.md D13.
 
 Also here, for the fresh noise of the tile's hot path: ``box_muller`` (exact N(0, 1) draws, fast),
 ``spawn_generators`` and ``run_parallel`` (deterministic parallel draws), ``scratch`` (reusable temporaries).

@@ -1,7 +1,7 @@
 """Fault study: accuracy of the digits CNN on the chip against the magnitude of each analog non-ideality and fault,
 with and without the remedies.
 
-Ref: docs/architecture.md D9-D11 (the non-idealities), §6 and D6 (the remedies); model/drift.py, model/adc_calibration.py.
+Ref: docs/architecture.md D11-D13 (the non-idealities), §6 and D6 (the remedies); model/drift.py, model/adc_calibration.py.
 
 A study is a list of points, each a plain function of (network, non-ideality, magnitude, chip seed)
 (:class:`FaultPoint`, :func:`run_point`): program a chip of that network with that seed and only that non-ideality at

@@ -1,6 +1,6 @@
 """Line faults of a tile (a dead wordline, a dead bitline) and the manufacture seeds of every frozen defect.
 
-Ref: docs/architecture.md §3 (optional non-idealities), D11. Device faults (stuck at SET / RESET) belong to the
+Ref: docs/architecture.md §3 (optional non-idealities), D13. Device faults (stuck at SET / RESET) belong to the
 devices (model/device.py ``PcmModel.p_stuck_set``, ``p_stuck_reset``): drawn at programming, and a stuck device stays
 stuck when it is reprogrammed.
 

@@ -1,6 +1,6 @@
 """Wire (IR) drop in the crossbar: the effective conductance matrix that the wordline and bitline resistance leave.
 
-Ref: docs/architecture.md §3 (optional non-idealities), D9. Sources: segment resistance per cell as in IBM aihwkit's
+Ref: docs/architecture.md §3 (optional non-idealities), D11. Sources: segment resistance per cell as in IBM aihwkit's
 ``IOParameters.ir_drop_g_ratio`` (0.35 ohm from one cell to the next) and Sandia's CrossSim (parasitic resistance
 solved on the array's circuit).
 
@@ -28,7 +28,7 @@ Two ways to compute ``G_eff``:
   fraction of the current injected at node i that reaches the ADC. Then ``G_eff = G a b``. What it leaves out is the
   coupling of the two drops (the bitline's rise lowers the wordline's load, and an undriven wordline's nodes float
   slightly): an error of the order of the product of the two relative drops. Measured against the exact solve:
-  docs/architecture.md D9 and tests/test_model_ir_drop.py.
+  docs/architecture.md D11 and tests/test_model_ir_drop.py.
 """
 
 import numpy as np

@@ -2,7 +2,7 @@
 chips, each alone and with global drift compensation (the pairing of Joshi et al.; the project's own remedy, BN
 recalibration, is in the drift study).
 
-Ref: docs/architecture.md §6, D6 and D12; model/drift_training.py (the two trainings), model/drift.py (the remedies).
+Ref: docs/architecture.md §6, D6 and D14; model/drift_training.py (the two trainings), model/drift.py (the remedies).
 
 Weights (:data:`WEIGHTS`): the shipped network (``plain``), the project's drift-aware training (``device``: each
 forward pass a fresh sample of the device model at one day, common drift divided out) and the literature's

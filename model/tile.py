@@ -21,7 +21,7 @@ variance V_read^2 * sum_i p_i^2 * ((sigma_i G_i+)^2 + (sigma_i G_i-)^2) / W_enc^
 a bit-plane, x_i for PWM): exact in distribution, and 256x cheaper than drawing every device. ``read_devices=True``
 draws every device instead (slow; the tests use it to check the fast path).
 
-Optional non-idealities of the array and its ADCs, each off by default (docs/architecture.md D9-D11): wire (IR)
+Optional non-idealities of the array and its ADCs, each off by default (docs/architecture.md D11-D13): wire (IR)
 drop (``TileConfig.r_wordline``, ``r_bitline``: the read uses the effective conductance matrix of model/ir_drop.py,
 computed with the drifted conductances once per read time), dead lines (``CrossbarTile.line_faults``,
 model/faults.py) and column ADC offset, gain and comparator noise (``CrossbarTile.column_adc``, model/adc_errors.py).

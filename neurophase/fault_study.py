@@ -3,7 +3,7 @@ stuck devices, dead lines), with and without the remedies (Monte Carlo chips).
 
 Writes build/reports/fault_study.{json,csv,md,png} (``--quick``: fault_study_quick.*, one magnitude per non-ideality, 1
 chip, 60 test images; ``--encoding pwm``: a ``_pwm`` suffix). Uses every core (one process per point); deterministic
-for the chip seeds whatever the process count. Model: model/fault_study.py; laws: docs/architecture.md D9-D11.
+for the chip seeds whatever the process count. Model: model/fault_study.py; laws: docs/architecture.md D11-D13.
 """
 
 from pathlib import Path

@@ -128,7 +128,7 @@ def check_tile(tile):
 def chip_workload(tile, *, images, t, seed, chip=None):
     """The workload of tile ``tile`` of ``chip`` (default: the reference chip) from the golden model (model/chip.py
     ``tile_workload``). The crossbar stand-in is fed the currents as the comparators see them, so a chip with
-    stuck devices, dead lines, IR drop or ADC offset and gain (docs/architecture.md D9-D11) runs as it is.
+    stuck devices, dead lines, IR drop or ADC offset and gain (docs/architecture.md D11-D13) runs as it is.
 
     A tile whose layer is row-split streams its raw accumulators (partial sums, added across the reduction group
     before BN); any other tile streams its BN outputs. The two golden paths (chip.py's recorded outputs, and the

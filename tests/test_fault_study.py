@@ -1,4 +1,4 @@
-"""The fault study (docs/architecture.md D11): points as plain functions of (network, non-ideality, magnitude, chip
+"""The fault study (docs/architecture.md D13): points as plain functions of (network, non-ideality, magnitude, chip
 seed), the same result in process and in the pool, the reports, and bad input."""
 
 import json

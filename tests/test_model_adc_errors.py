@@ -1,4 +1,4 @@
-"""Column ADC errors (docs/architecture.md D10): the closed form and the SAR reference agree under comparator noise
+"""Column ADC errors (docs/architecture.md D12): the closed form and the SAR reference agree under comparator noise
 for the same draws; offsets, gains and the comparator noise follow their distributions; the tile uses them; the
 offset calibration removes what it can. Statistical tolerances: 5 standard errors."""
 

@@ -1,4 +1,4 @@
-"""Device and line faults (docs/architecture.md D11): stuck devices stay stuck, dead lines carry no current, the
+"""Device and line faults (docs/architecture.md D13): stuck devices stay stuck, dead lines carry no current, the
 defects are drawn at manufacture from their own seeds and kept when a chip is saved."""
 
 import numpy as np

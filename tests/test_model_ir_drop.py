@@ -1,4 +1,4 @@
-"""Wire (IR) drop (docs/architecture.md D9): the exact nodal solve against circuits solved by hand, the ladder method
+"""Wire (IR) drop (docs/architecture.md D11): the exact nodal solve against circuits solved by hand, the ladder method
 against the exact solve, and the tile's reads with IR drop in both input encodings."""
 
 import numpy as np
@@ -50,7 +50,7 @@ def test_ladder_is_exact_when_only_one_line_has_resistance(shape):
                                rtol=1e-6)
 
 
-# The ladder method's error against the exact solve, as stated in docs/architecture.md D9: the two drops' coupling,
+# The ladder method's error against the exact solve, as stated in docs/architecture.md D11: the two drops' coupling,
 # about a quarter of the relative drop squared, measured as the largest device error over the largest device drop.
 @pytest.mark.parametrize("n, r, bound", [(16, 1.0, 0.002), (32, 1.0, 0.004), (64, 0.35, 0.004), (64, 1.0, 0.012),
                                          (64, 2.0, 0.02)])
@@ -109,7 +109,7 @@ def test_tile_reads_are_the_effective_conductance_matrix_in_both_encodings(encod
 def test_read_noise_with_ir_drop_agrees_with_per_device_reads():
     # Fast path: each device's read noise scaled by its IR-drop factor (sigma G_eff); reference: every device read
     # afresh and the effective conductances of the noisy array solved per read. They agree to first order in the
-    # noise, up to the device's own share of the drop (D9), here about 1%: within 5 standard errors of the pooled
+    # noise, up to the device's own share of the drop (D11), here about 1%: within 5 standard errors of the pooled
     # variance ratio.
     config = TileConfig(rows=8, bitlines=4, r_wordline=50.0, r_bitline=50.0)
     tile = CrossbarTile.program(np.random.default_rng(5).uniform(-1, 1, (8, 2)), seed=6, config=config)

@@ -1,4 +1,4 @@
-"""Drift-aware training as the literature does it (docs/architecture.md D12): additive Gaussian weight noise at the
+"""Drift-aware training as the literature does it (docs/architecture.md D14): additive Gaussian weight noise at the
 device model's scale, its shipped weights, and the comparison study's points."""
 
 import math

@@ -1,4 +1,4 @@
-"""One faulty chip confirmed in RTL bit for bit (docs/architecture.md D9-D11): a tile of a chip with stuck devices,
+"""One faulty chip confirmed in RTL bit for bit (docs/architecture.md D11-D13): a tile of a chip with stuck devices,
 a dead wordline and a dead bitline per tile, wire (IR) drop and ADC offset and gain runs through the full-size tile
 RTL, the crossbar stand-in fed the currents as the faulty chip's comparators see them."""
 
