@@ -58,7 +58,7 @@ test-slow: setup
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: setup
-	$(NP) bench --chip-images $(or $(IMAGES),1)
+	$(NP) bench --chip-images $(or $(IMAGES),1) --resnet50 2
 
 rtl: setup
 	$(NP) rtl --out build/rtl

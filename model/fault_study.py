@@ -1,5 +1,5 @@
-"""Fault study: accuracy of the digits CNN on the chip against the magnitude of each analog non-ideality and fault,
-with and without the remedies.
+"""Fault study: accuracy of a network on the chip (the digits CNN, the ResNet-style network, any network a user
+imports) against the magnitude of each analog non-ideality and fault, with and without the remedies.
 
 Ref: docs/architecture.md D11-D13 (the non-idealities), §6 and D6 (the remedies); model/drift.py, model/adc_calibration.py.
 
@@ -15,7 +15,8 @@ with each remedy, each on its own copy of the chip:
   what the weights should give, which the host can compute offline from the weights and the ADC ranges;
 * ``offset_cal``: the ADC offset calibration (``calibrate_adc_offsets``: zero-input accumulators into the BN biases);
 * ``sr``: Fisher-guided selective reprogramming of ``budget`` of the weights (``reprogram_selected``; the ranking of
-  the drift study, D6). A stuck device stays stuck and a dead line stays dead, so it can only help by luck.
+  the drift study, D6). A stuck device stays stuck and a dead line stays dead, so it can only help by luck. The
+  ranking needs the network's training code (the Fisher information of its loss), so only the digits CNN has it.
 
 Points run on a process pool (:func:`run_points`, model/study_pool.py: the adapter to the studies' Monte Carlo engine
 until it lands); each depends only on its own seeds, so the result does not depend
@@ -38,10 +39,10 @@ import numpy as np
 from neurophase.model.checks import check_int, check_nonnegative
 from neurophase.model.interface import InputEncoding
 
-__all__ = ["NETWORKS", "NONIDEALITIES", "Nonideality", "FaultPoint", "StudySettings", "chip_config", "run_point",
-           "study_points", "run_points", "run_study", "summarise", "markdown_table", "write_reports"]
+__all__ = ["NetworkSpec", "DIGITS_CNN", "RESNET_STYLE", "NONIDEALITIES", "Nonideality", "FaultPoint", "StudySettings",
+           "chip_config", "run_point", "study_points", "run_points", "run_study", "summarise", "markdown_table",
+           "write_reports"]
 
-NETWORKS = ("digits-cnn",)          # the ResNet-style network joins when it is on main
 CHIP_SEED_BASE = 2000
 TEST_SEED = 404                     # read-noise seed of the test runs (+ chip seed)
 REMEDY_LABELS = {"none": "no remedy", "bn": "BN recalibration", "offset_cal": "ADC offset calibration",
@@ -101,16 +102,47 @@ def chip_config(nonideality, magnitude, encoding=InputEncoding.BIT_SERIAL):
 
 
 @dataclass(frozen=True)
+class NetworkSpec:
+    """A network as the commands name it (``--network``, ``--calib``, ``--data``; model/network_file.py
+    ``open_network``): ``digits``, a network file (.npz) or an ONNX file with its calibration inputs, and optionally a
+    test set replacing its own. Plain strings, so a point is cheap to send to a worker, which opens it once."""
+    spec: str = "digits"
+    calib: str = None
+    data: str = None
+
+    def __post_init__(self):
+        for name in ("spec", "calib", "data"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                object.__setattr__(self, name, str(v))
+
+    def open(self):
+        from neurophase.model.network_file import open_network
+        return open_network(self.spec, self.calib, self.data)
+
+    @property
+    def is_digits(self):
+        from neurophase.model.network_file import DIGITS
+        return self.spec == DIGITS and self.data is None
+
+
+DIGITS_CNN = NetworkSpec()
+_DATA = "model/data/"
+RESNET_STYLE = NetworkSpec(_DATA + "resnet_style.onnx", _DATA + "resnet_style_calib.npz", _DATA + "digits_test.npz")
+
+
+@dataclass(frozen=True)
 class FaultPoint:
-    """One point of the study: ``network`` programmed with ``chip_seed`` and ``nonideality`` at ``magnitude``."""
-    network: str
+    """One point of the study: ``network`` (a :class:`NetworkSpec`) programmed with ``chip_seed`` and ``nonideality``
+    at ``magnitude``."""
+    network: NetworkSpec
     nonideality: str
     magnitude: float
     chip_seed: int
 
     def __post_init__(self):
-        if self.network not in NETWORKS:
-            raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {self.network!r}")
+        if not isinstance(self.network, NetworkSpec):
+            raise ValueError(f"network must be a NetworkSpec, got {self.network!r}")
         if self.nonideality != BASELINE and self.nonideality not in NONIDEALITIES:
             raise ValueError(f"non-ideality must be one of {BASELINE}, {', '.join(NONIDEALITIES)}, "
                              f"got {self.nonideality!r}")
@@ -120,14 +152,16 @@ class FaultPoint:
     @property
     def remedies(self):
         if self.nonideality == BASELINE:
-            return tuple(REMEDY_LABELS)     # every remedy, so each line starts from its own value at magnitude 0
-        return ("none",) + NONIDEALITIES[self.nonideality].remedies
+            mine = tuple(REMEDY_LABELS)     # every remedy, so each line starts from its own value at magnitude 0
+        else:
+            mine = ("none",) + NONIDEALITIES[self.nonideality].remedies
+        return mine if self.network.is_digits else tuple(r for r in mine if r != "sr")
 
 
 @dataclass(frozen=True)
 class StudySettings:
-    """What every point shares: the time of the test after programming (s), the first ``test_images`` test images
-    (None: all 360), the input encoding of every tile and the selective-reprogramming budget."""
+    """What every point shares: the time of the test after programming (s), the first ``test_images`` test inputs
+    (None: all of the network's), the input encoding of every tile and the selective-reprogramming budget."""
     time: float = 0.0
     test_images: int = None
     encoding: InputEncoding = InputEncoding.BIT_SERIAL
@@ -136,7 +170,7 @@ class StudySettings:
     def __post_init__(self):
         check_nonnegative("time (s)", self.time)
         if self.test_images is not None:
-            check_int("test_images", self.test_images, 1, 360)
+            check_int("test_images", self.test_images, 1, 2 ** 31 - 1)
         if not 0.0 <= self.budget <= 1.0:
             raise ValueError(f"budget must be a fraction in [0, 1], got {self.budget!r}")
         object.__setattr__(self, "encoding", InputEncoding.parse(self.encoding))
@@ -171,12 +205,24 @@ def _selection(budget):
 
 
 @lru_cache(maxsize=4)
-def _ideal_reference(encoding):
-    """BN-recalibration target: the statistics of the ideal chip (no device or circuit non-ideality)."""
+def _ideal_reference(network, encoding):
+    """BN-recalibration target: the statistics of ``network``'s ideal chip (no device or circuit non-ideality)."""
     from neurophase.model.chip import Chip, ChipConfig
     from neurophase.model.device import PcmModel
     from neurophase.model.drift import record_reference
-    return record_reference(Chip.program(seed=0, config=ChipConfig(pcm=PcmModel().ideal(), encoding=encoding)))
+    config = ChipConfig(pcm=PcmModel().ideal(), encoding=encoding)
+    return record_reference(Chip.program(network.open(), seed=0, config=config))
+
+
+def _test_set(network, settings):
+    """The first ``settings.test_images`` inputs of the network's test set (all of them by default)."""
+    test = network.open().test
+    if test is None:
+        raise ValueError(f"network {network.spec} has no test set: give one with --data TEST.npz")
+    n = len(test) if settings.test_images is None else settings.test_images
+    if n > len(test):
+        raise ValueError(f"test_images must be at most the {len(test)} test inputs of {network.spec}, got {n}")
+    return test.first(n)
 
 
 def run_point(point, settings=StudySettings()):
@@ -184,30 +230,27 @@ def run_point(point, settings=StudySettings()):
     from neurophase.model.adc_calibration import calibrate_adc_offsets
     from neurophase.model.chip import Chip
     from neurophase.model.drift import recalibrate_bn, reprogram_selected
-    from neurophase.model.network import load_split
-    chip = Chip.program(seed=point.chip_seed, config=chip_config(point.nonideality, point.magnitude,
-                                                                  settings.encoding))
+    config = chip_config(point.nonideality, point.magnitude, settings.encoding)
+    chip = Chip.program(point.network.open(), seed=point.chip_seed, config=config)
     for tile in chip.tiles.values():
         tile.threads = 1            # fixed, so the noise draws do not depend on the machine
-    _, _, x, y = load_split()
-    if settings.test_images is not None:
-        x, y = x[:settings.test_images], y[:settings.test_images]
+    test = _test_set(point.network, settings)
     t = settings.time
     out = {}
     for remedy in point.remedies:
         c = copy.deepcopy(chip)
         if remedy == "bn":
-            recalibrate_bn(c, t, _ideal_reference(settings.encoding))
+            recalibrate_bn(c, t, _ideal_reference(point.network, settings.encoding))
         elif remedy == "offset_cal":
             calibrate_adc_offsets(c)
         elif remedy == "sr":
             reprogram_selected(c, _selection(settings.budget), t, seed=point.chip_seed)
-        logits = c.run(x, t, seed=TEST_SEED + point.chip_seed)
-        out[remedy] = float(np.mean(np.argmax(logits, axis=1) == y))
+        logits = c.run(test.x, t, seed=TEST_SEED + point.chip_seed)
+        out[remedy] = float(np.mean(np.argmax(logits, axis=1) == test.y))
     return out
 
 
-def study_points(chips, quick=False, nonidealities=None, network=NETWORKS[0]):
+def study_points(chips, quick=False, nonidealities=None, network=DIGITS_CNN):
     """Every point of a study over ``chips`` chip seeds: one baseline per chip, then each non-ideality (default
     all) at each of its magnitudes (``quick``: the quick ones)."""
     names = list(NONIDEALITIES) if nonidealities is None else list(nonidealities)
@@ -236,21 +279,24 @@ def run_points(points, settings, jobs=None, log=None):
     return [by_point[p] for p in points]
 
 
-def run_study(chips=3, settings=StudySettings(), quick=False, nonidealities=None, jobs=None, log=None):
-    """Run the study; returns the result dict (settings, every point's accuracies, the summary)."""
-    from neurophase.model.network import digital_forward, load_split, load_weights, quant_layers
+def run_study(chips=3, settings=StudySettings(), quick=False, nonidealities=None, jobs=None, log=None,
+              network=DIGITS_CNN):
+    """Run the study of ``network``; returns the result dict (settings, every point's accuracies, the summary)."""
+    from neurophase.model.quantise import digital_forward
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.time()
-    points = study_points(chips, quick, nonidealities)
-    log(f"fault study: {len(points)} points ({chips} chips), {settings.encoding.label} inputs, t = {settings.time:g} s")
+    points = study_points(chips, quick, nonidealities, network)
+    test = _test_set(network, settings)
+    name = network.open().name
+    log(f"fault study of {name}: {len(points)} points ({chips} chips), {settings.encoding.label} inputs, "
+        f"t = {settings.time:g} s")
     accs = run_points(points, settings, jobs, log)
-    _, _, x, y = load_split()
-    n = len(y) if settings.test_images is None else settings.test_images
-    digital = float(np.mean(np.argmax(digital_forward(quant_layers(load_weights()[0]), x[:n]), axis=1) == y[:n]))
-    result = {"settings": {**asdict(settings), "encoding": settings.encoding.label, "test_images": n,
+    digital = float(np.mean(np.argmax(digital_forward(network.open(), test.x), axis=1) == test.y))
+    result = {"network": {**asdict(network), "name": name},
+              "settings": {**asdict(settings), "encoding": settings.encoding.label, "test_images": len(test),
                            "chips": chips, "quick": quick, "chip_seeds": [CHIP_SEED_BASE + i for i in range(chips)]},
               "digital8": digital,
-              "points": [{**asdict(p), "accuracy": a} for p, a in zip(points, accs)],
+              "points": [{**asdict(p), "network": name, "accuracy": a} for p, a in zip(points, accs)],
               "runtime_s": round(time.time() - t_start, 1)}
     result["summary"] = summarise(result)
     return result
@@ -259,7 +305,8 @@ def run_study(chips=3, settings=StudySettings(), quick=False, nonidealities=None
 def summarise(result):
     """{non-ideality: {"magnitudes": [...], remedy: {"mean": [...], "std": [...]}}}, magnitude 0 the baseline."""
     points = result["points"]
-    base = {r: [p["accuracy"][r] for p in points if p["nonideality"] == BASELINE] for r in REMEDY_LABELS}
+    base = {r: [p["accuracy"][r] for p in points if p["nonideality"] == BASELINE and r in p["accuracy"]]
+            for r in REMEDY_LABELS}
     out = {}
     for name, nonideality in NONIDEALITIES.items():
         mine = [p for p in points if p["nonideality"] == name]
@@ -267,7 +314,7 @@ def summarise(result):
             continue
         mags = sorted({p["magnitude"] for p in mine})
         entry = {"magnitudes": [0.0] + mags}
-        for remedy in ("none",) + nonideality.remedies:
+        for remedy in (r for r in ("none",) + nonideality.remedies if base[r]):
             rows = [base[remedy]] + [[p["accuracy"][remedy] for p in mine if p["magnitude"] == m]
                                                        for m in mags]
             entry[remedy] = {"mean": [float(np.mean(r)) for r in rows],
@@ -279,16 +326,18 @@ def summarise(result):
 def markdown_table(result):
     """One table per non-ideality's magnitudes and remedies (mean ± sd over chips, percent)."""
     s, cfg = result["summary"], result["settings"]
+    remedies = [r for r in REMEDY_LABELS if any(r in entry for entry in s.values())]
     out = io.StringIO()
-    out.write("| non-ideality | magnitude | " + " | ".join(REMEDY_LABELS.values()) + " |\n|---|---|"
-              + "---|" * len(REMEDY_LABELS) + "\n")
+    out.write("| non-ideality | magnitude | " + " | ".join(REMEDY_LABELS[r] for r in remedies) + " |\n|---|---|"
+              + "---|" * len(remedies) + "\n")
     for name, entry in s.items():
         for i, m in enumerate(entry["magnitudes"]):
             cells = [f"{100 * entry[r]['mean'][i]:.1f} ± {100 * entry[r]['std'][i]:.1f}" if r in entry else ""
-                     for r in REMEDY_LABELS]
+                     for r in remedies]
             label = f"{NONIDEALITIES[name].label} ({NONIDEALITIES[name].unit})" if i == 0 else ""
             out.write(f"| {label} | {m:g} | " + " | ".join(cells) + " |\n")
-    out.write(f"\nTest accuracy in percent on {cfg['test_images']} test images at t = {cfg['time']:g} s after "
+    out.write(f"\n{result['network']['name']}: test accuracy in percent on {cfg['test_images']} test inputs at t = "
+              f"{cfg['time']:g} s after "
               f"programming, mean ± standard deviation over {cfg['chips']} chips (seeds {cfg['chip_seeds'][0]}.."
               f"{cfg['chip_seeds'][-1]}), {cfg['encoding']} inputs, standard device model (programming noise, drift, "
               f"read noise) plus the one non-ideality; magnitude 0 is the shared baseline. 8-bit digital: "
@@ -342,7 +391,7 @@ def plot(result, path):
         ax.legend(fontsize=6, loc="lower left")
     for ax in axes.ravel()[len(s):]:
         ax.axis("off")
-    fig.suptitle(f"Digits CNN on the chip: {cfg['chips']} chips, {cfg['test_images']} test images, t = "
+    fig.suptitle(f"{result['network']['name']} on the chip: {cfg['chips']} chips, {cfg['test_images']} test images, t = "
                  f"{cfg['time']:g} s, {cfg['encoding']} inputs (bars: sd over chips)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)

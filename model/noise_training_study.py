@@ -54,16 +54,14 @@ def run_point(point):
     """Test accuracy of ``point`` at each of its times: a list."""
     from neurophase.model.chip import Chip
     from neurophase.model.drift import compensate_global_drift, record_reference
-    from neurophase.model.network import load_split
     if point.remedy not in REMEDIES:
         raise ValueError(f"remedy must be one of {', '.join(REMEDIES)}, got {point.remedy!r}")
     chip = Chip.program(_params(point.weights), seed=point.chip_seed)
     for tile in chip.tiles.values():
         tile.threads = 1
     reference = record_reference(chip) if point.remedy != "none" else None
-    _, _, x, y = load_split()
-    if point.test_images is not None:
-        x, y = x[:point.test_images], y[:point.test_images]
+    test = chip.network.test if point.test_images is None else chip.network.test.first(point.test_images)
+    x, y = test.x, test.y
     accs = []
     for ti, t in enumerate(point.times):
         if point.remedy == "gdc":

@@ -74,16 +74,16 @@ def run_workload(wl, *, sim, case, workdir, testcase=None, waves=False, fault_of
 
 
 def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False, report_dir=None,
-                 fault_offset=None, log=print):
-    """Simulate tile ``tile``'s MVMs for ``images`` test images; print a summary, write the JSON report and return
-    it. ``fault_offset`` (tests only) makes the RTL's configuration wrong on purpose (tb/tile_tb.py) so the
-    comparison must fail."""
+                 fault_offset=None, log=print, network=None):
+    """Simulate tile ``tile``'s MVMs for ``images`` test inputs of ``network`` (a QuantNetwork; None: the digits CNN);
+    print a summary, write the JSON report and return it. ``fault_offset`` (tests only) makes the RTL's configuration
+    wrong on purpose (tb/tile_tb.py) so the comparison must fail."""
     from neurophase.model import chip
-    check_tile(tile)
-    images = check_int("images", images, 1, chip.max_images())
+    check_tile(tile, network)
+    images = check_int("images", images, 1, chip.max_images(network))
     t = check_nonnegative("time (s)", t)
     seed = check_int("seed", seed, 0, 2**32 - 1)
-    wl = chip_workload(tile, images=images, t=t, seed=seed)
+    wl = chip_workload(tile, images=images, t=t, seed=seed, network=network)
     workdir = BUILD_ROOT / "sim" / "tile_runs" / f"tile{tile}_{sim}"
     log(f"tile {tile}: layer {wl.meta['layer']}, {wl.mvms} MVMs ({images} image(s)), {wl.rows_used} rows x "
         f"{wl.cols_used} columns, {'raw partial sums' if wl.raw else 'BN outputs'}; simulating with {sim} ...")
@@ -111,24 +111,26 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False,
     return report
 
 
-def check_tile(tile):
-    """Validate a chip tile number: in the chip's range, and mapped (holding work) in the reference network."""
+def check_tile(tile, network=None):
+    """Validate a tile number: in the chip's range, and mapped (holding work) in the network (a QuantNetwork; None:
+    the digits CNN; its tiles are numbered over all the chips it needs)."""
     from neurophase.model.chip import ChipConfig
     from neurophase.model.mapper import map_network
     geometry = ChipConfig().geometry
-    n_tiles = geometry.tiles
+    mapping = map_network(network, geometry, strict=False)
+    n_tiles = max(geometry.tiles, mapping.tiles_needed)
     tile = check_int("tile", tile, 0, n_tiles - 1)
-    used = map_network(geometry=geometry).tiles_needed
+    used = mapping.tiles_needed
     if tile >= used:
-        raise ValueError(f"tile {tile} has no work: the reference network is mapped onto tiles 0..{used - 1} "
-                         f"of the chip's 0..{n_tiles - 1}")
+        raise ValueError(f"tile {tile} has no work: the {'reference ' if network is None else ''}network is mapped "
+                         f"onto tiles 0..{used - 1} of the chip's 0..{n_tiles - 1}")
     return tile
 
 
-def chip_workload(tile, *, images, t, seed, chip=None):
-    """The workload of tile ``tile`` of ``chip`` (default: the reference chip) from the golden model (model/chip.py
-    ``tile_workload``). The crossbar stand-in is fed the currents as the comparators see them, so a chip with
-    stuck devices, dead lines, IR drop or ADC offset and gain (docs/architecture.md D11-D13) runs as it is.
+def chip_workload(tile, *, images, t, seed, network=None, chip=None):
+    """The workload of chip tile ``tile`` of ``chip`` (default: the reference chip of ``network``) from the golden
+    model (model/chip.py ``tile_workload``). The crossbar stand-in is fed the currents as the comparators see them, so
+    a chip with stuck devices, dead lines, IR drop or ADC offset and gain (docs/architecture.md D11-D13) runs as it is.
 
     A tile whose layer is row-split streams its raw accumulators (partial sums, added across the reduction group
     before BN); any other tile streams its BN outputs. The two golden paths (chip.py's recorded outputs, and the
@@ -138,8 +140,8 @@ def chip_workload(tile, *, images, t, seed, chip=None):
 
     from neurophase.model.chip import reference_chip
     from neurophase.model.interface import adc_range_code
-    tile = check_tile(tile)
-    chip = reference_chip() if chip is None else chip
+    tile = check_tile(tile, network if chip is None else chip.network)
+    chip = reference_chip(network=network) if chip is None else chip
     g = chip.tile_workload(tile, images=images, t=t, seed=seed)
     raw = len(g.group) > 1
     adc_range = adc_range_code(g.adc.i_fs)

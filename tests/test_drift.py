@@ -14,7 +14,8 @@ from neurophase.model.drift import (CALIBRATION_SEED, N_CALIBRATION, calibration
                                     select_sensitive)
 from neurophase.model.drift_study import YEAR
 from neurophase.model.drift_training import DRIFT_WEIGHTS_PATH, DeviceNoiseInjector
-from neurophase.model.network import affine_registers, load_split, load_weights, quant_layers
+from neurophase.model.network import load_split, load_weights, quant_layers
+from neurophase.model.quantise import affine_registers
 from neurophase.model.train import forward
 
 CHIP_SEED = 5
@@ -72,11 +73,11 @@ def test_bn_recalibration_on_the_drifted_chip_matches_the_recorded_statistics(pr
     after programming (to within 1% of a channel's spread), where the uncorrected chip is far off."""
     chip0, ref = programmed
     chip, regs = recalibrated
-    _, trace = chip.run(calibration_images(), YEAR, CALIBRATION_SEED, record=True)
+    _, trace = chip.run(calibration_images(chip.network), YEAR, CALIBRATION_SEED, record=True)
     plain = copy.deepcopy(chip0)
-    _, trace_plain = plain.run(calibration_images(), YEAR, CALIBRATION_SEED, record=True)
+    _, trace_plain = plain.run(calibration_images(chip.network), YEAR, CALIBRATION_SEED, record=True)
     for ql in chip.qlayers:
-        name = ql.layer.name
+        name = ql.name
         for key, cs in layer_keys(chip, name):
             want_mean, want_std = _affine_stats(_ref_acc(ref, name, cs), ref.registers[key])
             got_mean, got_std = _affine_stats(trace.layer_acc[name][:, cs], regs[key])
@@ -175,7 +176,7 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     geo = RTL_GEOMETRIES[geometry]
     chip0, ref = programmed
     chip, regs = recalibrated
-    _, trace = chip.run(calibration_images(), YEAR, CALIBRATION_SEED, record=True)   # the measurement run of fc
+    _, trace = chip.run(calibration_images(chip.network), YEAR, CALIBRATION_SEED, record=True)   # the measurement run of fc
     a = chip.mapping.layer_tiles("fc")[0]
     tile = chip.tiles[a.tile]
     key = ("fc", 0)

@@ -163,8 +163,7 @@ def test_offset_calibration_moves_the_offsets_into_the_bn_biases(encoding):
         regs = chip.registers[key]
         np.testing.assert_array_equal(regs.bias, before[key] - np.rint(regs.scale * acc0).astype(np.int64))
     # On the test images the calibrated chip is closer to the offset-free one than the uncalibrated chip.
-    from neurophase.model.network import load_split
-    _, _, x, _ = load_split()
+    x = chip.network.test.x
     ref = clean.run(x[:64], 0.0, seed=2)
     raw = Chip.program(seed=1, config=chip.config).run(x[:64], 0.0, seed=2)
     cal = chip.run(x[:64], 0.0, seed=2)

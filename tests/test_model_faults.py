@@ -83,6 +83,5 @@ def test_a_chip_keeps_its_defects_when_saved_and_loaded(tmp_path):
         np.testing.assert_array_equal(other.devices.stuck, tile.devices.stuck)
         np.testing.assert_array_equal(other.column_adc.offset_lsb, tile.column_adc.offset_lsb)
         np.testing.assert_array_equal(other.column_adc.gain, tile.column_adc.gain)
-    from neurophase.model.network import load_split
-    _, _, x, _ = load_split()
+    x = chip.network.test.x
     np.testing.assert_array_equal(chip.run(x[:8], 60.0, seed=1), loaded.run(x[:8], 60.0, seed=1))

@@ -8,7 +8,6 @@ import pytest
 
 from neurophase.model.arith import BnRegisters
 from neurophase.model.chip import CHUNK, reference_chip
-from neurophase.model.network import load_split
 from neurophase.model.drift import CALIBRATION_SEED, calibration_images
 from neurophase.model.interface import (CHIP_TARGET, TILE_MODE, ChipReg, Op, TileReg, decode_header, header,
                                        pack_activations)
@@ -22,9 +21,8 @@ def chip():
 
 
 @pytest.fixture(scope="module")
-def test_pixels():
-    _, _, x, y = load_split()
-    return x, y
+def test_pixels(chip):
+    return chip.network.test.x, chip.network.test.y
 
 
 def test_golden_executor_equals_chip_run_bit_for_bit(chip, test_pixels):
@@ -58,9 +56,9 @@ def test_program_configures_every_mapped_tile_and_routes_the_row_split_layer(chi
                  if h.op == Op.WRITE and h.arg == TileReg.MODE and TILE_MODE.decode(v).raw}
     assert raw_tiles == {2, 3}      # conv3's reduction group
     x, _ = test_pixels
-    from neurophase.model.network import input_codes, layer_vectors
-    q = input_codes(x[:2])
-    conv1 = host.layer_segment(0, layer_vectors(q, chip.qlayers[0].layer), chunk=0)
+    from neurophase.model.host_ops import schedule
+    _, vectors = next(schedule(chip.network, chip.network.input_codes(x[:2])))
+    conv1 = host.layer_segment(0, vectors, chunk=0)
     assert int(conv1.words[0]) == header(Op.ROUTE, 0, 1)
     assert conv1.n_resp == 2 * 64 * 16
     # Each MVM: a header and ceil(9 / 4) = 3 words of activations.
@@ -151,7 +149,7 @@ def test_recalibration_program_gives_the_golden_registers_and_logits_bit_for_bit
     assert result.readback_mismatches() == 0
     assert np.array_equal(result.readback[("conv3", 0)].bias, want[("conv3", 0)].bias)  # the reducer's bias too
     assert np.array_equal(result.run.logits, recal.run(x[:3], YEAR, 9))
-    _, trace = recal.run(calibration_images(40), YEAR, CALIBRATION_SEED, record=True)
+    _, trace = recal.run(calibration_images(chip.network, 40), YEAR, CALIBRATION_SEED, record=True)
     assert np.array_equal(result.acc["fc"], trace.layer_acc["fc"])
 
 
@@ -202,3 +200,48 @@ def test_golden_executor_reads_back_bn_registers_as_the_chip_does(chip):
     with pytest.raises(ValueError, match=r"models reads of the chip registers \['RED_BN_CTRL', 'RED_BN_CHANNEL', "
                                          r"'RED_BN_SCALE', 'RED_BN_BIAS'\] only, got 0x8"):
         GoldenExecutor(chip, 0.0, 0).execute(counters)
+
+
+# -- a network brought as ONNX: row groups, column blocks, a residual add, several chips ------------------------------
+@pytest.fixture(scope="module")
+def imported():
+    """tests/onnx_builders.py's residual network, imported: a layer of 360 rows x 160 outputs (2 row groups x 2 column
+    blocks), one of 1440 rows (6 row groups), a residual add of two signed branches, an average pool."""
+    from onnx_builders import residual_net
+
+    from neurophase.model.network_file import import_network
+    from neurophase.model.quantise import LabelledSet
+    rng = np.random.default_rng(2)
+    return import_network(residual_net(), rng.normal(size=(48, 4, 8, 8)),
+                          LabelledSet(rng.normal(size=(40, 4, 8, 8)), rng.integers(0, 10, 40)))
+
+
+@pytest.mark.parametrize("config", [
+    pytest.param(dict(), id="one-chip"),
+    pytest.param(dict(tiles=6), id="four-chips"),
+    pytest.param(dict(encoding="pwm"), id="pwm"),
+])
+def test_golden_executor_equals_chip_run_on_an_imported_residual_network(imported, config):
+    from neurophase.model.chip import Chip, ChipConfig
+    chip = Chip.program(imported, seed=1, config=ChipConfig(**config))
+    groups = {len(chip.mapping.reduction_group(a.tile)) for a in chip.mapping.tiles}
+    assert groups == {1, 2, 6} and chip.mapping.layer_tiles("block.conv")[-1].col_block == 1
+    assert chip.mapping.chips == (4 if config.get("tiles") else 1)
+    x = imported.test.x
+    result = run_golden(chip, x, 86400.0, 5)
+    logits, trace = chip.run(x, 86400.0, 5, record=True)
+    assert np.array_equal(result.logits, logits)
+    for name, y in trace.layer_out.items():
+        assert np.array_equal(result.layer_out[name], y), name
+
+
+def test_recalibration_program_on_an_imported_network_gives_the_golden_registers(imported):
+    from neurophase.model.chip import Chip, ChipConfig
+    from neurophase.model.drift import recalibrate_bn, record_reference
+    chip = Chip.program(imported, seed=2, config=ChipConfig(tiles=8))
+    reference = record_reference(chip, 40)
+    want = recalibrate_bn(copy.copy(chip), YEAR, reference)
+    executors = [GoldenExecutor(chip, YEAR, 9, c) for c in range(chip.mapping.chips)]
+    result = run_program(Host(chip).recalibration_session(reference), lambda seg: executors[seg.chip].execute(seg))
+    assert register_mismatches(result.registers, want) == 0 and result.readback_mismatches() == 0
+    assert register_mismatches(result.registers, reference.registers) > 0
