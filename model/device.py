@@ -32,7 +32,8 @@ import numpy as np
 
 from neurophase.model.checks import check_finite_array, check_nonnegative, check_positive, check_probability
 
-__all__ = ["PcmModel", "ProgrammedDevices", "STUCK_SET", "STUCK_RESET", "box_muller", "spawn_generators", "run_parallel", "scratch"]
+__all__ = ["PcmModel", "ProgrammedDevices", "STUCK_SET", "STUCK_RESET", "box_muller", "spawn_generators",
+           "run_parallel", "scratch"]
 
 _US = 1e-6
 STUCK_SET, STUCK_RESET = 1, -1      # ProgrammedDevices.stuck codes

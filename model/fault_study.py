@@ -1,7 +1,8 @@
 """Fault study: accuracy of a network on the chip (the digits CNN, the ResNet-style network, any network a user
 imports) against the magnitude of each analog non-ideality and fault, with and without the remedies.
 
-Ref: docs/architecture.md D11-D13 (the non-idealities), §6 and D6 (the remedies); model/drift.py, model/adc_calibration.py.
+Ref: docs/architecture.md D11-D13 (the non-idealities), §6 and D6 (the remedies); model/drift.py,
+model/adc_calibration.py.
 
 A study is a list of points, each a plain function of (network, non-ideality, magnitude, chip seed)
 (:class:`FaultPoint`, :func:`run_point`): program a chip of that network with that seed and only that non-ideality at
@@ -391,8 +392,8 @@ def plot(result, path):
         ax.legend(fontsize=6, loc="lower left")
     for ax in axes.ravel()[len(s):]:
         ax.axis("off")
-    fig.suptitle(f"{result['network']['name']} on the chip: {cfg['chips']} chips, {cfg['test_images']} test images, t = "
-                 f"{cfg['time']:g} s, {cfg['encoding']} inputs (bars: sd over chips)", fontsize=10)
+    fig.suptitle(f"{result['network']['name']} on the chip: {cfg['chips']} chips, {cfg['test_images']} test inputs, "
+                 f"t = {cfg['time']:g} s, {cfg['encoding']} inputs (bars: sd over chips)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

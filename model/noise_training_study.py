@@ -7,8 +7,9 @@ Ref: docs/architecture.md §6, D6 and D14; model/drift_training.py (the two trai
 Weights (:data:`WEIGHTS`): the shipped network (``plain``), the project's drift-aware training (``device``: each
 forward pass a fresh sample of the device model at one day, common drift divided out) and the literature's
 (``gaussian``: additive Gaussian noise of ``eta max|w|`` per column, Joshi et al. 2020, ``eta`` from the device model).
-Remedies: none and global drift compensation (``gdc``, as Joshi et al. pair with their training). A point is (weights, remedy, chip seed): program the chip, record its reference at t = 0, then at each time
-apply the remedy and classify the test set. Every point uses the same chip seeds and read-noise seeds, so the
+Remedies: none and global drift compensation (``gdc``, as Joshi et al. pair with their training). A point is
+(weights, remedy, chip seed): program the chip, record its reference at t = 0, then at each time apply the remedy and
+classify the test set. Every point uses the same chip seeds and read-noise seeds, so the
 differences between trainings are paired.
 """
 
@@ -85,8 +86,8 @@ def run_study(chips=3, test_images=None, jobs=None, log=None):
     for w in WEIGHTS:
         for r in REMEDIES:
             a = np.array([acc for p, acc in zip(points, accs) if (p.weights, p.remedy) == (w, r)])
-            result["accuracy"][f"{w}/{r}"] = {"per_chip": a.tolist(), "mean": a.mean(axis=0).tolist(),
-                                              "std": a.std(axis=0, ddof=1).tolist() if len(a) > 1 else [0.0] * len(TIMES)}
+            std = a.std(axis=0, ddof=1).tolist() if len(a) > 1 else [0.0] * len(TIMES)
+            result["accuracy"][f"{w}/{r}"] = {"per_chip": a.tolist(), "mean": a.mean(axis=0).tolist(), "std": std}
     result["runtime_s"] = round(time.time() - t0, 1)
     return result
 

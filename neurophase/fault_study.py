@@ -5,7 +5,8 @@ Writes build/reports/fault_study.{json,csv,md,png} for the digits CNN, fault_stu
 ``--network`` (``model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz --data
 model/data/digits_test.npz``: the ResNet-style network); ``--quick``: a ``_quick`` suffix, one magnitude per
 non-ideality, 1 chip, 60 test inputs; ``--encoding pwm``: a ``_pwm`` suffix. Uses every core (one process per
-point); deterministic for the chip seeds whatever the process count. Model: model/fault_study.py; laws: docs/architecture.md D11-D13.
+point); deterministic for the chip seeds whatever the process count. Model: model/fault_study.py; laws:
+docs/architecture.md D11-D13.
 """
 
 from pathlib import Path

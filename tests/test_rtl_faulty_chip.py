@@ -13,7 +13,8 @@ from neurophase.model.tile import TileConfig
 from neurophase.tb.tile_sim import chip_workload, run_workload
 
 FAULTY = ChipConfig(pcm=PcmModel(p_stuck_set=0.005, p_stuck_reset=0.02), faults=FaultConfig(1, 1),
-                    tile=TileConfig(r_wordline=1.0, r_bitline=1.0), adc_errors=AdcErrors(offset_lsb=1.0, gain_sigma=0.05))
+                    tile=TileConfig(r_wordline=1.0, r_bitline=1.0),
+                    adc_errors=AdcErrors(offset_lsb=1.0, gain_sigma=0.05))
 
 
 @pytest.mark.sim
