@@ -337,10 +337,11 @@ def markdown_table(result):
                      for r in remedies]
             label = f"{NONIDEALITIES[name].label} ({NONIDEALITIES[name].unit})" if i == 0 else ""
             out.write(f"| {label} | {m:g} | " + " | ".join(cells) + " |\n")
+    seeds = cfg["chip_seeds"]
+    chips = (f"mean ± standard deviation over {cfg['chips']} chips (seeds {seeds[0]}..{seeds[-1]})" if len(seeds) > 1
+             else f"one chip (seed {seeds[0]}), no spread")
     out.write(f"\n{result['network']['name']}: test accuracy in percent on {cfg['test_images']} test inputs at t = "
-              f"{cfg['time']:g} s after "
-              f"programming, mean ± standard deviation over {cfg['chips']} chips (seeds {cfg['chip_seeds'][0]}.."
-              f"{cfg['chip_seeds'][-1]}), {cfg['encoding']} inputs, standard device model (programming noise, drift, "
+              f"{cfg['time']:g} s after programming, {chips}, {cfg['encoding']} inputs, standard device model (programming noise, drift, "
               f"read noise) plus the one non-ideality; magnitude 0 is the shared baseline. 8-bit digital: "
               f"{100 * result['digital8']:.2f}%.\n")
     return out.getvalue()
@@ -392,7 +393,8 @@ def plot(result, path):
         ax.legend(fontsize=6, loc="lower left")
     for ax in axes.ravel()[len(s):]:
         ax.axis("off")
-    fig.suptitle(f"{result['network']['name']} on the chip: {cfg['chips']} chips, {cfg['test_images']} test inputs, "
+    fig.suptitle(f"{result['network']['name']} on the chip: {cfg['chips']} chip{'s' if cfg['chips'] > 1 else ''}, "
+                 f"{cfg['test_images']} test inputs, "
                  f"t = {cfg['time']:g} s, {cfg['encoding']} inputs (bars: sd over chips)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
