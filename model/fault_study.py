@@ -325,7 +325,7 @@ def summarise(result):
 
 
 def markdown_table(result):
-    """One table per non-ideality's magnitudes and remedies (mean ± sd over chips, percent)."""
+    """One table per non-ideality's magnitudes and remedies (mean ± sd over chips, percent; one chip: its value)."""
     s, cfg = result["summary"], result["settings"]
     remedies = [r for r in REMEDY_LABELS if any(r in entry for entry in s.values())]
     out = io.StringIO()
@@ -333,8 +333,8 @@ def markdown_table(result):
               + "---|" * len(remedies) + "\n")
     for name, entry in s.items():
         for i, m in enumerate(entry["magnitudes"]):
-            cells = [f"{100 * entry[r]['mean'][i]:.1f} ± {100 * entry[r]['std'][i]:.1f}" if r in entry else ""
-                     for r in remedies]
+            spread = (lambda r: f" ± {100 * entry[r]['std'][i]:.1f}") if cfg["chips"] > 1 else (lambda r: "")
+            cells = [f"{100 * entry[r]['mean'][i]:.1f}{spread(r)}" if r in entry else "" for r in remedies]
             label = f"{NONIDEALITIES[name].label} ({NONIDEALITIES[name].unit})" if i == 0 else ""
             out.write(f"| {label} | {m:g} | " + " | ".join(cells) + " |\n")
     seeds = cfg["chip_seeds"]
