@@ -71,7 +71,7 @@ from neurophase.model.arith import BnRegisters, PeripheryFormat, read_window, re
 from neurophase.model.checks import check_int, check_nonnegative, check_positive
 from neurophase.model.device import PcmModel
 from neurophase.model.faults import ADC_STREAM, LINE_STREAM, FaultConfig, manufacture_rng
-from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
+from neurophase.model.interface import InputEncoding, adc_range_covering, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
 from neurophase.model.quantise import (CALIBRATION_BATCH, W_LEVELS, affine_registers, digital_forward_layer,
                                       run_schedule)
@@ -613,7 +613,6 @@ def _calibrate_ifs(network, mapping, tiles, config):
             sums = pulses.astype(exact) @ w.astype(exact)
             mags.append(np.abs(v * (sums * tiles[m].g_per_weight) / window).ravel())
         level = float(np.percentile(np.concatenate(mags), config.ifs_percentile))
-        steps = max(1, int(np.ceil(level / ADC_RANGE_STEP_A)))
         for m in group:
-            i_fs[m] = adc_range_current(steps)
+            i_fs[m] = adc_range_current(adc_range_covering(level))
     return i_fs

@@ -63,7 +63,8 @@ class GoldenExecutor:
     to ``t``, read noise seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN. A program error
     that the chip flags in its ERRORS register raises ValueError here, naming the command word. After each
     :meth:`execute`, ``last_mvms`` maps every tile slot that ran MVMs to (activations (MVMs, rows), read currents
-    (reads, MVMs, columns) in A): what a crossbar stand-in replays (kept only with ``keep_reads``)."""
+    (reads, MVMs, columns) in A: the b_in bit-planes, or the one PWM read's window mean current): what a crossbar
+    stand-in replays (kept only with ``keep_reads``)."""
 
     def __init__(self, chip, t, seed, chip_index=0, keep_reads=True):
         self.chip = chip
@@ -95,7 +96,13 @@ class GoldenExecutor:
             st.regs[TileReg.BN_CTRL] = v
         elif reg == TileReg.BN_CHANNEL:
             st.regs[TileReg.BN_CHANNEL] = check_int(f"{where}: BN channel", v, 0, len(st.scale) - 1)
-        elif reg in (TileReg.ROWS_USED, TileReg.COLS_USED, TileReg.MODE, TileReg.ADC_RANGE):
+        elif reg == TileReg.MODE:
+            encoding = TILE_MODE.decode(v).encoding
+            if encoding not in InputEncoding._value2member_map_:
+                raise ValueError(f"{where}: MODE encoding must be one of {[int(e) for e in InputEncoding]}, "
+                                 f"got {encoding}")
+            st.regs[reg] = v
+        elif reg in (TileReg.ROWS_USED, TileReg.COLS_USED, TileReg.ADC_RANGE):
             st.regs[reg] = v
         elif reg == TileReg.CTRL:
             if v & TileCtrl.CLEAR_COUNTERS:
@@ -104,6 +111,10 @@ class GoldenExecutor:
         else:
             raise ValueError(f"{where}: register {reg:#x} is not writable")
         st.version += 1
+
+    def encoding(self, n):
+        """The input encoding tile ``n``'s MODE register selects."""
+        return InputEncoding(TILE_MODE.decode(self.tiles[n].regs[TileReg.MODE]).encoding)
 
     def tile(self, n):
         """The programmed golden tile in slot ``n`` seen through the ADC range its register holds."""
@@ -122,6 +133,7 @@ class GoldenExecutor:
         words = np.asarray(seg.words, np.uint32)
         n_tiles = len(self.slots)
         vectors = {}                        # tile -> list of activation vectors in ACT order
+        encodings = {}                      # tile -> the input encoding of its MVMs
         queues = {}                         # tile -> indices of vectors not yet taken by an output
         out = []                            # ("word", value) or ("mvm", group, indices, _Snapshot)
         i = 0
@@ -165,13 +177,16 @@ class GoldenExecutor:
                 if arg != st.regs[TileReg.ROWS_USED]:
                     raise ValueError(f"{where}: ACT of {arg} activations to tile {tile} using "
                                      f"{st.regs[TileReg.ROWS_USED]} rows")
+                if encodings.setdefault(tile, self.encoding(tile)) != self.encoding(tile):
+                    raise ValueError(f"{where}: tile {tile} changes its input encoding within a segment (the golden "
+                                     f"executor runs a tile's MVMs of a segment as one batch)")
                 vectors.setdefault(tile, []).append(x)
                 queues.setdefault(tile, []).append(len(vectors[tile]) - 1)
                 group = tuple(range(base, base + size))
                 if all(queues.get(g) for g in group):
                     idx = tuple(queues[g].pop(0) for g in group)
                     out.append(("mvm", group, idx, self._snapshot(group)))
-        acc = self._mvms(seg, vectors)
+        acc = self._mvms(seg, vectors, encodings)
         return self._responses(out, acc)
 
     def _snapshot(self, group):
@@ -192,8 +207,9 @@ class GoldenExecutor:
         return _Snapshot(n, raw, BnRegisters(regs.scale[:n], regs.bias[:n], ctrl.shift), bool(ctrl.relu),
                          bool(ctrl.last))
 
-    def _mvms(self, seg, vectors):
-        """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw)."""
+    def _mvms(self, seg, vectors, encodings):
+        """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw) with the
+        tile's input encoding."""
         acc = {}
         self.last_mvms = {}
         for n, vs in vectors.items():
@@ -203,9 +219,8 @@ class GoldenExecutor:
                 raise ValueError(f"tile {n} holds {rows} rows of weights, got {x.shape[1]} activations per MVM")
             if seg.pad_mvms and seg.pad_mvms > len(x):
                 x = np.concatenate([x, np.zeros((seg.pad_mvms - len(x), rows), np.int64)])
-            encoding = InputEncoding(TILE_MODE.decode(self.tiles[n].regs[TileReg.MODE]).encoding)
             res = self.chip.tile_mvm(self.slots[n], x, self.t, self.seed if seg.seed is None else seg.seed,
-                                     seg.chunk, tile=self.tile(n), keep_reads=self.keep_reads, encoding=encoding)
+                                     seg.chunk, tile=self.tile(n), keep_reads=self.keep_reads, encoding=encodings[n])
             acc[n] = res.acc[:len(vs)]
             if self.keep_reads:
                 self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])

@@ -205,7 +205,7 @@ def node_output_shape(node, shapes):
         if w.ndim != 4 or w.shape[1] != s[0]:
             raise ValueError(f"{where}: weight must be (O, {s[0]}, kH, kW), got {w.shape}")
         _check_vector(where, "bias", op.bias, w.shape[0])
-        return (w.shape[0],) + op.window.out_hw(*s[1:])
+        return (w.shape[0],) + _out_hw(where, op.window, s)
     if isinstance(op, Dense):
         need(1, "(F,) vectors")
         w = check_finite_array(f"{where} weight", op.weight)
@@ -225,13 +225,20 @@ def node_output_shape(node, shapes):
         return s
     if isinstance(op, (MaxPool, AveragePool)):
         need(3, "(C, H, W) images")
-        return (s[0],) + op.window.out_hw(*s[1:])
+        return (s[0],) + _out_hw(where, op.window, s)
     if isinstance(op, GlobalAveragePool):
         need(3, "(C, H, W) images")
         return (s[0], 1, 1)
     if isinstance(op, Flatten):
         return (int(np.prod(s)),)
     return s                                        # Relu
+
+
+def _out_hw(where, window, s):
+    try:
+        return window.out_hw(*s[1:])
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def _check_vector(where, name, v, n):

@@ -170,7 +170,7 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     (model/drift.py recalibrate_bn) bit for bit, and the RTL's BN outputs with them equal the golden model's."""
     from neurophase.model.interface import adc_range_code
     from neurophase.tb.runner import run_cocotb
-    from neurophase.tb.tile_harness import COMPARATOR_BANK_V, TileHarness
+    from neurophase.tb.tile_harness import HDL_SOURCES, TileHarness
     from neurophase.tb.tile_workload import Workload
 
     geo = RTL_GEOMETRIES[geometry]
@@ -197,7 +197,7 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     run_cocotb(component=harness, toplevel="np_tile_harness", test_module="neurophase.tb.bn_recal_tb", sim=sim,
                parameters=dict(workload=str(wl_path), recal=str(recal_path), result=str(result_path),
                                data_bits=harness.data_bits),
-               case=f"bn_recal_{geometry}", extra_sources=[COMPARATOR_BANK_V],
+               case=f"bn_recal_{geometry}", extra_sources=list(HDL_SOURCES),
                extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(N_CALIBRATION * 2 * (40 * wl.columns + 3000) / 100)})
     with np.load(result_path) as f:
         got = {k: f[k] for k in f.files}

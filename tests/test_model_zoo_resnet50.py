@@ -1,6 +1,7 @@
 """ResNet-50 as an ONNX file (model/zoo/resnet50.py, `neurophase zoo resnet50`): structure, sizes against the
 layer list (25,502,912 weights, 4.089 G MACs), BN statistics against an independent forward pass (onnx's numpy
-reference evaluator) on the calibration images, determinism."""
+reference evaluator) on the calibration images, determinism. The BN statistics and the command's determinism are
+slow (make test-slow): minutes under load."""
 
 from collections import Counter
 
@@ -101,6 +102,7 @@ def test_the_twins_importer_lowers_it_to_the_layer_lists_matrices_and_16_residua
     assert sum(isinstance(s, ResidualAdd) for s in steps) == 16
 
 
+@pytest.mark.slow          # onnx's reference evaluator through ResNet-50: the longest test of the file
 def test_every_bn_normalises_its_real_input_on_the_calibration_images(model, images):
     """An independent forward pass (onnx.reference, numpy) of the calibration images through the written graph:
     each BN's input, per channel over all images and positions, has the BN's running mean and variance, so the BN
@@ -151,6 +153,7 @@ def test_build_rejects_images_of_the_wrong_shape(shape, message):
     assert str(e.value) == message
 
 
+@pytest.mark.slow          # a second 100 MB build
 def test_zoo_command_writes_the_onnx_file_and_its_calibration_images_on_demand(tmp_path, model, images, capsys):
     """Built anew by the command with the default seed 0: the same bytes as the fixture's build (determinism)."""
     out = tmp_path / "nets" / "resnet50.onnx"

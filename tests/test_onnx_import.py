@@ -157,7 +157,94 @@ def _conv1d():
     return b.model(b.node("Conv", ["input", w], "bad", kernel_shape=[3]), (2, 6))
 
 
+def _graph(inputs=(("input", (3, 6, 6)),), outputs=("bad.out",), nodes=(), inits=()):
+    """A graph with the given data inputs (name, per-sample shape), outputs, nodes and initialisers."""
+    info = [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, ["N", *s]) for n, s in inputs]
+    outs = [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in outputs]
+    return helper.make_model(helper.make_graph(list(nodes), "net", info, outs, list(inits)),
+                             opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _relu(inputs, outputs=("bad.out",), name="bad", **kw):
+    return helper.make_node("Relu", list(inputs), list(outputs), name, **kw)
+
+
+def _const(name, value):
+    return numpy_helper.from_array(np.asarray(value, np.float32), name)
+
+
+def _dense_on(op, b, c=None, shape=(6,), **attrs):
+    ins = ["input", "B"] + (["C"] if c is not None else [])
+    inits = [_const("B", b)] + ([_const("C", c)] if c is not None else [])
+    return _graph((("input", shape),), nodes=[helper.make_node(op, ins, ["bad.out"], "bad", **attrs)], inits=inits)
+
+
+def _bn_with_training_outputs():
+    b = OnnxBuilder((3, 6, 6))
+    b.bn(b.conv("input", 3, 3, 1), 3, name="bad", outputs=3)
+    return b.model("bad.out", (3, 6, 6))
+
+
+def _metadata(value):
+    b = OnnxBuilder((3, 6, 6))
+    return b.model(b.node("Relu", ["input"]), (3, 6, 6), metadata={SCALES_KEY: value})
+
+
+def _two_residual_shapes():
+    b = OnnxBuilder((3, 6, 6))
+    y = b.conv("input", 3, 4, 3, pad=1, name="c")
+    return b.model(b.node("Add", [y, b.conv("input", 3, 4, 3, name="d")], "bad"), (4, 6, 6))
+
+
 UNSUPPORTED = [
+    ("two data inputs", lambda: _graph((("input", (3, 6, 6)), ("other", (3, 6, 6))), nodes=[_relu(["input"])]),
+     "graph must have exactly one data input (not an initializer), got ['input', 'other']"),
+    ("two outputs", lambda: _graph(outputs=("bad.out", "input"), nodes=[_relu(["input"])]),
+     "graph must have exactly one output, got ['bad.out', 'input']"),
+    ("a constant where an activation goes", lambda: _graph(nodes=[_relu(["w"])], inits=[_const("w", np.ones(3))]),
+     "node 'bad' (Relu): input 'w' must be an activation, got a constant"),
+    ("a tensor nothing writes", lambda: _graph(nodes=[_relu(["ghost"])]),
+     "node 'bad' (Relu): input 'ghost' is not written by any earlier node"),
+    ("a node with two outputs", lambda: _graph(nodes=[_relu(["input"], ("bad.out", "more"))]),
+     "node 'bad' (Relu): must have one output, got 2"),
+    ("an output not computed from the input", lambda: _graph(outputs=("w",), nodes=[_relu(["input"])],
+                                                              inits=[_const("w", np.ones(3))]),
+     "graph output 'w' must be an activation computed from the input"),
+    ("an op of another domain", lambda: _graph(nodes=[_relu(["input"], domain="com.microsoft")]),
+     "node 'bad' (Relu): unsupported op type (supported: " + ", ".join(SUPPORTED_OPS) + ")"),
+    ("Conv on vectors", lambda: _dense_on("Conv", np.ones((2, 6, 1, 1))),
+     "node 'bad' (Conv): input must be (N, C, H, W) images, got per-sample shape (6,)"),
+    ("Conv kernel_shape not the weight's", lambda: _dense_on("Conv", np.ones((2, 3, 3, 3)), shape=(3, 6, 6),
+                                                                   kernel_shape=[5, 5]),
+     "node 'bad' (Conv): unsupported attribute kernel_shape=[5, 5] (supported: the weight's (3, 3))"),
+    ("Conv window larger than its input", lambda: _dense_on("Conv", np.ones((2, 3, 7, 7)), shape=(3, 4, 4)),
+     "node 'bad' (Conv): a 7x7 window with pads (0, 0, 0, 0) does not fit a 4x4 input"),
+    ("Conv strides of three values", lambda: _dense_on("Conv", np.ones((2, 3, 3, 3)), shape=(3, 6, 6),
+                                                             strides=[1, 1, 1]),
+     "node 'bad' (Conv): unsupported attribute strides=[1, 1, 1] (supported: 2 values >= 1)"),
+    ("Gemm B not a matrix", lambda: _dense_on("Gemm", np.ones((6, 3, 1))),
+     "node 'bad' (Gemm): input B must be a matrix, got shape (6, 3, 1)"),
+    ("Gemm C not per output", lambda: _dense_on("Gemm", np.ones((6, 3)), c=np.ones(2)),
+     "node 'bad' (Gemm): input C must be one value per output channel (3), got shape (2,)"),
+    ("MatMul by a vector", lambda: _dense_on("MatMul", np.ones(6)),
+     "node 'bad' (MatMul): second operand must be a matrix, got shape (6,)"),
+    ("BN with its training outputs", _bn_with_training_outputs,
+     "node 'bad' (BatchNormalization): must have one output (inference); training outputs are not supported"),
+    ("BN not spatial", lambda: _conv_then("BatchNormalization", *(["s", "b", "m", "v"]), spatial=0),
+     "node 'bad' (BatchNormalization): unsupported attribute spatial=0 (supported: 1)"),
+    ("residual add of two shapes", _two_residual_shapes,
+     "node 'bad' (Add): inputs must have one shape, got (4, 6, 6) and (4, 4, 4)"),
+    ("MaxPool without a kernel", lambda: _conv_then("MaxPool"),
+     "node 'bad' (MaxPool): unsupported attribute kernel_shape=None (supported: 2 values >= 1)"),
+    ("Constant with two values", lambda: _graph(nodes=[helper.make_node("Constant", [], ["k"], "bad", value_int=1,
+                                                                        value_float=1.0), _relu(["input"], name="r")]),
+     "node 'bad' (Constant): must have exactly one value attribute, got ['value_float', 'value_int']"),
+    ("shape arithmetic on an activation", lambda: _conv_then("Gather", "i"),
+     "node 'bad' (Gather): data 'r.out' must be a constant (an initializer or a Constant node): the chip holds "
+     "weights, not activations"),
+    ("activation scales that are not JSON", lambda: _metadata("{nope"),
+     f"metadata {SCALES_KEY} must be JSON {{tensor: [scale, zero_point]}}: Expecting property name enclosed in "
+     "double quotes: line 1 column 2 (char 1)"),
     ("op type", lambda: _conv_then("Sigmoid"),
      "node 'bad' (Sigmoid): unsupported op type (supported: " + ", ".join(SUPPORTED_OPS) + ")"),
     ("grouped conv", lambda: _conv(group=2),

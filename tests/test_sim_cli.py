@@ -56,6 +56,8 @@ def test_sim_writes_a_waveform_when_asked(tmp_path, capsys):
     (["--time", "-1"], r"time \(s\) must be a finite number >= 0, got -1.0"),
     (["--seed", "-3"], r"seed must be an integer in \[0, 4294967295\], got -3"),
     (["--sim", "modelsim"], r"simulator must be one of icarus, verilator, got 'modelsim'"),
+    (["--tile", "4", "--encoding", "pdm"], r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pdm'"),
+    (["--encoding", "pdm"], r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pdm'"),
 ])
 def test_sim_rejects_bad_arguments_naming_the_valid_range(argv, msg, capsys):
     import re
