@@ -1,5 +1,5 @@
-"""The dependency direction of the packages: formal/ -> tb/ -> rtl/ -> model/ and tb/ -> model/; model/ never imports rtl/ or
-tb/, rtl/ never imports tb/ (docs/architecture.md, "Where things live"). Imports are absolute (neurophase.x.y)."""
+"""The dependency direction of the packages: formal/ -> tb/ -> rtl/ -> model/ and tb/ -> model/; model/ never imports
+rtl/ or tb/, rtl/ never imports tb/ (docs/architecture.md, "Where things live"). Imports are absolute (neurophase.x.y)."""
 
 import ast
 from pathlib import Path
