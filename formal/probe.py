@@ -8,7 +8,10 @@ holds, without touching its source. Uses Amaranth 0.5's ``Module._statements`` (
 
 from dataclasses import dataclass
 
-__all__ = ["Opened", "open_block"]
+from amaranth.asserts import AnySeq
+from amaranth.hdl import Value
+
+__all__ = ["Opened", "open_block", "free"]
 
 
 @dataclass
@@ -39,3 +42,10 @@ def open_block(block, platform=None):
                 signals.setdefault(sig.name, sig)
     submodules = {name: sub[0] if isinstance(sub, tuple) else sub for name, sub in m._named_submodules.items()}
     return Opened(m, signals, submodules)
+
+
+def free(m, *ports):
+    """Drive each of ``ports`` (signals or views) with a free value every cycle (the solver chooses it)."""
+    for port in ports:
+        value = Value.cast(port)
+        m.d.comb += value.eq(AnySeq(value.shape()))
