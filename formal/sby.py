@@ -31,13 +31,20 @@ MODES = ("prove", "bmc")        # k-induction (with its base case), bounded mode
 
 class Properties:
     """The named assertions of one wrapper: :meth:`check` adds ``Assert(cond)`` at its caller's source line and
-    remembers which property that line states, so a failure in the solver's log names the property."""
+    remembers which property that line states, so a failure in the solver's log names the property.
 
-    def __init__(self, m):
+    A strengthening invariant (``invariant=True``: a fact about the block's internals that makes the properties
+    inductive) is asserted only with ``invariants`` on; a mutant's run leaves them out, so it fails a property of
+    the block, not a helper."""
+
+    def __init__(self, m, invariants=True):
         self._m = m
+        self.invariants = invariants
         self.lines = {}          # (file, line) -> property name
 
-    def check(self, name, cond):
+    def check(self, name, cond, invariant=False):
+        if invariant and not self.invariants:
+            return
         a = Assert(cond, src_loc_at=1)
         self.lines[(Path(a.src_loc[0]).resolve().as_posix(), a.src_loc[1])] = name
         self._m.d.comb += a
