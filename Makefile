@@ -18,8 +18,9 @@ WAVES ?= 0
 AREA ?= 0
 PYTEST_ARGS ?=
 QUICK ?=
+MUTANTS ?=
 
-.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study clean help
+.PHONY: setup test test-slow bench lint rtl sim coverage formal energy drift-study clean help
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -30,6 +31,7 @@ help:
 	@echo "make lint       verilator --lint-only -Wall on every exported top"
 	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s WAVES=1)"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
+	@echo "make formal     SymbiYosys proofs of the periphery's properties (MUTANTS=1: and the broken variants)"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
 	@echo "make clean      remove build products"
@@ -71,6 +73,9 @@ sim: setup
 
 coverage: setup
 	$(NP) coverage
+
+formal: setup
+	$(NP) formal $(if $(MUTANTS),--mutants)
 
 energy: setup
 	$(NP) energy $(if $(filter 1,$(AREA)),--area)

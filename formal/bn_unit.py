@@ -2,10 +2,9 @@
 """Formal properties of rtl/bn_unit.py at reduced widths: every output equals D4's reference expression of its input
 and its channel's parameters, for every input, parameter and configuration (an equivalence proof by induction)."""
 
-from amaranth.asserts import AnySeq
 from amaranth.hdl import Array, Const, Elaboratable, Module, Mux, ResetSignal, Signal, signed
 
-from neurophase.formal.probe import open_block
+from neurophase.formal.probe import free, open_block
 from neurophase.formal.sby import Mutant, Proof, Properties
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import signed_range
@@ -58,9 +57,8 @@ class FormalBnUnit(Elaboratable):
         if self.mutant:
             MUTANTS[self.mutant].apply(blk, dut)
         m.submodules.dut = blk.module
-        for port in (dut.param_we, dut.param_channel, dut.param_scale, dut.param_bias, dut.shift, dut.relu,
-                     dut.last, dut.i_valid, dut.i_channel, dut.i_acc):
-            m.d.comb += port.eq(AnySeq(port.shape()))
+        free(m, dut.param_we, dut.param_channel, dut.param_scale, dut.param_bias, dut.shift, dut.relu, dut.last,
+             dut.i_valid, dut.i_channel, dut.i_acc)
         scale, bias = self._reference_memory(m, dut)
         mem = blk.submodules["params"]
         for c in range(CHANNELS):

@@ -171,7 +171,7 @@ PROOFS = [Proof("cmd_decoder", FormalCommandDecoder, {
     mode="prove", depth=3, why="with the bookkeeping invariant, induction closes at k = 3")]
 
 MUTANTS = {m.name: m for m in [
-    Mutant("skip_short", "cmd_decoder", _skip_short.__doc__, ("in_step",), _skip_short, depth=8),
+    Mutant("skip_short", "cmd_decoder", _skip_short.__doc__, ("in_step", "no_false_error"), _skip_short, depth=8),
     Mutant("double_read", "cmd_decoder", _double_read.__doc__, ("one_response",), _double_read, depth=6),
     Mutant("bad_tile_write", "cmd_decoder", _bad_tile_write.__doc__, ("no_effect",), _bad_tile_write, depth=6),
     Mutant("route_unchecked", "cmd_decoder", _route_unchecked.__doc__, ("error_raised",), _route_unchecked,

@@ -2,10 +2,9 @@
 """Formal properties of rtl/shift_add.py at reduced widths: every lane's accumulator and saturation flag equal D4's
 reference expression after any sequence of codes, ``valid`` and ``clear`` (an equivalence proof by induction)."""
 
-from amaranth.asserts import AnySeq
 from amaranth.hdl import Elaboratable, Module, Mux, Signal, signed
 
-from neurophase.formal.probe import open_block
+from neurophase.formal.probe import free, open_block
 from neurophase.formal.sby import Mutant, Proof, Properties
 from neurophase.model.checks import signed_range
 from neurophase.rtl.shift_add import ShiftAdd
@@ -38,7 +37,7 @@ class FormalShiftAdd(Elaboratable):
         if self.mutant:
             MUTANTS[self.mutant].apply(blk, dut)
         m.submodules.dut = blk.module
-        m.d.comb += [dut.code.eq(AnySeq(len(dut.code))), dut.valid.eq(AnySeq(1)), dut.clear.eq(AnySeq(1))]
+        free(m, dut.code, dut.valid, dut.clear)
         for lane in range(LANES):
             ref, ref_sat = Signal(signed(ACC_BITS), name=f"ref{lane}"), Signal(name=f"ref_sat{lane}")
             value, clamped = sat_step(Mux(dut.clear, 0, ref), dut.code[lane], ACC_BITS)
@@ -61,6 +60,12 @@ def _wraps(blk, dut):
         blk.module.d.sync += dut.acc[0].eq(total[:ACC_BITS].as_signed())
 
 
+def _flags_overflow_only(blk, dut):
+    """Lane 0's saturation flag misses a clamp at the bottom of the range."""
+    hi = signed_range(ACC_BITS)[1]
+    blk.module.d.sync += dut.saturated[0].eq(dut.valid & (blk["total0"] > hi))
+
+
 PROOFS = [Proof("shift_add", FormalShiftAdd, {
     "accumulator": "every lane's accumulator equals D4's acc <- sat(2 acc + code) over the codes since the last "
                    "clear or reset, for every code sequence",
@@ -68,4 +73,6 @@ PROOFS = [Proof("shift_add", FormalShiftAdd, {
     mode="prove", depth=2, why="the properties relate the registers one to one: 1-induction closes")]
 
 MUTANTS = {m.name: m for m in [
-    Mutant("wraps", "shift_add", _wraps.__doc__, ("accumulator",), _wraps, depth=6)]}
+    Mutant("wraps", "shift_add", _wraps.__doc__, ("accumulator",), _wraps, depth=6),
+    Mutant("flags_overflow_only", "shift_add", _flags_overflow_only.__doc__, ("saturation_flag",), _flags_overflow_only,
+           depth=6)]}
