@@ -3,9 +3,12 @@
 Ref: docs/architecture.md §4, §5, D7. :class:`GoldenExecutor` executes the command words of a
 :class:`~neurophase.model.host.Segment` as the chip (rtl/chip.py) does, with model/chip.py's programmed tiles for
 the MVMs and model/arith.py for the reduction and BN, and answers with the chip's response words. It tracks the
-registers the chip's behaviour depends on (each tile's, the reducer's BN registers, the route); a program error that
-the chip flags in its ERRORS register raises ValueError here. :func:`run_golden` runs the host's program for a set of
-images on it.
+registers the chip's behaviour depends on (each tile's, the reducer's BN registers, the route) and, through the error
+model of model/command_errors.py, every ERRORS bit and the answer the chip gives an illegal command (flagged, its
+data words skipped, a read of an unmapped register 0). What it cannot know it refuses with ValueError: the event
+counters (timing), an ACT count other than the tile's ROWS_USED and a START outside AUTOSTART mode (the chip does not
+flag them, and its MVM bookkeeping then goes astray). :func:`run_golden` runs the host's program for a set of images
+on it.
 
 Read noise. One batched MVM per tile and segment, drawn from ``default_rng([seed, tile, chunk])`` with the segment's
 chunk number and its own seed if it names one: model/chip.py's draw. A short last chunk is padded with zero vectors
@@ -21,11 +24,19 @@ from neurophase.model.adc import AdcConfig
 from neurophase.model.arith import BnRegisters, reduce_partial_sums
 from neurophase.model.checks import check_int, check_nonnegative
 from neurophase.model.host import Host, run_program
-from neurophase.model.interface import (BN_CTRL, CHIP_TARGET, RED_BN_REGS, TILE_MODE, WORD_BITS, ChipReg, Op,
-                                        TileCtrl, TileReg, act_words, adc_range_current, decode_header,
-                                        unpack_activations)
+from neurophase.model.command_errors import (ChipLimits, chip_access_error, data_words, header_error,
+                                             tile_access_error)
+from neurophase.model.interface import (BN_CTRL, CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET, RED_BN_REGS, REG_ARG,
+                                        TILE_GEOMETRY, TILE_ID, TILE_MODE, TILE_STATUS, WORD_BITS, ChipCtrl, ChipErr,
+                                        ChipReg, Op, TileCtrl, TileErr, TileReg, acts_per_word, adc_range_current,
+                                        decode_header, unpack_activations)
 
-__all__ = ["GoldenExecutor", "run_golden"]
+__all__ = ["GoldenExecutor", "run_golden", "chip_max_group"]
+
+
+def chip_max_group(chip):
+    """The largest reduction group of ``chip``'s mapping: the chip's ROUTE sizes 1..this (the RTL's max_group)."""
+    return max(len(chip.mapping.reduction_group(a.tile)) for a in chip.mapping.tiles)
 
 
 class _TileState:
@@ -38,6 +49,9 @@ class _TileState:
         self.scale = np.zeros(columns, np.int64)
         self.bias = np.zeros(columns, np.int64)
         self.version = 0
+        self.errors = 0              # the ERRORS register (TileErr bits)
+        self.in_flight = 0           # MVMs taken since the chip last had none outstanding
+        self.ran = False             # an MVM completed (STATUS.done)
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,8 +71,8 @@ def _signed(v, bits):
 
 class GoldenExecutor:
     """Executes command programs on the golden model: model/chip.py's programmed tiles (drift to ``t``, read noise
-    seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN. A program error that the chip flags
-    in its ERRORS register raises ValueError here, naming the command word. After each :meth:`execute`,
+    seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN; illegal commands as the chip answers
+    them (:attr:`chip_errors`, :meth:`tile_errors`). After each :meth:`execute`,
     ``last_mvms`` maps every tile that ran MVMs to (activations (MVMs, rows), bit-plane currents (b_in, MVMs,
     columns) in A): what a crossbar stand-in replays."""
 
@@ -71,6 +85,11 @@ class GoldenExecutor:
         self.tiles = {n: _TileState(cfg.columns, cfg.rows, 1000) for n in range(chip.config.geometry.tiles)}
         self.red = _TileState(cfg.columns, cfg.rows, 1000)
         self.route = (0, 1)
+        encodings = {chip.config.encoding, *(e for _, e in chip.config.tile_encodings)}
+        self.limits = ChipLimits(tiles=len(chip.tiles), rows=cfg.rows, columns=cfg.columns,
+                                 max_group=chip_max_group(chip), fmt=self.fmt, encodings=frozenset(encodings))
+        self._chip_errors = 0
+        self._carry = np.zeros(0, np.uint32)
         self._adc_tiles = {}
         self._snaps = {}
         self.last_mvms = {}
@@ -113,61 +132,143 @@ class GoldenExecutor:
         return self._adc_tiles[key]
 
     def execute(self, seg):
-        """Run ``seg``; returns its response words (uint32)."""
-        words = np.asarray(seg.words, np.uint32)
-        n_tiles = len(self.chip.tiles)
+        """Run ``seg``; returns its response words (uint32). A command cut off by the segment's end is finished by
+        the next segment's first words, as on the chip."""
+        words = np.concatenate([self._carry, np.asarray(seg.words, np.uint32)])
+        self._carry = words[:0]
         vectors = {}                        # tile -> list of activation vectors in ACT order
         queues = {}                         # tile -> indices of vectors not yet taken by an output
         out = []                            # ("word", value) or ("mvm", group, indices, _Snapshot)
         i = 0
         while i < len(words):
+            n_data = data_words(int(words[i]), self.fmt.b_in)
+            if i + 1 + n_data > len(words):
+                self._carry = words[i:]
+                break
             op, tile, arg = astuple(decode_header(words[i]))
             where = f"segment {seg.name}, word {i}"
-            if not isinstance(op, Op):
-                raise ValueError(f"{where}: opcode must be one of {[int(o) for o in Op]}, got {op}")
-            if tile != CHIP_TARGET and tile >= n_tiles and op != Op.NOP:
-                raise ValueError(f"{where}: tile must be in [0, {n_tiles - 1}] or {CHIP_TARGET:#x}, got {tile}")
+            error = header_error(int(words[i]), self.route, self.limits)
             i += 1
-            if op == Op.WRITE:
-                v, i = int(words[i]), i + 1
-                if tile == CHIP_TARGET:
-                    if arg in (ChipReg.CTRL, ChipReg.ERRORS):
-                        continue
-                    if arg not in RED_BN_REGS:
-                        raise ValueError(f"{where}: chip register {arg:#x} is not writable")
-                    self._tile_reg_write(self.red, RED_BN_REGS[arg], v, where)
-                else:
-                    self._tile_reg_write(self.tiles[tile], TileReg(arg), v, where)
+            if error:                       # flagged; the command's data words are skipped
+                self._raise_chip(error)
+                i += n_data
+            elif op == Op.WRITE:
+                self._write(tile, REG_ARG.decode(arg).address, int(words[i]), where)
+                i += 1
             elif op == Op.READ:
-                if tile == CHIP_TARGET:
-                    if arg not in RED_BN_REGS:
-                        raise ValueError(f"{where}: the golden executor models reads of the chip registers "
-                                         f"{[r.name for r in RED_BN_REGS]} only, got {arg:#x}")
-                    out.append(("word", self.red.regs[RED_BN_REGS[arg]] & 0xFFFF_FFFF))
-                else:
-                    out.append(("word", self.tiles[tile].regs[TileReg(arg)] & 0xFFFF_FFFF))
+                self._settle()
+                out.append(("word", self._read(tile, REG_ARG.decode(arg).address, where)))
             elif op == Op.ROUTE:
-                check_int(f"{where}: ROUTE size", arg, 1, n_tiles - tile)
+                self._settle()
                 self.route = (tile, arg)
             elif op == Op.ACT:
                 base, size = self.route
-                if not base <= tile < base + size:
-                    raise ValueError(f"{where}: ACT to tile {tile} outside the route {base}..{base + size - 1}")
-                nw = act_words(arg, self.fmt.b_in)
-                x = unpack_activations(words[i:i + nw], arg, self.fmt.b_in)
-                i += nw
+                x = unpack_activations(words[i:i + n_data], arg, self.fmt.b_in)
+                i += n_data
                 st = self.tiles[tile]
                 if arg != st.regs[TileReg.ROWS_USED]:
                     raise ValueError(f"{where}: ACT of {arg} activations to tile {tile} using "
-                                     f"{st.regs[TileReg.ROWS_USED]} rows")
+                                     f"{st.regs[TileReg.ROWS_USED]} rows (the chip does not flag it)")
+                st.in_flight += 1
                 vectors.setdefault(tile, []).append(x)
                 queues.setdefault(tile, []).append(len(vectors[tile]) - 1)
                 group = tuple(range(base, base + size))
                 if all(queues.get(g) for g in group):
                     idx = tuple(queues[g].pop(0) for g in group)
                     out.append(("mvm", group, idx, self._snapshot(group)))
+        self._settle()                      # the segment ends when every output has been delivered
         acc = self._mvms(seg, vectors)
         return self._responses(out, acc)
+
+    # -- the error model (model/command_errors.py): registers and flags as the chip's register files keep them ----------
+    @property
+    def chip_errors(self):
+        """The chip's ERRORS register (:class:`ChipErr` bits)."""
+        return self._chip_errors
+
+    def tile_errors(self, n):
+        """Tile ``n``'s ERRORS register (:class:`TileErr` bits)."""
+        return self.tiles[n].errors
+
+    def _raise_chip(self, bits):
+        self._chip_errors |= int(bits)
+
+    def _raise_tile(self, n, bits):
+        self.tiles[n].errors |= int(bits)
+        self._chip_errors |= ChipErr.TILE_ERROR
+
+    def _clear_chip(self, bits):
+        """Clear chip error bits; TILE_ERROR is raised again at once while a tile's flag is set."""
+        self._chip_errors &= ~int(bits)
+        if any(self.tiles[n].errors for n in range(self.limits.tiles)):
+            self._chip_errors |= ChipErr.TILE_ERROR
+
+    def _settle(self):
+        """No MVM outstanding any more (READ, ROUTE and chip WRITEs wait for it): every tile's MVMs have completed
+        and the tiles are idle."""
+        for st in self.tiles.values():
+            st.regs[TileReg.MVM_COUNT] += st.in_flight
+            st.ran |= st.in_flight > 0
+            st.in_flight = 0
+
+    def _write(self, tile, address, v, where):
+        if tile == CHIP_TARGET:
+            self._settle()
+            error = chip_access_error(address, v, True, self.limits)
+            if error:
+                self._raise_chip(error)
+            elif address == ChipReg.ERRORS:
+                self._clear_chip(v)
+            elif address == ChipReg.CTRL:
+                if v & ChipCtrl.CLEAR_ERRORS:
+                    self._clear_chip(~0)
+            else:
+                self._tile_reg_write(self.red, RED_BN_REGS[address], v, where)
+            return
+        st = self.tiles[tile]
+        error = tile_access_error(address, v, True, st.in_flight > 0, self.limits)
+        if error:
+            self._raise_tile(tile, error)
+        elif address == TileReg.ERRORS:
+            st.errors &= ~v
+        elif address == TileReg.CTRL:
+            if v & TileCtrl.CLEAR_ERRORS:
+                st.errors = 0
+            if v & TileCtrl.START:
+                if not TILE_MODE.decode(st.regs[TileReg.MODE]).autostart:
+                    raise ValueError(f"{where}: CTRL.START arms tile {tile} for an MVM without an ACT, which the "
+                                     "golden executor does not model")
+                self._raise_tile(tile, TileErr.START_WHILE_BUSY)
+            self._tile_reg_write(st, TileReg.CTRL, v, where)
+        else:
+            self._tile_reg_write(st, TileReg(address), v, where)
+
+    def _read(self, tile, address, where):
+        """The word a READ returns (the chip's register files: 0 for an unmapped or write-only register)."""
+        lim = self.limits
+        if tile == CHIP_TARGET:
+            error = chip_access_error(address, 0, False, lim)
+            self._raise_chip(error)
+            values = {ChipReg.ID: CHIP_ID, ChipReg.ERRORS: self._chip_errors, ChipReg.CTRL: 0,
+                      ChipReg.CONFIG: CHIP_CONFIG.encode(tiles=lim.tiles, max_group=lim.max_group,
+                                                         acts_per_word=acts_per_word(self.fmt.b_in)),
+                      ChipReg.STATUS: CHIP_STATUS.encode(route_base=self.route[0], route_size=self.route[1]),
+                      **{r: self.red.regs[t] for r, t in RED_BN_REGS.items()}}
+        else:
+            st = self.tiles[tile]
+            error = tile_access_error(address, 0, False, False, lim)
+            if error:
+                self._raise_tile(tile, error)
+            values = {TileReg.ID: TILE_ID, TileReg.GEOMETRY: TILE_GEOMETRY.encode(rows=lim.rows, columns=lim.columns),
+                      TileReg.CTRL: 0, TileReg.ERRORS: st.errors, TileReg.STATUS: TILE_STATUS.encode(done=int(st.ran)),
+                      **st.regs}
+        if error:
+            return 0
+        if address not in values:
+            raise ValueError(f"{where}: the golden executor does not model register {address:#x} of "
+                             f"{'the chip' if tile == CHIP_TARGET else f'tile {tile}'} (a count that depends on "
+                             f"timing or the analog side)")
+        return int(values[address]) & 0xFFFF_FFFF
 
     def _snapshot(self, group):
         key = (group, tuple(self.tiles[g].version for g in group), self.red.version)
@@ -202,7 +303,6 @@ class GoldenExecutor:
             res = self.tile(n).mvm(x, self.t, rng)
             acc[n] = res.acc[:len(vs)]
             self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])
-            self.tiles[n].regs[TileReg.MVM_COUNT] += len(vs)
         return acc
 
     def _responses(self, out, acc):
