@@ -16,6 +16,7 @@ to the segment's ``pad_mvms``, which gives the real MVMs the same currents as mo
 (the draw depends on the batch shape only, and each MVM's current on its own input only: tested).
 """
 
+from collections import Counter
 from dataclasses import astuple, dataclass
 
 import numpy as np
@@ -89,6 +90,7 @@ class GoldenExecutor:
         self.limits = ChipLimits(tiles=len(chip.tiles), rows=cfg.rows, columns=cfg.columns,
                                  max_group=chip_max_group(chip), fmt=self.fmt, encodings=frozenset(encodings))
         self._chip_errors = 0
+        self.error_events = Counter()       # error kind ("BAD_TILE", "tile BAD_VALUE", ...) -> times raised
         self._carry = np.zeros(0, np.uint32)
         self._adc_tiles = {}
         self._snaps = {}
@@ -192,10 +194,14 @@ class GoldenExecutor:
 
     def _raise_chip(self, bits):
         self._chip_errors |= int(bits)
+        for e in ChipErr(int(bits)):
+            self.error_events[e.name] += 1
 
     def _raise_tile(self, n, bits):
         self.tiles[n].errors |= int(bits)
-        self._chip_errors |= ChipErr.TILE_ERROR
+        for e in TileErr(int(bits)):
+            self.error_events[f"tile {e.name}"] += 1
+        self._raise_chip(ChipErr.TILE_ERROR)
 
     def _clear_chip(self, bits):
         """Clear chip error bits; TILE_ERROR is raised again at once while a tile's flag is set."""

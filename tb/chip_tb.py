@@ -68,8 +68,9 @@ class SegmentWriter:
             f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
         expected_planes = {}
         for n, (x, currents) in self.golden.last_mvms.items():
-            cols = self.golden.tiles[n].regs[TileReg.COLS_USED]
-            codes = current_code(currents[:, :, :cols], self.golden.tile(n).adc)     # (b_in, mvms, cols)
+            # Every column the tile's weights hold: COLS_USED may change between the segment's MVMs.
+            cols = currents.shape[2]
+            codes = current_code(currents, self.golden.tile(n).adc)                   # (b_in, mvms, cols)
             per_plane = codes.transpose(1, 0, 2).reshape(-1, cols)
             planes = bit_planes(x, self.b_in).transpose(1, 0, 2).reshape(-1, x.shape[1])
             with open(icode_file(n), "wb") as f:
@@ -140,11 +141,11 @@ class RtlExecutor:
                                  f"cycles) at command word {d.cmd_sent.value.to_unsigned()} of {len(seg.words)}, "
                                  f"{d.resp_count.value.to_unsigned()} of {seg.n_resp} responses")
 
-    async def run(self, seg, *, golden=True):
-        """The RTL's response words of ``seg``; with ``golden`` the golden executor runs it too and every word is
-        scored."""
+    async def run(self, seg, *, golden=True, expected=None):
+        """The RTL's response words of ``seg``; with ``golden`` the golden executor runs it too (or has run it and
+        answered ``expected``) and every word is scored."""
         w0 = time.perf_counter()
-        want = self.golden.execute(seg) if golden else None
+        want = expected if expected is not None else self.golden.execute(seg) if golden else None
         planes = self.files.write(seg) if golden else {}
         if not golden:
             with open(CMD_FILE, "wb") as f:
