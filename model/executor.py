@@ -22,8 +22,8 @@ from dataclasses import astuple, dataclass
 import numpy as np
 
 from neurophase.model.adc import AdcConfig
-from neurophase.model.arith import BnRegisters, reduce_partial_sums
-from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.model.arith import BnRegisters, accumulate, reduce_partial_sums
+from neurophase.model.checks import check_int, check_nonnegative, signed_range
 from neurophase.model.host import Host, run_program
 from neurophase.model.command_errors import (ChipLimits, chip_access_error, data_words, header_error,
                                              tile_access_error)
@@ -91,6 +91,8 @@ class GoldenExecutor:
                                  max_group=chip_max_group(chip), fmt=self.fmt, encodings=frozenset(encodings))
         self._chip_errors = 0
         self.error_events = Counter()       # error kind ("BAD_TILE", "tile BAD_VALUE", ...) -> times raised
+        # What the MVMs exercised (tb/functional_coverage.py reads it): modes, shifts, rails, saturations, groups.
+        self.coverage = Counter()
         self._carry = np.zeros(0, np.uint32)
         self._adc_tiles = {}
         self._snaps = {}
@@ -308,12 +310,19 @@ class GoldenExecutor:
             rng = np.random.default_rng([self.seed if seg.seed is None else seg.seed, n, seg.chunk])
             res = self.tile(n).mvm(x, self.t, rng)
             acc[n] = res.acc[:len(vs)]
+            lo, hi = signed_range(self.fmt.b_adc)
+            codes = res.codes[:, :len(vs), :self.tiles[n].regs[TileReg.COLS_USED]]
+            self.coverage.update({"adc_rail_low": int(np.count_nonzero(codes == lo)),
+                                  "adc_rail_high": int(np.count_nonzero(codes == hi)),
+                                  "back_to_back": int(len(vs) > 1), "mvms": len(vs),
+                                  "sat_shift_add": accumulate(res.codes[:, :len(vs)], self.fmt, res.encoding)[1]})
             self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])
         return acc
 
     def _responses(self, out, acc):
         words = []
         # Runs of outputs of the same group and register snapshot are computed together.
+        self.coverage["column_blocks"] += len({o[1] for o in out if o[0] == "mvm"}) > 1
         k = 0
         while k < len(out):
             if out[k][0] == "word":
@@ -326,9 +335,15 @@ class GoldenExecutor:
                 j += 1
             idx = np.array([o[2] for o in out[k:j]])
             parts = np.stack([acc[g][idx[:, m], :snap.columns] for m, g in enumerate(group)])
-            total, _ = reduce_partial_sums(parts, self.fmt) if len(group) > 1 else (parts[0], 0)
+            total, red_sats = reduce_partial_sums(parts, self.fmt) if len(group) > 1 else (parts[0], 0)
+            bn_sats = 0
             if not snap.raw:
-                total, _ = snap.bn.requantise(total, self.fmt, relu=snap.relu, last=snap.last)
+                total, bn_sats = snap.bn.requantise(total, self.fmt, relu=snap.relu, last=snap.last)
+            self.coverage.update({f"group_{len(group)}": 1, "raw" if snap.raw else "bn": 1,
+                                  f"columns_{'all' if snap.columns == self.limits.columns else 'part'}": 1,
+                                  "sat_reduce": red_sats, f"sat_bn_{'reducer' if len(group) > 1 else 'tile'}": bn_sats,
+                                  **({} if snap.raw else {f"relu_{snap.relu}": 1, f"last_{snap.last}": 1,
+                                                          f"shift_{snap.bn.shift}": 1})})
             words.append(total.ravel())
             k = j
         return (np.concatenate(words) if words else np.zeros(0, np.int64)).astype(np.int64).astype(np.uint32)

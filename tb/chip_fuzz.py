@@ -113,9 +113,8 @@ def _command(kind, rng, sh):
         if rng.random() < 0.6:
             return [header(Op.READ, tile, int(rng.choice(_TILE_READS)))]
         return [header(Op.READ, CHIP_TARGET, int(rng.choice(_CHIP_READS)))]
-    if kind == "tile_write":
-        reg = int(rng.integers(0, 32))
-        reg = TileReg(reg) if reg in TileReg._value2member_map_ else reg
+    if kind == "tile_write":            # mostly the named registers, sometimes any address
+        reg = TileReg(int(rng.choice(list(TileReg)))) if rng.random() < 0.7 else int(rng.integers(0x14, 0x20))
         return _tile_write(rng, sh, tile, reg)
     if kind == "busy_write":
         base = sh.route[0]

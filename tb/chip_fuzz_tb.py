@@ -14,6 +14,7 @@ import numpy as np
 
 from neurophase.tb.chip_tb import RtlExecutor, drive, start
 from neurophase.tb.common import timeout_ns
+from neurophase.tb.functional_coverage import sample
 from neurophase.tb.runner import params
 
 __all__ = []
@@ -66,7 +67,8 @@ async def command_storms_match_golden(dut):
                            logits_equal=bool(np.array_equal(result.logits, reference))))
     report = dict(fuzz_seed=p["fuzz_seed"], storms=p["storms"], words=words, words_checked=ex.scoreboard.checked,
                   mismatches=ex.scoreboard.total, output_mismatches=ex.scoreboard.mismatches, pin_errors=pin_errors,
-                  wordline_errors=ex.wl_errors, plane_errors=ex.plane_errors, images=images)
+                  wordline_errors=ex.wl_errors, plane_errors=ex.plane_errors, images=images,
+                  coverage=sample(golden))
     with open(p["result"], "w") as f:
         json.dump(report, f, indent=1)
     log.info("%s", report)

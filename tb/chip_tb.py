@@ -25,6 +25,7 @@ from neurophase.model.executor import GoldenExecutor
 from neurophase.model.host import Host, Segment
 from neurophase.tb.chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
 from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.functional_coverage import sample
 from neurophase.tb.runner import params
 
 __all__ = ["hex_lines", "read_hex", "drive"]
@@ -325,7 +326,8 @@ async def chip_inference_matches_golden(dut):
                   wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python,
                   images_per_s=len(pixels) / wall, chip_errors=chip_errors, tile_errors=tile_errors,
                   counters=layer_counters, events=events.as_dict(),
-                  layer_events={name: ev.as_dict() for name, ev in layer_events.items()})
+                  layer_events={name: ev.as_dict() for name, ev in layer_events.items()},
+                  coverage=sample(golden))
     with open(p["result"], "w") as f:
         json.dump(report, f, indent=1)
     log.info("%s", report)
