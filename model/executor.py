@@ -7,13 +7,16 @@ registers the chip's behaviour depends on (each tile's, the reducer's BN registe
 model of model/command_errors.py, every ERRORS bit and the answer the chip gives an illegal command (flagged, its
 data words skipped, a read of an unmapped register 0). What it cannot know it refuses with ValueError: the event
 counters (timing), an ACT count other than the tile's ROWS_USED and a START outside AUTOSTART mode (the chip does not
-flag them, and its MVM bookkeeping then goes astray). :func:`run_golden` runs the host's program for a set of images
-on it.
+flag them, and its MVM bookkeeping then goes astray). One executor models one chip (``chip_index``): its tiles are
+the mapping's tiles on that chip, addressed by their slot. :func:`run_golden` runs the host's program for a set of
+inputs on one executor per chip.
 
-Read noise. One batched MVM per tile and segment, drawn from ``default_rng([seed, tile, chunk])`` with the segment's
-chunk number and its own seed if it names one: model/chip.py's draw. A short last chunk is padded with zero vectors
-to the segment's ``pad_mvms``, which gives the real MVMs the same currents as model/chip.py's blank-image padding
-(the draw depends on the batch shape only, and each MVM's current on its own input only: tested).
+Read noise. One batched MVM per tile and segment (model/chip.py ``Chip.tile_mvm``, in the chip's blocks), drawn from
+``default_rng([seed, tile, chunk])`` with the tile's number in the mapping, the segment's chunk number and its own
+seed if it names one: model/chip.py's draw. A short last chunk is padded with zero vectors to the segment's
+``pad_mvms``, which gives the real MVMs the same currents as model/chip.py's zero-input padding (the draw depends on
+the batch shape only, and each MVM's current on its own input only: tested). A tile reads with the input encoding its
+MODE register selects.
 """
 
 from collections import Counter
@@ -29,8 +32,8 @@ from neurophase.model.command_errors import (ChipLimits, chip_access_error, data
                                              tile_access_error)
 from neurophase.model.interface import (BN_CTRL, CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET, RED_BN_REGS, REG_ARG,
                                         TILE_GEOMETRY, TILE_ID, TILE_MODE, TILE_STATUS, WORD_BITS, ChipCtrl, ChipErr,
-                                        ChipReg, Op, TileCtrl, TileErr, TileReg, acts_per_word, adc_range_current,
-                                        decode_header, unpack_activations)
+                                        ChipReg, InputEncoding, Op, TileCtrl, TileErr, TileReg, acts_per_word,
+                                        adc_range_current, decode_header, unpack_activations)
 
 __all__ = ["GoldenExecutor", "run_golden", "chip_max_group"]
 
@@ -71,13 +74,14 @@ def _signed(v, bits):
 
 
 class GoldenExecutor:
-    """Executes command programs on the golden model: model/chip.py's programmed tiles (drift to ``t``, read noise
-    seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN; illegal commands as the chip answers
-    them (:attr:`chip_errors`, :meth:`tile_errors`). After each :meth:`execute`,
-    ``last_mvms`` maps every tile that ran MVMs to (activations (MVMs, rows), bit-plane currents (b_in, MVMs,
-    columns) in A): what a crossbar stand-in replays."""
+    """Executes command programs on the golden model: model/chip.py's programmed tiles on chip ``chip_index`` (drift
+    to ``t``, read noise seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN; illegal commands as
+    the chip answers them (:attr:`chip_errors`, :meth:`tile_errors`), its tiles implementing every input encoding (as
+    rtl/chip.py's do by default). After each :meth:`execute`, ``last_mvms`` maps every tile slot that ran MVMs to
+    (activations (MVMs, rows), read currents (reads, MVMs, columns) in A: the b_in bit-planes, or the one PWM read's
+    window mean current): what a crossbar stand-in replays (kept only with ``keep_reads``, as is :attr:`coverage`)."""
 
-    def __init__(self, chip, t, seed):
+    def __init__(self, chip, t, seed, chip_index=0, keep_reads=True):
         self.chip = chip
         self.t = check_nonnegative("t (s)", t)
         self.seed = check_int("seed", seed, 0, 2 ** 63 - 1)
@@ -86,9 +90,11 @@ class GoldenExecutor:
         self.tiles = {n: _TileState(cfg.columns, cfg.rows, 1000) for n in range(chip.config.geometry.tiles)}
         self.red = _TileState(cfg.columns, cfg.rows, 1000)
         self.route = (0, 1)
-        encodings = {chip.config.encoding, *(e for _, e in chip.config.tile_encodings)}
-        self.limits = ChipLimits(tiles=len(chip.tiles), rows=cfg.rows, columns=cfg.columns,
-                                 max_group=chip_max_group(chip), fmt=self.fmt, encodings=frozenset(encodings))
+        self.slots = {a.slot: a.tile for a in chip.mapping.chip_tiles(chip_index)}
+        self.keep_reads = keep_reads
+        self.limits = ChipLimits(tiles=len(self.slots), rows=cfg.rows, columns=cfg.columns,
+                                 max_group=chip_max_group(chip), fmt=self.fmt,
+                                 encodings=frozenset(int(e) for e in InputEncoding))
         self._chip_errors = 0
         self.error_events = Counter()       # error kind ("BAD_TILE", "tile BAD_VALUE", ...) -> times raised
         # What the MVMs exercised (tb/functional_coverage.py reads it): modes, shifts, rails, saturations, groups.
@@ -123,12 +129,16 @@ class GoldenExecutor:
             raise ValueError(f"{where}: register {reg:#x} is not writable")
         st.version += 1
 
+    def encoding(self, n):
+        """The input encoding tile ``n``'s MODE register selects."""
+        return InputEncoding(TILE_MODE.decode(self.tiles[n].regs[TileReg.MODE]).encoding)
+
     def tile(self, n):
-        """The programmed golden tile seen through the ADC range its register holds."""
+        """The programmed golden tile in slot ``n`` seen through the ADC range its register holds."""
         rng = self.tiles[n].regs[TileReg.ADC_RANGE]
         key = (n, rng)
         if key not in self._adc_tiles:
-            tile = self.chip.tiles[n]
+            tile = self.chip.tiles[self.slots[n]]
             i_fs = adc_range_current(rng)
             if not np.isclose(i_fs, tile.adc.i_fs, rtol=1e-12, atol=0):
                 tile = tile.with_adc(AdcConfig(tile.adc.bits, i_fs, tile.adc.frac_bits))
@@ -142,6 +152,7 @@ class GoldenExecutor:
         self._carry = words[:0]
         vectors = {}                        # tile -> list of activation vectors in ACT order
         queues = {}                         # tile -> indices of vectors not yet taken by an output
+        encodings = {}                      # tile -> the input encoding of its MVMs
         out = []                            # ("word", value) or ("mvm", group, indices, _Snapshot)
         i = 0
         while i < len(words):
@@ -173,6 +184,9 @@ class GoldenExecutor:
                 if arg != st.regs[TileReg.ROWS_USED]:
                     raise ValueError(f"{where}: ACT of {arg} activations to tile {tile} using "
                                      f"{st.regs[TileReg.ROWS_USED]} rows (the chip does not flag it)")
+                if encodings.setdefault(tile, self.encoding(tile)) != self.encoding(tile):
+                    raise ValueError(f"{where}: tile {tile} changes its input encoding within a segment (the golden "
+                                     f"executor runs a tile's MVMs of a segment as one batch)")
                 st.in_flight += 1
                 vectors.setdefault(tile, []).append(x)
                 queues.setdefault(tile, []).append(len(vectors[tile]) - 1)
@@ -181,10 +195,10 @@ class GoldenExecutor:
                     idx = tuple(queues[g].pop(0) for g in group)
                     out.append(("mvm", group, idx, self._snapshot(group)))
         self._settle()                      # the segment ends when every output has been delivered
-        acc = self._mvms(seg, vectors)
+        acc = self._mvms(seg, vectors, encodings)
         return self._responses(out, acc)
 
-    # -- the error model (model/command_errors.py): registers and flags as the chip's register files keep them ----------
+    # -- the error model (model/command_errors.py): registers and flags as the chip's register files keep them ---------
     @property
     def chip_errors(self):
         """The chip's ERRORS register (:class:`ChipErr` bits)."""
@@ -296,28 +310,34 @@ class GoldenExecutor:
         return _Snapshot(n, raw, BnRegisters(regs.scale[:n], regs.bias[:n], ctrl.shift), bool(ctrl.relu),
                          bool(ctrl.last))
 
-    def _mvms(self, seg, vectors):
-        """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw)."""
+    def _mvms(self, seg, vectors, encodings):
+        """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw) with the
+        tile's input encoding."""
         acc = {}
         self.last_mvms = {}
         for n, vs in vectors.items():
             x = np.array(vs)
-            rows = self.chip.tiles[n].weight_shape[0]
+            rows = self.chip.tiles[self.slots[n]].weight_shape[0]
             if x.shape[1] != rows:
                 raise ValueError(f"tile {n} holds {rows} rows of weights, got {x.shape[1]} activations per MVM")
             if seg.pad_mvms and seg.pad_mvms > len(x):
                 x = np.concatenate([x, np.zeros((seg.pad_mvms - len(x), rows), np.int64)])
-            rng = np.random.default_rng([self.seed if seg.seed is None else seg.seed, n, seg.chunk])
-            res = self.tile(n).mvm(x, self.t, rng)
+            res = self.chip.tile_mvm(self.slots[n], x, self.t, self.seed if seg.seed is None else seg.seed,
+                                     seg.chunk, tile=self.tile(n), keep_reads=self.keep_reads, encoding=encodings[n])
             acc[n] = res.acc[:len(vs)]
-            lo, hi = signed_range(self.fmt.b_adc)
-            codes = res.codes[:, :len(vs), :self.tiles[n].regs[TileReg.COLS_USED]]
-            self.coverage.update({"adc_rail_low": int(np.count_nonzero(codes == lo)),
-                                  "adc_rail_high": int(np.count_nonzero(codes == hi)),
-                                  "back_to_back": int(len(vs) > 1), "mvms": len(vs),
-                                  "sat_shift_add": accumulate(res.codes[:, :len(vs)], self.fmt, res.encoding)[1]})
-            self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])
+            if self.keep_reads:
+                self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])
+                self._cover_reads(n, res.codes[:, :len(vs)], encodings[n])
         return acc
+
+    def _cover_reads(self, n, codes, encoding):
+        """Count what tile ``n``'s reads (codes (reads, MVMs, columns)) exercised for :attr:`coverage`."""
+        lo, hi = signed_range(self.fmt.b_adc)
+        used = codes[:, :, :self.tiles[n].regs[TileReg.COLS_USED]]
+        self.coverage.update({"adc_rail_low": int(np.count_nonzero(used == lo)),
+                              "adc_rail_high": int(np.count_nonzero(used == hi)),
+                              "back_to_back": int(codes.shape[1] > 1), "mvms": codes.shape[1],
+                              "sat_shift_add": accumulate(codes, self.fmt, encoding)[1]})
 
     def _responses(self, out, acc):
         words = []
@@ -349,7 +369,8 @@ class GoldenExecutor:
         return (np.concatenate(words) if words else np.zeros(0, np.int64)).astype(np.int64).astype(np.uint32)
 
 
-def run_golden(chip, pixels, t, seed):
-    """Run the compiled program for ``pixels`` on the golden executor; returns a :class:`RunResult`."""
-    ex = GoldenExecutor(chip, t, seed)
-    return run_program(Host(chip).session(pixels), ex.execute)
+def run_golden(chip, x, t, seed):
+    """Run the compiled program for inputs ``x`` on the golden executors (one per chip); returns a
+    :class:`~neurophase.model.host.RunResult`."""
+    executors = [GoldenExecutor(chip, t, seed, c, keep_reads=False) for c in range(chip.mapping.chips)]
+    return run_program(Host(chip).session(x), lambda seg: executors[seg.chip].execute(seg))

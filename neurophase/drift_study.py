@@ -3,7 +3,9 @@
 Writes build/reports/drift_study.{json,csv,md,png} (``--quick``: drift_study_quick.*, 3 chips, 1 s and 1 year, 120 test
 images; ``--encoding pwm``: a ``_pwm`` suffix) and says whether the paper's ">= 97.1% of FP32" and "within 0.5% of fresh
 for a year" hold for the reference network. Uses every core (one process per chip task); deterministic for the chip
-seeds whatever the process count.
+seeds whatever the process count. ``--network`` studies another network (a file from `neurophase import`, or an ONNX
+file with --calib; its test set from the import's --data) with no remedy, BN recalibration and global drift
+compensation; the reports then carry the network's name in their stem.
 """
 
 from pathlib import Path
@@ -12,6 +14,9 @@ DEFAULT_OUT = Path("build/reports")
 
 
 def add_arguments(p):
+    p.add_argument("--network", default="digits",
+                   help="the network: 'digits' (default), a network file from `neurophase import` or an ONNX file")
+    p.add_argument("--calib", default=None, help="calibration inputs (.npz) of an ONNX --network")
     p.add_argument("--quick", action="store_true", help="3 chips, 1 s and 1 year, the first 120 test images")
     p.add_argument("--chips", type=int, default=None, help="Monte Carlo chips (default 10; quick 3)")
     p.add_argument("--images", type=int, default=None, help="first k test images (default all 360; quick 120)")
@@ -32,9 +37,13 @@ def run(args):
     kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images), ("jobs", args.jobs)) if v is not None}
     if args.times is not None:
         kw["times"] = tuple((time_label(t), t) for t in args.times)
-    cfg = (StudyConfig.quick_mode if args.quick else StudyConfig)(budget=args.budget, encoding=encoding, **kw)
+    cfg = (StudyConfig.quick_mode if args.quick else StudyConfig)(budget=args.budget, encoding=encoding,
+                                                                  network=str(args.network),
+                                                                  calib=None if args.calib is None else str(args.calib),
+                                                                  **kw)
     result = run_study(cfg)
-    stem = "drift_study" + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
+    named = "" if cfg.network == "digits" else "_" + result["config"]["network"]
+    stem = "drift_study" + named + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
     paths = write_reports(result, args.out, stem)
     print(markdown_table(result))
     print(f"run time {result['runtime_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))

@@ -215,7 +215,7 @@ def run_fuzz(*, sim, fuzz_seed, storms, words, t=3600.0, seed=0, chip_seed=0, wo
         run_cocotb(component=harness, toplevel=TOPLEVEL, test_module="neurophase.tb.chip_fuzz_tb", sim=sim,
                    parameters=parameters, case=f"tiles{harness.chip.n_tiles}_planes{harness.plane_depth}",
                    extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-                   testcase="command_storms_match_golden",
+                   testcase="command_storms_match_golden", workdir=workdir,
                    extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(4000 + storms * (words + 800))})
     except RuntimeError as e:
         error = str(e)

@@ -36,7 +36,6 @@ async def command_storms_match_golden(dut):
     from neurophase.model.chip import reference_chip
     from neurophase.model.executor import GoldenExecutor
     from neurophase.model.host import Host
-    from neurophase.model.network import load_split
     from neurophase.tb.chip_fuzz import command_storm
     p = params()
     log = logging.getLogger("tb.chip.fuzz")
@@ -46,7 +45,7 @@ async def command_storms_match_golden(dut):
     await start(dut, ex)
     host = Host(chip)
     await ex.run(host.config_segment())
-    _, _, x_te, y_te = load_split()
+    test = chip.network.test
     words = pin_errors = 0
     images = []
     for k in range(p["storms"]):
@@ -59,10 +58,10 @@ async def command_storms_match_golden(dut):
             if bool(dut.error.value) != bool(golden.chip_errors):
                 pin_errors += 1
                 log.error("%s: error pin %s, golden ERRORS %#x", seg.name, dut.error.value, golden.chip_errors)
-        pixels = x_te[k:k + 1]
-        result = await drive(host.session(pixels), ex.run)
-        reference = chip.run(pixels, p["t"], p["seed"])
-        images.append(dict(label=int(y_te[k]), rtl=int(np.argmax(result.logits[0])),
+        x = test.x[k:k + 1]
+        result = await drive(host.session(x), ex.run)
+        reference = chip.run(x, p["t"], p["seed"])
+        images.append(dict(label=int(test.y[k]), rtl=int(np.argmax(result.logits[0])),
                            golden=int(np.argmax(reference[0])),
                            logits_equal=bool(np.array_equal(result.logits, reference))))
     report = dict(fuzz_seed=p["fuzz_seed"], storms=p["storms"], words=words, words_checked=ex.scoreboard.checked,
