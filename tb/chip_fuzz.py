@@ -13,8 +13,9 @@ every tile's ERRORS.
 It stays inside what the chip promises to survive: every tile keeps AUTOSTART (a START without an ACT, or an ACT that
 never starts, would leave MVMs outstanding forever), an ACT's count is its tile's ROWS_USED (the chip does not check
 it against ROWS_USED), ROWS_USED keeps its value, COLS_USED stays within the tile's mapped columns, and a tile register
-is written while the tile is busy only right after an ACT to it (when it is certainly busy: whether an earlier MVM
-has finished depends on timing).
+is written while the tile is busy only right after an ACT to it, as the next command or after other such writes (when
+it is certainly busy: its reads take longer than a few commands). Later, whether the MVM has finished depends on
+timing: the golden executor counts a tile busy until the chip settles, the chip until the MVM's last beat leaves.
 """
 
 from dataclasses import dataclass, field
@@ -42,7 +43,8 @@ _CHIP_READS = [ChipReg.ID, ChipReg.CONFIG, ChipReg.ERRORS, ChipReg.STATUS, *RED_
 @dataclass
 class StormShadow:
     """What the storm keeps track of to stay inside the chip's promises: the chip's geometry, each mapped tile's
-    ROWS_USED and mapped columns, the route, and the tiles with MVMs since the chip last settled."""
+    ROWS_USED and mapped columns, the route, the tiles with MVMs since the chip last settled, and the tile whose ACT
+    was the last command but busy writes (``acted``: certainly busy)."""
     tiles: int
     rows: int
     columns: int
@@ -52,6 +54,7 @@ class StormShadow:
     mapped_columns: dict
     route: tuple
     busy: set = field(default_factory=set)
+    acted: int = None
 
 
 def _word(rng, bits=32):
@@ -118,7 +121,7 @@ def _command(kind, rng, sh):
         return _tile_write(rng, sh, tile, reg)
     if kind == "busy_write":
         base = sh.route[0]
-        if sh.route[1] != 1 or base not in sh.busy:
+        if sh.route[1] != 1 or sh.acted != base:
             return []
         reg = TileReg(int(rng.choice(sorted(TILE_CONFIG))))
         return [header(Op.WRITE, base, int(reg)), _rand_value(rng, reg, sh, base)]
@@ -165,6 +168,7 @@ def _command(kind, rng, sh):
     base = sh.route[0]
     x = rng.integers(0, 1 << sh.b_in, size=(1, sh.rows_used[base]))
     sh.busy.add(base)
+    sh.acted = base
     return [header(Op.ACT, base, ACT_ARG.encode(count=sh.rows_used[base]))] + \
         pack_activations(x, sh.b_in)[0].astype(np.int64).tolist()
 
@@ -178,7 +182,11 @@ def command_storm(seed, shadow, words, *, segments=4, name="storm", chunk0=1000)
     p = np.array([_WEIGHTS[k] for k in kinds], float)
     out = []
     while len(out) < words:
-        out += _command(kinds[rng.choice(len(kinds), p=p / p.sum())], rng, shadow)
+        kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
+        command = _command(kind, rng, shadow)
+        if command and kind not in ("act", "busy_write"):
+            shadow.acted = None
+        out += command
     out += [header(Op.READ, CHIP_TARGET, ChipReg.ERRORS)] + [header(Op.READ, n, TileReg.ERRORS)
                                                                for n in range(shadow.tiles)]
     cuts = sorted(rng.choice(np.arange(1, len(out)), size=segments - 1, replace=False).tolist())

@@ -17,22 +17,13 @@ def _sizes(sim):
     return (int(os.environ.get("NEUROPHASE_FUZZ_STORMS", storms)), int(os.environ.get("NEUROPHASE_FUZZ_WORDS", words)))
 
 
-# Found by the Verilator run on 2026-12-01 and not yet diagnosed: with seed 1, segment storm2.2 (109 words) the
-# chip stalls after 74 of the 95 responses the golden executor gives, so either the chip hangs on a command stream
-# it should survive or the storm breaks a promise of tb/chip_fuzz.py. The Icarus run's two storms stop before it.
-# Strict: the mark must go when the cause is fixed.
-STALL = "seed 1, storm2.2: the chip stalls after 74 of 95 responses (not yet diagnosed)"
-
-
 # Icarus: its two storms and two images took 5 min 52 s of CPU (1 h wall at load 7-30): in the slow set.
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", [pytest.param("icarus", marks=pytest.mark.slow), "verilator"])
-def test_command_storms_through_the_chip_rtl_answer_as_the_golden_executor(sim, request):
+def test_command_storms_through_the_chip_rtl_answer_as_the_golden_executor(sim):
     from neurophase.tb.chip_fuzz import run_fuzz
     storms, words = _sizes(sim)
     seed = int(os.environ.get("NEUROPHASE_FUZZ_SEED", 1))
-    if seed == 1 and storms > 2:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=STALL))
     r = run_fuzz(sim=sim, fuzz_seed=seed, storms=storms, words=words)
     assert "error" not in r and r["mismatches"] == 0 and r["pin_errors"] == 0, f"replay: {r['replay']}\n{r}"
     assert r["words"] >= storms * words
