@@ -20,8 +20,11 @@ AREA ?= 0
 PYTEST_ARGS ?=
 QUICK ?=
 MUTANTS ?=
+RESNET ?= 0
+RESNET_STYLE := --network model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz \
+  --data model/data/digits_test.npz
 
-.PHONY: setup test test-slow bench lint rtl sim coverage formal energy drift-study clean help
+.PHONY: setup test test-slow bench lint rtl sim coverage formal energy drift-study fault-study clean help
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -35,6 +38,8 @@ help:
 	@echo "make formal     SymbiYosys proofs of the periphery's properties (MUTANTS=1: and the broken variants)"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
+	@echo "make fault-study accuracy against each non-ideality's magnitude, with the remedies (QUICK=1: 1 chip, one"
+	@echo "                 magnitude each; RESNET=1: the ResNet-style network)"
 	@echo "make clean      remove build products"
 
 setup: $(STAMP)
@@ -84,6 +89,9 @@ energy: setup
 
 drift-study: setup
 	$(NP) drift-study $(if $(QUICK),--quick)
+
+fault-study: setup
+	$(NP) fault-study $(if $(QUICK),--quick) $(if $(filter 1,$(RESNET)),$(RESNET_STYLE))
 
 clean:
 	rm -rf build sim_build .pytest_cache
