@@ -24,11 +24,12 @@ CALIB ?=
 DATA ?=
 SEEDS ?= 5
 START ?= 0
+MUTANTS ?=
 RESNET ?= 0
 RESNET_STYLE := --network model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz \
   --data model/data/digits_test.npz
 
-.PHONY: setup test test-slow bench lint rtl sim regress coverage energy drift-study fault-study clean help
+.PHONY: setup test test-slow bench lint rtl sim regress coverage formal energy drift-study fault-study clean help
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -41,6 +42,7 @@ help:
 	@echo "                SIM=icarus|verilator IMAGES=k T=s SEED=s ENCODING=pwm WAVES=1)"
 	@echo "make regress    SEEDS=n random networks (from seed START) through the chip RTL; build/reports/regress.json"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
+	@echo "make formal     SymbiYosys proofs of the periphery's properties (MUTANTS=1: and the broken variants)"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
 	@echo "make fault-study accuracy against each non-ideality's magnitude, with the remedies (QUICK=1: 1 chip, one"
@@ -89,6 +91,9 @@ regress: setup
 
 coverage: setup
 	$(NP) coverage
+
+formal: setup
+	$(NP) formal $(if $(MUTANTS),--mutants)
 
 energy: setup
 	$(NP) energy $(if $(filter 1,$(AREA)),--area)

@@ -9,6 +9,7 @@ COMMANDS = {
     "rtl": "neurophase.rtl_tools",
     "lint": "neurophase.lint",
     "coverage": "neurophase.coverage",
+    "formal": "neurophase.formal_cli",
     "bench": "neurophase.bench",
     "energy": "neurophase.energy",
     "train": "neurophase.train",

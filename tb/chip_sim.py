@@ -27,6 +27,7 @@ def harness_for(chip):
     """The harness for ``chip`` (model/chip.py) with replay memories deep enough for a whole chunk of images in
     either encoding (so one simulator build serves every image count and encoding)."""
     from neurophase.model.chip import CHUNK
+    from neurophase.model.executor import chip_max_group
     from neurophase.tb.chip_harness import ChipHarness
     from neurophase.tb.pwm_check import PwmWindow
     fmt = chip.config.fmt
@@ -40,8 +41,7 @@ def harness_for(chip):
     depth = lambda n: 1 << max(4, (n - 1).bit_length())
     return ChipHarness(tiles=chip.mapping.tiles_needed, rows=chip.config.tile.rows,
                        columns=chip.config.tile.columns, fmt=fmt, acts_per_beat=16,
-                       frac_bits=chip.config.frac_bits, max_group=max(len(chip.mapping.reduction_group(a.tile))
-                                                                      for a in chip.mapping.tiles),
+                       frac_bits=chip.config.frac_bits, max_group=chip_max_group(chip),
                        plane_depth=depth(planes), cmd_depth=depth(cmd_words), resp_depth=depth(resp_words))
 
 

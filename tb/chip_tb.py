@@ -26,6 +26,7 @@ from neurophase.model.executor import GoldenExecutor
 from neurophase.model.host import Host, Segment
 from neurophase.tb.chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
 from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.functional_coverage import sample
 from neurophase.tb.pwm_check import PwmWindow
 from neurophase.tb.runner import params
 
@@ -72,8 +73,9 @@ class SegmentWriter:
             f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
         reads = {}
         for n, (x, currents) in self.golden.last_mvms.items():
-            cols = self.golden.tiles[n].regs[TileReg.COLS_USED]
-            codes = current_code(currents[:, :, :cols], self.golden.tile(n).adc)     # (reads, mvms, cols)
+            # Every column the tile's weights hold: COLS_USED may change between the segment's MVMs.
+            cols = currents.shape[2]
+            codes = current_code(currents, self.golden.tile(n).adc)                   # (reads, mvms, cols)
             per_read = codes.transpose(1, 0, 2).reshape(-1, cols)
             pwm = self.golden.encoding(n) is InputEncoding.PWM
             # Per read, the expected wordlines: a bit-plane, or a PWM read's pulse widths bit-sliced (LSB first).
@@ -148,14 +150,14 @@ class RtlExecutor:
                                  f"cycles) at command word {d.cmd_sent.value.to_unsigned()} of {len(seg.words)}, "
                                  f"{d.resp_count.value.to_unsigned()} of {seg.n_resp} responses")
 
-    async def run(self, seg, *, golden=True):
-        """The RTL's response words of ``seg``; with ``golden`` the golden executor runs it too and every word is
-        scored."""
+    async def run(self, seg, *, golden=True, expected=None):
+        """The RTL's response words of ``seg``; with ``golden`` the golden executor runs it too (or has run it and
+        answered ``expected``) and every word is scored."""
         w0 = time.perf_counter()
         if self.depths and (len(seg.words) > self.depths["cmd"] or seg.n_resp > self.depths["resp"]):
             raise AssertionError(f"{seg.name}: {len(seg.words)} command and {seg.n_resp} response words; the "
                                  f"harness holds {self.depths['cmd']} and {self.depths['resp']}")
-        want = self.golden.execute(seg) if golden else None
+        want = expected if expected is not None else self.golden.execute(seg) if golden else None
         reads = self.files.write(seg) if golden else {}
         entries = {n: count * (self.files.window.width_bits if pwm else 1) for n, (count, pwm) in reads.items()}
         if self.depths and entries and max(entries.values()) > self.depths["planes"]:
@@ -365,7 +367,8 @@ async def run_network(dut, chip, test, t, seed, icode_bits, depths=None):
                 wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python,
                 images_per_s=len(pixels) / wall, chip_errors=chip_errors, tile_errors=tile_errors,
                 counters=layer_counters, events=events.as_dict(),
-                layer_events={name: ev.as_dict() for name, ev in layer_events.items()})
+                layer_events={name: ev.as_dict() for name, ev in layer_events.items()},
+                coverage=sample(golden))
 
 
 def _depths(p):
