@@ -258,30 +258,39 @@ class Chip:
         return logits
 
     def _run_chunk(self, q, t, rngs, trace, keep):
-        fmt = self.config.fmt
         for ql in self.qlayers:
             layer = ql.layer
             x = layer_vectors(q, layer)
             rows_kept = keep * (len(x) // len(q))      # MVMs of the real (not padding) images
-            acc = np.zeros((len(x), layer.c_out), np.int64)
-            for a in self.mapping.layer_tiles(layer.name):
-                xs = x[:, a.row_start:a.row_stop]
-                res = self.tiles[a.tile].mvm(xs, t, rngs[a.tile], encoding=self.encoding(a.tile))
-                if trace is not None:
-                    trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
-                    trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
-                    trace.tile_codes.setdefault(a.tile, []).append(res.codes[:, :rows_kept])
-                    trace.tile_acc.setdefault(a.tile, []).append(res.acc[:rows_kept])
-                part = res.acc[:, :a.columns]
-                if a.row_block:
-                    part, _ = reduce_partial_sums(np.stack([acc[:, a.col_start:a.col_stop], part]), fmt)
-                acc[:, a.col_start:a.col_stop] = part
+            acc = self.layer_accumulators(ql, x, t, rngs, trace, rows_kept)
             y = self.layer_outputs(ql, acc)
             if trace is not None:
                 trace.layer_acc.setdefault(layer.name, []).append(acc[:rows_kept])
                 trace.layer_out.setdefault(layer.name, []).append(y[:rows_kept])
             q = next_codes(y, q, layer)
         return q
+
+    def layer_accumulators(self, ql, x, t, rngs, trace=None, rows_kept=None):
+        """Accumulators (MVMs, c_out) of layer ``ql`` (one of ``qlayers``) after partial-sum reduction, for its MVM
+        inputs ``x`` (MVMs, fan_in) at ``t``; tile n draws its read noise from ``rngs[n]``. With a ``trace``, records
+        every tile's inputs and results (whole tile width) for the first ``rows_kept`` MVMs; without, the tiles
+        compute their used columns only."""
+        fmt = self.config.fmt
+        acc = np.zeros((len(x), ql.layer.c_out), np.int64)
+        for a in self.mapping.layer_tiles(ql.layer.name):
+            xs = x[:, a.row_start:a.row_stop]
+            res = self.tiles[a.tile].mvm(xs, t, rngs[a.tile], encoding=self.encoding(a.tile),
+                                         columns=None if trace is not None else a.columns)
+            if trace is not None:
+                trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
+                trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
+                trace.tile_codes.setdefault(a.tile, []).append(res.codes[:, :rows_kept])
+                trace.tile_acc.setdefault(a.tile, []).append(res.acc[:rows_kept])
+            part = res.acc[:, :a.columns]
+            if a.row_block:
+                part, _ = reduce_partial_sums(np.stack([acc[:, a.col_start:a.col_stop], part]), fmt)
+            acc[:, a.col_start:a.col_stop] = part
+        return acc
 
     def layer_outputs(self, ql, acc, registers=None):
         """Outputs (MVMs, c_out) of layer ``ql`` (one of ``qlayers``) from its accumulators after partial-sum

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurophase.model.arith import reduce_partial_sums
+from neurophase.model.chip_pass import LayerPass
 from neurophase.model.checks import check_int, check_nonnegative, check_shape
 from neurophase.model.network import affine_registers, load_split
 from neurophase.model.train import backward, forward
@@ -102,23 +103,29 @@ class DriftReference:
 def record_reference(chip, n_calibration=N_CALIBRATION):
     """Record the calibration statistics and probe readouts of a freshly programmed ``chip`` (t = 0)."""
     registers = dict(chip.registers)
-    _, trace = chip.run(calibration_images(n_calibration), 0.0, CALIBRATION_SEED, record=True)
     mean, std = {}, {}
+    p = LayerPass(chip, calibration_images(n_calibration), 0.0, CALIBRATION_SEED)
     for ql in chip.qlayers:
-        mean[ql.layer.name], std[ql.layer.name] = channel_stats(trace.layer_acc[ql.layer.name])
+        acc = p.accumulators()
+        mean[ql.layer.name], std[ql.layer.name] = channel_stats(p.kept(acc))
+        p = p.advance(acc)
     return DriftReference(registers, mean, std, group_readouts(chip, 0.0, PROBE_SEED), n_calibration)
 
 
 def recalibrate_bn(chip, t, reference, seed=CALIBRATION_SEED):
     """Global BN recalibration of ``chip`` at ``t`` seconds after programming: rewrites ``chip.registers`` and
-    returns them. Each layer is measured on the calibration images in its own run (same read-noise ``seed``, so the
-    earlier layers see the same reads as in the previous runs), after the earlier layers were recalibrated."""
+    returns them. The calibration images go through the chip one layer at a time (read-noise ``seed``): each layer
+    is measured once, after the earlier layers were recalibrated, and its outputs for the next layer come from the
+    same accumulators through its new registers (as the host's recalibration program does, model/host.py). The same
+    registers as running the whole network once per layer with the same seed, which reads the earlier layers again
+    with the same noise."""
     t = check_nonnegative("t (s)", t)
     chip.registers = dict(reference.registers)
-    x = calibration_images(reference.n_calibration)
+    p = LayerPass(chip, calibration_images(reference.n_calibration), t, seed)
     for ql in chip.qlayers:
-        _, trace = chip.run(x, t, seed, record=True)
-        chip.registers.update(recalibrate_layer(chip, ql.layer.name, trace.layer_acc[ql.layer.name], reference))
+        acc = p.accumulators()
+        chip.registers.update(recalibrate_layer(chip, ql.layer.name, p.kept(acc), reference))
+        p = p.advance(acc)
     return chip.registers
 
 
