@@ -3,17 +3,17 @@
 Each Monte Carlo seed s programs a fresh chip (programming noise and drift exponents from seed s) and runs the test
 set on it with read-noise seed s. No drift remedy is applied (the BN registers are those of programming time). Every
 tile drives its wordlines with ``--encoding`` (bit-serial or pwm, docs/architecture.md D8); the report gives each
-tile's ADC full-scale current, which depends on the encoding and the weights but not on the seed.
+tile's ADC full-scale current, which depends on the encoding and the weights but not on the seed. Runs on a Dask
+cluster (a local one by default, ``--scheduler`` for an existing one); every (seed, time) point is stored as it
+finishes in the results store (build/studies/infer.csv), so a run again computes only the points the store lacks.
 """
 
-import json
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
+from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
 
 DEFAULT_OUT = Path("build/reports/infer.json")
+DEFAULT_STORE = Path("build/studies/infer.csv")
 
 
 def add_arguments(p):
@@ -24,50 +24,53 @@ def add_arguments(p):
     p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
                                                             "(default bit-serial)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
-
-
-def _progress(label):
-    def show(done, total):
-        print(f"\r  {label}: {done}/{total} images", end="" if done < total else "\n", file=sys.stderr, flush=True)
-    return show
+    add_engine_arguments(p, DEFAULT_STORE)
 
 
 def run(args):
+    import json
+    import time
+
+    import numpy as np
+
     from neurophase.model.checks import check_int, check_nonnegative
-    from neurophase.model.chip import Chip, ChipConfig
+    from neurophase.model.infer_study import InferStudy
     from neurophase.model.interface import InputEncoding
-    from neurophase.model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
-                                quant_layers)
+    from neurophase.model.network import digital_forward, fp32_logits, fp32_params, load_split, load_weights, quant_layers
+    from neurophase.model.study_engine import run as run_study
     seeds = check_int("--seeds", args.seeds, 1, 1000)
     times = [check_nonnegative("--time (s)", t) for t in args.time]
-    config = ChipConfig(encoding=InputEncoding.parse(args.encoding))
+    if len(set(times)) != len(times):
+        raise ValueError(f"--time values must be distinct, got {args.time}")
+    encoding = InputEncoding.parse(args.encoding)
     params, _ = load_weights() if args.weights is None else load_weights(args.weights)
     _, _, x, y = load_split()
     acc = lambda logits: float(np.mean(np.argmax(logits, axis=1) == y))
     t0 = time.time()
     report = {"images": len(y), "fp32": acc(fp32_logits(fp32_params(params), x)),
               "int8_digital": acc(digital_forward(quant_layers(params), x)), "seeds": seeds,
-              "encoding": config.encoding.label, "pcm": []}
-    pcm = {t: [] for t in times}
-    for s in range(seeds):
-        chip = Chip.program(params, seed=s, config=config)
-        report["i_fs_per_tile_A"] = {str(n): i for n, i in sorted(chip.i_fs.items())}
-        for t in times:
-            pcm[t].append(acc(chip.run(x, t, seed=s, progress=_progress(f"chip seed {s}, t = {t:g} s"))))
-    print(f"{len(y)} held-out images, {seeds} chip seed(s), {config.encoding.label} inputs, {time.time() - t0:.1f} s")
+              "encoding": encoding.label, "pcm": []}
+    study = InferStudy(params, seeds, times, encoding)
+    with Progress(args.json, study.describe) as progress:
+        rows = run_study(study, args.store or DEFAULT_STORE, cluster_of(args), progress)
+    report["i_fs_per_tile_A"] = json.loads(rows[0]["i_fs_A"])
+    for t in times:
+        a = np.array([float(r["accuracy"]) for r in rows if float(r["t_s"]) == t])
+        report["pcm"].append({"time_s": t, "accuracy": a.tolist(), "mean": float(a.mean()),
+                              "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                              "min": float(a.min()), "max": float(a.max())})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    if args.json:
+        print(json.dumps({"event": "result", "report": str(args.out), **report}))
+        return 0
+    print(f"{len(y)} held-out images, {seeds} chip seed(s), {encoding.label} inputs, {time.time() - t0:.1f} s")
     print("  ADC full scale per tile: " + ", ".join(f"tile {n} {1e6 * i:.2f} uA"
                                                    for n, i in report["i_fs_per_tile_A"].items()))
     print(f"  FP32              {100 * report['fp32']:6.2f}%")
     print(f"  8-bit digital     {100 * report['int8_digital']:6.2f}%")
-    for t in times:
-        a = np.array(pcm[t])
-        report["pcm"].append({"time_s": t, "accuracy": a.tolist(), "mean": float(a.mean()),
-                              "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                              "min": float(a.min()), "max": float(a.max())})
-        r = report["pcm"][-1]
-        print(f"  PCM t = {t:<10g}s {100 * r['mean']:6.2f}% mean, {100 * r['std']:.2f}% sd, "
+    for r in report["pcm"]:
+        print(f"  PCM t = {r['time_s']:<10g}s {100 * r['mean']:6.2f}% mean, {100 * r['std']:.2f}% sd, "
               f"{100 * r['min']:.2f}..{100 * r['max']:.2f}% (no drift remedy)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -1,0 +1,158 @@
+"""The work of the drift study's tasks: programmed chips, reprogramming selections, and the accuracy of every remedy
+that sees the same devices at one time, computed together.
+
+Ref: docs/architecture.md D6 (the remedies), D9 (the study engine and what a task shares); model/drift_study.py (the
+study: its points and tasks), model/drift.py (the remedies), model/chip_pass.py (layer by layer).
+
+A :class:`Remedy` says what a method does at time t: which weights the chip holds (plain or drift-aware), whether the
+selected weights are reprogrammed, and which BN registers classify (as programmed, recalibrated, or scaled by global
+drift compensation). Methods with the same weights and reprogramming see the same devices, a *device state*; within
+one they differ only in their registers. So a task is one chip seed, one time and one device state
+(:func:`measure_state`), and it shares
+
+* the programmed chip and its reference (:func:`prepare_chip`, a shared input of every task of that chip seed);
+* the drifted conductance matrices at t (each tile's cache, computed once for the state);
+* the first layer's accumulators on the test images: the first layer's inputs are the images' codes, the same for
+  every register set, so :class:`~neurophase.model.chip_pass.LayerPass` measures them once and forks.
+
+A point's accuracy equals, bit for bit, what ``Chip.run`` gives on a copy of the chip put through the remedy with the
+model's functions (``reprogram_selected``, ``recalibrate_bn``, ``compensate_global_drift``) and the same seeds.
+"""
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+import numpy as np
+
+from neurophase.model.chip import Chip, ChipConfig
+from neurophase.model.chip_pass import LayerPass, working_copy
+from neurophase.model.drift import (DriftReference, compensate_global_drift, conductance_fisher, fisher_diagonal,
+                                    recalibrate_bn, record_reference, reprogram_selected, select_sensitive)
+
+__all__ = ["NETWORKS", "Registers", "Remedy", "PreparedChip", "weights", "held_out", "prepare_chip", "selection",
+           "measure_state", "measure_fixed"]
+
+# Networks a drift study can measure: name -> (plain weights, drift-aware weights), files of model/data.
+NETWORKS = {"digits-cnn": ("digits_cnn.npz", "digits_cnn_drift_aware.npz")}
+
+
+class Registers(Enum):
+    """The BN registers that classify at time t."""
+    PROGRAMMED = "programmed"           # as written at programming (no register remedy)
+    RECALIBRATED = "recalibrated"       # BN recalibration at t (model.drift.recalibrate_bn)
+    GLOBAL_DRIFT = "global drift"       # global drift compensation at t (model.drift.compensate_global_drift)
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """What a method does: ``drift_aware`` weights; ``reprogram`` the selected weights at t (before any register
+    remedy); which ``registers`` classify."""
+    drift_aware: bool = False
+    reprogram: bool = False
+    registers: Registers = Registers.PROGRAMMED
+
+    @property
+    def weights(self):
+        return "drift-aware" if self.drift_aware else "plain"
+
+
+@dataclass
+class PreparedChip:
+    """A chip programmed with one seed and its reference recorded at t = 0 (model.drift.record_reference).
+    Shared by many tasks, so never changed: :func:`measure_state` works on private copies."""
+    chip: Chip
+    reference: DriftReference
+
+
+def weights(network, kind):
+    """The parameters of ``network`` (a name in :data:`NETWORKS`), ``kind`` "plain" or "drift-aware"."""
+    from neurophase.model.network import WEIGHTS_PATH, load_weights
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {sorted(NETWORKS)}, got {network!r}")
+    plain, drift_aware = NETWORKS[network]
+    return load_weights(WEIGHTS_PATH.with_name(drift_aware if kind == "drift-aware" else plain))[0]
+
+
+@lru_cache(maxsize=8)
+def held_out(n):
+    """The first ``n`` test images and labels (None: all 360), read-only (kept per worker process)."""
+    from neurophase.model.network import load_split
+    _, _, x, y = load_split()
+    x, y = (x, y) if n is None else (x[:n], y[:n])
+    for a in (x, y):
+        a.setflags(write=False)
+    return x, y
+
+
+def prepare_chip(network, kind, seed, encoding):
+    """``network``'s ``kind`` weights programmed with chip seed ``seed``, every tile in ``encoding``, tiles on one
+    thread (so read-noise draws do not depend on the machine), and the reference recorded right after programming."""
+    chip = Chip.program(weights(network, kind), seed=seed, config=ChipConfig(encoding=encoding))
+    for tile in chip.tiles.values():
+        tile.threads = 1
+    return PreparedChip(chip, record_reference(chip))
+
+
+def selection(network, kind, budget):
+    """The weights selective reprogramming rewrites: the top ``budget`` of the diagonal Fisher information of
+    ``kind``'s 8-bit network in conductance units, estimated on every training image (model.drift)."""
+    from neurophase.model.network import load_split, quant_layers
+    params = weights(network, kind)
+    x_tr, _, _, _ = load_split()
+    return select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr)), budget)
+
+
+def measure_state(prepared, selected, points, remedies):
+    """Rows of ``points`` (dicts with chip_seed, t_s, read_seed, test_images; the same for all) measured with
+    ``remedies`` (one :class:`Remedy` per point, all of one device state) on the ``prepared`` chip; ``selected``: the
+    weights to reprogram when the state reprograms. Each row: the point, the accuracy and number of correct test
+    images, the devices rewritten (reprogramming) and the alphas of global drift compensation (JSON, by first tile of
+    each reduction group)."""
+    first, reprogram = points[0], remedies[0].reprogram
+    t, seed = float(first["t_s"]), int(first["read_seed"])
+    chip = working_copy(prepared.chip, devices=reprogram)
+    rewritten = reprogram_selected(chip, selected, t, seed=seed) if reprogram else None
+    registers, alphas = {}, None
+    for remedy in remedies:
+        kind = remedy.registers
+        if kind in registers:
+            continue
+        if kind is Registers.RECALIBRATED:
+            registers[kind] = dict(recalibrate_bn(chip, t, prepared.reference))
+        elif kind is Registers.GLOBAL_DRIFT:
+            chip.registers = dict(prepared.reference.registers)
+            alphas = compensate_global_drift(chip, t, prepared.reference)
+            registers[kind] = dict(chip.registers)
+        else:
+            registers[kind] = dict(prepared.reference.registers)
+    x, y = held_out(first["test_images"])
+    fresh = LayerPass(chip, x, t, seed)
+    first_layer = fresh.accumulators()      # the images' codes are every register set's first inputs
+    rows = []
+    for point, remedy in zip(points, remedies):
+        regs = registers[remedy.registers]
+        logits = fresh.advance(first_layer, regs).logits(regs)
+        correct = int(np.sum(np.argmax(logits, axis=1) == y))
+        gdc = remedy.registers is Registers.GLOBAL_DRIFT
+        rows.append({**point, "accuracy": correct / len(y), "correct": correct,
+                     "devices_rewritten": rewritten,
+                     "gdc_alpha": json.dumps({str(k): v for k, v in alphas.items()}) if gdc else None})
+    return rows
+
+
+def measure_fixed(network, points):
+    """Rows of the reference points without a chip: method "fp32" (float network) or "digital8" (the 8-bit digital
+    path) on the first ``test_images`` test images."""
+    from neurophase.model.network import digital_forward, fp32_logits, fp32_params, quant_layers
+    params = weights(network, "plain")
+    rows = []
+    for point in points:
+        x, y = held_out(point["test_images"])
+        logits = (fp32_logits(fp32_params(params), x) if point["method"] == "fp32"
+                  else digital_forward(quant_layers(params), x))
+        correct = int(np.sum(np.argmax(logits, axis=1) == y))
+        rows.append({**point, "accuracy": correct / len(y), "correct": correct, "devices_rewritten": None,
+                     "gdc_alpha": None})
+    return rows
