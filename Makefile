@@ -18,6 +18,7 @@ WAVES ?= 0
 AREA ?= 0
 PYTEST_ARGS ?=
 QUICK ?=
+SCHEDULER ?=
 
 .PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study clean help
 
@@ -31,7 +32,8 @@ help:
 	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s WAVES=1)"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
-	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
+	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year;"
+	@echo "                SCHEDULER=tcp://host:8786 on an existing Dask cluster)"
 	@echo "make clean      remove build products"
 
 setup: $(STAMP)
@@ -76,7 +78,7 @@ energy: setup
 	$(NP) energy $(if $(filter 1,$(AREA)),--area)
 
 drift-study: setup
-	$(NP) drift-study $(if $(QUICK),--quick)
+	$(NP) drift-study $(if $(QUICK),--quick) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 clean:
 	rm -rf build sim_build .pytest_cache

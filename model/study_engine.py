@@ -12,17 +12,19 @@ where its inputs are, moves them when it must, and computes a lost one again.
 
 :func:`run` opens the study's :class:`~neurophase.model.results_store.ResultsStore`, skips the points it already holds
 (so an interrupted study, run again, computes only the missing ones), submits the tasks and writes each task's rows to
-the store as soon as it finishes. Every seed belongs to a point, every task limits BLAS to one thread and the model's
-tiles to one thread, so the rows do not depend on the number of workers, their threads or the order in which tasks
-finish. A worker that dies mid-task has its tasks computed again by the others (Dask reschedules them and recomputes
-any shared input lost with it); the client writes a point once, when its task's result first arrives, and the store
-refuses a second copy, so nothing is lost or written twice.
+the store as soon as it finishes. Every seed belongs to a point, every task runs BLAS on one thread (and a study fixes
+its tiles' thread count), so the rows do not depend on the number of workers, their threads or the order in which
+tasks finish. A worker that dies mid-task has its tasks computed again by the others (Dask reschedules them and
+recomputes any shared input lost with it); the client writes a point once, when its task's result first arrives, and
+the store refuses a second copy, so nothing is lost or written twice. Each row also holds the digest of the model
+sources that computed it (``model_digest``): a store from another version of the model, or a worker running one, is
+refused rather than mixed in.
 
 Where: ``Cluster(scheduler=None)`` starts an embedded ``distributed.LocalCluster`` with one single-threaded worker
 process per core (``workers`` to choose); ``Cluster(scheduler="tcp://host:8786")`` connects to an existing cluster,
 whose workers must have this package installed. Progress goes to a callback as events (dicts): ``start`` (points in
-the study, already stored, to compute, workers), ``point`` (one per stored point: its row, points done, seconds
-elapsed and the estimated seconds left) and ``end``.
+the study, already stored, to compute, workers, scheduler), ``point`` (one per stored point: its row, points done,
+seconds elapsed and the estimated seconds left) and ``end``.
 
 Ctrl-C: the client stops waiting, cancels its tasks, closes the cluster it started (whose workers ignore the
 terminal's SIGINT, so they neither die mid-write nor print) and raises :class:`Interrupted` (a KeyboardInterrupt)
@@ -145,15 +147,15 @@ def _compute(client, study, missing, store, total, progress):
     """Submit the tasks for ``missing`` and store their rows as they finish."""
     from distributed import as_completed
     run_id = uuid.uuid4().hex[:8]       # keys of this run only: a long-lived cluster may hold an earlier run's keys
-    shared = {}
-    futures = {}
-    for i, task in enumerate(study.tasks(missing)):
+    tasks = study.tasks(missing)
+    planned = sum(len(t.points) for t in tasks)
+    if planned != len(missing):
+        raise ValueError(f"{study.name}: its tasks cover {planned} points, {len(missing)} are missing")
+    shared, futures = {}, {}
+    for i, task in enumerate(tasks):
         args = tuple(_submit_shared(client, a, shared, f"{study.name}-{run_id}") for a in task.args)
         future = client.submit(_run_points, task.fn, *args, key=f"{study.name}-{run_id}-task-{i}", pure=False)
         futures[future] = task
-    planned = sum(len(t.points) for t in futures.values())
-    if planned != len(missing):
-        raise ValueError(f"{study.name}: its tasks cover {planned} points, {len(missing)} are missing")
     t0 = time.monotonic()
     done, computed = total - len(missing), 0
     try:
