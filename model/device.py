@@ -210,7 +210,7 @@ def box_muller(gen, n, out=None, keep=None):
     else:
         c, k = keep
         out = np.empty(n // c * k, dtype=np.float32) if out is None else out.reshape(-1)[:n // c * k]
-        if n % (2 * c) == 0:        # an even number of rows: the cosines fill the first half of the rows, the sines the rest
+        if n % (2 * c) == 0:        # an even number of rows: cosines in the first half of the rows, sines in the rest
             radius, angle = _polar(_kept(u1, c, k, "u1"), _kept(angle, c, k, "angle"))
             parts = ((radius, angle, out[:radius.size]), (radius, angle, out[radius.size:]))
         else:                       # sample i >= half is the sine of pair i - half

@@ -35,7 +35,8 @@ def add_arguments(p):
 
 def run(args):
     import json
-    from neurophase.model.drift_study import DriftStudy, StudyConfig, markdown_table, run_study, time_label, write_reports
+    from neurophase.model.drift_study import (DriftStudy, StudyConfig, markdown_table, run_study, time_label,
+                                              write_reports)
     from neurophase.model.interface import InputEncoding
     encoding = InputEncoding.parse(args.encoding)
     kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images)) if v is not None}

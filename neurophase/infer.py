@@ -36,7 +36,8 @@ def run(args):
     from neurophase.model.checks import check_int, check_nonnegative
     from neurophase.model.infer_study import InferStudy
     from neurophase.model.interface import InputEncoding
-    from neurophase.model.network import digital_forward, fp32_logits, fp32_params, load_split, load_weights, quant_layers
+    from neurophase.model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
+                                          quant_layers)
     from neurophase.model.study_engine import run as run_study
     seeds = check_int("--seeds", args.seeds, 1, 1000)
     times = [check_nonnegative("--time (s)", t) for t in args.time]
