@@ -6,11 +6,10 @@ when bit-serial, the activation itself in LSB durations when PWM) and ``t`` the 
 (model/cycles.py ``CycleModel.read_time_unit``). :func:`tile_read_energy` takes the conductances of a programmed
 golden-model tile; :func:`statistical_read_energy` takes a mean device conductance and activation statistics, for
 networks too large to program (ResNet-50), with the assumptions stated in :func:`gaussian_weight_conductance` and
-:func:`relu_activation_stats`.
+model/activity.py ``relu_activation_stats``.
 """
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,8 +17,7 @@ from neurophase.model.arith import bit_planes
 from neurophase.model.checks import check_int, check_nonnegative, check_positive, check_unsigned_array
 from neurophase.model.interface import InputEncoding
 
-__all__ = ["read_energy", "tile_read_energy", "ActivationStats", "relu_activation_stats",
-           "gaussian_weight_conductance", "statistical_read_energy"]
+__all__ = ["read_energy", "tile_read_energy", "gaussian_weight_conductance", "statistical_read_energy"]
 
 
 def _pulse_weights(x, encoding, b_in):
@@ -49,39 +47,6 @@ def tile_read_energy(tile, x, t, *, t_unit, encoding=InputEncoding.BIT_SERIAL):
     ``t`` seconds after time 0: drifted conductances of every device in the used rows (read noise averages out)."""
     g = tile.pcm.conductance_at(tile.devices, check_nonnegative("t (s)", t))[:tile.weight_shape[0]]
     return read_energy(g, x, v_read=tile.config.v_read, t_unit=t_unit, encoding=encoding, b_in=tile.fmt.b_in)
-
-
-@dataclass(frozen=True)
-class ActivationStats:
-    """Mean pulses per row per MVM: ``mean_popcount`` (bit-serial) and ``mean_code`` (PWM, in LSB durations)."""
-    mean_popcount: float
-    mean_code: float
-    assumption: str = ""
-
-    def pulses(self, encoding):
-        bit_serial = InputEncoding.parse(encoding) is InputEncoding.BIT_SERIAL
-        return self.mean_popcount if bit_serial else self.mean_code
-
-
-def _phi(z):
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-
-
-def relu_activation_stats(b_in=8, clip_sigmas=4.0):
-    """Activation statistics assumed for a network the twin cannot run: pre-activations standard normal, ReLU, then
-    uniform quantisation to ``b_in`` bits with the full scale at ``clip_sigmas`` standard deviations (round to
-    nearest, clamp). Exact expectations over the code distribution (no sampling)."""
-    b_in = check_int("b_in", b_in, 1, 16)
-    clip_sigmas = check_positive("clip_sigmas", clip_sigmas)
-    top = (1 << b_in) - 1
-    step = clip_sigmas / top
-    # code q collects z in [(q - 1/2) step, (q + 1/2) step); q = 0 also takes every z < step / 2 (ReLU zeros).
-    edges = [-math.inf] + [(q + 0.5) * step for q in range(top)] + [math.inf]
-    p = [_phi(edges[q + 1]) - _phi(edges[q]) for q in range(top + 1)]
-    mean_code = sum(q * pq for q, pq in enumerate(p))
-    mean_pop = sum(bin(q).count("1") * pq for q, pq in enumerate(p))
-    return ActivationStats(mean_pop, mean_code,
-                           f"ReLU(N(0,1)) quantised to {b_in} bits, full scale at {clip_sigmas:g} sigma")
 
 
 def gaussian_weight_conductance(g_max, rows=256, grid=20000):

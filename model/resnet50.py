@@ -7,7 +7,7 @@ projection shortcut on each stage's first block), global average pool and a 2048
 
 Each layer becomes ``fan_in = k*k*c_in`` rows (im2col), ``fan_out = c_out`` columns and one MVM per output pixel.
 Counted are weights and multiply-accumulates of the convolutions and the classifier (no biases, batch norm, pooling
-or residual additions), which is what REFERENCES.md's 25,502,912 weights and 4.089 G MACs count.
+or residual additions), which is what docs/references.md [ResNet-50]'s 25,502,912 weights and 4.089 G MACs count.
 """
 
 from dataclasses import dataclass

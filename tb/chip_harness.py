@@ -66,7 +66,8 @@ class ChipHarness(wiring.Component):
             "error": Out(1),
             "planes": Out(32).array(tiles),
             "wl_errors": Out(32).array(tiles),
-            "adc_range": Out(self.chip.proto.adc_range.shape()).array(tiles),
+            "wl_ones": Out(32).array(tiles),
+            "adc_range": Out(self.chip.analog_signature.members["adc_range"].shape).array(tiles),
         })
 
     def verilog_dependencies(self):
@@ -79,10 +80,11 @@ class ChipHarness(wiring.Component):
             "np_crossbar_mem", p_ROWS=chip.rows, p_COLUMNS=chip.columns, p_ICODE_BITS=self.icode_bits,
             p_DEPTH=self.plane_depth, p_ICODE_FILE=icode_file(k), p_WL_FILE=wl_file(k),
             i_clk=ClockSignal(), i_load=self._xbar_load[k], i_count=self._xbar_planes[k], i_pulse=t.pulse,
-            i_wl=t.wl, o_icode=icode, o_planes=self.planes[k], o_wl_errors=self.wl_errors[k])
+            i_wl=t.wl, o_icode=icode, o_planes=self.planes[k], o_wl_errors=self.wl_errors[k],
+            o_wl_ones=self.wl_ones[k])
         m.d.comb += self.adc_range[k].eq(t.adc_range)
-        cpa, b = chip.proto.columns_per_adc, chip.fmt.b_adc
-        for j in range(chip.proto.n_adc):
+        cpa, b = chip.columns_per_adc, chip.fmt.b_adc
+        for j in range(chip.n_adc):
             m.submodules[f"comparators{k}_{j}"] = Instance(
                 "np_comparator_bank",
                 p_COLUMNS=cpa, p_COLUMNS_PER_ADC=cpa, p_B_ADC=b, p_FRAC_BITS=self.frac_bits,

@@ -119,6 +119,7 @@ class RtlExecutor:
         self.wall_sim = 0.0
         self.cycles = {}
         self.resp_words = {}
+        self.wl_ones = {}           # layer -> wordlines driven with a 1, counted by the crossbar stand-ins
 
     def idle(self):
         d = self.dut
@@ -178,6 +179,8 @@ class RtlExecutor:
         if golden:
             self.scoreboard.check(seg, got, want)
             for n, count in planes.items():
+                ones = getattr(d, f"wl_ones__{n}").value.to_unsigned()
+                self.wl_ones[seg.layer] = self.wl_ones.get(seg.layer, 0) + ones
                 wl_err = getattr(d, f"wl_errors__{n}").value.to_unsigned()
                 done = getattr(d, f"planes__{n}").value.to_unsigned()
                 self.wl_errors += wl_err
@@ -250,13 +253,15 @@ def counter_segment(n_tiles):
     return Segment("counters", np.array(words, np.uint32), len(LAYER_COUNTERS) + n_tiles)
 
 
-def rtl_event_counts(counters, out_words, fmt, last):
-    """model/events.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``) and its
-    ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in`` otherwise)."""
+def rtl_event_counts(counters, out_words, wl_ones, fmt, last):
+    """model/events.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``), its
+    ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in`` otherwise) and the
+    ``wl_ones`` wordlines its tiles drove with a 1 (the crossbar stand-ins count them on the tiles' ``wl`` outputs;
+    every other slot of the activations the tiles received, one per plane, was held at 0)."""
     from neurophase.model.events import EventCounts
     return EventCounts(
         mvms=counters["mvms"], plane_reads=counters["planes"],
-        wordline_pulses=counters["acts"] * fmt.b_in,
+        wordline_ones=wl_ones, wordline_zeros=counters["acts"] * fmt.b_in - wl_ones,
         adc_conversions=counters["tile_beats"] * fmt.b_in, shift_add_ops=counters["tile_beats"] * fmt.b_in,
         partial_sum_adds=counters["psum_adds"], bn_ops=counters["out_words"],
         activation_in_bits=counters["acts"] * fmt.b_in,
@@ -303,7 +308,7 @@ async def chip_inference_matches_golden(dut):
     vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
     chip_errors, tile_errors = vals[0], vals[1:]
     last = host.chip.qlayers[-1].layer.name
-    layer_events = {name: rtl_event_counts(c, ex.resp_words[name], host.fmt, name == last)
+    layer_events = {name: rtl_event_counts(c, ex.resp_words[name], ex.wl_ones.get(name, 0), host.fmt, name == last)
                     for name, c in layer_counters.items()}
     events = sum(layer_events.values(), start=EventCounts())
     layer_cycles = events.cycles

@@ -13,20 +13,29 @@ def test_energy_command_writes_report_plots_and_claims(tmp_path, capsys):
     report = json.loads((tmp_path / "energy.json").read_text())
     for name in ("energy_breakdown.png", "efficiency_comparison.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    bs = report["resnet50"]["bit-serial"]
+    for enc in ("bit-serial", "pwm"):
+        band = report["resnet50"][enc]
+        energies = [band[c]["energy_per_image_j"] for c in ("low", "nominal", "high")]
+        assert energies == sorted(energies)
+    bs = report["resnet50"]["bit-serial"]["nominal"]
     assert bs["weights"] == 25_502_912 and bs["ops"] == 2 * bs["macs"]
     assert bs["tops_per_w"] == pytest.approx(bs["ops"] / bs["energy_per_image_j"] / 1e12)
     assert sum(bs["energy_breakdown_j"].values()) == pytest.approx(bs["energy_per_image_j"])
     assert sum(l["events"]["adc_conversions"] for l in bs["layers"]) == bs["events"]["adc_conversions"]
-    # The claims in the report are the claims check of the report's own inputs.
+    assert bs["power_at_fps_w"] == pytest.approx(
+        (bs["energy_per_image_j"] - bs["energy_breakdown_j"]["leakage"]) * 142 + bs["leakage_w"])
+    # The claims in the report are the claims check of the report's own inputs; the twin's carry their band.
     pub = load_published()
     first = check_claims(pub["paper"], pub["battery"], pub["chips"], ops_per_frame=bs["ops"],
-                           weights=bs["weights"], rel_tol=report["rel_tol"])
+                         weights=bs["weights"], rel_tol=report["rel_tol"])
     assert report["claims"][:len(first)] == [c.as_dict() for c in first]
+    twin = report["claims"][len(first)]
+    assert twin["low"] <= twin["computed"] <= twin["high"]
     md = (tmp_path / "energy_claims.md").read_text()
     assert md.count("\n") == len(report["claims"]) + 2
+    assert "NeuroSim V1.4 (22 nm RRAM), published" in (tmp_path / "neurosim_crosscheck.md").read_text()
     out = capsys.readouterr().out
-    assert "claims check" in out and "does NOT fit" in out
+    assert "claims check" in out and "does NOT fit" in out and "TOPS/W" in out
 
 
 def test_energy_command_rejects_bad_parameters(tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from neurophase.model.activity import measured_activity
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.cycles import CycleModel
 from neurophase.model.events import count_events
@@ -32,7 +33,7 @@ def test_tile_rtl_cycles_per_mvm_match_the_cycle_model(case, tmp_path):
         assert runs[mvms]["mismatches"] == 0
         assert runs[mvms]["counters"]["mvm_count"] == count_events(
             LayerWork(case, kw["rows_used"], kw["cols_used"], mvms, (kw["rows_used"],), (kw["cols_used"],)),
-            fmt=fmt).mvms
+            activity=measured_activity(wl.x, fmt.b_in), fmt=fmt).mvms
     # The first load and the last drain cancel in the difference: what remains is the steady MVM period.
     period = (runs[9]["cycles"] - runs[3]["cycles"]) / 6
     model = CycleModel(acts_per_beat=kw["acts_per_beat"])

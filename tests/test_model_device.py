@@ -100,7 +100,8 @@ def test_mean_drift_factor_matches_expectation(gr, t):
     (0.049, HOUR, 0.775), (0.049, DAY, 0.664), (0.049, 30 * DAY, 0.562), (0.049, YEAR, 0.497),
     (0.1, HOUR, 0.595), (0.1, DAY, 0.433), (0.1, 30 * DAY, 0.308), (0.1, YEAR, 0.240)])
 def test_fixed_nu_drift_factor_matches_references(nu, t, expected):
-    # REFERENCES.md gives these factors to 3 decimals, so they agree within half a unit of the last digit.
+    # docs/references.md (first part, PCM device statistics) gives these factors to 3 decimals, so they agree within
+    # half a unit of the last digit.
     g = np.full(4, 10 * US)
     devices = ProgrammedDevices(g.copy(), g.copy(), np.full(4, nu), np.zeros(4))
     factor = PcmModel(prog_noise=False, read_noise=False).conductance_at(devices, t) / g

@@ -18,14 +18,25 @@ def _check_inference(result, images):
 
 def _check_events(result, images):
     """model/events.py EventCounts filled from the RTL run (the chip's counters read after every layer segment,
-    words moved) equal count_events on the reference mapping in every field, clock cycles included, layer by layer:
-    the chip's CYCLES count of a segment (first command word to last response word) is the analytic one."""
+    words moved, the wordlines the tiles drove with a 1 as the crossbar stand-ins saw them) equal count_events on the
+    reference mapping in every field, layer by layer: the clock cycles (the chip's CYCLES count of a segment, first
+    command word to last response word) and the 1-drives, which count_events takes from the activations the golden
+    model's run of the same images gives each layer."""
+    from neurophase.model.activity import measured_activity, traced_layer_inputs
     from neurophase.model.chip import CHUNK, reference_chip
     from neurophase.model.events import EventCounts, count_events
+    from neurophase.model.network import load_split
     from neurophase.model.workload import works_from_mapping
     chip = reference_chip()
-    chunks = [min(CHUNK, images - c0) for c0 in range(0, images, CHUNK)]
-    analytic = {w.name: sum((count_events(w, fmt=chip.config.fmt, images=n) for n in chunks), EventCounts())
+    _, trace = chip.run(load_split()[2][:images], 3600.0, 0, record=True)   # run_chip's defaults: t = 1 h, seed 0
+    fmt = chip.config.fmt
+
+    def chunk_events(w, c0, n):
+        x = traced_layer_inputs(trace, chip.mapping, w.name, slice(c0 * w.mvms, (c0 + n) * w.mvms))
+        return count_events(w, activity=measured_activity(x, fmt.b_in), fmt=fmt, images=n)
+
+    chunks = [(c0, min(CHUNK, images - c0)) for c0 in range(0, images, CHUNK)]
+    analytic = {w.name: sum((chunk_events(w, c0, n) for c0, n in chunks), EventCounts())
                 for w in works_from_mapping(chip.mapping)}
     rtl = {name: EventCounts(**ev) for name, ev in result["layer_events"].items()}
     assert {name: ev.diff(analytic[name]) for name, ev in rtl.items()} == dict.fromkeys(analytic, {})

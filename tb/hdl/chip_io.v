@@ -69,7 +69,8 @@ endmodule
 // One tile's crossbar: on every `pulse` (start of a bit-plane) the next entry of ICODE_FILE (the integer current
 // codes of all columns, lane 0 in the low bits) drives `icode` until the next pulse, and the tile's wordline
 // enables are compared with the same entry of WL_FILE; `wl_errors` counts the planes that differ, `planes` the
-// planes read since the last `load`. Both files hold `count` entries (given with `load`).
+// planes read since the last `load`, `wl_ones` the wordlines the tile drove with a 1 in them (the energy model's
+// 1-drives, model/events.py). Both files hold `count` entries (given with `load`).
 module np_crossbar_mem #(
     parameter integer ROWS = 256,
     parameter integer COLUMNS = 128,
@@ -85,15 +86,24 @@ module np_crossbar_mem #(
     input  wire [ROWS-1:0]               wl,
     output wire [COLUMNS*ICODE_BITS-1:0] icode,
     output reg  [31:0]                   planes,
-    output reg  [31:0]                   wl_errors
+    output reg  [31:0]                   wl_errors,
+    output reg  [31:0]                   wl_ones
 );
     reg [COLUMNS*ICODE_BITS-1:0] icodes [0:DEPTH-1];
     reg [ROWS-1:0] wls [0:DEPTH-1];
     reg [COLUMNS*ICODE_BITS-1:0] held;
     wire [$clog2(DEPTH)-1:0] ptr = planes[$clog2(DEPTH)-1:0];
+    function [31:0] popcount(input [ROWS-1:0] v);
+        integer i;
+        begin
+            popcount = 0;
+            for (i = 0; i < ROWS; i = i + 1) popcount = popcount + {31'd0, v[i]};
+        end
+    endfunction
     initial begin
         planes = 0;
         wl_errors = 0;
+        wl_ones = 0;
         held = 0;
     end
     // The comparators see the new plane from its pulse cycle on (the SAR's first decision ends that cycle).
@@ -106,9 +116,11 @@ module np_crossbar_mem #(
             end
             planes <= 0;
             wl_errors <= 0;
+            wl_ones <= 0;
         end else if (pulse) begin
             held <= icodes[ptr];
             planes <= planes + 1;
+            wl_ones <= wl_ones + popcount(wl);
             if (planes >= DEPTH || wl !== wls[ptr]) wl_errors <= wl_errors + 1;
         end
     end
