@@ -1,6 +1,6 @@
 """Images through the chip one layer at a time: every chunk of a layer before the next layer.
 
-Ref: docs/architecture.md D6 (BN recalibration measures one layer at a time), D9 (the studies share work);
+Ref: docs/architecture.md D6 (BN recalibration measures one layer at a time), D10 (the studies share work);
 model/chip.py (``Chip.run``: chunks, padding and read-noise draws).
 
 :meth:`Chip.run` takes each chunk of images through every layer. A :class:`LayerPass` holds the codes of every

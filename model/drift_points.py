@@ -1,7 +1,7 @@
 """The work of the drift study's tasks: programmed chips, reprogramming selections, and the accuracy of every remedy
 that sees the same devices at one time, computed together.
 
-Ref: docs/architecture.md D6 (the remedies), D9 (the study engine and what a task shares); model/drift_study.py (the
+Ref: docs/architecture.md D6 (the remedies), D10 (the study engine and what a task shares); model/drift_study.py (the
 study: its points and tasks), model/drift.py (the remedies), model/chip_pass.py (layer by layer).
 
 A :class:`Remedy` says what a method does at time t: which weights the chip holds (plain or drift-aware), whether the

@@ -1,7 +1,8 @@
 """Accuracy over time after programming, with and without the drift remedies, over seeded Monte Carlo chips.
 
-Ref: docs/architecture.md §6 (drift management, the paper's claims), D6 (the remedies as built), D9 (the study engine);
-model/drift.py (remedies), model/drift_training.py (drift-aware weights), model/drift_points.py (what a task computes).
+Ref: docs/architecture.md §6 (drift management, the paper's claims), D6 (the remedies as built), D10 (the study
+engine); model/drift.py (remedies), model/drift_training.py (drift-aware weights), model/drift_points.py (what a task
+computes).
 
 Methods (:data:`METHODS`): FP32 and the 8-bit digital path (no devices, one value each); the PCM chip with no remedy;
 each remedy alone (drift-aware training, BN recalibration, selective reprogramming, global drift compensation); the
@@ -13,7 +14,7 @@ read-noise seed per (chip, time), so differences between methods are paired. Eve
 input encoding (``StudyConfig.encoding``, docs/architecture.md D8); the same chip seeds give the same devices in either
 encoding, so two studies that differ only in it are paired too.
 
-The study runs on the Monte Carlo engine (model/study_engine.py, D9): a point is one (method, chip seed, time) with
+The study runs on the Monte Carlo engine (model/study_engine.py, D10): a point is one (method, chip seed, time) with
 its seeds (chip seed 1000 + i, read-noise seed from the chip seed and the time's index), one row of the results store;
 a task is one chip seed, one time and one device state (model/drift_points.py); a programmed chip is computed once
 and shared by the tasks of its seed. The result depends only on the points, not on the workers or the order.

@@ -1,7 +1,7 @@
 """Accuracy of PCM chips over Monte Carlo chip seeds and times after programming, without drift remedy, on the study
 engine (``neurophase infer``).
 
-Ref: docs/architecture.md D9 (the study engine); model/chip.py (the chip, its read-noise draws).
+Ref: docs/architecture.md D10 (the study engine); model/chip.py (the chip, its read-noise draws).
 
 A point is one chip seed s and one time t: the network programmed with seed s (programming noise, drift exponents)
 classifies the test images at t with read-noise seed s and the programming-time BN registers. A point's row holds the

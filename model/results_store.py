@@ -1,6 +1,6 @@
 """The results store of a Monte Carlo study: one tidy CSV table, one row per finished point, written as points finish.
 
-Ref: docs/architecture.md D9 (the study engine); model/study_engine.py writes it.
+Ref: docs/architecture.md D10 (the study engine); model/study_engine.py writes it.
 
 A store is a CSV file with a header row naming the study's columns: the key columns (what identifies a point: network,
 method, chip seed, time, seeds, ...) and then what a point measures (accuracy, ...). ``pandas.read_csv(path)`` loads

@@ -1,6 +1,6 @@
 """The engine of every Monte Carlo study: points -> results store, on a Dask cluster.
 
-Ref: docs/architecture.md D9; model/results_store.py (the store); model/drift_study.py and neurophase/infer.py (the
+Ref: docs/architecture.md D10; model/results_store.py (the store); model/drift_study.py and neurophase/infer.py (the
 studies on it).
 
 A study (:class:`Study`) names its points (one row each of its table: a dict of its key columns, e.g. network,

@@ -1,7 +1,7 @@
 """What every Monte Carlo study command shares: where it runs (--scheduler, --workers), its results store (--store),
 and how it shows progress (a bar on a terminal, plain lines otherwise, JSON lines with --json).
 
-Ref: docs/architecture.md D9; model/study_engine.py (the engine and its progress events).
+Ref: docs/architecture.md D10; model/study_engine.py (the engine and its progress events).
 """
 
 import json

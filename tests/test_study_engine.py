@@ -1,4 +1,4 @@
-"""The Monte Carlo engine with real parts (model/study_engine.py, docs/architecture.md D9): a small drift study run by
+"""The Monte Carlo engine with real parts (model/study_engine.py, docs/architecture.md D10): a small drift study run by
 the `neurophase` command on a local Dask cluster, on a real scheduler and two workers started as separate processes
 with the `dask scheduler` / `dask worker` tools on 127.0.0.1, with one of them killed mid-study, and interrupted by
 Ctrl-C and resumed. Every run must give the same table; no point may be lost or stored twice."""
