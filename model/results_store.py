@@ -31,7 +31,7 @@ def cell(value):
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, float):
-        return repr(value)
+        return repr(float(value))      # numpy's float64 is a float whose repr names its type
     return str(value)
 
 

@@ -239,7 +239,10 @@ def _client(cluster):
         # Workers started with SIGINT ignored (and ignoring it again once up, dask_setup): the terminal's Ctrl-C
         # reaches them too, and only the client must act on it.
         with _ignoring_sigint():
+            # No dashboard; the scheduler's HTTP routes on a free port (its default 8787 is taken by any other
+            # study running at the same time, which warns).
             local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                 scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
                                  silence_logs=quiet, preload=["neurophase.model.study_engine"])
             client = Client(local)
     try:

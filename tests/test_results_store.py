@@ -78,3 +78,8 @@ def test_a_store_of_another_table_is_refused(tmp_path):
 
 def test_cells_are_the_text_the_file_holds():
     assert [cell(v) for v in (None, 3, 31557600.0, 0.1, "pwm", True)] == ["", "3", "31557600.0", "0.1", "pwm", "1"]
+
+
+def test_a_numpy_float_is_stored_as_the_number_not_its_type():
+    import numpy as np
+    assert cell(np.float64(1 / 3)) == repr(1 / 3) and cell(np.float64(31557600.0)) == "31557600.0"
