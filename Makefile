@@ -14,13 +14,17 @@ SIM ?= icarus
 IMAGES ?=
 T ?=
 SEED ?=
+ENCODING ?=
 WAVES ?= 0
 AREA ?= 0
 PYTEST_ARGS ?=
 QUICK ?=
 SCHEDULER ?=
+RESNET ?= 0
+RESNET_STYLE := --network model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz \
+  --data model/data/digits_test.npz
 
-.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study clean help
+.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study fault-study clean help
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -29,11 +33,13 @@ help:
 	@echo "make bench      speed benchmarks; writes build/reports/bench.json"
 	@echo "make rtl        export every RTL top to build/rtl/*.v"
 	@echo "make lint       verilator --lint-only -Wall on every exported top"
-	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s WAVES=1)"
+	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s ENCODING=pwm WAVES=1)"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year;"
 	@echo "                SCHEDULER=tcp://host:8786 on an existing Dask cluster)"
+	@echo "make fault-study accuracy against each non-ideality's magnitude, with the remedies (QUICK=1: 1 chip, one"
+	@echo "                 magnitude each; RESNET=1: the ResNet-style network)"
 	@echo "make clean      remove build products"
 
 setup: $(STAMP)
@@ -59,7 +65,7 @@ test-slow: setup
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: setup
-	$(NP) bench --chip-images $(or $(IMAGES),1)
+	$(NP) bench --chip-images $(or $(IMAGES),1) --resnet50 2
 
 rtl: setup
 	$(NP) rtl --out build/rtl
@@ -69,7 +75,8 @@ lint: setup
 
 sim: setup
 	$(NP) sim $(if $(TILE),--tile $(TILE)) --sim $(SIM) $(if $(IMAGES),--images $(IMAGES)) \
-	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(filter 1,$(WAVES)),--waves)
+	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(ENCODING),--encoding $(ENCODING)) \
+	  $(if $(filter 1,$(WAVES)),--waves)
 
 coverage: setup
 	$(NP) coverage
@@ -79,6 +86,9 @@ energy: setup
 
 drift-study: setup
 	$(NP) drift-study $(if $(QUICK),--quick) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+fault-study: setup
+	$(NP) fault-study $(if $(QUICK),--quick) $(if $(filter 1,$(RESNET)),$(RESNET_STYLE))
 
 clean:
 	rm -rf build sim_build .pytest_cache

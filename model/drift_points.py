@@ -31,11 +31,10 @@ from neurophase.model.chip_pass import LayerPass, working_copy
 from neurophase.model.drift import (DriftReference, compensate_global_drift, conductance_fisher, fisher_diagonal,
                                     recalibrate_bn, record_reference, reprogram_selected, select_sensitive)
 
-__all__ = ["NETWORKS", "Registers", "Remedy", "PreparedChip", "weights", "held_out", "prepare_chip", "selection",
-           "measure_state", "measure_fixed"]
+__all__ = ["DIGITS", "NETWORK_METHODS", "Registers", "Remedy", "PreparedChip", "network_of", "held_out", "prepare_chip",
+           "selection", "measure_state", "measure_fixed"]
 
-# Networks a drift study can measure: name -> (plain weights, drift-aware weights), files of model/data.
-NETWORKS = {"digits-cnn": ("digits_cnn.npz", "digits_cnn_drift_aware.npz")}
+DIGITS = "digits"       # the shipped digits CNN (model/network_file.py DIGITS), with its drift-aware weights
 
 
 class Registers(Enum):
@@ -66,40 +65,52 @@ class PreparedChip:
     reference: DriftReference
 
 
-def weights(network, kind):
-    """The parameters of ``network`` (a name in :data:`NETWORKS`), ``kind`` "plain" or "drift-aware"."""
-    from neurophase.model.network import WEIGHTS_PATH, load_weights
-    if network not in NETWORKS:
-        raise ValueError(f"network must be one of {sorted(NETWORKS)}, got {network!r}")
-    plain, drift_aware = NETWORKS[network]
-    return load_weights(WEIGHTS_PATH.with_name(drift_aware if kind == "drift-aware" else plain))[0]
+def network_of(network, calib, kind):
+    """What the study programs: for the digits CNN (``network`` :data:`DIGITS`), its parameters of ``kind`` "plain"
+    or "drift-aware"; else the QuantNetwork of ``network`` (a network file or an ONNX file with calibration inputs
+    ``calib``, model/network_file.py ``open_network``), whose only kind is "plain"."""
+    from neurophase.model.network_file import open_network
+    if network == DIGITS:
+        from neurophase.model.drift_training import DRIFT_WEIGHTS_PATH
+        from neurophase.model.network import WEIGHTS_PATH, load_weights
+        return load_weights(DRIFT_WEIGHTS_PATH if kind == "drift-aware" else WEIGHTS_PATH)[0]
+    if kind != "plain":
+        raise ValueError(f"network {network} has plain weights only (drift-aware weights are the digits CNN's), "
+                         f"got {kind!r}")
+    return open_network(network, calib)
 
 
 @lru_cache(maxsize=8)
-def held_out(n):
-    """The first ``n`` test images and labels (None: all 360), read-only (kept per worker process)."""
-    from neurophase.model.network import load_split
-    _, _, x, y = load_split()
+def held_out(network, calib, n):
+    """The first ``n`` test inputs and labels of ``network`` (None: all), read-only (kept per worker process)."""
+    from neurophase.model.network_file import open_network
+    test = open_network(network, calib).test
+    if test is None:
+        raise ValueError(f"network {network} has no test set (import it with --data TEST.npz)")
+    x, y = test.x, test.y
     x, y = (x, y) if n is None else (x[:n], y[:n])
     for a in (x, y):
         a.setflags(write=False)
     return x, y
 
 
-def prepare_chip(network, kind, seed, encoding):
-    """``network``'s ``kind`` weights programmed with chip seed ``seed``, every tile in ``encoding``, tiles on one
-    thread (so read-noise draws do not depend on the machine), and the reference recorded right after programming."""
-    chip = Chip.program(weights(network, kind), seed=seed, config=ChipConfig(encoding=encoding))
+def prepare_chip(network, calib, kind, seed, encoding):
+    """``network``'s ``kind`` weights (:func:`network_of`) programmed with chip seed ``seed``, every tile in
+    ``encoding``, tiles on one thread (so read-noise draws do not depend on the machine), and the reference recorded
+    right after programming."""
+    chip = Chip.program(network_of(network, calib, kind), seed=seed, config=ChipConfig(encoding=encoding))
     for tile in chip.tiles.values():
         tile.threads = 1
     return PreparedChip(chip, record_reference(chip))
 
 
 def selection(network, kind, budget):
-    """The weights selective reprogramming rewrites: the top ``budget`` of the diagonal Fisher information of
-    ``kind``'s 8-bit network in conductance units, estimated on every training image (model.drift)."""
+    """The weights selective reprogramming rewrites: the top ``budget`` of the diagonal Fisher information of the
+    digits CNN's ``kind`` 8-bit network in conductance units, estimated on every training image (model.drift)."""
     from neurophase.model.network import load_split, quant_layers
-    params = weights(network, kind)
+    if network != DIGITS:
+        raise ValueError(f"selective reprogramming needs the digits CNN's training code, got network {network}")
+    params = network_of(network, None, kind)
     x_tr, _, _, _ = load_split()
     return select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr)), budget)
 
@@ -127,7 +138,7 @@ def measure_state(prepared, selected, points, remedies):
             registers[kind] = dict(chip.registers)
         else:
             registers[kind] = dict(prepared.reference.registers)
-    x, y = held_out(first["test_images"])
+    x, y = held_out(first["network"], first["calib"], first["test_images"])
     fresh = LayerPass(chip, x, t, seed)
     first_layer = fresh.accumulators()      # the images' codes are every register set's first inputs
     rows = []
@@ -142,16 +153,22 @@ def measure_state(prepared, selected, points, remedies):
     return rows
 
 
-def measure_fixed(network, points):
-    """Rows of the reference points without a chip: method "fp32" (float network) or "digital8" (the 8-bit digital
-    path) on the first ``test_images`` test images."""
-    from neurophase.model.network import digital_forward, fp32_logits, fp32_params, quant_layers
-    params = weights(network, "plain")
+def measure_fixed(network, calib, points):
+    """Rows of the reference points without a chip: method "fp32" (float network; the digits CNN's FP32-trained one)
+    or "digital8" (the 8-bit digital path) on the first ``test_images`` test inputs."""
+    from neurophase.model.network import digits_network, fp32_logits, fp32_params, load_split
+    from neurophase.model.quantise import digital_forward
+    net = network_of(network, calib, "plain")
+    qnet = digits_network(net) if network == DIGITS else net
     rows = []
     for point in points:
-        x, y = held_out(point["test_images"])
-        logits = (fp32_logits(fp32_params(params), x) if point["method"] == "fp32"
-                  else digital_forward(quant_layers(params), x))
+        x, y = held_out(network, calib, point["test_images"])
+        if point["method"] == "digital8":
+            logits = digital_forward(qnet, x)
+        elif network == DIGITS:
+            logits = fp32_logits(fp32_params(net), load_split()[2][:len(y)])     # pixels of the same test images
+        else:
+            logits = qnet.network.forward(x)
         correct = int(np.sum(np.argmax(logits, axis=1) == y))
         rows.append({**point, "accuracy": correct / len(y), "correct": correct, "devices_rewritten": None,
                      "gdc_alpha": None})

@@ -12,6 +12,9 @@ thread): that ratio is the model's own overhead, and it holds up when other proc
 a multi-threaded BLAS matmul a lot. That run also times each stage of the MVM (bit-planes, matmul, noise draw, noise
 add, ADC, shift-and-add). Also reported: numpy's own float32 normal draw of the same size, and the one-off cost of
 programming the tile and computing its drifted conductances.
+
+``--resnet50 K`` also runs K ResNet-50 images end to end through the golden model (neurophase/bench_resnet50.py):
+images per second, seconds per image by stage, and the floor of the work (`make bench` runs 2, bit-serial and PWM).
 """
 
 import json
@@ -34,6 +37,10 @@ def add_arguments(p):
     p.add_argument("--repeats", type=int, default=50, help="timed repetitions of each measurement (default 50)")
     p.add_argument("--threads", type=int, default=2, help="threads after the matmul in the headline MVM (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, activations and the tile (default 0)")
+    p.add_argument("--resnet50", type=int, default=0,
+                   help="also time this many ResNet-50 images through the golden model (default 0: skipped)")
+    p.add_argument("--resnet50-encodings", nargs="+", default=["bit-serial", "pwm"],
+                   help="input encodings of the ResNet-50 run (default bit-serial pwm)")
     p.add_argument("--chip-images", type=int, default=0,
                    help="also time this many test images through the whole-chip RTL under each simulator "
                         "(default 0: skipped; `make bench` uses 1)")
@@ -186,12 +193,20 @@ def format_chip(chip):
 def run(args):
     report = measure(args.batch, args.repeats, args.threads, args.seed,
                      progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
+    if args.resnet50:
+        from neurophase.bench_resnet50 import measure_resnet50
+        report["resnet50"] = measure_resnet50(args.resnet50, args.resnet50_encodings,
+                                              progress=lambda msg: print(f"bench: {msg}", file=sys.stderr,
+                                                                         flush=True))
     if args.chip_images:
         report["chip"] = measure_chip(args.chip_images,
                                       progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(format_table(report))
+    if "resnet50" in report:
+        from neurophase.bench_resnet50 import format_resnet50
+        print(format_resnet50(report["resnet50"]))
     if "chip" in report:
         print(format_chip(report["chip"]))
     print(f"wrote {args.out}")

@@ -12,10 +12,14 @@ COMMANDS = {
     "bench": "neurophase.bench",
     "energy": "neurophase.energy",
     "train": "neurophase.train",
+    "import": "neurophase.import_network",
     "map": "neurophase.map",
     "infer": "neurophase.infer",
     "drift-study": "neurophase.drift_study",
+    "fault-study": "neurophase.fault_study",
+    "noise-training-study": "neurophase.noise_training_study",
     "sim": "neurophase.sim",
+    "zoo": "neurophase.zoo",
 }
 
 

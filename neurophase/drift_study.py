@@ -5,7 +5,9 @@ images; ``--encoding pwm``: a ``_pwm`` suffix) and says whether the paper's ">= 
 for a year" hold for the reference network. Runs on a Dask cluster (a local one by default, ``--scheduler`` for an
 existing one); every point (method, chip, time) is stored as it finishes in the results store (build/studies/<same
 stem>.csv), so an interrupted study run again computes only the points it lacks. Deterministic for the seeds whatever
-the workers.
+the workers. ``--network`` studies another network (a file from `neurophase import`, or an ONNX file with --calib;
+its test set from the import's --data) with no remedy, BN recalibration and global drift compensation; the reports
+and the store then carry the network's name in their stem.
 """
 
 from pathlib import Path
@@ -17,6 +19,9 @@ STORE_DIR = Path("build/studies")
 
 
 def add_arguments(p):
+    p.add_argument("--network", default="digits",
+                   help="the network: 'digits' (default), a network file from `neurophase import` or an ONNX file")
+    p.add_argument("--calib", default=None, help="calibration inputs (.npz) of an ONNX --network")
     p.add_argument("--quick", action="store_true", help="3 chips, 1 s and 1 year, the first 120 test images")
     p.add_argument("--chips", type=int, default=None, help="Monte Carlo chips (default 10; quick 3)")
     p.add_argument("--images", type=int, default=None, help="first k test images (default all 360; quick 120)")
@@ -35,8 +40,8 @@ def add_arguments(p):
 
 def run(args):
     import json
-    from neurophase.model.drift_study import (DriftStudy, StudyConfig, markdown_table, run_study, time_label,
-                                              write_reports)
+    from neurophase.model.drift_study import (DriftStudy, StudyConfig, markdown_table, network_name, run_study,
+                                              time_label, write_reports)
     from neurophase.model.interface import InputEncoding
     encoding = InputEncoding.parse(args.encoding)
     kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images)) if v is not None}
@@ -44,8 +49,11 @@ def run(args):
         kw["times"] = tuple((time_label(t), t) for t in args.times)
     if args.methods is not None:
         kw["methods"] = tuple(args.methods)
-    cfg = (StudyConfig.quick_mode if args.quick else StudyConfig)(budget=args.budget, encoding=encoding, **kw)
-    stem = "drift_study" + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
+    cfg = (StudyConfig.quick_mode if args.quick else StudyConfig)(
+        budget=args.budget, encoding=encoding, network=str(args.network),
+        calib=None if args.calib is None else str(args.calib), **kw)
+    named = "" if cfg.network == "digits" else "_" + network_name(cfg)
+    stem = "drift_study" + named + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
     with Progress(args.json, DriftStudy(cfg).describe) as progress:
         result = run_study(cfg, args.store or STORE_DIR / f"{stem}.csv", cluster_of(args), progress)
     paths = write_reports(result, args.out, stem)

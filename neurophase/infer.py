@@ -1,15 +1,17 @@
-"""Classify the held-out digits with the golden model: FP32, 8-bit digital, and PCM chips at times after programming.
+"""Classify a network's test set with the golden model: FP32, 8-bit digital, and PCM chips at times after programming.
 
 Each Monte Carlo seed s programs a fresh chip (programming noise and drift exponents from seed s) and runs the test
 set on it with read-noise seed s. No drift remedy is applied (the BN registers are those of programming time). Every
 tile drives its wordlines with ``--encoding`` (bit-serial or pwm, docs/architecture.md D8); the report gives each
-tile's ADC full-scale current, which depends on the encoding and the weights but not on the seed. Runs on a Dask
-cluster (a local one by default, ``--scheduler`` for an existing one); every (seed, time) point is stored as it
-finishes in the results store (build/studies/infer.csv), so a run again computes only the points the store lacks.
+tile's ADC full-scale current, which depends on the encoding and the weights but not on the seed. The network is the
+shipped digits CNN unless ``--network`` names another (see `neurophase import`). Runs on a Dask cluster (a local one
+by default, ``--scheduler`` for an existing one); every (seed, time) point is stored as it finishes in the results
+store (build/studies/infer.csv), so a run again computes only the points the store lacks.
 """
 
 from pathlib import Path
 
+from neurophase.netargs import add_network_arguments, fp32_forward, is_digits, network_from, test_set
 from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
 
 DEFAULT_OUT = Path("build/reports/infer.json")
@@ -17,10 +19,13 @@ DEFAULT_STORE = Path("build/studies/infer.csv")
 
 
 def add_arguments(p):
+    add_network_arguments(p)
     p.add_argument("--time", type=float, nargs="+", default=[3600.0],
                    help="seconds after programming (one or more; default 3600 = 1 hour)")
     p.add_argument("--seeds", type=int, default=5, help="Monte Carlo chips, seeds 0..n-1 (default 5)")
-    p.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped weights)")
+    p.add_argument("--images", type=int, default=None, help="first k test inputs (default all)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="weights file of the digits CNN (default: the shipped weights)")
     p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
                                                             "(default bit-serial)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
@@ -36,22 +41,28 @@ def run(args):
     from neurophase.model.checks import check_int, check_nonnegative
     from neurophase.model.infer_study import InferStudy
     from neurophase.model.interface import InputEncoding
-    from neurophase.model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
-                                          quant_layers)
+    from neurophase.model.network import digits_network, load_weights
+    from neurophase.model.quantise import digital_forward
     from neurophase.model.study_engine import run as run_study
     seeds = check_int("--seeds", args.seeds, 1, 1000)
     times = [check_nonnegative("--time (s)", t) for t in args.time]
     if len(set(times)) != len(times):
         raise ValueError(f"--time values must be distinct, got {args.time}")
     encoding = InputEncoding.parse(args.encoding)
-    params, _ = load_weights() if args.weights is None else load_weights(args.weights)
-    _, _, x, y = load_split()
-    acc = lambda logits: float(np.mean(np.argmax(logits, axis=1) == y))
+    if args.weights is not None:
+        if not is_digits(args):
+            raise ValueError("--weights is for the digits CNN; an imported network brings its weights")
+        net = digits_network(load_weights(args.weights)[0])
+    else:
+        net = network_from(args)
+    test = test_set(net)
+    images = len(test) if args.images is None else check_int("--images", args.images, 1, len(test))
+    x, y = test.first(images).x, test.first(images).y
+    acc = lambda out: float(np.mean(np.argmax(out, axis=1) == y))
     t0 = time.time()
-    report = {"images": len(y), "fp32": acc(fp32_logits(fp32_params(params), x)),
-              "int8_digital": acc(digital_forward(quant_layers(params), x)), "seeds": seeds,
-              "encoding": encoding.label, "pcm": []}
-    study = InferStudy(params, seeds, times, encoding)
+    report = {"network": net.name, "images": len(y), "fp32": acc(fp32_forward(args, net, x)),
+              "int8_digital": acc(digital_forward(net, x)), "seeds": seeds, "encoding": encoding.label, "pcm": []}
+    study = InferStudy(net, images, seeds, times, encoding)
     with Progress(args.json, study.describe) as progress:
         rows = run_study(study, args.store or DEFAULT_STORE, cluster_of(args), progress)
     report["i_fs_per_tile_A"] = json.loads(rows[0]["i_fs_A"])
@@ -65,7 +76,8 @@ def run(args):
     if args.json:
         print(json.dumps({"event": "result", "report": str(args.out), **report}))
         return 0
-    print(f"{len(y)} held-out images, {seeds} chip seed(s), {encoding.label} inputs, {time.time() - t0:.1f} s")
+    print(f"{net.name}: {len(y)} test inputs, {seeds} chip seed(s), {encoding.label} inputs, "
+          f"{time.time() - t0:.1f} s")
     print("  ADC full scale per tile: " + ", ".join(f"tile {n} {1e6 * i:.2f} uA"
                                                    for n, i in report["i_fs_per_tile_A"].items()))
     print(f"  FP32              {100 * report['fp32']:6.2f}%")

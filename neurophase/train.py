@@ -2,7 +2,8 @@
 
 Pure numpy, seeded and deterministic: with the default settings the result equals model/data/digits_cnn.npz;
 with ``--drift-aware`` (device programming noise and drift spread injected, model/drift_training.py) it equals
-model/data/digits_cnn_drift_aware.npz.
+model/data/digits_cnn_drift_aware.npz; with ``--noise-injection`` (the literature's additive Gaussian noise, Joshi et
+al. 2020, at the device model's scale) model/data/digits_cnn_noise_injection.npz.
 """
 
 import sys
@@ -24,8 +25,11 @@ def add_arguments(p):
     p.add_argument("--epochs-qat", type=int, default=d.epochs_qat, help=f"8-bit QAT epochs (default {d.epochs_qat})")
     p.add_argument("--drift-aware", action="store_true",
                    help="inject PCM programming noise and drift spread in every forward pass (model/drift_training.py)")
+    p.add_argument("--noise-injection", action="store_true",
+                   help="inject additive Gaussian weight noise at the device model's scale (Joshi et al. 2020)")
     p.add_argument("--target-time", type=float, default=None,
-                   help="drift-aware: seconds after programming the injected drift is drawn at (default one day)")
+                   help="drift-aware or noise injection: seconds after programming the injected drift (or the noise "
+                        "scale) is drawn at (default one day)")
 
 
 def compare_params(a, b):
@@ -41,18 +45,26 @@ def run(args):
     cfg = TrainConfig(seed=args.seed, epochs_fp32=args.epochs_fp32, epochs_qat=args.epochs_qat)
     t0 = time.time()
     progress = lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
+    if args.drift_aware and args.noise_injection:
+        raise ValueError("--drift-aware and --noise-injection are two trainings: give one")
     if args.drift_aware:
         from neurophase.model.drift_training import DRIFT_WEIGHTS_PATH, TARGET_TIME, train_drift_aware
         params, meta = train_drift_aware(cfg, TARGET_TIME if args.target_time is None else args.target_time,
                                          progress=progress)
         reference = DRIFT_WEIGHTS_PATH
+    elif args.noise_injection:
+        from neurophase.model.drift_training import NOISE_INJECTION_WEIGHTS_PATH, TARGET_TIME, train_noise_injection
+        params, meta = train_noise_injection(cfg, TARGET_TIME if args.target_time is None else args.target_time,
+                                             progress=progress)
+        reference = NOISE_INJECTION_WEIGHTS_PATH
     else:
         if args.target_time is not None:
-            raise ValueError("--target-time needs --drift-aware")
+            raise ValueError("--target-time needs --drift-aware or --noise-injection")
         params, meta = train(cfg, progress=progress)
         reference = WEIGHTS_PATH
     if args.out is None:
-        args.out = DEFAULT_OUT.with_name(DEFAULT_OUT.stem + "_drift_aware.npz") if args.drift_aware else DEFAULT_OUT
+        suffix = "_drift_aware" if args.drift_aware else "_noise_injection" if args.noise_injection else ""
+        args.out = DEFAULT_OUT.with_name(DEFAULT_OUT.stem + suffix + ".npz")
     save_weights(args.out, params, meta)
     print(f"trained in {time.time() - t0:.0f} s; wrote {args.out}")
     for label, key, note in (("FP32", "fp32", ""), ("8-bit", "int8", "  [integer digital path]")):

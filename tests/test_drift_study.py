@@ -12,9 +12,9 @@ from neurophase.cli import main
 from neurophase.model.chip import Chip
 from neurophase.model.drift import (compensate_global_drift, conductance_fisher, fisher_diagonal, recalibrate_bn,
                                     record_reference, reprogram_selected, select_sensitive)
-from neurophase.model.drift_points import held_out, measure_state, prepare_chip, selection, weights
-from neurophase.model.drift_study import (LABELS, METHODS, PAIR_METHODS, PCM_METHODS, REMEDIES, YEAR, DriftStudy,
-                                          StudyConfig, markdown_table, summarise, time_label)
+from neurophase.model.drift_points import held_out, measure_fixed, measure_state, network_of, prepare_chip, selection
+from neurophase.model.drift_study import (LABELS, METHODS, NETWORK_METHODS, PAIR_METHODS, PCM_METHODS, REMEDIES, YEAR,
+                                          DriftStudy, StudyConfig, markdown_table, summarise, time_label)
 from neurophase.model.interface import InputEncoding
 from neurophase.model.network import load_split, load_weights, quant_layers
 
@@ -83,10 +83,10 @@ def test_the_study_equals_each_remedy_applied_to_a_copy_of_the_chip_and_run(quic
     _, result = quick
     cfg = StudyConfig.quick_mode()
     seed = result["config"]["chip_seeds"][1]
-    x, y = held_out(cfg.test_images)
+    x, y = held_out(cfg.network, cfg.calib, cfg.test_images)
     chips = {}
     for kind in ("plain", "drift-aware"):
-        chips[kind] = Chip.program(weights(cfg.network, kind), seed=seed)
+        chips[kind] = Chip.program(network_of(cfg.network, cfg.calib, kind), seed=seed)
         for tile in chips[kind].tiles.values():
             tile.threads = 1
     reference = record_reference(chips["plain"])
@@ -108,7 +108,7 @@ def test_the_study_equals_each_remedy_applied_to_a_copy_of_the_chip_and_run(quic
 
 @pytest.mark.parametrize("kw, msg", [
     (dict(chips=0), r"chips must be an integer in \[1, 1000\], got 0"),
-    (dict(test_images=400), r"test_images must be an integer in \[1, 360\], got 400"),
+    (dict(test_images=0), r"test_images must be an integer in \[1, inf\], got 0"),
     (dict(budget=-0.1), r"budget must be a fraction in \[0, 1\], got -0.1"),
     (dict(times=()), r"times must be a non-empty list"),
     (dict(times=(("1 day", 86400.0), ("1 s", 1.0))), r"times must be a non-empty list of \(label, seconds >= 0\) in "
@@ -117,7 +117,8 @@ def test_the_study_equals_each_remedy_applied_to_a_copy_of_the_chip_and_run(quic
     (dict(encoding="pulse"), r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pulse'"),
     (dict(methods=("pcm", "fp32")), r"methods must be distinct names among \['pcm', 'dat', 'bn', 'sr', 'gdc', "
                                     r"'all3', 'dat_bn', 'sr_bn'\], got \('pcm', 'fp32'\)"),
-    (dict(network="resnet"), r"network must be one of \['digits-cnn'\], got 'resnet'"),
+    (dict(network="net.npz", methods=("sr",)), r"methods must be distinct names among \['pcm', 'bn', 'gdc'\], got "
+                                               r"\('sr',\)"),
 ])
 def test_study_config_rejects_bad_values(kw, msg):
     with pytest.raises(ValueError, match=msg):
@@ -146,7 +147,7 @@ def pwm_year():
     x_tr, _, _, _ = load_split()
     selected = select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr[:64])), 0.05)
     cfg = StudyConfig(chips=1, times=(("0 s", 0.0), ("1 year", YEAR)), test_images=120, encoding="pwm")
-    prepared = prepare_chip(cfg.network, "plain", 1000, cfg.encoding)
+    prepared = prepare_chip(cfg.network, cfg.calib, "plain", 1000, cfg.encoding)
     accuracy = {}
     for state in (("pcm", "bn", "gdc"), ("sr_bn",)):
         for t in (0.0, YEAR):
@@ -163,3 +164,32 @@ def test_remedies_restore_a_pwm_chip_after_a_year(pwm_year):
     assert pwm_year["pcm"][0] >= 0.95 and pwm_year["pcm"][1] < 0.5
     for m in ("bn", "gdc", "sr_bn"):
         assert pwm_year[m][1] >= 0.95, m
+
+
+def test_a_study_of_an_imported_network_measures_its_remedies_as_applied_one_by_one(imported, tmp_path):
+    """An imported residual network (a network file) is studied with no remedy, BN recalibration and global drift
+    compensation, through the layer-by-layer pass: each point equals the remedy applied to a copy of the chip and
+    classified with Chip.run; its references are the float network and the 8-bit digital path."""
+    from neurophase.model.network_file import save_network
+    from neurophase.model.quantise import digital_forward
+    path = tmp_path / "residual.npz"
+    save_network(imported, path)
+    cfg = StudyConfig(network=str(path), chips=1, times=(("1 year", YEAR),), test_images=16)
+    assert cfg.pcm_methods == NETWORK_METHODS and cfg.n_test == 16
+    points = [p for p in DriftStudy(cfg).points() if p["chip_seed"] is not None]
+    prepared = prepare_chip(cfg.network, None, "plain", 1000, cfg.encoding)
+    rows = measure_state(prepared, None, points, [REMEDIES[p["method"]] for p in points])
+    x, y = held_out(cfg.network, None, 16)
+    for row in rows:
+        chip = copy.deepcopy(prepared.chip)
+        chip.registers = dict(prepared.reference.registers)
+        if row["method"] == "bn":
+            recalibrate_bn(chip, YEAR, prepared.reference)
+        elif row["method"] == "gdc":
+            compensate_global_drift(chip, YEAR, prepared.reference)
+        assert row["correct"] == int(np.sum(np.argmax(chip.run(x, YEAR, row["read_seed"]), axis=1) == y)), row
+    fixed = [p for p in DriftStudy(cfg).points() if p["chip_seed"] is None]
+    got = {r["method"]: r["correct"] for r in measure_fixed(cfg.network, None, fixed)}
+    net = network_of(cfg.network, None, "plain")
+    assert got == {"fp32": int(np.sum(np.argmax(net.network.forward(x), axis=1) == y)),
+                   "digital8": int(np.sum(np.argmax(digital_forward(net, x), axis=1) == y))}

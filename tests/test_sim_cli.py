@@ -56,9 +56,35 @@ def test_sim_writes_a_waveform_when_asked(tmp_path, capsys):
     (["--time", "-1"], r"time \(s\) must be a finite number >= 0, got -1.0"),
     (["--seed", "-3"], r"seed must be an integer in \[0, 4294967295\], got -3"),
     (["--sim", "modelsim"], r"simulator must be one of icarus, verilator, got 'modelsim'"),
+    (["--tile", "4", "--encoding", "pdm"], r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pdm'"),
+    (["--encoding", "pdm"], r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pdm'"),
 ])
 def test_sim_rejects_bad_arguments_naming_the_valid_range(argv, msg, capsys):
     import re
     assert main(["sim", *argv]) == 2
     err = capsys.readouterr().err
     assert re.search(msg, err), err
+
+
+@pytest.mark.sim
+def test_sim_runs_a_tile_of_an_imported_network(tmp_path, capsys):
+    """A tile of tests/onnx_builders.py's residual network (its 160-output, 360-row layer: row group 1 of 2, column
+    block 2 of 2, raw partial sums) through the tile RTL under Icarus, from its network file."""
+    import numpy as np
+    import onnx
+    from onnx_builders import residual_net
+    rng = np.random.default_rng(2)
+    onnx.save_model(residual_net(), str(tmp_path / "net.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(16, 4, 8, 8)))
+    np.savez(tmp_path / "test.npz", x=rng.normal(size=(4, 4, 8, 8)), y=rng.integers(0, 10, 4))
+    assert main(["import", str(tmp_path / "net.onnx"), "--calib", str(tmp_path / "calib.npz"), "--data",
+                 str(tmp_path / "test.npz"), "--out", str(tmp_path / "net.npz"), "--images", "1",
+                 "--report", str(tmp_path / "import.json")]) == 0
+    rc = main(["sim", "--network", str(tmp_path / "net.npz"), "--tile", "3", "--images", "1",
+               "--report-dir", str(tmp_path)])
+    report = json.loads((tmp_path / "sim_tile3.json").read_text())
+    assert rc == 0, capsys.readouterr().out
+    assert (report["layer"], report["output"], report["mismatches"]) == ("block.conv", "raw", 0)
+    assert report["outputs_checked"] == 16 * 32
+    assert main(["sim", "--network", str(tmp_path / "net.npz")]) == 2
+    assert "the whole-chip RTL testbench runs the digits CNN" in capsys.readouterr().err
