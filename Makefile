@@ -20,11 +20,16 @@ AREA ?= 0
 PYTEST_ARGS ?=
 QUICK ?=
 SCHEDULER ?=
+NETWORK ?=
+CALIB ?=
+DATA ?=
+SEEDS ?= 5
+START ?= 0
 RESNET ?= 0
 RESNET_STYLE := --network model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz \
   --data model/data/digits_test.npz
 
-.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study fault-study clean help
+.PHONY: setup test test-slow bench lint rtl sim regress coverage energy drift-study fault-study clean help
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -33,7 +38,9 @@ help:
 	@echo "make bench      speed benchmarks; writes build/reports/bench.json"
 	@echo "make rtl        export every RTL top to build/rtl/*.v"
 	@echo "make lint       verilator --lint-only -Wall on every exported top"
-	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s ENCODING=pwm WAVES=1)"
+	@echo "make sim        simulate (TILE=n for one tile; NETWORK=file CALIB=calib.npz DATA=test.npz: another network;"
+	@echo "                SIM=icarus|verilator IMAGES=k T=s SEED=s ENCODING=pwm WAVES=1)"
+	@echo "make regress    SEEDS=n random networks (from seed START) through the chip RTL; build/reports/regress.json"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year;"
@@ -76,7 +83,11 @@ lint: setup
 sim: setup
 	$(NP) sim $(if $(TILE),--tile $(TILE)) --sim $(SIM) $(if $(IMAGES),--images $(IMAGES)) \
 	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(ENCODING),--encoding $(ENCODING)) \
-	  $(if $(filter 1,$(WAVES)),--waves)
+	  $(if $(filter 1,$(WAVES)),--waves) \
+	  $(if $(NETWORK),--network $(NETWORK)) $(if $(CALIB),--calib $(CALIB)) $(if $(DATA),--data $(DATA))
+
+regress: setup
+	$(NP) regress --seeds $(SEEDS) --start $(START)
 
 coverage: setup
 	$(NP) coverage

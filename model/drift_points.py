@@ -87,8 +87,8 @@ def held_out(network, calib, n):
     test = open_network(network, calib).test
     if test is None:
         raise ValueError(f"network {network} has no test set (import it with --data TEST.npz)")
-    x, y = test.x, test.y
-    x, y = (x, y) if n is None else (x[:n], y[:n])
+    test = test if n is None else test.first(n)
+    x, y = test.x.view(), test.y.view()     # views: the network's own arrays stay writable
     for a in (x, y):
         a.setflags(write=False)
     return x, y

@@ -19,6 +19,7 @@ COMMANDS = {
     "fault-study": "neurophase.fault_study",
     "noise-training-study": "neurophase.noise_training_study",
     "sim": "neurophase.sim",
+    "regress": "neurophase.regress",
     "zoo": "neurophase.zoo",
 }
 

@@ -7,9 +7,8 @@ Icarus Verilog or Verilator, with the crossbar stand-in driving the golden model
 noise, drift to --time seconds after programming, read noise; seeded by --seed), compares every output with the
 golden model and writes build/reports/sim_tile<N>.json. --encoding pwm makes every tile read by pulse-width
 modulation (docs/architecture.md D8) instead of bit-serially. Exit status 0 only when there are no mismatches.
-``--network`` (a file from `neurophase import`, or an ONNX file with --calib) runs one of that network's tiles
-(``--tile``, numbered over all the chips it needs); the whole-chip RTL runs the digits CNN (other networks through
-the chip RTL are the next step: the host compiler and the golden executor already take them).
+``--network`` (a file from `neurophase import`, or an ONNX file with --calib) runs that network on full-size tiles:
+the whole chip (one chip's worth of tiles), or one of its tiles (``--tile``, numbered over all the chips it needs).
 """
 
 from pathlib import Path
@@ -50,12 +49,13 @@ def run(args):
     encoding = InputEncoding.parse(args.encoding)
     network = None if is_digits(args) else network_from(args)
     if args.tile is None:
-        if network is not None:
-            raise ValueError("the whole-chip RTL testbench runs the digits CNN; for another --network simulate one "
-                             "of its tiles with --tile N")
+        from neurophase.tb.chip_networks import DIGITS_SPEC
         from neurophase.tb.chip_sim import run_chip_sim
+        given = lambda path: None if path is None else str(path)
+        spec = DIGITS_SPEC if network is None else {"kind": "file", "path": str(args.network),
+                                                    "calib": given(args.calib), "data": given(args.data)}
         report = run_chip_sim(sim=args.sim, images=args.images, t=args.time, seed=args.seed, encoding=encoding,
-                              waves=args.waves, report_dir=args.report_dir)
+                              waves=args.waves, report_dir=args.report_dir, network=spec)
         return 0 if report["mismatches"] == 0 and "error" not in report else 1
     report = run_tile_sim(args.tile, sim=args.sim, images=args.images, t=args.time, seed=args.seed, encoding=encoding,
                           waves=args.waves, report_dir=args.report_dir, fault_offset=args.inject_fault,

@@ -193,3 +193,8 @@ def test_a_study_of_an_imported_network_measures_its_remedies_as_applied_one_by_
     net = network_of(cfg.network, None, "plain")
     assert got == {"fp32": int(np.sum(np.argmax(net.network.forward(x), axis=1) == y)),
                    "digital8": int(np.sum(np.argmax(digital_forward(net, x), axis=1) == y))}
+
+
+def test_more_test_images_than_the_network_holds_is_an_error_not_a_shorter_set():
+    with pytest.raises(ValueError, match=r"test_images must be an integer in \[1, 360\], got 400"):
+        held_out("digits", None, 400)
