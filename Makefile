@@ -19,6 +19,7 @@ WAVES ?= 0
 AREA ?= 0
 PYTEST_ARGS ?=
 QUICK ?=
+SCHEDULER ?=
 NETWORK ?=
 CALIB ?=
 DATA ?=
@@ -44,7 +45,8 @@ help:
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make formal     SymbiYosys proofs of the periphery's properties (MUTANTS=1: and the broken variants)"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
-	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
+	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year;"
+	@echo "                SCHEDULER=tcp://host:8786 on an existing Dask cluster)"
 	@echo "make fault-study accuracy against each non-ideality's magnitude, with the remedies (QUICK=1: 1 chip, one"
 	@echo "                 magnitude each; RESNET=1: the ResNet-style network)"
 	@echo "make clean      remove build products"
@@ -99,7 +101,7 @@ energy: setup
 	$(NP) energy $(if $(filter 1,$(AREA)),--area)
 
 drift-study: setup
-	$(NP) drift-study $(if $(QUICK),--quick)
+	$(NP) drift-study $(if $(QUICK),--quick) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 fault-study: setup
 	$(NP) fault-study $(if $(QUICK),--quick) $(if $(filter 1,$(RESNET)),$(RESNET_STYLE))

@@ -313,32 +313,9 @@ class Chip:
         return out
 
     def _run_chunk(self, q, t, seed, ci, trace, keep, adc_counts, mvm_hook, timer):
-        fmt = self.config.fmt
-
         def layer(ql, x):
             rows_kept = keep * (len(x) // len(q))      # MVMs of the real (not padding) inputs
-            acc = np.zeros((len(x), ql.layer.c_out), np.int64)
-            counts = adc_counts.setdefault(ql.name, AdcCounts()) if adc_counts is not None else None
-            for a in self.mapping.layer_tiles(ql.name):
-                xs = x[:, a.row_start:a.row_stop]
-                res = self.tile_mvm(a.tile, xs, t, seed, ci, keep_reads=trace is not None,
-                                    rails=a.columns if counts is not None else 0, real=rows_kept, timer=timer)
-                if trace is not None:
-                    trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
-                    trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
-                    trace.tile_codes.setdefault(a.tile, []).append(res.codes[:, :rows_kept])
-                    trace.tile_acc.setdefault(a.tile, []).append(res.acc[:rows_kept])
-                if mvm_hook is not None:
-                    mvm_hook(a.tile, xs[:rows_kept])
-                if counts is not None:
-                    reads = self.encoding(a.tile).reads(fmt.b_in)
-                    counts.conversions += reads * rows_kept * a.columns
-                    counts.low += res.rails[0]
-                    counts.high += res.rails[1]
-                part = res.acc[:, :a.columns]
-                if a.row_block:
-                    part, _ = reduce_partial_sums(np.stack([acc[:, a.col_start:a.col_stop], part]), fmt)
-                acc[:, a.col_start:a.col_stop] = part
+            acc = self.layer_accumulators(ql, x, t, seed, ci, trace, rows_kept, adc_counts, mvm_hook, timer)
             y = self.layer_outputs(ql, acc)
             if trace is not None:
                 trace.layer_acc.setdefault(ql.name, []).append(acc[:rows_kept])
@@ -347,20 +324,55 @@ class Chip:
 
         return run_schedule(self.network, q, layer)
 
+    def layer_accumulators(self, ql, x, t, seed, ci, trace=None, rows_kept=None, adc_counts=None, mvm_hook=None,
+                           timer=None):
+        """Accumulators (MVMs, c_out) of layer ``ql`` (one of ``qlayers``) after partial-sum reduction, for its MVM
+        inputs ``x`` (MVMs, fan_in) of chunk ``ci`` of a run at ``t`` with read-noise seed ``seed`` (:meth:`tile_mvm`).
+        The first ``rows_kept`` MVMs (default all) are the real inputs': with a ``trace``, every tile's inputs and
+        results (whole tile width) are recorded for them; ``adc_counts`` and ``mvm_hook`` as in :meth:`run`. Without a
+        trace, the tiles compute their used columns only."""
+        fmt = self.config.fmt
+        rows_kept = len(x) if rows_kept is None else rows_kept
+        acc = np.zeros((len(x), ql.layer.c_out), np.int64)
+        counts = adc_counts.setdefault(ql.name, AdcCounts()) if adc_counts is not None else None
+        for a in self.mapping.layer_tiles(ql.name):
+            xs = x[:, a.row_start:a.row_stop]
+            res = self.tile_mvm(a.tile, xs, t, seed, ci, keep_reads=trace is not None,
+                                rails=a.columns if counts is not None else 0, real=rows_kept, timer=timer,
+                                columns=None if trace is not None else a.columns)
+            if trace is not None:
+                trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
+                trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
+                trace.tile_codes.setdefault(a.tile, []).append(res.codes[:, :rows_kept])
+                trace.tile_acc.setdefault(a.tile, []).append(res.acc[:rows_kept])
+            if mvm_hook is not None:
+                mvm_hook(a.tile, xs[:rows_kept])
+            if counts is not None:
+                reads = self.encoding(a.tile).reads(fmt.b_in)
+                counts.conversions += reads * rows_kept * a.columns
+                counts.low += res.rails[0]
+                counts.high += res.rails[1]
+            part = res.acc[:, :a.columns]
+            if a.row_block:
+                part, _ = reduce_partial_sums(np.stack([acc[:, a.col_start:a.col_stop], part]), fmt)
+            acc[:, a.col_start:a.col_stop] = part
+        return acc
+
     def tile_mvm(self, n, x, t, seed, chunk, tile=None, keep_reads=False, rails=0, real=None, encoding=None,
-                 timer=None):
+                 timer=None, columns=None):
         """Tile ``n``'s MVMs of vectors ``x`` (a chunk's batch, (MVMs, rows)) at ``t`` with read-noise seed
         ``seed``, in blocks of ``MVM_BLOCK`` vectors (block k draws from ``default_rng([seed, n, chunk] + [k] if k
         else [])``). ``tile``: the CrossbarTile to use (default the programmed one); ``encoding``: its input encoding
         (default the configured one). ``keep_reads``: keep the reads' currents and codes. ``rails``: count the codes
-        at an ADC rail in the first ``rails`` columns of the first ``real`` MVMs (default all)."""
+        at an ADC rail in the first ``rails`` columns of the first ``real`` MVMs (default all). ``columns``: compute
+        only the first ``columns`` logical columns (``CrossbarTile.mvm``; default all)."""
         tile = self.tiles[n] if tile is None else tile
         encoding = self.encoding(n) if encoding is None else encoding
         real = len(x) if real is None else real
         accs, currents, codes, low, high = [], [], [], 0, 0
         for k, b0 in enumerate(range(0, max(len(x), 1), MVM_BLOCK)):
             rng = np.random.default_rng([seed, n, chunk] + ([k] if k else []))
-            res = tile.mvm(x[b0:b0 + MVM_BLOCK], t, rng, encoding=encoding, timer=timer)
+            res = tile.mvm(x[b0:b0 + MVM_BLOCK], t, rng, encoding=encoding, timer=timer, columns=columns)
             accs.append(res.acc)
             if keep_reads:
                 currents.append(res.currents)

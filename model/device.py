@@ -194,7 +194,7 @@ class ProgrammedDevices:
         return int(mask.sum())
 
 
-def box_muller(gen, n, out=None):
+def box_muller(gen, n, out=None, keep=None):
     """``n`` fresh independent N(0, 1) samples (float32, 1-D) from generator ``gen``: exact, and fast.
 
     Box-Muller: for u1 uniform on (0, 1] and u2 uniform on [0, 1), sqrt(-2 ln u1) cos(2 pi u2) and
@@ -206,22 +206,55 @@ def box_muller(gen, n, out=None):
 
     ``out``, if given, is a float32 array of at least n + n % 2 elements; the result is then a view of it.
     Temporaries live in this thread's :func:`scratch`.
+
+    ``keep = (c, k)``: the n samples are rows of c values (n a multiple of c), of which only the first k of each row
+    are wanted; returns them, (n // c, k), equal bit for bit to ``box_muller(gen, n).reshape(-1, c)[:, :k]``. The
+    generator draws every uniform (it advances as for n samples); the logarithms, roots and sines are computed for
+    the kept samples only (a tile's used columns: ``CrossbarTile.mvm(columns=...)``).
     """
     half = (n + 1) // 2
     u1 = gen.random(out=scratch("box_muller u1", half, np.float64))
+    angle = gen.random(out=scratch("box_muller angle", half, np.float32), dtype=np.float32)
+    if keep is None:
+        radius, angle = _polar(u1, angle)
+        out = np.empty(2 * half, dtype=np.float32) if out is None else out.reshape(-1)[:2 * half]
+        parts = ((radius, angle, out[:half]), (radius, angle, out[half:]))
+    else:
+        c, k = keep
+        out = np.empty(n // c * k, dtype=np.float32) if out is None else out.reshape(-1)[:n // c * k]
+        if n % (2 * c) == 0:        # an even number of rows: cosines in the first half of the rows, sines in the rest
+            radius, angle = _polar(_kept(u1, c, k, "u1"), _kept(angle, c, k, "angle"))
+            parts = ((radius, angle, out[:radius.size]), (radius, angle, out[radius.size:]))
+        else:                       # sample i >= half is the sine of pair i - half
+            pair = (np.arange(n // c)[:, None] * c + np.arange(k)).ravel()
+            split = int(np.searchsorted(pair, half))
+            pair[split:] -= half
+            radius, angle = _polar(np.take(u1, pair), np.take(angle, pair))
+            parts = ((radius[:split], angle[:split], out[:split]), (radius[split:], angle[split:], out[split:]))
+    for (r, a, o), trig in zip(parts, (np.cos, np.sin)):
+        trig(a, out=o)
+        o *= r
+    return out[:n] if keep is None else out.reshape(-1, k)
+
+
+def _kept(draws, c, k, name):
+    """The first ``k`` of every ``c`` uniform draws, copied into a contiguous scratch array (so numpy takes the same
+    vectorised loops on them as on the whole draw)."""
+    kept = scratch(f"box_muller {name} kept", (draws.size // c, k), draws.dtype)
+    np.copyto(kept, draws.reshape(-1, c)[:, :k])
+    return kept.reshape(-1)
+
+
+def _polar(u1, angle):
+    """Box-Muller radius sqrt(-2 ln(1 - u1)) (float32) and angle 2 pi u2 of uniform pairs, in place in ``u1`` and
+    ``angle``."""
     np.subtract(1.0, u1, out=u1)            # [0, 1) -> (0, 1], so the log is finite
     np.log(u1, out=u1)
-    radius = scratch("box_muller radius", half, np.float32)
+    radius = scratch("box_muller radius", u1.size, np.float32)
     np.multiply(u1, -2.0, out=radius)
     np.sqrt(radius, out=radius)
-    angle = gen.random(out=scratch("box_muller angle", half, np.float32), dtype=np.float32)
     angle *= np.float32(2 * np.pi)
-    out = np.empty(2 * half, dtype=np.float32) if out is None else out.reshape(-1)[:2 * half]
-    np.cos(angle, out=out[:half])
-    out[:half] *= radius
-    np.sin(angle, out=out[half:])
-    out[half:] *= radius
-    return out[:n]
+    return radius, angle
 
 
 _local = threading.local()

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurophase.model.arith import reduce_partial_sums
+from neurophase.model.chip_pass import LayerPass
 from neurophase.model.checks import check_int, check_nonnegative, check_shape
 from neurophase.model.quantise import affine_registers
 
@@ -104,23 +105,29 @@ def record_reference(chip, n_calibration=None):
     if n_calibration is None:
         n_calibration = min(N_CALIBRATION, len(chip.network.calibration))
     registers = dict(chip.registers)
-    _, trace = chip.run(calibration_images(chip.network, n_calibration), 0.0, CALIBRATION_SEED, record=True)
     mean, std = {}, {}
-    for ql in chip.qlayers:
-        mean[ql.name], std[ql.name] = channel_stats(trace.layer_acc[ql.name])
+    p = LayerPass(chip, calibration_images(chip.network, n_calibration), 0.0, CALIBRATION_SEED)
+    while p.pending is not None:
+        ql, acc = p.pending, p.accumulators()
+        mean[ql.name], std[ql.name] = channel_stats(p.kept(acc))
+        p = p.advance(acc)
     return DriftReference(registers, mean, std, group_readouts(chip, 0.0, PROBE_SEED), n_calibration)
 
 
 def recalibrate_bn(chip, t, reference, seed=CALIBRATION_SEED):
     """Global BN recalibration of ``chip`` at ``t`` seconds after programming: rewrites ``chip.registers`` and
-    returns them. Each layer is measured on the calibration images in its own run (same read-noise ``seed``, so the
-    earlier layers see the same reads as in the previous runs), after the earlier layers were recalibrated."""
+    returns them. The calibration images go through the chip one layer at a time (read-noise ``seed``): each layer
+    is measured once, after the earlier layers were recalibrated, and its outputs for the next layer come from the
+    same accumulators through its new registers (as the host's recalibration program does, model/host.py). The same
+    registers as running the whole network once per layer with the same seed, which reads the earlier layers again
+    with the same noise."""
     t = check_nonnegative("t (s)", t)
     chip.registers = dict(reference.registers)
-    x = calibration_images(chip.network, reference.n_calibration)
-    for ql in chip.qlayers:
-        _, trace = chip.run(x, t, seed, record=True)
-        chip.registers.update(recalibrate_layer(chip, ql.name, trace.layer_acc[ql.name], reference))
+    p = LayerPass(chip, calibration_images(chip.network, reference.n_calibration), t, seed)
+    while p.pending is not None:
+        ql, acc = p.pending, p.accumulators()
+        chip.registers.update(recalibrate_layer(chip, ql.name, p.kept(acc), reference))
+        p = p.advance(acc)
     return chip.registers
 
 

@@ -19,17 +19,17 @@ with each remedy, each on its own copy of the chip:
   the drift study, D6). A stuck device stays stuck and a dead line stays dead, so it can only help by luck. The
   ranking needs the network's training code (the Fisher information of its loss), so only the digits CNN has it.
 
-Points run on a process pool (:func:`run_points`, model/study_pool.py: the adapter to the studies' Monte Carlo engine
-until it lands); each depends only on its own seeds, so the result does not depend
-on the number of processes or their order. The magnitude 0 of every non-ideality is one shared baseline point per
-chip. Reports: JSON, CSV (one row per point and remedy), Markdown and PNG (:func:`write_reports`).
+Points run on the study engine (:func:`run_points`: model/point_study.py ``map_points``, docs/architecture.md D10), one
+task per point, each stored as it finishes in a results store with the settings as key columns, so a rerun computes only
+the points the store lacks; each depends only on its own seeds, so the result does not depend on the workers or their
+order. The magnitude 0 of every non-ideality is one shared baseline point per chip. Reports: JSON, CSV (one row per
+point and remedy), Markdown and PNG (:func:`write_reports`).
 """
 
 import copy
 import csv
 import io
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
@@ -39,10 +39,12 @@ import numpy as np
 
 from neurophase.model.checks import check_int, check_nonnegative
 from neurophase.model.interface import InputEncoding
+from neurophase.model.point_study import map_points
+from neurophase.model.study_engine import Cluster
 
 __all__ = ["NetworkSpec", "DIGITS_CNN", "RESNET_STYLE", "NONIDEALITIES", "Nonideality", "FaultPoint", "StudySettings",
-           "chip_config", "run_point", "study_points", "run_points", "run_study", "summarise", "markdown_table",
-           "write_reports"]
+           "chip_config", "run_point", "study_points", "run_points", "run_study", "describe_row", "summarise",
+           "markdown_table", "write_reports"]
 
 CHIP_SEED_BASE = 2000
 TEST_SEED = 404                     # read-noise seed of the test runs (+ chip seed)
@@ -266,32 +268,48 @@ def study_points(chips, quick=False, nonidealities=None, network=DIGITS_CNN):
     return points
 
 
-def run_points(points, settings, jobs=None, log=None):
-    """:func:`run_point` of every point with ``settings`` on ``jobs`` processes (model/study_pool.py); results in the
-    points' order."""
-    from neurophase.model.study_pool import map_points
+def _key(point):
+    """A point's key columns in the results store: the network's strings, then the point's own fields."""
+    return {**{f"network_{k}": v for k, v in asdict(point.network).items()}, "nonideality": point.nonideality,
+            "magnitude": point.magnitude, "chip_seed": point.chip_seed}
+
+
+def _run_key(key, settings):
+    """:func:`run_point` of the point whose key columns are ``key``."""
+    network = NetworkSpec(key["network_spec"], key["network_calib"], key["network_data"])
+    return run_point(FaultPoint(network, key["nonideality"], key["magnitude"], key["chip_seed"]), settings)
+
+
+def describe_row(row):
+    """One line about a stored point, for progress output."""
+    accs = ", ".join(f"{r} {100 * float(row[r]):.1f}%" for r in REMEDY_LABELS if row[r] not in (None, ""))
+    return f"{row['nonideality']} {float(row['magnitude']):g}, chip {row['chip_seed']}: {accs}"
+
+
+def run_points(points, settings, store, cluster=Cluster(), progress=None):
+    """:func:`run_point` of every point with ``settings`` on ``cluster`` through the results store at ``store``
+    (model/point_study.py ``map_points``); results in the points' order."""
     if any("sr" in p.remedies for p in points):
         _selection(settings.budget)     # once, into the cache the workers read, before they start
     # The slowest points first (comparator noise, then points with several remedies) so the last tasks are short.
     order = sorted(points, key=lambda p: (p.nonideality != "comparator_noise", -len(p.remedies)))
-    results = map_points(partial(run_point, settings=settings), order, jobs, log,
-                         describe=lambda p: f"{p.nonideality} {p.magnitude:g}, chip {p.chip_seed}")
+    fixed = {**asdict(settings), "encoding": settings.encoding.label}
+    results = map_points("fault-study", partial(_run_key, settings=settings), [_key(p) for p in order],
+                         tuple(REMEDY_LABELS), store, fixed, cluster, progress)
     by_point = dict(zip(order, results))
     return [by_point[p] for p in points]
 
 
-def run_study(chips=3, settings=StudySettings(), quick=False, nonidealities=None, jobs=None, log=None,
-              network=DIGITS_CNN):
-    """Run the study of ``network``; returns the result dict (settings, every point's accuracies, the summary)."""
+def run_study(chips=3, settings=StudySettings(), quick=False, nonidealities=None, network=DIGITS_CNN,
+              store="build/studies/fault_study.csv", cluster=Cluster(), progress=None):
+    """Run the study of ``network`` on ``cluster`` through the results store at ``store``; returns the result dict
+    (settings, every point's accuracies, the summary)."""
     from neurophase.model.quantise import digital_forward
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t_start = time.time()
     points = study_points(chips, quick, nonidealities, network)
     test = _test_set(network, settings)
     name = network.open().name
-    log(f"fault study of {name}: {len(points)} points ({chips} chips), {settings.encoding.label} inputs, "
-        f"t = {settings.time:g} s")
-    accs = run_points(points, settings, jobs, log)
+    accs = run_points(points, settings, store, cluster, progress)
     digital = float(np.mean(np.argmax(digital_forward(network.open(), test.x), axis=1) == test.y))
     result = {"network": {**asdict(network), "name": name},
               "settings": {**asdict(settings), "encoding": settings.encoding.label, "test_images": len(test),

@@ -7,11 +7,13 @@ host's dataflow over a quantised network: every driver (the 8-bit digital path, 
 the chip layers its own way and this generator does the rest.
 """
 
+import copy
+
 import numpy as np
 
 from neurophase.model.graph import Window
 
-__all__ = ["im2col", "window_max", "window_sum", "window_count", "average_codes", "schedule"]
+__all__ = ["im2col", "window_max", "window_sum", "window_count", "average_codes", "HostDataflow", "schedule"]
 
 
 def _padded(x, window, pad_value):
@@ -70,29 +72,61 @@ def average_codes(total, count):
     return (total + count // 2) // count
 
 
+class HostDataflow:
+    """The host's side of :func:`schedule` as a state that can be copied: the live tensors of the quantised network
+    ``qnet`` on input codes ``q`` (N, ...) and the next step. :meth:`next_layer` runs the host steps up to the next
+    chip layer and returns its ``(QuantLayer, vectors)`` (None after the last step), :meth:`give` takes that layer's
+    outputs, :meth:`fork` copies the state so that one dataflow can go on with several outputs of a layer (the
+    tensors are shared: no step writes into one)."""
+
+    def __init__(self, qnet, q):
+        self.qnet, self.n, self.step = qnet, len(q), 0
+        self.env = {qnet.network.input: q}
+        self._last_use = qnet.network.last_use()
+
+    def next_layer(self):
+        from neurophase.model.layers import MatrixLayer
+        net = self.qnet.network
+        while self.step < len(net.steps):
+            step = net.steps[self.step]
+            if isinstance(step, MatrixLayer):
+                src = self.env[step.src]
+                if step.window is None:
+                    return self.qnet.layer(step.name), src.reshape(self.n, -1)
+                cols = im2col(src, step.window, self.qnet.specs[step.src].zero_point)
+                return self.qnet.layer(step.name), cols.reshape(-1, cols.shape[-1])
+            self.env[step.dst] = self.qnet.host_step(step, self.env)
+            self._done()
+        return None
+
+    def give(self, y):
+        """The outputs (N * positions, c_out) of the chip layer :meth:`next_layer` returned."""
+        step = self.qnet.network.steps[self.step]
+        self.env[step.dst] = y.reshape((self.n,) + self.qnet.network.shape(step.dst))
+        self._done()
+
+    def _done(self):
+        for t in [t for t, j in self._last_use.items() if j == self.step and t != self.qnet.network.output]:
+            del self.env[t]
+        self.step += 1
+
+    @property
+    def output(self):
+        """The output tensor's codes, once every step has run."""
+        return self.env[self.qnet.network.output]
+
+    def fork(self):
+        other = copy.copy(self)
+        other.env = dict(self.env)
+        return other
+
+
 def schedule(qnet, q):
     """Generator: the quantised network ``qnet`` (model/quantise.py) on input codes ``q`` (N, ...). Yields
     ``(QuantLayer, vectors)`` for every chip layer, vectors (N * positions, fan_in) its MVM inputs (im2col on the
     host, padding with the input's zero-point code), and takes back the layer's outputs (N * positions, c_out);
-    runs the host steps in between. Returns the output tensor's codes."""
-    from neurophase.model.layers import MatrixLayer
-    net = qnet.network
-    env = {net.input: q}
-    last_use = net.last_use()
-    n = len(q)
-    for i, step in enumerate(net.steps):
-        if isinstance(step, MatrixLayer):
-            ql = qnet.layer(step.name)
-            src = env[step.src]
-            if step.window is None:
-                x = src.reshape(n, -1)
-            else:
-                cols = im2col(src, step.window, qnet.specs[step.src].zero_point)
-                x = cols.reshape(-1, cols.shape[-1])
-            y = yield ql, x
-            env[step.dst] = y.reshape((n,) + net.shape(step.dst))
-        else:
-            env[step.dst] = qnet.host_step(step, env)
-        for t in [t for t, j in last_use.items() if j == i and t != net.output]:
-            del env[t]
-    return env[net.output]
+    runs the host steps in between (:class:`HostDataflow`). Returns the output tensor's codes."""
+    flow = HostDataflow(qnet, q)
+    while (request := flow.next_layer()) is not None:
+        flow.give((yield request))
+    return flow.output

@@ -10,17 +10,19 @@ forward pass a fresh sample of the device model at one day, common drift divided
 Remedies: none and global drift compensation (``gdc``, as Joshi et al. pair with their training). A point is
 (weights, remedy, chip seed): program the chip, record its reference at t = 0, then at each time apply the remedy and
 classify the test set. Every point uses the same chip seeds and read-noise seeds, so the
-differences between trainings are paired.
+differences between trainings are paired. Points run on the study engine (model/point_study.py ``map_points``,
+docs/architecture.md D10), each stored as it finishes in a results store, one accuracy column per time.
 """
 
 import io
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from neurophase.model.checks import check_int
+from neurophase.model.point_study import map_points
+from neurophase.model.study_engine import Cluster
 
 __all__ = ["WEIGHTS", "REMEDIES", "TIMES", "StudyPoint", "run_point", "run_study", "markdown_table"]
 
@@ -72,15 +74,23 @@ def run_point(point):
     return accs
 
 
-def run_study(chips=3, test_images=None, jobs=None, log=None):
-    """Every (weights, remedy) on ``chips`` chips; returns the result dict (per-chip accuracies, mean, sd)."""
-    from neurophase.model.study_pool import map_points
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+def _accuracies(point):
+    """:func:`run_point` as the store's measurements: {time label: accuracy}."""
+    return dict(zip((label for label, _ in TIMES), run_point(point)))
+
+
+def run_study(chips=3, test_images=None, store="build/studies/noise_training_study.csv", cluster=Cluster(),
+              progress=None):
+    """Every (weights, remedy) on ``chips`` chips on ``cluster`` through the results store at ``store``; returns the
+    result dict (per-chip accuracies, mean, sd)."""
     t0 = time.time()
     seeds = [CHIP_SEED_BASE + i for i in range(check_int("chips", chips, 1, 1000))]
     points = [StudyPoint(w, r, s, test_images=test_images) for r in REMEDIES for w in WEIGHTS
               for s in seeds]
-    accs = map_points(run_point, points, jobs, log, describe=lambda p: f"{p.weights} {p.remedy} chip {p.chip_seed}")
+    labels = tuple(label for label, _ in TIMES)
+    results = map_points("noise-training-study", _accuracies, points, labels, store, cluster=cluster,
+                         progress=progress)
+    accs = [[r[label] for label in labels] for r in results]
     result = {"times": [list(t) for t in TIMES], "chip_seeds": seeds, "test_images": test_images or 360,
               "accuracy": {}, "runtime_s": None}
     for w in WEIGHTS:

@@ -231,13 +231,20 @@ class CrossbarTile:
         encoding = InputEncoding.parse(encoding)
         return self._analog(self._pulses(x, encoding), encoding, t, rng, read_devices, False, _NO_TIMER)[0]
 
-    def _analog(self, pulses, encoding, t, rng, read_devices, adc, timer):
-        """Currents (A) of every read and, when ``adc``, their codes and ADC saturations (low, high)."""
+    def _analog(self, pulses, encoding, t, rng, read_devices, adc, timer, used=None):
+        """Currents (A) of every read and, when ``adc``, their codes and ADC saturations (low, high), of the first
+        ``used`` logical columns (default all)."""
         cols = self.config.columns
-        shape = pulses.shape[:2] + (cols,)
+        used = cols if used is None else used
+        if used < cols and adc and self.column_adc is not None:
+            # Column ADC errors and comparator draws are laid out over the whole width: convert it, keep the first.
+            currents, codes, sats = self._analog(pulses, encoding, t, rng, read_devices, adc, timer)
+            return currents[..., :used], codes[..., :used], sats
+        shape = pulses.shape[:2] + (used,)
         window = read_window(encoding, self.fmt.b_in)
         if read_devices:
-            return self._analog_devices(pulses, window, t, rng, adc)
+            currents, codes, sats = self._analog_devices(pulses, window, t, rng, adc)
+            return currents[..., :used], (codes[..., :used] if adc else None), sats
         timer.start()
         m = self._front_end(t)
         timer.lap("drift (cached)")
@@ -245,14 +252,16 @@ class CrossbarTile:
         timer.lap("matmul")
         # The rest runs in row chunks on up to `threads` threads (one chunk per _MIN_CHUNK values at least, as a
         # thread costs ~0.1 ms), each chunk with its own spawned generator: the result depends on the seed, the
-        # thread count and the shape, never on timing.
+        # thread count and the shape, never on timing. Noise is drawn for every column whatever ``used`` is, so the
+        # used columns get the same values as in a whole-width MVM.
         n_chunks = max(1, min(self.threads, mean.shape[0] * cols // _MIN_CHUNK))
         column_adc = self.column_adc
         draws = self.pcm.read_noise or (adc and column_adc is not None and column_adc.draws)
         gens = spawn_generators(rng, n_chunks) if draws else [None] * n_chunks
         bounds = np.linspace(0, mean.shape[0], n_chunks + 1).astype(int)
-        currents = np.empty((mean.shape[0], cols))
-        codes = np.empty((mean.shape[0], cols), dtype=np.int64) if adc else None
+        mean, var = mean[:, :used], var[:, :used]
+        currents = np.empty((mean.shape[0], used))
+        codes = np.empty((mean.shape[0], used), dtype=np.int64) if adc else None
         to_amperes = 1e-9 / window           # nA x unit times -> the window's mean current in A
 
         def chunk(k, timer):
@@ -260,7 +269,8 @@ class CrossbarTile:
             current = mean[lo:hi]
             if self.pcm.read_noise:
                 n = (hi - lo) * cols
-                noise = box_muller(gens[k], n, scratch("tile noise", n + n % 2, np.float32)).reshape(hi - lo, cols)
+                noise = box_muller(gens[k], n, scratch("tile noise", n + n % 2, np.float32),
+                                   keep=None if used == cols else (cols, used)).reshape(hi - lo, used)
                 timer.lap("noise draw")
                 noise *= np.sqrt(var[lo:hi], out=var[lo:hi])
                 noise += current
@@ -273,7 +283,7 @@ class CrossbarTile:
                 return sats
             if adc:
                 _, sats = _adc.convert_finite(currents[lo:hi], self.adc, out=codes[lo:hi],
-                                              work=scratch("tile adc", (hi - lo, cols), np.float64))
+                                              work=scratch("tile adc", (hi - lo, used), np.float64))
                 timer.lap("ADC")
                 return sats
             return (0, 0)
@@ -328,19 +338,24 @@ class CrossbarTile:
         self._threads = check_int("threads", n, 1, 64)
 
     # -- full MVM ---------------------------------------------------------------------------------------------------
-    def mvm(self, x, t, rng, read_devices=False, timer=None, encoding=InputEncoding.BIT_SERIAL):
+    def mvm(self, x, t, rng, read_devices=False, timer=None, encoding=InputEncoding.BIT_SERIAL, columns=None):
         """MVM of activations ``x`` (batch, rows_used) at time t with ``encoding``: currents, ADC codes, accumulators.
 
         ``timer``, a :class:`StageTimer`, accumulates the time spent in each stage (for the benchmark); with
-        several threads it times the calling thread's share.
+        several threads it times the calling thread's share. ``columns``: only the first ``columns`` logical
+        columns (the ones holding weights) are returned, equal bit for bit to those of the whole-width MVM (same
+        random stream) for a fraction of the noise and ADC work (the studies' hot path); the saturation counts are
+        then those of these columns (with column ADC errors, of the whole width, which is converted). The matmul
+        stays whole-width: BLAS may sum a narrower product in another order.
         """
         t = check_nonnegative("t (s)", t)
         encoding = InputEncoding.parse(encoding)
+        used = None if columns is None else check_int("columns", columns, 1, self.config.columns)
         timer = timer or _NO_TIMER
         timer.start()
         pulses = self._pulses(x, encoding)
         timer.lap(_STAGES[encoding][0])
-        currents, codes, adc_sats = self._analog(pulses, encoding, t, rng, read_devices, True, timer)
+        currents, codes, adc_sats = self._analog(pulses, encoding, t, rng, read_devices, True, timer, used)
         timer.start()
         acc, acc_sats = accumulate_valid(codes, self.fmt, encoding)
         timer.lap(_STAGES[encoding][1])

@@ -44,6 +44,9 @@ def main(argv=None):
     except (ValueError, RuntimeError) as e:
         print(f"neurophase {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:      # Ctrl-C: one line, the shell's status for SIGINT
+        print(f"neurophase {args.command}: interrupted" + (f"; {e}" if str(e) else ""), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

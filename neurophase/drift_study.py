@@ -2,15 +2,20 @@
 
 Writes build/reports/drift_study.{json,csv,md,png} (``--quick``: drift_study_quick.*, 3 chips, 1 s and 1 year, 120 test
 images; ``--encoding pwm``: a ``_pwm`` suffix) and says whether the paper's ">= 97.1% of FP32" and "within 0.5% of fresh
-for a year" hold for the reference network. Uses every core (one process per chip task); deterministic for the chip
-seeds whatever the process count. ``--network`` studies another network (a file from `neurophase import`, or an ONNX
-file with --calib; its test set from the import's --data) with no remedy, BN recalibration and global drift
-compensation; the reports then carry the network's name in their stem.
+for a year" hold for the reference network. Runs on a Dask cluster (a local one by default, ``--scheduler`` for an
+existing one); every point (method, chip, time) is stored as it finishes in the results store (build/studies/<same
+stem>.csv), so an interrupted study run again computes only the points it lacks. Deterministic for the seeds whatever
+the workers. ``--network`` studies another network (a file from `neurophase import`, or an ONNX file with --calib;
+its test set from the import's --data) with no remedy, BN recalibration and global drift compensation; the reports
+and the store then carry the network's name in their stem.
 """
 
 from pathlib import Path
 
+from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
+
 DEFAULT_OUT = Path("build/reports")
+STORE_DIR = Path("build/studies")
 
 
 def add_arguments(p):
@@ -22,29 +27,40 @@ def add_arguments(p):
     p.add_argument("--images", type=int, default=None, help="first k test images (default all 360; quick 120)")
     p.add_argument("--times", type=float, nargs="+", default=None,
                    help="seconds after programming, increasing, 0 allowed (default 1 s .. 10 years; quick 1 s, 1 year)")
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="PCM methods to measure, of pcm dat bn sr gdc all3 dat_bn sr_bn (default all; quick without "
+                        "dat_bn sr_bn); the paper's claims need all3")
     p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
                                                             "(default bit-serial)")
     p.add_argument("--budget", type=float, default=0.05,
                    help="selective reprogramming: fraction of the weights rewritten at each time (default 0.05)")
-    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    add_engine_arguments(p, f"{STORE_DIR}/ and the reports' name, e.g. {STORE_DIR}/drift_study.csv")
 
 
 def run(args):
-    from neurophase.model.drift_study import StudyConfig, markdown_table, run_study, time_label, write_reports
+    import json
+    from neurophase.model.drift_study import (DriftStudy, StudyConfig, markdown_table, network_name, run_study,
+                                              time_label, write_reports)
     from neurophase.model.interface import InputEncoding
     encoding = InputEncoding.parse(args.encoding)
-    kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images), ("jobs", args.jobs)) if v is not None}
+    kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images)) if v is not None}
     if args.times is not None:
         kw["times"] = tuple((time_label(t), t) for t in args.times)
-    cfg = (StudyConfig.quick_mode if args.quick else StudyConfig)(budget=args.budget, encoding=encoding,
-                                                                  network=str(args.network),
-                                                                  calib=None if args.calib is None else str(args.calib),
-                                                                  **kw)
-    result = run_study(cfg)
-    named = "" if cfg.network == "digits" else "_" + result["config"]["network"]
+    if args.methods is not None:
+        kw["methods"] = tuple(args.methods)
+    cfg = (StudyConfig.quick_mode if args.quick else StudyConfig)(
+        budget=args.budget, encoding=encoding, network=str(args.network),
+        calib=None if args.calib is None else str(args.calib), **kw)
+    named = "" if cfg.network == "digits" else "_" + network_name(cfg)
     stem = "drift_study" + named + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
+    with Progress(args.json, DriftStudy(cfg).describe) as progress:
+        result = run_study(cfg, args.store or STORE_DIR / f"{stem}.csv", cluster_of(args), progress)
     paths = write_reports(result, args.out, stem)
-    print(markdown_table(result))
-    print(f"run time {result['runtime_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
+    if args.json:
+        print(json.dumps({"event": "result", "reports": {k: str(v) for k, v in paths.items()},
+                          "fixed": result["fixed"], "summary": result["summary"], "verdicts": result["verdicts"]}))
+    else:
+        print(markdown_table(result))
+        print(f"run time {result['runtime_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

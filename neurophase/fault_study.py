@@ -4,16 +4,19 @@ stuck devices, dead lines), with and without the remedies (Monte Carlo chips).
 Writes build/reports/fault_study.{json,csv,md,png} for the digits CNN, fault_study_<network name>.* for any other
 ``--network`` (``model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz --data
 model/data/digits_test.npz``: the ResNet-style network); ``--quick``: a ``_quick`` suffix, one magnitude per
-non-ideality, 1 chip, 60 test inputs; ``--encoding pwm``: a ``_pwm`` suffix. Uses every core (one process per
-point); deterministic for the chip seeds whatever the process count. Model: model/fault_study.py; laws:
-docs/architecture.md D11-D13.
+non-ideality, 1 chip, 60 test inputs; ``--encoding pwm``: a ``_pwm`` suffix. Runs on a Dask cluster (a local one by
+default, ``--scheduler`` for an existing one); every point is stored as it finishes in the results store
+(build/studies/<same stem>.csv), so an interrupted study run again computes only the points it lacks. Deterministic
+for the chip seeds whatever the workers. Model: model/fault_study.py; laws: docs/architecture.md D11-D13.
 """
 
 from pathlib import Path
 
 from neurophase.netargs import add_network_arguments
+from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
 
 DEFAULT_OUT = Path("build/reports")
+STORE_DIR = Path("build/studies")
 
 
 def add_arguments(p):
@@ -27,22 +30,30 @@ def add_arguments(p):
                         "stuck_set stuck_reset dead_wordlines dead_bitlines")
     p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
                                                             "(default bit-serial)")
-    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    add_engine_arguments(p, f"{STORE_DIR}/ and the reports' name, e.g. {STORE_DIR}/fault_study.csv")
 
 
 def run(args):
-    from neurophase.model.fault_study import NetworkSpec, StudySettings, markdown_table, run_study, write_reports
+    import json
+    from neurophase.model.fault_study import (NetworkSpec, StudySettings, describe_row, markdown_table, run_study,
+                                              write_reports)
     from neurophase.model.interface import InputEncoding
     encoding = InputEncoding.parse(args.encoding)
     chips = args.chips or (1 if args.quick else 3)
     images = args.images or (60 if args.quick else None)
     settings = StudySettings(time=args.time, test_images=images, encoding=encoding)
     network = NetworkSpec(args.network, args.calib, args.data)
-    result = run_study(chips, settings, quick=args.quick, nonidealities=args.only, jobs=args.jobs, network=network)
-    stem = ("fault_study" + ("" if network.is_digits else f"_{result['network']['name']}")
+    stem = ("fault_study" + ("" if network.is_digits else f"_{network.open().name}")
             + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else ""))
+    with Progress(args.json, describe_row) as progress:
+        result = run_study(chips, settings, quick=args.quick, nonidealities=args.only, network=network,
+                           store=args.store or STORE_DIR / f"{stem}.csv", cluster=cluster_of(args), progress=progress)
     paths = write_reports(result, args.out, stem)
-    print(markdown_table(result))
-    print(f"run time {result['runtime_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
+    if args.json:
+        print(json.dumps({"event": "result", "reports": {k: str(v) for k, v in paths.items()},
+                          "summary": result["summary"]}))
+    else:
+        print(markdown_table(result))
+        print(f"run time {result['runtime_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -4,19 +4,18 @@ Each Monte Carlo seed s programs a fresh chip (programming noise and drift expon
 set on it with read-noise seed s. No drift remedy is applied (the BN registers are those of programming time). Every
 tile drives its wordlines with ``--encoding`` (bit-serial or pwm, docs/architecture.md D8); the report gives each
 tile's ADC full-scale current, which depends on the encoding and the weights but not on the seed. The network is the
-shipped digits CNN unless ``--network`` names another (see `neurophase import`).
+shipped digits CNN unless ``--network`` names another (see `neurophase import`). Runs on a Dask cluster (a local one
+by default, ``--scheduler`` for an existing one); every (seed, time) point is stored as it finishes in the results
+store (build/studies/infer.csv), so a run again computes only the points the store lacks.
 """
 
-import json
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 from neurophase.netargs import add_network_arguments, fp32_forward, is_digits, network_from, test_set
+from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
 
 DEFAULT_OUT = Path("build/reports/infer.json")
+DEFAULT_STORE = Path("build/studies/infer.csv")
 
 
 def add_arguments(p):
@@ -30,23 +29,26 @@ def add_arguments(p):
     p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
                                                             "(default bit-serial)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
-
-
-def _progress(label):
-    def show(done, total):
-        print(f"\r  {label}: {done}/{total} inputs", end="" if done < total else "\n", file=sys.stderr, flush=True)
-    return show
+    add_engine_arguments(p, DEFAULT_STORE)
 
 
 def run(args):
+    import json
+    import time
+
+    import numpy as np
+
     from neurophase.model.checks import check_int, check_nonnegative
-    from neurophase.model.chip import Chip, ChipConfig
+    from neurophase.model.infer_study import InferStudy
     from neurophase.model.interface import InputEncoding
     from neurophase.model.network import digits_network, load_weights
     from neurophase.model.quantise import digital_forward
+    from neurophase.model.study_engine import run as run_study
     seeds = check_int("--seeds", args.seeds, 1, 1000)
     times = [check_nonnegative("--time (s)", t) for t in args.time]
-    config = ChipConfig(encoding=InputEncoding.parse(args.encoding))
+    if len(set(times)) != len(times):
+        raise ValueError(f"--time values must be distinct, got {args.time}")
+    encoding = InputEncoding.parse(args.encoding)
     if args.weights is not None:
         if not is_digits(args):
             raise ValueError("--weights is for the digits CNN; an imported network brings its weights")
@@ -54,35 +56,34 @@ def run(args):
     else:
         net = network_from(args)
     test = test_set(net)
-    if args.images is not None:
-        test = test.first(check_int("--images", args.images, 1, len(test)))
-    x, y = test.x, test.y
+    images = len(test) if args.images is None else check_int("--images", args.images, 1, len(test))
+    x, y = test.first(images).x, test.first(images).y
     acc = lambda out: float(np.mean(np.argmax(out, axis=1) == y))
     t0 = time.time()
     report = {"network": net.name, "images": len(y), "fp32": acc(fp32_forward(args, net, x)),
-              "int8_digital": acc(digital_forward(net, x)), "seeds": seeds, "encoding": config.encoding.label,
-              "pcm": []}
-    pcm = {t: [] for t in times}
-    for s in range(seeds):
-        chip = Chip.program(net, seed=s, config=config)
-        report["i_fs_per_tile_A"] = {str(n): i for n, i in sorted(chip.i_fs.items())}
-        for t in times:
-            pcm[t].append(acc(chip.run(x, t, seed=s, progress=_progress(f"chip seed {s}, t = {t:g} s"))))
-    print(f"{net.name}: {len(y)} test inputs, {seeds} chip seed(s), {config.encoding.label} inputs, "
+              "int8_digital": acc(digital_forward(net, x)), "seeds": seeds, "encoding": encoding.label, "pcm": []}
+    study = InferStudy(net, images, seeds, times, encoding)
+    with Progress(args.json, study.describe) as progress:
+        rows = run_study(study, args.store or DEFAULT_STORE, cluster_of(args), progress)
+    report["i_fs_per_tile_A"] = json.loads(rows[0]["i_fs_A"])
+    for t in times:
+        a = np.array([float(r["accuracy"]) for r in rows if float(r["t_s"]) == t])
+        report["pcm"].append({"time_s": t, "accuracy": a.tolist(), "mean": float(a.mean()),
+                              "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                              "min": float(a.min()), "max": float(a.max())})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    if args.json:
+        print(json.dumps({"event": "result", "report": str(args.out), **report}))
+        return 0
+    print(f"{net.name}: {len(y)} test inputs, {seeds} chip seed(s), {encoding.label} inputs, "
           f"{time.time() - t0:.1f} s")
     print("  ADC full scale per tile: " + ", ".join(f"tile {n} {1e6 * i:.2f} uA"
                                                    for n, i in report["i_fs_per_tile_A"].items()))
     print(f"  FP32              {100 * report['fp32']:6.2f}%")
     print(f"  8-bit digital     {100 * report['int8_digital']:6.2f}%")
-    for t in times:
-        a = np.array(pcm[t])
-        report["pcm"].append({"time_s": t, "accuracy": a.tolist(), "mean": float(a.mean()),
-                              "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
-                              "min": float(a.min()), "max": float(a.max())})
-        r = report["pcm"][-1]
-        print(f"  PCM t = {t:<10g}s {100 * r['mean']:6.2f}% mean, {100 * r['std']:.2f}% sd, "
+    for r in report["pcm"]:
+        print(f"  PCM t = {r['time_s']:<10g}s {100 * r['mean']:6.2f}% mean, {100 * r['std']:.2f}% sd, "
               f"{100 * r['min']:.2f}..{100 * r['max']:.2f}% (no drift remedy)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0

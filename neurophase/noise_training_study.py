@@ -1,7 +1,9 @@
 """Drift-aware training as the literature does it (Gaussian weight noise, Joshi et al. 2020) against the project's
 device-model injection: accuracy from 1 s to 1 year on Monte Carlo chips, alone and with global drift compensation.
 
-Writes build/reports/noise_training_study.{json,md}. Uses every core; deterministic for the chip seeds. Model:
+Writes build/reports/noise_training_study.{json,md}. Runs on a Dask cluster (a local one by default, ``--scheduler`` for
+an existing one), every point stored as it finishes in build/studies/noise_training_study.csv (a rerun computes only
+the points it lacks); deterministic for the chip seeds. Model:
 model/noise_training_study.py; the two trainings: model/drift_training.py (`neurophase train --drift-aware`,
 `--noise-injection`).
 """
@@ -9,19 +11,24 @@ model/noise_training_study.py; the two trainings: model/drift_training.py (`neur
 import json
 from pathlib import Path
 
+from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
+
 DEFAULT_OUT = Path("build/reports")
+DEFAULT_STORE = Path("build/studies/noise_training_study.csv")
 
 
 def add_arguments(p):
     p.add_argument("--chips", type=int, default=3, help="Monte Carlo chips (default 3)")
     p.add_argument("--images", type=int, default=None, help="first k test images (default all 360)")
-    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    add_engine_arguments(p, DEFAULT_STORE)
 
 
 def run(args):
     from neurophase.model.noise_training_study import markdown_table, run_study
-    result = run_study(args.chips, args.images, args.jobs)
+    describe = lambda row: f"{row['weights']} {row['remedy']} chip {row['chip_seed']}"
+    with Progress(args.json, describe) as progress:
+        result = run_study(args.chips, args.images, args.store or DEFAULT_STORE, cluster_of(args), progress)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "noise_training_study.json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown_table(result)

@@ -227,7 +227,7 @@ def test_bad_chip_config_and_missing_file_raise(tmp_path):
 
 def test_infer_command_reports_fp32_digital_and_pcm(tmp_path, capsys):
     out = tmp_path / "infer.json"
-    assert main(["infer", "--time", "0", "--seeds", "1", "--out", str(out)]) == 0
+    assert main(["infer", "--time", "0", "--seeds", "1", "--out", str(out), "--store", str(tmp_path / "s.csv")]) == 0
     r = json.loads(out.read_text())
     _, meta = load_weights()
     assert r["fp32"] == meta["fp32_test_accuracy"] and r["int8_digital"] == meta["int8_test_accuracy"]
@@ -238,7 +238,8 @@ def test_infer_command_reports_fp32_digital_and_pcm(tmp_path, capsys):
 
 def test_infer_command_runs_either_encoding_and_reports_the_adc_ranges(tmp_path, capsys):
     out = tmp_path / "infer.json"
-    assert main(["infer", "--time", "0", "--seeds", "1", "--encoding", "pwm", "--out", str(out)]) == 0
+    assert main(["infer", "--time", "0", "--seeds", "1", "--encoding", "pwm", "--out", str(out),
+                 "--store", str(tmp_path / "s.csv")]) == 0
     r = json.loads(out.read_text())
     pwm = reference_chip(config=ChipConfig(encoding="pwm"))
     assert r["encoding"] == "pwm" and r["i_fs_per_tile_A"] == {str(n): i for n, i in pwm.i_fs.items()}

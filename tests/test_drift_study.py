@@ -1,6 +1,7 @@
 """`neurophase drift-study --quick`: reports, verdicts computed from the measurements, remedies against no remedy,
-and results independent of the process pool."""
+the study's points equal to the remedies applied one by one on a chip (model/drift.py) and run with Chip.run."""
 
+import copy
 import csv
 import json
 
@@ -8,9 +9,12 @@ import numpy as np
 import pytest
 
 from neurophase.cli import main
-from neurophase.model.drift import conductance_fisher, fisher_diagonal, select_sensitive
-from neurophase.model.drift_study import (LABELS, METHODS, PAIR_METHODS, PCM_METHODS, YEAR, ChipTask, StudyConfig,
-                                          _chip_task, _test_set, markdown_table, summarise, time_label)
+from neurophase.model.chip import Chip
+from neurophase.model.drift import (compensate_global_drift, conductance_fisher, fisher_diagonal, recalibrate_bn,
+                                    record_reference, reprogram_selected, select_sensitive)
+from neurophase.model.drift_points import held_out, measure_fixed, measure_state, network_of, prepare_chip, selection
+from neurophase.model.drift_study import (LABELS, METHODS, NETWORK_METHODS, PAIR_METHODS, PCM_METHODS, REMEDIES, YEAR,
+                                          DriftStudy, StudyConfig, markdown_table, summarise, time_label)
 from neurophase.model.interface import InputEncoding
 from neurophase.model.network import load_split, load_weights, quant_layers
 
@@ -18,7 +22,7 @@ from neurophase.model.network import load_split, load_weights, quant_layers
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("drift_study")
-    assert main(["drift-study", "--quick", "--out", str(out)]) == 0
+    assert main(["drift-study", "--quick", "--out", str(out), "--store", str(out / "store.csv")]) == 0
     return out, json.loads((out / "drift_study_quick.json").read_text())
 
 
@@ -72,12 +76,34 @@ def test_selective_reprogramming_raises_mean_one_year_accuracy(quick):
     assert rewritten == [2 * result["config"]["weights_reprogrammed"]] * len(rewritten)
 
 
-def test_a_chip_task_gives_the_same_accuracies_in_process_as_in_the_pool(quick):
+def test_the_study_equals_each_remedy_applied_to_a_copy_of_the_chip_and_run(quick):
+    """What a task shares (one programmed chip, the first layer's accumulators, a recalibration measured layer by
+    layer) changes no number: chip 1's accuracies equal the remedies of model/drift.py applied to a fresh copy of the
+    chip and classified with Chip.run, with the points' seeds."""
     _, result = quick
-    times = [t for _, t in result["config"]["times"]]
-    method, index, accs, _ = _chip_task(ChipTask("pcm", 1, tuple(times), result["config"]["test_images"]))
-    assert (method, index) == ("pcm", 1)
-    assert accs == result["accuracy"]["pcm"][1]
+    cfg = StudyConfig.quick_mode()
+    seed = result["config"]["chip_seeds"][1]
+    x, y = held_out(cfg.network, cfg.calib, cfg.test_images)
+    chips = {}
+    for kind in ("plain", "drift-aware"):
+        chips[kind] = Chip.program(network_of(cfg.network, cfg.calib, kind), seed=seed)
+        for tile in chips[kind].tiles.values():
+            tile.threads = 1
+    reference = record_reference(chips["plain"])
+    selected = selection(cfg.network, "plain", cfg.budget)
+    for p in DriftStudy(cfg).points():
+        if p["chip_seed"] != seed or p["method"] not in ("pcm", "dat", "bn", "gdc", "sr"):
+            continue
+        t, read_seed, m = p["t_s"], p["read_seed"], p["method"]
+        chip = copy.deepcopy(chips[REMEDIES[m].weights])
+        if m == "bn":
+            recalibrate_bn(chip, t, reference)
+        elif m == "gdc":
+            compensate_global_drift(chip, t, reference)
+        elif m == "sr":
+            reprogram_selected(chip, selected, t, seed=read_seed)
+        accuracy = float(np.mean(np.argmax(chip.run(x, t, read_seed), axis=1) == y))
+        assert accuracy == result["accuracy"][m][1][[lab for lab, _ in cfg.times].index(p["time"])], (m, t)
 
 
 @pytest.mark.parametrize("kw, msg", [
@@ -89,6 +115,10 @@ def test_a_chip_task_gives_the_same_accuracies_in_process_as_in_the_pool(quick):
                                                       r"increasing order, got"),
     (dict(times=(("before", -1.0),)), r"times must be a non-empty list of \(label, seconds >= 0\)"),
     (dict(encoding="pulse"), r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pulse'"),
+    (dict(methods=("pcm", "fp32")), r"methods must be distinct names among \['pcm', 'dat', 'bn', 'sr', 'gdc', "
+                                    r"'all3', 'dat_bn', 'sr_bn'\], got \('pcm', 'fp32'\)"),
+    (dict(network="net.npz", methods=("sr",)), r"methods must be distinct names among \['pcm', 'bn', 'gdc'\], got "
+                                               r"\('sr',\)"),
 ])
 def test_study_config_rejects_bad_values(kw, msg):
     with pytest.raises(ValueError, match=msg):
@@ -115,9 +145,17 @@ def pwm_year():
     """Accuracy of a PWM chip at 0 s and one year on 120 test images, per method (SR: a 64-image Fisher estimate)."""
     params, _ = load_weights()
     x_tr, _, _, _ = load_split()
-    selection = select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr[:64])), 0.05)
-    return {m: _chip_task(ChipTask(m, 0, (0.0, YEAR), 120, selection if m == "sr_bn" else None, "pwm"))[2]
-            for m in ("pcm", "bn", "gdc", "sr_bn")}
+    selected = select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr[:64])), 0.05)
+    cfg = StudyConfig(chips=1, times=(("0 s", 0.0), ("1 year", YEAR)), test_images=120, encoding="pwm")
+    prepared = prepare_chip(cfg.network, cfg.calib, "plain", 1000, cfg.encoding)
+    accuracy = {}
+    for state in (("pcm", "bn", "gdc"), ("sr_bn",)):
+        for t in (0.0, YEAR):
+            points = [p for p in DriftStudy(cfg).points() if p["method"] in state and p["t_s"] == t]
+            rows = measure_state(prepared, selected, points, [REMEDIES[p["method"]] for p in points])
+            for r in rows:
+                accuracy.setdefault(r["method"], []).append(r["accuracy"])
+    return accuracy
 
 
 def test_remedies_restore_a_pwm_chip_after_a_year(pwm_year):
@@ -128,6 +166,35 @@ def test_remedies_restore_a_pwm_chip_after_a_year(pwm_year):
         assert pwm_year[m][1] >= 0.95, m
 
 
+def test_a_study_of_an_imported_network_measures_its_remedies_as_applied_one_by_one(imported, tmp_path):
+    """An imported residual network (a network file) is studied with no remedy, BN recalibration and global drift
+    compensation, through the layer-by-layer pass: each point equals the remedy applied to a copy of the chip and
+    classified with Chip.run; its references are the float network and the 8-bit digital path."""
+    from neurophase.model.network_file import save_network
+    from neurophase.model.quantise import digital_forward
+    path = tmp_path / "residual.npz"
+    save_network(imported, path)
+    cfg = StudyConfig(network=str(path), chips=1, times=(("1 year", YEAR),), test_images=16)
+    assert cfg.pcm_methods == NETWORK_METHODS and cfg.n_test == 16
+    points = [p for p in DriftStudy(cfg).points() if p["chip_seed"] is not None]
+    prepared = prepare_chip(cfg.network, None, "plain", 1000, cfg.encoding)
+    rows = measure_state(prepared, None, points, [REMEDIES[p["method"]] for p in points])
+    x, y = held_out(cfg.network, None, 16)
+    for row in rows:
+        chip = copy.deepcopy(prepared.chip)
+        chip.registers = dict(prepared.reference.registers)
+        if row["method"] == "bn":
+            recalibrate_bn(chip, YEAR, prepared.reference)
+        elif row["method"] == "gdc":
+            compensate_global_drift(chip, YEAR, prepared.reference)
+        assert row["correct"] == int(np.sum(np.argmax(chip.run(x, YEAR, row["read_seed"]), axis=1) == y)), row
+    fixed = [p for p in DriftStudy(cfg).points() if p["chip_seed"] is None]
+    got = {r["method"]: r["correct"] for r in measure_fixed(cfg.network, None, fixed)}
+    net = network_of(cfg.network, None, "plain")
+    assert got == {"fp32": int(np.sum(np.argmax(net.network.forward(x), axis=1) == y)),
+                   "digital8": int(np.sum(np.argmax(digital_forward(net, x), axis=1) == y))}
+
+
 def test_more_test_images_than_the_network_holds_is_an_error_not_a_shorter_set():
     with pytest.raises(ValueError, match=r"test_images must be an integer in \[1, 360\], got 400"):
-        _test_set(400)
+        held_out("digits", None, 400)

@@ -1,14 +1,15 @@
 """The fault study (docs/architecture.md D13): points as plain functions of (network, non-ideality, magnitude, chip
-seed), the reports, and bad input; slow: a small study of each network, and the same result in process as in the
-pool."""
+seed), the reports, and bad input; slow: a small study of each network on the study engine (a local Dask cluster,
+a results store), the same result in process as on the engine, and a rerun that computes nothing."""
 
 import json
 
 import pytest
 
 from neurophase.model.fault_study import (BASELINE, DIGITS_CNN, NONIDEALITIES, RESNET_STYLE, FaultPoint, NetworkSpec,
-                                          StudySettings, chip_config, run_point, run_study, study_points, summarise,
-                                          write_reports)
+                                          StudySettings, chip_config, describe_row, run_point, run_study, study_points,
+                                          summarise, write_reports)
+from neurophase.model.study_engine import Cluster
 
 SETTINGS = StudySettings(test_images=40)
 
@@ -52,9 +53,10 @@ def test_a_network_without_training_code_has_no_selective_reprogramming():
 
 @pytest.fixture(scope="module")
 def small_study(tmp_path_factory):
-    result = run_study(chips=1, settings=SETTINGS, quick=True, nonidealities=["adc_offset", "dead_bitlines"], jobs=2)
     out = tmp_path_factory.mktemp("fault_study")
-    return result, write_reports(result, out)
+    result = run_study(chips=1, settings=SETTINGS, quick=True, nonidealities=["adc_offset", "dead_bitlines"],
+                       store=out / "store.csv", cluster=Cluster(workers=2))
+    return result, write_reports(result, out), out / "store.csv"
 
 
 def test_every_non_ideality_maps_to_its_own_chip_switch():
@@ -77,7 +79,7 @@ def test_study_points_share_one_baseline_per_chip():
 
 @pytest.mark.slow
 def test_a_dead_bitline_hurts_and_bn_recalibration_recovers_most_of_it(small_study):
-    result, paths = small_study
+    result, paths, _ = small_study
     assert len(json.loads(paths["json"].read_text())["points"]) == 3
     entry = result["summary"]["dead_bitlines"]
     assert entry["none"]["mean"][1] < entry["none"]["mean"][0] - 0.1
@@ -86,8 +88,8 @@ def test_a_dead_bitline_hurts_and_bn_recalibration_recovers_most_of_it(small_stu
 
 
 @pytest.mark.slow
-def test_a_point_gives_the_same_accuracies_in_process_as_in_the_pool(small_study):
-    result, _ = small_study
+def test_a_point_gives_the_same_accuracies_in_process_as_on_the_engine(small_study):
+    result, _, _ = small_study
     pooled = next(p for p in result["points"] if p["nonideality"] == "adc_offset" and p["chip_seed"] == 2000)
     point = FaultPoint(DIGITS_CNN, "adc_offset", pooled["magnitude"], 2000)
     assert run_point(point, SETTINGS) == pooled["accuracy"]
@@ -114,3 +116,26 @@ def test_fault_study_command_rejects_an_unknown_non_ideality(capsys):
     from neurophase.cli import main
     assert main(["fault-study", "--only", "heat"]) == 2
     assert "non-ideality must be one of ir_drop" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_store_holds_every_point_and_a_rerun_computes_none(small_study):
+    """One row per point with the settings as key columns and each remedy's accuracy (empty where a point has no such
+    remedy); the same study again reads every point back from the store."""
+    import csv
+    result, _, store = small_study
+    with open(store) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(result["points"]) and {r["test_images"] for r in rows} == {"40"}
+    assert all(r["sr"] == "" and r["offset_cal"] != "" for r in rows if r["nonideality"] == "adc_offset")
+    events = []
+    again = run_study(chips=1, settings=SETTINGS, quick=True, nonidealities=["adc_offset", "dead_bitlines"],
+                      store=store, cluster=Cluster(workers=1), progress=events.append)
+    assert events[0]["missing"] == 0 and again["points"] == result["points"]
+
+
+def test_a_progress_line_names_the_point_and_the_remedies_it_measured():
+    """A point's row as computed (None where a remedy does not apply) or as stored (text, empty)."""
+    row = {"nonideality": "adc_offset", "magnitude": 1.0, "chip_seed": 2000, "none": 0.5, "bn": None,
+           "offset_cal": "0.75", "sr": ""}
+    assert describe_row(row) == "adc_offset 1, chip 2000: none 50.0%, offset_cal 75.0%"

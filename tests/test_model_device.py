@@ -203,6 +203,20 @@ def test_box_muller_into_a_buffer_equals_a_fresh_draw(n):
     assert np.shares_memory(into, buf)
 
 
+@pytest.mark.parametrize("rows, c", [(16, 128), (5, 128), (7, 3), (1, 2), (64, 1)])
+def test_box_muller_keeping_the_first_columns_equals_the_whole_draw_cut(rows, c):
+    """The tile's used-columns path: same generator, same values (even row counts, where the sines fill the second
+    half of the rows, and odd ones, where a row holds cosines and sines); the generator ends in the same state."""
+    n = rows * c
+    for k in sorted({1, (c + 1) // 2, c}):
+        whole_gen, kept_gen = (np.random.Generator(np.random.SFC64(5)) for _ in range(2))
+        whole = box_muller(whole_gen, n).reshape(rows, c)
+        kept = box_muller(kept_gen, n, keep=(c, k))
+        assert kept.shape == (rows, k) and kept.dtype == np.float32
+        np.testing.assert_array_equal(kept, whole[:, :k])
+        assert kept_gen.random() == whole_gen.random()
+
+
 def test_spawned_generators_depend_only_on_the_seed():
     def draws(seed):
         return [g.random(4) for g in spawn_generators(np.random.default_rng(seed), 3)]

@@ -256,3 +256,28 @@ def test_program_with_a_shared_column_scale_uses_it_and_rejects_weights_beyond_g
         CrossbarTile.program(w, seed=3, scale=gpw * 2)
     with pytest.raises(ValueError, match=r"scale \(S per weight unit\) must have shape \(2\)"):
         CrossbarTile.program(w, seed=3, scale=gpw[:1])
+
+
+@pytest.mark.parametrize("encoding", list(InputEncoding), ids=lambda e: e.label)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_mvm_of_the_used_columns_equals_the_whole_width_mvm_bit_for_bit(encoding, threads):
+    """``columns=k`` (the chip model's hot path) returns the first k columns of the whole-width MVM: the same read
+    noise (drawn for every column), currents, codes and accumulators, for batches that split into thread chunks
+    evenly or not."""
+    rng = np.random.default_rng(31)
+    tile = CrossbarTile.program(rng.uniform(-1, 1, (144, 32)), seed=32, adc=AdcConfig(8, 2e-6))
+    tile.threads = threads
+    for batch in (1, 3, 300):
+        x = rng.integers(0, 256, (batch, 144)) * (rng.random((batch, 144)) < 0.5)
+        whole = tile.mvm(x, DAY, np.random.default_rng(33), encoding=encoding)
+        for k in (1, 32, 97, 128):
+            part = tile.mvm(x, DAY, np.random.default_rng(33), encoding=encoding, columns=k)
+            for name in ("currents", "codes"):
+                np.testing.assert_array_equal(getattr(part, name), getattr(whole, name)[..., :k])
+            np.testing.assert_array_equal(part.acc, whole.acc[:, :k])
+
+
+def test_mvm_rejects_a_column_count_outside_the_tile():
+    tile = CrossbarTile.program(np.ones((4, 2)), seed=0)
+    with pytest.raises(ValueError, match=r"columns must be an integer in \[1, 128\], got 0"):
+        tile.mvm(np.zeros((1, 4), int), 0.0, np.random.default_rng(0), columns=0)

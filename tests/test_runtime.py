@@ -276,20 +276,7 @@ def test_golden_executor_reads_back_bn_registers_as_the_chip_does(chip):
         GoldenExecutor(chip, 0.0, 0).execute(counters)
 
 
-# -- a network brought as ONNX: row groups, column blocks, a residual add, several chips ------------------------------
-@pytest.fixture(scope="module")
-def imported():
-    """tests/onnx_builders.py's residual network, imported: a layer of 360 rows x 160 outputs (2 row groups x 2 column
-    blocks), one of 1440 rows (6 row groups), a residual add of two signed branches, an average pool."""
-    from onnx_builders import residual_net
-
-    from neurophase.model.network_file import import_network
-    from neurophase.model.quantise import LabelledSet
-    rng = np.random.default_rng(2)
-    return import_network(residual_net(), rng.normal(size=(48, 4, 8, 8)),
-                          LabelledSet(rng.normal(size=(40, 4, 8, 8)), rng.integers(0, 10, 40)))
-
-
+# -- a network brought as ONNX (tests/conftest.py imported): row groups, column blocks, a residual add, several chips
 @pytest.mark.parametrize("config", [
     pytest.param(dict(), id="one-chip"),
     pytest.param(dict(tiles=6), id="four-chips"),
