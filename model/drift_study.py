@@ -50,6 +50,7 @@ from neurophase.model.checks import check_int
 from neurophase.model.drift_points import (DIGITS, Registers, Remedy, held_out, measure_fixed, measure_state,
                                            prepare_chip, selection)
 from neurophase.model.interface import InputEncoding
+from neurophase.model.report_files import start_report
 from neurophase.model.study_engine import Cluster, Shared, Task, run
 
 __all__ = ["TIMES", "QUICK_TIMES", "METHODS", "LABELS", "REMEDIES", "NETWORK_METHODS", "StudyConfig", "DriftStudy",
@@ -319,10 +320,7 @@ def markdown_table(result):
 
 def write_reports(result, out_dir, stem="drift_study"):
     """Write ``<stem>.json``, ``.csv`` (one row per method, chip and time), ``.md`` and ``.png``; return paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("json", "csv", "md", "png")}
-    paths["json"].write_text(json.dumps(result, indent=1) + "\n")
+    paths = start_report(result, out_dir, stem)
     cfg = result["config"]
     with open(paths["csv"], "w", newline="") as f:
         w = csv.writer(f)

@@ -29,7 +29,6 @@ point and remedy), Markdown and PNG (:func:`write_reports`).
 import copy
 import csv
 import io
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
@@ -40,6 +39,7 @@ import numpy as np
 from neurophase.model.checks import check_int, check_nonnegative
 from neurophase.model.interface import InputEncoding
 from neurophase.model.point_study import map_points
+from neurophase.model.report_files import start_report
 from neurophase.model.study_engine import Cluster
 
 __all__ = ["NetworkSpec", "DIGITS_CNN", "RESNET_STYLE", "NONIDEALITIES", "Nonideality", "FaultPoint", "StudySettings",
@@ -367,10 +367,7 @@ def markdown_table(result):
 
 def write_reports(result, out_dir, stem="fault_study"):
     """Write ``<stem>.json``, ``.csv`` (one row per point and remedy), ``.md`` and ``.png``; return the paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("json", "csv", "md", "png")}
-    paths["json"].write_text(json.dumps(result, indent=1) + "\n")
+    paths = start_report(result, out_dir, stem)
     cfg = result["settings"]
     with open(paths["csv"], "w", newline="") as f:
         w = csv.writer(f)
