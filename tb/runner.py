@@ -11,9 +11,13 @@ from pathlib import Path
 
 from neurophase.tb.toolchain import check_simulator, verilator_make_env
 
-__all__ = ["run_cocotb", "params", "write_report", "BUILD_ROOT"]
+__all__ = ["run_cocotb", "params", "write_report", "build_root"]
 
-BUILD_ROOT = Path(os.environ.get("NEUROPHASE_BUILD", Path(__file__).resolve().parent.parent / "build"))
+
+def build_root():
+    """Where simulator builds and reports go: ``$NEUROPHASE_BUILD``, else ``build`` under the current folder (read at
+    each call, so an installed package writes where it is run, never into site-packages)."""
+    return Path(os.environ.get("NEUROPHASE_BUILD") or "build").absolute()
 
 
 def _slug(text):
@@ -36,7 +40,7 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     # `neurophase coverage` asks every Verilator run of the block tests for coverage through the environment.
     coverage = coverage or (sim == "verilator" and os.environ.get("NEUROPHASE_COVERAGE") == "1")
     case = case or "_".join(f"{k}{v}" for k, v in sorted(parameters.items()))
-    build_dir = BUILD_ROOT / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{'_cov' if coverage else ''}")
+    build_dir = build_root() / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{'_cov' if coverage else ''}")
     src = write_verilog(component, toplevel, build_dir / "rtl")
     env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
     env.update(extra_env or {})
@@ -112,7 +116,7 @@ def _verilator_ports_only():
 
 def write_report(report, name, report_dir=None):
     """Write a simulation report as JSON to ``<report_dir or build/reports>/<name>``; returns the path."""
-    out_dir = Path(report_dir) if report_dir else BUILD_ROOT / "reports"
+    out_dir = Path(report_dir) if report_dir else build_root() / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / name
     path.write_text(json.dumps(report, indent=1) + "\n")

@@ -10,7 +10,6 @@ back-pressure on the output stream. ``cap_order_err`` is sticky: a beat arrived 
 of sequence.
 """
 
-from pathlib import Path
 
 from amaranth.hdl import Cat, Instance, Module, Mux, Signal
 from amaranth.lib import wiring
@@ -19,10 +18,11 @@ from amaranth.lib.wiring import In, Out, flipped
 from neurophase.model.adc import AdcConfig
 from neurophase.rtl.tile import Tile
 from neurophase.rtl.tile_ctrl import RegisterBus
+from neurophase.tb import HDL_DIR
 
 __all__ = ["TileHarness", "COMPARATOR_BANK_V"]
 
-COMPARATOR_BANK_V = Path(__file__).resolve().parent / "hdl" / "comparator_bank.v"
+COMPARATOR_BANK_V = HDL_DIR / "comparator_bank.v"
 
 
 class TileHarness(wiring.Component):

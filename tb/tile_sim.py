@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from neurophase.model.checks import check_int, check_nonnegative
-from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
+from neurophase.tb.runner import build_root, run_cocotb, write_report
 from neurophase.tb.tile_workload import Workload
 
 __all__ = ["run_workload", "run_tile_sim", "TB_MODULE", "TOPLEVEL"]
@@ -84,7 +84,7 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False,
     t = check_nonnegative("time (s)", t)
     seed = check_int("seed", seed, 0, 2**32 - 1)
     wl = chip_workload(tile, images=images, t=t, seed=seed)
-    workdir = BUILD_ROOT / "sim" / "tile_runs" / f"tile{tile}_{sim}"
+    workdir = build_root() / "sim" / "tile_runs" / f"tile{tile}_{sim}"
     log(f"tile {tile}: layer {wl.meta['layer']}, {wl.mvms} MVMs ({images} image(s)), {wl.rows_used} rows x "
         f"{wl.cols_used} columns, {'raw partial sums' if wl.raw else 'BN outputs'}; simulating with {sim} ...")
     result = run_workload(wl, sim=sim, case="full_chip_tile", workdir=workdir, testcase="workload_matches_golden",
