@@ -335,7 +335,7 @@ def load_weights(path=WEIGHTS_PATH, net=REFERENCE_NET):
     if path.is_dir():
         raise ValueError(f"{what} is a folder (give a .npz written by `neurophase train`)")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:   # numpy leaks its own file on errors
             params = {k: f[k] for k in f.files if not k.startswith("meta.")}
             meta = {k[5:]: f[k].item() for k in f.files if k.startswith("meta.")}
     except (EOFError, OSError, TypeError, ValueError, zipfile.BadZipFile) as e:

@@ -1,0 +1,176 @@
+"""The command line's one error path: every bad file, folder, option, Makefile variable and Ctrl-C ends with one line
+naming what is wrong and what is allowed, exit status 2 (130 for Ctrl-C), no traceback; --debug adds the traceback."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurophase.cli import main
+from neurophase.model.network import WEIGHTS_PATH, load_weights, save_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+NPZ = "(give a .npz written by `neurophase train`)"
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Bad inputs: weights files of every kind of wrong, a folder, a file to write under, a read-only folder."""
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "truncated.npz").write_bytes(WEIGHTS_PATH.read_bytes()[:3000])
+    (tmp_path / "folder.npz").mkdir()
+    (tmp_path / "text.npz").write_text("conv1.w = 1\n")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    params, meta = load_weights()
+    params["conv1.gamma"] = params["conv1.gamma"][:15]
+    save_weights(tmp_path / "shape.npz", params, meta)
+    (tmp_path / "tech.toml").write_text("[target]\nnode_nm = 28\n")
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    # root writes anywhere it has the permission bits for: a read-only file system stands in for it there.
+    yield {"tmp": tmp_path, "readonly": readonly if os.geteuid() != 0 else Path("/sys/fs")}
+    readonly.chmod(0o755)
+
+
+# (argv, the error line after "neurophase <command>: error: "); {tmp} and {readonly} are filled in.
+CASES = [
+    # weights files (infer --weights): empty, truncated, a folder, not an npz, a bare array, the wrong shape
+    (["infer", "--weights", "{tmp}/empty.npz"], "--weights: {tmp}/empty.npz: is empty (give a weights file (.npz))"),
+    (["infer", "--weights", "{tmp}/truncated.npz"], f"weights file {{tmp}}/truncated.npz is truncated or damaged {NPZ}"),
+    (["infer", "--weights", "{tmp}/folder.npz"],
+     "--weights: {tmp}/folder.npz: is a folder (give an existing weights file (.npz))"),
+    (["infer", "--weights", "{tmp}/text.npz"], f"weights file {{tmp}}/text.npz is not an .npz archive {NPZ}"),
+    (["infer", "--weights", "{tmp}/array.npy"], f"weights file {{tmp}}/array.npy is not an .npz archive {NPZ}"),
+    (["infer", "--weights", "{tmp}/shape.npz"],
+     "weights file {tmp}/shape.npz: parameter conv1.gamma has shape (15,), the reference network needs (16,)"),
+    (["infer", "--weights", "{tmp}/none.npz"],
+     "--weights: {tmp}/none.npz: no such file (give an existing weights file (.npz))"),
+    # energy --tech: missing, not TOML, incomplete
+    (["energy", "--tech", "{tmp}/none.toml"],
+     "--tech: {tmp}/none.toml: no such file (give an existing technology file (TOML))"),
+    (["energy", "--tech", "{tmp}/array.npy"], "technology file {tmp}/array.npy is not valid TOML "
+     "('utf-8' codec can't decode byte 0x93 in position 0: invalid start byte)"),
+    (["energy", "--tech", "{tmp}/tech.toml"],
+     "technology file {tmp}/tech.toml lacks key 'scaling': give a file laid out as model/data/tech_28nm.toml"),
+    # output folders and files that cannot be written
+    (["rtl", "--out", "{readonly}/rtl"],
+     "--out: {readonly}/rtl: folder {readonly} is not writable (Permission denied; give a writable folder)"),
+    (["rtl", "--out", "{tmp}/notes.txt"], "--out: {tmp}/notes.txt: is a file, not a folder (give a folder to write into)"),
+    (["map", "--out", "{tmp}/notes.txt/mapping.json"], "--out: {tmp}/notes.txt/mapping.json: cannot make a folder "
+     "there, {tmp}/notes.txt is a file (give a file in a writable folder)"),
+    (["map", "--out", "{tmp}"], "--out: {tmp}: is a folder (give a file name to write)"),
+    (["energy", "--out", "{readonly}/e"],
+     "--out: {readonly}/e: folder {readonly} is not writable (Permission denied; give a writable folder)"),
+    (["sim", "--tile", "0", "--report-dir", "{readonly}/r"],
+     "--report-dir: {readonly}/r: folder {readonly} is not writable (Permission denied; give a writable folder)"),
+    (["train", "--out", "{tmp}/notes.txt/w.npz"], "--out: {tmp}/notes.txt/w.npz: cannot make a folder there, "
+     "{tmp}/notes.txt is a file (give a file in a writable folder)"),
+    # options checked before any work starts
+    (["bench", "--chip-images", "-1"], "--chip-images: must be an integer in [0, 360], got -1"),
+    (["bench", "--threads", "0"], "--threads: must be an integer in [1, 64], got 0"),
+    (["sim", "--inject-fault", "3"], "--inject-fault needs --tile (the self-test configures one tile wrongly)"),
+    (["sim", "--tile", "abc"], "--tile: must be an integer in [0, 143], got 'abc'"),
+    (["sim", "--images", "abc"], "--images: must be a number of images in [1, 360] or 'all', got 'abc'"),
+    (["sim", "--seed", "x"], "--seed: must be an integer in [0, 4294967295], got 'x'"),
+    (["sim", "--time", "abc"], "--time: must be a finite number >= 0, got 'abc'"),
+    (["sim", "--time", "nan"], "--time: must be a finite number >= 0, got 'nan'"),
+    (["infer", "--seeds", "0"], "--seeds: must be an integer in [1, 1000], got 0"),
+    (["infer", "--encoding", "pulse"], "--encoding: invalid choice: 'pulse' (choose from 'bit-serial', 'pwm')"),
+    (["energy", "--fps", "0"], "--fps: must be a finite number > 0, got '0'"),
+    (["energy", "--columns-per-adc", "0"], "--columns-per-adc: must be an integer in [1, 128], got 0"),
+    (["drift-study", "--budget", "2"], "--budget: must be a finite number >= 0 and <= 1, got '2'"),
+    (["drift-study", "--times", "86400", "1"], "times must be a non-empty list of (label, seconds >= 0) in "
+     "increasing order, got (('1 day', 86400.0), ('1 s', 1.0))"),
+    (["train", "--target-time", "10"], "--target-time needs --drift-aware (it sets the drift injected in training)"),
+    (["coverage", "--jobs", "0"], "--jobs: must be an integer in [1, 64], got 0"),
+    (["map", "--tiles", "x"], "--tiles: must be an integer in [1, 65536], got 'x'"),
+    (["sim", "--bogus"], None),     # argparse's own message, checked below
+]
+
+
+def _fill(text, files):
+    return text.format(tmp=files["tmp"], readonly=files["readonly"])
+
+
+@pytest.mark.parametrize("argv, line", CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_bad_input_gives_one_line_naming_what_is_allowed_and_status_2(argv, line, files, capsys):
+    argv = [_fill(a, files) for a in argv]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    if line is None:
+        assert err == "neurophase: error: unrecognized arguments: --bogus (see `neurophase --help`)\n"
+    else:
+        assert err == f"neurophase {argv[0]}: error: {_fill(line, files)}\n"
+    assert out == ""
+
+
+def test_a_missing_dev_extra_is_named_in_one_line(monkeypatch, capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cocotb_tools" else real(name, *a))
+    assert main(["sim", "--tile", "0"]) == 2
+    assert capsys.readouterr().err == ("neurophase sim: error: cocotb_tools is not installed: this command needs the "
+                                       "dev extra (pip install 'neurophase[dev]')\n")
+
+
+def test_debug_adds_the_traceback_to_the_one_line(files, capsys):
+    assert main(["--debug", "infer", "--weights", f"{files['tmp']}/shape.npz"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.endswith(f"neurophase infer: error: weights file {files['tmp']}/shape.npz: parameter conv1.gamma has "
+                        "shape (15,), the reference network needs (16,)\n")
+
+
+def test_a_bug_is_one_line_with_status_1_and_the_traceback_on_request(monkeypatch, capsys):
+    from neurophase import map as map_command
+    monkeypatch.setattr(map_command, "run", lambda args: {}["missing"])
+    assert main(["map"]) == 1
+    assert capsys.readouterr().err == ("neurophase map: internal error: KeyError: 'missing' (rerun with --debug for "
+                                       "the traceback)\n")
+
+
+@pytest.mark.parametrize("argv, started", [
+    (["infer", "--seeds", "3"], "chip seed 0"),
+    (["drift-study", "--quick", "--jobs", "2"], "/"),       # worker processes get the Ctrl-C as well
+])
+def test_ctrl_c_ends_with_one_line_and_status_130(argv, started, tmp_path):
+    """Ctrl-C as a terminal sends it: SIGINT to the whole process group, once the command is at work."""
+    proc = subprocess.Popen([sys.executable, "-m", "neurophase", *argv, "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    err = ""
+    while started not in err and time.monotonic() < deadline and proc.poll() is None:
+        err += proc.stderr.readline()
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, rest = proc.communicate(timeout=120)
+    err += rest
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.rstrip().endswith(f"neurophase {argv[0]}: interrupted")
+
+
+@pytest.mark.parametrize("variables, line", [
+    (["WAVES=yes"], "*** WAVES must be 0 or 1, got 'yes'.  Stop."),
+    (["QUICK=2"], "*** QUICK must be 0 or 1, got '2'.  Stop."),
+    (["TILE=abc"], "neurophase sim: error: --tile: must be an integer in [0, 143], got 'abc'"),
+    (["TILE=0", "IMAGES=abc"], "neurophase sim: error: --images: must be a number of images in [1, 360] or 'all', "
+                               "got 'abc'"),
+    (["TILE=0", "SEED=x"], "neurophase sim: error: --seed: must be an integer in [0, 4294967295], got 'x'"),
+    (["TILE=0", "T=abc"], "neurophase sim: error: --time: must be a finite number >= 0, got 'abc'"),
+    (["SIM=modelsim"], "neurophase sim: error: --sim: invalid choice: 'modelsim' (choose from 'icarus', 'verilator')"),
+])
+def test_makefile_variables_are_rejected_with_the_allowed_range(variables, line):
+    """`make sim` with a bad variable; the set-up is taken as done and the command is this interpreter's."""
+    r = subprocess.run(["make", "-s", "-C", str(ROOT), "-o", ".venv/.setup-done", "-o", "need-iverilog", "-o",
+                        "need-cxx", f"NP={sys.executable} -m neurophase", "sim", *variables],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0].endswith(line), r.stderr
