@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurophase.model.checks import check_int
+from neurophase.model.checks import check_int, count_text
 from neurophase.model.interface import InputEncoding
 
 __all__ = ["TIMES", "QUICK_TIMES", "METHODS", "LABELS", "StudyConfig", "ChipTask", "run_study", "summarise",
@@ -194,8 +194,8 @@ def run_study(cfg=StudyConfig(), log=None):
              "digital8": float(np.mean(np.argmax(digital_forward(quant_layers(params), x), axis=1) == y))}
     jobs = cfg.jobs or os.cpu_count() or 1
     methods = PCM_METHODS + (PAIR_METHODS if cfg.pairs else ())
-    log(f"drift study: {cfg.chips} chips x {len(times)} times x {len(methods)} PCM methods on {len(y)} test "
-        f"images, {cfg.encoding.label} inputs, {jobs} processes")
+    log(f"drift study: {count_text(cfg.chips, 'chip')} x {len(times)} times x {len(methods)} PCM methods on "
+        f"{len(y)} test images, {cfg.encoding.label} inputs, {jobs} processes")
     with _pool(jobs) as pool:
         log("Fisher information of the plain and drift-aware 8-bit networks (training images) ...")
         selections = dict(pool.starmap(_selection, [("plain", cfg.budget), ("dat", cfg.budget)]))
@@ -270,7 +270,7 @@ def markdown_table(result):
                                                      for a, d in zip(s[m]["mean"], s[m]["std"])) + " |\n")
     f, w, r = v["fraction_of_fp32"], v["within_fresh"], v["resolution"]
     out.write(f"\nAccuracy in percent on {cfg['test_images']} test images, mean ± standard deviation over "
-              f"{cfg['chips']} chips (seeds {cfg['chip_seeds'][0]}..{cfg['chip_seeds'][-1]}), "
+              f"{count_text(cfg['chips'], 'chip')} (seeds {cfg['chip_seeds'][0]}..{cfg['chip_seeds'][-1]}), "
               f"{cfg.get('encoding', InputEncoding.BIT_SERIAL.label)} inputs; selective "
               f"reprogramming rewrites {cfg['weights_reprogrammed']} of {cfg['weights_total']} weights "
               f"({2 * cfg['weights_reprogrammed']} devices, budget {100 * cfg['budget']:g}%) at each time.\n\n")
@@ -320,7 +320,8 @@ def plot(result, path):
     for ax, ylim in zip(axes, ((0, 100.5), (fp32 - 6, 100.2))):
         _panel(ax, result, ylim)
     axes[1].set_title("zoom", fontsize=10)
-    axes[0].set_title(f"Reference CNN on the 8x8 digits: {cfg['chips']} chips, {cfg['test_images']} test images, "
+    axes[0].set_title(f"Reference CNN on the 8x8 digits: {count_text(cfg['chips'], 'chip')}, "
+                      f"{count_text(cfg['test_images'], 'test image')}, "
                       f"{cfg.get('encoding', InputEncoding.BIT_SERIAL.label)} inputs (band: min-max over chips)",
                       fontsize=10)
     axes[0].legend(fontsize=8, loc="lower left")

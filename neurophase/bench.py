@@ -173,10 +173,11 @@ def measure_chip(images, sims=("icarus", "verilator"), progress=lambda msg: None
     """Whole-chip RTL inference speed per simulator (tb/chip_sim.py): images and cycles per wall second, and where
     the time goes: the simulator (waiting on a segment) against Python (golden executor, files, host work). The
     simulator build is cached and left out (``wall_s`` starts with the first segment)."""
+    from neurophase.model.checks import count_text
     from neurophase.tb.chip_sim import run_chip
     out = {}
     for sim in sims:
-        progress(f"chip RTL, {images} image(s) under {sim}")
+        progress(f"chip RTL, {count_text(images, 'image')} under {sim}")
         r = run_chip(sim=sim, images=images)
         out[sim] = {k: r.get(k) for k in ("images", "mismatches", "cycles_per_image", "images_per_s", "wall_s",
                                           "wall_sim_s", "wall_python_s", "error")}

@@ -29,7 +29,7 @@ COMMANDS = {
     "infer": "neurophase.infer",
     "drift-study": "neurophase.drift_study",
     "sim": "neurophase.sim",
-    # "report": "neurophase.report",
+    "report": "neurophase.report",
 }
 
 # Modules only the `dev` extra installs: a command missing one names the extra.

@@ -20,7 +20,7 @@ from pathlib import Path
 from neurophase.energy_plots import plot_breakdown, plot_comparison
 from neurophase.model.activity import measured_activity, relu_activation_stats, traced_layer_inputs
 from neurophase.model.arith import PeripheryFormat
-from neurophase.model.checks import check_int
+from neurophase.model.checks import check_int, count_text
 from neurophase.model.claims import check_claims, load_published
 from neurophase.model.cycles import CycleModel
 from neurophase.model.energy import COMPONENTS, band_of, evaluate_bands
@@ -166,24 +166,36 @@ def area_report(rtl_dir, export=True):
 
 # -- report -----------------------------------------------------------------------------------------------------------
 
-def _value(v, unit):
+PLURAL = {"year": "years", "day": "days", "chip": "chips", "tile": "tiles"}
+
+
+def value_text(v, unit):
+    """A figure with its unit, in the unit's plural unless it is 1; ``None`` (no figure: see the claim's detail)
+    as "none"."""
+    if v is None:
+        return "none"
     if unit == "W":
         return f"{v * 1e3:.3g} mW"
     if unit == "devices":
         return f"{v / 1e6:.3g} M devices"
-    return f"{v:.3g} {unit}"
+    text = f"{v:.3g}"
+    return f"{text} {unit if text == '1' else PLURAL.get(unit, unit)}"
+
+
+def computed_text(computed, low, high, unit):
+    """The computed figure, with the twin's band when it has one."""
+    if low is None:
+        return value_text(computed, unit)
+    return f"{value_text(computed, unit)} ({value_text(low, unit)} .. {value_text(high, unit)})"
 
 
 def _computed(c):
-    """The computed figure, with the twin's band when it has one."""
-    if c.low is None:
-        return _value(c.computed, c.unit)
-    return f"{_value(c.computed, c.unit)} ({_value(c.low, c.unit)} .. {_value(c.high, c.unit)})"
+    return computed_text(c.computed, c.low, c.high, c.unit)
 
 
 def claims_markdown(claims):
     lines = ["| claim | claimed | computed (band) | verdict | how |", "|---|---|---|---|---|"]
-    lines += [f"| {c.name} | {_value(c.claimed, c.unit)} | {_computed(c)} | {c.verdict.value} | {c.detail} |"
+    lines += [f"| {c.name} | {value_text(c.claimed, c.unit)} | {_computed(c)} | {c.verdict.value} | {c.detail} |"
               for c in claims]
     return "\n".join(lines) + "\n"
 
@@ -256,7 +268,7 @@ def run(args):
     out.mkdir(parents=True, exist_ok=True)
     print(f"ResNet-50 (224x224): {ref.weights:,} weights, {ref.macs / 1e9:.3f} G MACs = {ref.ops / 1e9:.2f} G ops "
           f"per image; {ref.tiles_needed} tiles of 256x128 needed, {ref.tiles_available} on the chip: "
-          f"{'fits' if ref.fits else 'does NOT fit'} ({ref.chips_needed} chips or reprogramming passes)")
+          f"{'fits' if ref.fits else 'does NOT fit'} ({count_text(ref.chips_needed, 'chip')} or reprogramming passes)")
     print_technology(tech, ref.point)
     print_bands(bands, fps)
     print("\nreference CNN (digits; PCM read energy and wordline drives from its programmed tiles and activations):")
@@ -267,7 +279,7 @@ def run(args):
               f"{ev.events.wordline_ones / ev.events.wordline_slots:.1%} of wordline slots driven with a 1")
     print(f"\nclaims check (figures agree within {100 * rel_tol:.0f}%):")
     for c in claims:
-        print(f"  [{c.verdict.value}] {c.name}: claimed {_value(c.claimed, c.unit)}, computed {_computed(c)}"
+        print(f"  [{c.verdict.value}] {c.name}: claimed {value_text(c.claimed, c.unit)}, computed {_computed(c)}"
               f"\n          {c.detail}")
     checks = crosscheck(tech, cycle_model=cycle_model)
     print("\n" + crosscheck_markdown(checks))

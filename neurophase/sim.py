@@ -26,7 +26,7 @@ def add_arguments(p):
     p.add_argument("--time", type=number(0), default=3600.0,
                    help="seconds after programming (drift and read noise; default 3600)")
     p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0, help="read-noise seed of the run (default 0)")
-    p.add_argument("--waves", action="store_true", help="write a waveform file (FST for Icarus, VCD for Verilator)")
+    p.add_argument("--waves", action="store_true", help="write a VCD waveform of the run (either simulator)")
     p.add_argument("--report-dir", type=output_folder(), default=build_default("reports"),
                    help="folder of the JSON report (default build/reports, or $NEUROPHASE_BUILD/reports)")
     p.add_argument("--inject-fault", type=integer(1, 255), default=None, metavar="N",

@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.model.checks import check_int, check_nonnegative, count_text
 from neurophase.tb.runner import build_root, run_cocotb, write_report
 
 __all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
@@ -82,7 +82,7 @@ def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, waves=False, repor
     images = check_int("images", images, 1, max_images())
     t = check_nonnegative("time (s)", t)
     seed = check_int("seed", seed, 0, 2 ** 32 - 1)
-    log(f"chip: {images} test image(s) through the chip RTL ({sim}), t = {t:g} s, seed {seed} ...")
+    log(f"chip: {count_text(images, 'test image')} through the chip RTL ({sim}), t = {t:g} s, seed {seed} ...")
     r = run_chip(sim=sim, images=images, t=t, seed=seed, waves=waves)
     report = dict(images=images, mismatches=r.get("mismatches"), accuracy=r.get("accuracy"),
                   golden_accuracy=r.get("golden_accuracy"), cycles_per_image=r.get("cycles_per_image"),

@@ -32,7 +32,6 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     fails pytest and the command line alike.
     """
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
 
     from neurophase.rtl.export import write_verilog
 
@@ -45,7 +44,7 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
     env.update(extra_env or {})
 
-    runner = _verilator_ports_only() if sim == "verilator" else get_runner(sim)
+    runner = _verilator_ports_only() if sim == "verilator" else _icarus_vcd()
     build_args = []
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
@@ -73,6 +72,7 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
                           build_dir=build_dir,
                           test_dir=build_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
                           timescale=("1ns", "1ps"), results_xml=str(build_dir / "results.xml"),
+                          plusargs=[f"+dumpfile_path={build_dir / toplevel}.vcd"] if waves and sim == "icarus" else [],
                           log_file=build_dir / "sim.log")
     except SystemExit as e:
         raise RuntimeError(f"cocotb: tests failed in {test_module} on {sim} (exit {e.code}; "
@@ -112,6 +112,18 @@ def _verilator_ports_only():
             return [[arg for arg in cmd if arg != "--public-flat-rw"] for cmd in super()._build_command()]
 
     return VerilatorPortsOnly()
+
+
+def _icarus_vcd():
+    """cocotb's Icarus runner writing its trace as VCD (into the file named by ``+dumpfile_path``) instead of FST:
+    both simulators then give the same format, which any viewer and `neurophase report` (pyvcd) read."""
+    from cocotb_tools.runner import Icarus
+
+    class IcarusVcd(Icarus):
+        def _test_command(self):
+            return [["-vcd" if arg == "-fst" else arg for arg in cmd] for cmd in super()._test_command()]
+
+    return IcarusVcd()
 
 
 def write_report(report, name, report_dir=None):

@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.model.checks import check_int, check_nonnegative, count_text
 from neurophase.tb.runner import build_root, run_cocotb, write_report
 from neurophase.tb.tile_workload import Workload
 
@@ -63,7 +63,7 @@ def run_workload(wl, *, sim, case, workdir, testcase=None, waves=False, fault_of
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
     result["wall_s"] = time.perf_counter() - wall0
     if waves and build_dir is not None:
-        found = sorted(p for ext in ("fst", "vcd") for p in Path(build_dir).glob(f"*.{ext}"))
+        found = sorted(Path(build_dir).glob("*.vcd"))
         result["waves"] = str(found[0]) if found else None
     if error is not None:
         result.setdefault("mismatches", None)
@@ -85,8 +85,8 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False,
     seed = check_int("seed", seed, 0, 2**32 - 1)
     wl = chip_workload(tile, images=images, t=t, seed=seed)
     workdir = build_root() / "sim" / "tile_runs" / f"tile{tile}_{sim}"
-    log(f"tile {tile}: layer {wl.meta['layer']}, {wl.mvms} MVMs ({images} image(s)), {wl.rows_used} rows x "
-        f"{wl.cols_used} columns, {'raw partial sums' if wl.raw else 'BN outputs'}; simulating with {sim} ...")
+    log(f"tile {tile}: layer {wl.meta['layer']}, {wl.mvms} MVMs ({count_text(images, 'image')}), {wl.rows_used} "
+        f"rows x {wl.cols_used} columns, {'raw partial sums' if wl.raw else 'BN outputs'}; simulating with {sim} ...")
     result = run_workload(wl, sim=sim, case="full_chip_tile", workdir=workdir, testcase="workload_matches_golden",
                           waves=waves, fault_offset=fault_offset)
     cycles = result.get("cycles", 0)

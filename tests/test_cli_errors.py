@@ -43,7 +43,8 @@ def files(tmp_path):
 CASES = [
     # weights files (infer --weights): empty, truncated, a folder, not an npz, a bare array, the wrong shape
     (["infer", "--weights", "{tmp}/empty.npz"], "--weights: {tmp}/empty.npz: is empty (give a weights file (.npz))"),
-    (["infer", "--weights", "{tmp}/truncated.npz"], f"weights file {{tmp}}/truncated.npz is truncated or damaged {NPZ}"),
+    (["infer", "--weights", "{tmp}/truncated.npz"],
+     f"weights file {{tmp}}/truncated.npz is truncated or damaged {NPZ}"),
     (["infer", "--weights", "{tmp}/folder.npz"],
      "--weights: {tmp}/folder.npz: is a folder (give an existing weights file (.npz))"),
     (["infer", "--weights", "{tmp}/text.npz"], f"weights file {{tmp}}/text.npz is not an .npz archive {NPZ}"),
@@ -62,7 +63,8 @@ CASES = [
     # output folders and files that cannot be written
     (["rtl", "--out", "{readonly}/rtl"],
      "--out: {readonly}/rtl: folder {readonly} is not writable (Permission denied; give a writable folder)"),
-    (["rtl", "--out", "{tmp}/notes.txt"], "--out: {tmp}/notes.txt: is a file, not a folder (give a folder to write into)"),
+    (["rtl", "--out", "{tmp}/notes.txt"],
+     "--out: {tmp}/notes.txt: is a file, not a folder (give a folder to write into)"),
     (["map", "--out", "{tmp}/notes.txt/mapping.json"], "--out: {tmp}/notes.txt/mapping.json: cannot make a folder "
      "there, {tmp}/notes.txt is a file (give a file in a writable folder)"),
     (["map", "--out", "{tmp}"], "--out: {tmp}: is a folder (give a file name to write)"),
@@ -114,7 +116,8 @@ def test_bad_input_gives_one_line_naming_what_is_allowed_and_status_2(argv, line
 def test_a_missing_dev_extra_is_named_in_one_line(monkeypatch, capsys):
     import importlib.util
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cocotb_tools" else real(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "cocotb_tools" else real(name, *a))
     assert main(["sim", "--tile", "0"]) == 2
     assert capsys.readouterr().err == ("neurophase sim: error: cocotb_tools is not installed: this command needs the "
                                        "dev extra (pip install 'neurophase[dev]')\n")

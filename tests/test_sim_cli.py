@@ -41,7 +41,7 @@ def test_sim_writes_a_waveform_when_asked(tmp_path, capsys):
     rc = main(["sim", "--tile", "4", "--images", "1", "--waves", "--report-dir", str(tmp_path)])
     report = json.loads((tmp_path / "sim_tile4.json").read_text())
     assert rc == 0
-    assert report["waves"] and report["waves"].endswith(".fst")
+    assert report["waves"] and report["waves"].endswith(".vcd")
     with open(report["waves"], "rb") as f:
         assert len(f.read(64)) == 64
     assert f"waveform: {report['waves']}" in capsys.readouterr().out
