@@ -18,8 +18,6 @@ from pathlib import Path
 from neurophase.options import build_default, check_output_file, output_folder
 
 TEMPLATE = "report.html.j2"
-CITATION = ("A. Sebastian, S. Yu, H. Wu, \"Neuromorphic Computing with Phase-Change Memory Arrays for Ultra-Low-Power "
-            "Edge AI Inference\", GAST Vol. 1, No. 1 (2026)")
 
 
 def add_arguments(p):
@@ -191,12 +189,14 @@ def _checked(rc, argv):
 def render(folder):
     """The HTML text of the report of the run whose reports are in ``folder``."""
     import jinja2
+
     from neurophase.cli import package_version
+    from neurophase.model.claims import load_published
     env = jinja2.Environment(loader=jinja2.PackageLoader("neurophase", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
     runs = rtl_part(folder)
     return env.get_template(TEMPLATE).render(
-        folder=str(folder), version=package_version(), citation=CITATION,
+        folder=str(folder), version=package_version(), citation=load_published()["paper"]["citation"],
         when=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         mapping=mapping_part(folder), accuracy=accuracy_part(folder), energy=energy_part(folder), runs=runs,
         waveform=waveform_part(runs))
