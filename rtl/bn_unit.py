@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int, signed_range
+from neurophase.model.interface import BN_LATENCY
 from neurophase.rtl.params import validating
 
 __all__ = ["BnUnit"]
@@ -82,12 +83,10 @@ class BnUnit(wiring.Component):
         super().__init__(self.signature_for(channels, fmt))
 
     @staticmethod
-    def signature_for(channels, fmt):
-        """The unit's ports (the Members above) for ``channels`` channels and the widths of ``fmt``, unchecked.
-
-        The one definition of the BN ports: the unit uses it, and a controller that drives a unit takes
-        ``In(BnUnit.signature_for(...))`` (the same members, flipped) and is joined to it with ``wiring.connect``.
-        """
+    def config_signature_for(channels, fmt):
+        """The parameter-write and configuration ports (``param_*``, ``shift``, ``relu``, ``last``) for ``channels``
+        channels and the widths of ``fmt``, unchecked: what a BN register bank
+        (:class:`~neurophase.rtl.bn_regs.BnRegisterBank`) drives, as ``In(BnUnit.config_signature_for(...))``."""
         return wiring.Signature({
             "param_we": In(1),
             "param_channel": In(range(channels)),
@@ -96,6 +95,17 @@ class BnUnit(wiring.Component):
             "shift": In(range(fmt.shift_max + 1)),
             "relu": In(1),
             "last": In(1),
+        })
+
+    @staticmethod
+    def signature_for(channels, fmt):
+        """The unit's ports (the Members above) for ``channels`` channels and the widths of ``fmt``, unchecked.
+
+        The one definition of the BN ports: the unit uses it, and a controller that drives a unit takes
+        ``In(BnUnit.signature_for(...))`` (the same members, flipped) and is joined to it with ``wiring.connect``.
+        """
+        return wiring.Signature({
+            **BnUnit.config_signature_for(channels, fmt).members,
             "i_valid": In(1),
             "i_channel": In(range(channels)),
             "i_acc": In(signed(fmt.acc_bits)),
@@ -107,7 +117,8 @@ class BnUnit(wiring.Component):
 
     @property
     def latency(self):
-        return 3
+        """Cycles from an input to its result: the interface's ``BN_LATENCY``, which the stages below make."""
+        return BN_LATENCY
 
     def elaborate(self, platform):
         m = Module()

@@ -1,67 +1,43 @@
 # Ref: docs/architecture.md §4 step 4 (partial sums before BN), §5 (chip top, command interface), D7.
-import enum
-
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import fifo, stream, wiring
-from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+from amaranth.lib.wiring import In, Out, flipped
 
 from neurophase.model.arith import PeripheryFormat
-from neurophase.model.checks import check_int, signed_range
-from neurophase.model.interface import (ACT_COUNT_BITS, CHIP_ID, CHIP_TARGET, WORD_BITS, ChipErr, ChipReg, Op,
-                                       acts_per_word)
-from neurophase.rtl.bn_unit import BnUnit
+from neurophase.model.checks import check_int
+from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET,
+                                       CHIP_WRITABLE, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS, ChipCtrl, ChipErr,
+                                       ChipReg, InputEncoding, acts_per_word)
+from neurophase.rtl.adder_tree import popcount
+from neurophase.rtl.bn_regs import BnRegisterBank
+from neurophase.rtl.cmd_decoder import CommandDecoder
+from neurophase.rtl.counters import EventCounters
+from neurophase.rtl.layouts import view
+from neurophase.rtl.mux import one_hot_select
 from neurophase.rtl.params import validating
+from neurophase.rtl.reducer import Reducer
+from neurophase.rtl.regfile import RegisterFile, flag, unknown_flags
 from neurophase.rtl.tile import Tile
+from neurophase.rtl.tile_ctrl import check_encodings
 
 __all__ = ["ChipTop"]
 
-
-class _S(enum.IntEnum):
-    """Command decoder states."""
-    HEADER = 0
-    WDATA = 1
-    WRITE = 2
-    READ = 3
-    READ_DATA = 4
-    ACT = 5
-    SKIP = 6
-    ROUTE = 7
-
-
-def _widen(value, width):
-    """``value`` zero-extended to ``width`` bits by an explicit concatenation (operands of one width: lint-clean)."""
-    return Cat(value, Const(0, width - len(value))) if len(value) < width else value
-
-
-def _add_narrow(m, value, inc):
-    """``value + inc`` with its carry (len(value) + 1 bits) for an ``inc`` narrower than ``value``, built from
-    additions of equal-width operands: the low bits add ``inc``, the high bits add the 1-bit carry. (A zero
-    extension written in the source is stripped by the exporter, leaving a narrow operand.)"""
-    w = len(inc)
-    if w in (1, len(value)):                # a 1-bit or equal-width operand is exact as it is
-        return value + inc
-    lo = Signal(w + 1, name=f"{value.name}_lo")
-    hi = Signal(len(value) - w + 1, name=f"{value.name}_hi")
-    m.d.comb += [lo.eq(value[:w] + inc), hi.eq(value[w:] + lo[w])]
-    return Cat(lo[:w], hi)
-
-
-def _select(m, name, values, hits):
-    """The value whose one-hot ``hits`` bit is set (0 when none): an AND-OR mux, no partial case statement."""
-    width = len(values[0])
-    out = Signal(width, name=name)
-    terms = [v.as_unsigned() & h.replicate(width) for v, h in zip(values, hits)]
-    acc = terms[0]
-    for t in terms[1:]:
-        acc = acc | t
-    m.d.comb += out.eq(acc)
-    return out
+# The event counters, in register order.
+_COUNTERS = (ChipReg.CYCLES, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS, ChipReg.OUT_WORDS, ChipReg.PSUM_ADDS,
+             ChipReg.CMD_WORDS, ChipReg.SAT_BN)
+# The response FIFO: deep enough for the reducer's BN pipeline and a register read (fifo.SyncFIFOBuffered).
+_RESP_DEPTH = 8
 
 
 class ChipTop(wiring.Component):
     """The chip's digital top: N tiles, a command decoder, activation delivery, output routing with partial-sum
     reduction and a BN unit for reduced outputs.
+
+    Built from :class:`~neurophase.rtl.cmd_decoder.CommandDecoder` (framing, register strobes, ACT beats, ROUTE),
+    :class:`~neurophase.rtl.reducer.Reducer` (routing, partial sums, its BN unit, credits), the chip's
+    :class:`~neurophase.rtl.regfile.RegisterFile` with the reducer's
+    :class:`~neurophase.rtl.bn_regs.BnRegisterBank` (the tile's BN register logic) and
+    :class:`~neurophase.rtl.counters.EventCounters`; the tiles are instances of the exported tile module.
 
     Behaviour
     ---------
@@ -110,8 +86,9 @@ class ChipTop(wiring.Component):
 
     Parameters
     ----------
-    tiles : number of tiles (1..255; 144 on the chip).
-    rows, columns, columns_per_adc, fmt, acts_per_beat : every tile's geometry (:class:`~neurophase.rtl.tile.Tile`).
+    tiles : number of tiles (1..254; 144 on the chip).
+    rows, columns, columns_per_adc, fmt, acts_per_beat, encodings : every tile's geometry and input encodings
+        (:class:`~neurophase.rtl.tile.Tile`).
     max_group : largest reduction group (tiles whose accumulators are added), 1..tiles (default: 4 or ``tiles``).
     tile_module : Verilog module name of the tile, exported once (:meth:`verilog_dependencies`) and instantiated
         ``tiles`` times, so the chip's Verilog grows by one instance per tile, not one copy of the tile.
@@ -132,27 +109,28 @@ class ChipTop(wiring.Component):
     """
 
     def __init__(self, *, tiles, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
-                 max_group=None, tile_module="np_chip_tile", frontend=None):
+                 max_group=None, tile_module="np_chip_tile", frontend=None, encodings=(InputEncoding.BIT_SERIAL,)):
         with validating(self):
             self.n_tiles = check_int("tiles", tiles, 1, CHIP_TARGET - 1)
             self.max_group = check_int("max_group", min(4, tiles) if max_group is None else max_group, 1, tiles)
             self.apw = acts_per_word(fmt.b_in)
-            if acts_per_beat % self.apw:
-                raise ValueError(f"acts_per_beat must be a multiple of {self.apw} (activations per command word), "
-                                 f"got {acts_per_beat}")
-            check_int("rows", rows, 1, (1 << ACT_COUNT_BITS) - 1)
-            # A tile object only for its signature and parameters: the chip instantiates the tile's exported module.
-            self.proto = Tile(rows=rows, columns=columns, columns_per_adc=columns_per_adc, fmt=fmt,
-                              acts_per_beat=acts_per_beat)
-            for unit in (self.proto, self.proto.ctrl, self.proto.bn, *self.proto.adcs, *self.proto.lanes):
-                unit._MustUse__silence = True
-            self.bn = BnUnit(channels=1 << ceil_log2(columns), fmt=fmt)
-        self.rows, self.columns, self.fmt, self.acts_per_beat = rows, columns, fmt, acts_per_beat
+            self.encodings = check_encodings(encodings)
+            # The tile's ports, without a tile: the chip instantiates the tile's exported module by name.
+            self.tile_signature = Tile.signature_for(rows=rows, columns=columns, columns_per_adc=columns_per_adc,
+                                                     fmt=fmt, acts_per_beat=acts_per_beat)
+            self._config = CHIP_CONFIG.encode(tiles=tiles, max_group=self.max_group, acts_per_word=self.apw)
+            self.decoder = CommandDecoder(tiles=tiles, rows=rows, max_group=self.max_group, b_in=fmt.b_in,
+                                          acts_per_beat=acts_per_beat)
+            self.reducer = Reducer(tiles=tiles, columns=columns, fmt=fmt, max_group=self.max_group,
+                                   fifo_depth=_RESP_DEPTH)
+            self.red_bn_regs = BnRegisterBank(channels=columns, fmt=fmt)
+        self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
+        self.n_adc, self.acts_per_beat = columns // columns_per_adc, acts_per_beat
         self.tile_module, self.frontend = tile_module, frontend
         self.analog_signature = wiring.Signature({
-            name: self.proto.signature.members[name]
+            name: self.tile_signature.members[name]
             for name in ("wl", "pulse", "adc_range", "dac_code", "comparator", "col_sel")
-            if name in self.proto.signature.members})
+            if name in self.tile_signature.members})
         members = {"cmd": In(stream.Signature(WORD_BITS)), "resp": Out(stream.Signature(WORD_BITS)),
                    "error": Out(1)}
         if frontend is None:
@@ -161,375 +139,104 @@ class ChipTop(wiring.Component):
 
     def verilog_dependencies(self):
         """Modules the chip instantiates by name, to be exported beside it: {module name: component}."""
-        return {self.tile_module: Tile(rows=self.rows, columns=self.columns,
-                                       columns_per_adc=self.proto.columns_per_adc, fmt=self.fmt,
-                                       acts_per_beat=self.acts_per_beat)}
+        return {self.tile_module: Tile(rows=self.rows, columns=self.columns, columns_per_adc=self.columns_per_adc,
+                                       fmt=self.fmt, acts_per_beat=self.acts_per_beat, encodings=self.encodings)}
 
-    def _tile_instance(self, m, k):
-        """Instantiate tile k; returns its port interface (signals named ``tile<k>__<port>``)."""
-        t = self.proto.signature.flip().create(path=(f"tile{k}",))
-        ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
-        for path, member, value in self.proto.signature.flip().flatten(t):
-            # flipped: the tile's outputs are In here
-            ports[("o_" if member.flow == In else "i_") + "__".join(str(p) for p in path)] = value
-        m.submodules[f"tile{k}"] = Instance(self.tile_module, **ports)
-        return t
+    def _tiles(self, m):
+        """Instantiate the tiles and attach their analog sides; returns their port interfaces (signals named
+        ``tile<k>__<port>``)."""
+        tiles = []
+        sig = self.analog_signature
+        for k in range(self.n_tiles):
+            t = self.tile_signature.flip().create(path=(f"tile{k}",))
+            ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+            for path, member, value in self.tile_signature.flip().flatten(t):
+                # flipped: the tile's outputs are In here
+                ports[("o_" if member.flow == In else "i_") + "__".join(str(p) for p in path)] = value
+            m.submodules[f"tile{k}"] = Instance(self.tile_module, **ports)
+            if self.frontend is not None:
+                self.frontend(m, k, t)
+            else:
+                for (_, member, port), (_, _, pin) in zip(sig.flatten(self.analog[k]), sig.flatten(t)):
+                    m.d.comb += port.eq(pin) if member.flow == Out else pin.eq(port)
+            tiles.append(t)
+        return tiles
+
+    def _registers(self, m, dec, counters):
+        """The chip's register file and the reducer's BN register bank, on the decoder's chip register strobes."""
+        m.submodules.red_bn_regs = bank = self.red_bn_regs
+        bank_checks = bank.value_checks()
+        owner_flags = [ChipErr.BAD_OPCODE, ChipErr.BAD_TILE, ChipErr.BAD_VALUE, ChipErr.BAD_ROUTE, ChipErr.TILE_ERROR]
+        if self.max_group > 1:                  # a single-tile route has nothing to disagree with
+            owner_flags.append(ChipErr.REDUCE_MISMATCH)
+        m.submodules.regs = regs = RegisterFile(
+            ChipReg, read_only=set(ChipReg) - CHIP_WRITABLE, write_only={ChipReg.CTRL},
+            checks={ChipReg.CTRL: lambda w: unknown_flags(w, ChipCtrl),
+                    **{r: bank_checks[t] for r, t in RED_BN_REGS.items() if t in bank_checks}},
+            errors=ChipErr, error_register=ChipReg.ERRORS, illegal_flag=ChipErr.CHIP_REG,
+            bad_value_flag=ChipErr.BAD_VALUE, owner_flags=owner_flags)
+        m.d.comb += [regs.bus.addr.eq(dec.addr), regs.bus.wdata.eq(dec.wdata), regs.bus.we.eq(dec.chip_we),
+                     regs.bus.re.eq(dec.chip_re), bank.wdata.eq(dec.wdata),
+                     *(bank.write[t.name.lower()].eq(regs.write[r.name.lower()]) for r, t in RED_BN_REGS.items()),
+                     regs.clear.eq(regs.write.ctrl & flag(dec.wdata, ChipCtrl.CLEAR_ERRORS)),
+                     counters.clear.eq(regs.write.ctrl & flag(dec.wdata, ChipCtrl.CLEAR_COUNTERS))]
+        status = view(CHIP_STATUS, regs.read.status)
+        m.d.comb += [status.outstanding.eq(dec.outstanding), status.route_base.eq(dec.route_base),
+                     status.route_size.eq(dec.route_size)]
+        values = {ChipReg.ID: CHIP_ID, ChipReg.CONFIG: self._config,
+                  **{r: bank.read[t.name.lower()] for r, t in RED_BN_REGS.items()},
+                  **{r: counters.count[r.name.lower()] for r in _COUNTERS}}
+        m.d.comb += [regs.read[r.name.lower()].eq(v) for r, v in values.items()]
+        return regs, bank
 
     def elaborate(self, platform):
         m = Module()
-        fmt, n, apw = self.fmt, self.n_tiles, self.apw
-        tiles = [self._tile_instance(m, k) for k in range(n)]
-        sig = self.analog_signature
-        for k, t in enumerate(tiles):
-            if self.frontend is not None:
-                self.frontend(m, k, t)
-                continue
-            for (_, member, port), (_, _, pin) in zip(sig.flatten(self.analog[k]), sig.flatten(t)):
-                m.d.comb += port.eq(pin) if member.flow == Out else pin.eq(port)
+        tiles = self._tiles(m)
+        m.submodules.decoder = dec = self.decoder
+        m.submodules.reducer = red = self.reducer
+        m.submodules.resp_fifo = rfifo = fifo.SyncFIFOBuffered(width=WORD_BITS, depth=_RESP_DEPTH)
+        assert RESP_FIFO_LATENCY == 2       # SyncFIFOBuffered: written in cycle t, on r_data in cycle t + 2
+        wiring.connect(m, host=flipped(self.cmd), decoder=dec.cmd)
 
-        # -- registers and state ------------------------------------------------------------------------------------
-        errors = Signal(len(ChipErr))
-        err = {e: Signal(name=f"e_{e.name.lower()}") for e in ChipErr}
-        clear_err = Signal(len(ChipErr))
-        m.d.comb += self.error.eq(errors.any())
-        outstanding = Signal(16)
-        route_base = Signal(8)
-        route_size = Signal(8, init=1)
-        new_size = Signal(8)
-        new_end = Signal(9)
-        offset = Signal(8)                       # tile of the command minus the route's first tile
-        inc_out = Signal()                       # an ACT completed: one more tile MVM outstanding
-        dec_out = Signal(17)                     # routed outputs of this many tile MVMs delivered
-        out_plus = Signal(17)
-        m.d.comb += out_plus.eq(outstanding + _widen(inc_out, 16))
-        m.d.sync += outstanding.eq(out_plus - dec_out)
-        idle = Signal()
+        # Tile register buses and input beats: address, data and the beat broadcast, strobes and valid one-hot.
+        hit = [Signal(name=f"sel_tile{k}") for k in range(self.n_tiles)]
+        m.d.comb += [h.eq(dec.sel == k) for k, h in enumerate(hit)]
+        for t, h in zip(tiles, hit):
+            m.d.comb += [t.bus.addr.eq(dec.addr), t.bus.wdata.eq(dec.wdata), t.bus.we.eq(dec.tile_we & h),
+                         t.bus.re.eq(dec.tile_re & h), t.act.payload.eq(dec.act.payload),
+                         t.act.valid.eq(dec.act.valid & h)]
+        m.d.comb += dec.act.ready.eq(Cat(t.act.ready & h for t, h in zip(tiles, hit)).any())
+        tile_rdata = one_hot_select(m, "tile_rdata", [t.bus.rdata for t in tiles], hit)
 
-        # The reducer's BN configuration registers, shaped like the ports they drive.
-        red_shift = Signal.like(self.bn.shift, name="red_shift")
-        red_relu, red_last = Signal.like(self.bn.relu, name="red_relu"), Signal.like(self.bn.last, name="red_last")
-        red_channel = Signal.like(self.bn.param_channel, name="red_channel")
-        red_scale = Signal.like(self.bn.param_scale, name="red_scale")
-        red_bias = Signal.like(self.bn.param_bias, name="red_bias")     # the last bias written, read back only
-        counters = {r: Signal(WORD_BITS, name=r.name.lower()) for r in
-                    (ChipReg.CYCLES, ChipReg.ACTS, ChipReg.PLANES, ChipReg.TILE_BEATS, ChipReg.OUT_WORDS,
-                     ChipReg.PSUM_ADDS, ChipReg.CMD_WORDS, ChipReg.SAT_BN)}
-        # Increments at their exact widths: one event, ACT counts, tiles of a route (PLANES: the pulse adder tree's
-        # sum, below).
-        inc_bits = {ChipReg.ACTS: ACT_COUNT_BITS, ChipReg.TILE_BEATS: 8, ChipReg.PSUM_ADDS: 8}
-        inc = {r: Signal(inc_bits.get(r, 1), name=f"{r.name.lower()}_inc") for r in counters if r != ChipReg.PLANES}
-        clear_cnt = Signal()
+        # Output routing and reduction into the response FIFO; a register read's word goes first.
+        for t, port in zip(tiles, red.tiles):
+            wiring.connect(m, tile=flipped(t.out), reducer=port)
+        m.d.comb += [red.tile_done.eq(Cat(t.done for t in tiles)), red.route_base.eq(dec.route_base),
+                     red.route_size.eq(dec.route_size), red.fifo_level.eq(rfifo.level),
+                     red.enable.eq(dec.outstanding.any() & ~dec.read_pending), dec.delivered.eq(red.delivered),
+                     self.resp.payload.eq(rfifo.r_data), self.resp.valid.eq(rfifo.r_rdy),
+                     rfifo.r_en.eq(self.resp.ready), rfifo.w_en.eq(dec.read_pending | red.o_valid)]
 
-        # -- command decoder ----------------------------------------------------------------------------------------
-        cmd = self.cmd
-        word = cmd.payload
-        op, tile_f, arg = Signal(4), Signal(8), Signal(20)
-        count, arg_hi = Signal(ACT_COUNT_BITS), Signal(20 - ACT_COUNT_BITS)
-        size, size_hi = Signal(8), Signal(12)
-        m.d.comb += [op.eq(word[28:32]), tile_f.eq(word[20:28]), arg.eq(word[:20]),
-                     count.eq(arg[:ACT_COUNT_BITS]), arg_hi.eq(arg[ACT_COUNT_BITS:]),
-                     size.eq(arg[:8]), size_hi.eq(arg[8:])]
-        state = Signal(_S)
-        sel = Signal(8)                          # target of the current command
-        addr = Signal(5)
-        wdata = Signal(WORD_BITS)
-        left = Signal(ACT_COUNT_BITS)            # data words still to come (ACT, skip)
-        to_chip = sel == CHIP_TARGET
-        m.d.comb += [inc[ChipReg.CMD_WORDS].eq(cmd.valid & cmd.ready),
-                     new_end.eq(tile_f + size), offset.eq(tile_f - route_base)]
+        # Event counters (each one cycle behind its events) and the chip's registers.
+        busy = ~dec.idle | dec.outstanding.any() | rfifo.level.any()
+        increments = {ChipReg.CYCLES: busy, ChipReg.ACTS: dec.acts,
+                      ChipReg.PLANES: popcount(m, Cat(t.pulse for t in tiles), "pulses"),
+                      ChipReg.TILE_BEATS: red.beats, ChipReg.OUT_WORDS: red.o_valid, ChipReg.PSUM_ADDS: red.psum_adds,
+                      ChipReg.CMD_WORDS: dec.words, ChipReg.SAT_BN: red.sat_bn}
+        m.submodules.counters = counters = EventCounters({r.name.lower(): len(v) for r, v in increments.items()},
+                                                         registered=True)
+        m.d.comb += [counters.inc[r.name.lower()].eq(v) for r, v in increments.items()]
+        regs, bank = self._registers(m, dec, counters)
+        wiring.connect(m, bank=bank.bn, reducer=red.bn)
+        with m.If(dec.read_pending):
+            m.d.comb += rfifo.w_data.eq(Mux(dec.read_from_chip, regs.bus.rdata, tile_rdata))
+        with m.Else():
+            m.d.comb += rfifo.w_data.eq(red.o_data)
 
-        # Tile register buses: address and data broadcast, strobes one-hot.
-        tile_we, tile_re = Signal(), Signal()
-        for k, t in enumerate(tiles):
-            m.d.comb += [t.bus.addr.eq(addr), t.bus.wdata.eq(wdata),
-                         t.bus.we.eq(tile_we & (sel == k)), t.bus.re.eq(tile_re & (sel == k))]
-
-        sel_hit = [Signal(name=f"sel_tile{k}") for k in range(n)]
-        m.d.comb += [h.eq(sel == k) for k, h in enumerate(sel_hit)]
-        tile_rdata = _select(m, "tile_rdata", [t.bus.rdata for t in tiles], sel_hit)
-
-        # Activation beats: words assembled into the tile's beat, offered to the selected tile.
-        wpb = self.acts_per_beat // apw
-        beat = Signal(self.acts_per_beat * fmt.b_in)
-        beat_valid = Signal()
-        beat_last = Signal()
-        slot = Signal(range(wpb))
-        for k, t in enumerate(tiles):
-            m.d.comb += [t.act.payload.eq(beat), t.act.valid.eq(beat_valid & (sel == k))]
-        act_ready = Cat(t.act.ready & h for t, h in zip(tiles, sel_hit)).any()
-        with m.If(beat_valid & act_ready):
-            m.d.sync += beat_valid.eq(0)
-            with m.If(beat_last):
-                m.d.comb += inc_out.eq(1)
-
-        # Chip register access (reads registered like a tile's)
-        chip_rdata = Signal(WORD_BITS)
-        chip_we, chip_re = Signal(), Signal()
-        red_we = Signal()
-        read_pending = Signal()                  # the read data is in rdata this cycle
-        read_from_chip = Signal()
-
-        bad_tile = (sel >= n) & ~to_chip
-        n_words = Signal(ACT_COUNT_BITS)
-        m.d.comb += n_words.eq((count + apw - 1) >> ceil_log2(apw))
-        # Checks of an ACT header, each a named signal: an expression used in several branches would be built
-        # once per use, and the copies Yosys folds away are left as unused temporaries.
-        settled = Signal()                      # no MVM outstanding, no activation beat waiting
-        m.d.comb += settled.eq((outstanding == 0) & ~beat_valid)
-        legal_count, t_ok = Signal(name="legal_count"), Signal(name="t_ok")
-        routed, has_words = Signal(name="routed"), Signal(name="has_words")
-        m.d.comb += [legal_count.eq(count.any() & (count <= self.rows) & ~arg_hi.any()), t_ok.eq(tile_f < n),
-                     routed.eq((tile_f >= route_base) & (offset < route_size)), has_words.eq(n_words.any())]
-
-        with m.If(state == _S.HEADER):
-            m.d.comb += [cmd.ready.eq(~beat_valid), idle.eq(~beat_valid & ~cmd.valid)]
-            with m.If(cmd.valid & ~beat_valid):
-                m.d.sync += [sel.eq(tile_f), addr.eq(arg[:5])]
-                with m.If(~op.any()):      # Op.NOP
-                    pass
-                with m.Elif(op == Op.WRITE):
-                    m.d.sync += state.eq(_S.WDATA)
-                with m.Elif(op == Op.READ):
-                    m.d.sync += state.eq(_S.READ)
-                with m.Elif(op == Op.ACT):
-                    m.d.sync += [left.eq(n_words), slot.eq(0)]
-                    with m.If(~t_ok):
-                        m.d.comb += err[ChipErr.BAD_TILE].eq(1)
-                    with m.Elif(~legal_count):
-                        m.d.comb += err[ChipErr.BAD_VALUE].eq(1)
-                    with m.Elif(~routed):
-                        m.d.comb += err[ChipErr.BAD_ROUTE].eq(1)
-                    with m.If(t_ok & legal_count & routed):
-                        m.d.comb += inc[ChipReg.ACTS].eq(count)
-                        m.d.sync += state.eq(_S.ACT)
-                    with m.Elif(has_words):
-                        m.d.sync += state.eq(_S.SKIP)
-                with m.Elif(op == Op.ROUTE):
-                    size_ok = size.any() & (size <= self.max_group) & ~size_hi.any()
-                    with m.If(~size_ok):
-                        m.d.comb += err[ChipErr.BAD_VALUE].eq(1)
-                    with m.Elif(new_end > n):
-                        m.d.comb += err[ChipErr.BAD_TILE].eq(1)
-                    with m.Else():
-                        m.d.sync += new_size.eq(size)
-                        m.d.sync += state.eq(_S.ROUTE)
-                with m.Else():
-                    m.d.comb += err[ChipErr.BAD_OPCODE].eq(1)
-        with m.Elif(state == _S.WDATA):
-            m.d.comb += cmd.ready.eq(1)
-            with m.If(cmd.valid):
-                m.d.sync += wdata.eq(word)
-                with m.If(bad_tile):
-                    m.d.comb += err[ChipErr.BAD_TILE].eq(1)
-                    m.d.sync += state.eq(_S.HEADER)
-                with m.Else():
-                    m.d.sync += state.eq(_S.WRITE)
-        with m.Elif(state == _S.WRITE):
-            # A chip register write waits, like READ and ROUTE, until no MVM is outstanding, so the reducer's BN
-            # registers never change under an MVM in flight (a tile guards its own registers: WRITE_WHILE_BUSY).
-            with m.If(~to_chip | settled):
-                m.d.comb += [tile_we.eq(~to_chip), chip_we.eq(to_chip)]
-                m.d.sync += state.eq(_S.HEADER)
-        with m.Elif(state == _S.READ):
-            with m.If(bad_tile):
-                m.d.comb += err[ChipErr.BAD_TILE].eq(1)
-                m.d.sync += state.eq(_S.HEADER)
-            with m.Elif(settled):
-                m.d.comb += [tile_re.eq(~to_chip), chip_re.eq(to_chip)]
-                m.d.sync += read_from_chip.eq(to_chip)
-                m.d.sync += state.eq(_S.READ_DATA)
-        with m.Elif(state == _S.READ_DATA):
-            m.d.comb += read_pending.eq(1)
-            m.d.sync += state.eq(_S.HEADER)
-        with m.Elif(state == _S.ACT):
-            m.d.comb += cmd.ready.eq(~beat_valid)
-            with m.If(cmd.valid & ~beat_valid):
-                for s in range(wpb):
-                    with m.If(slot == s):
-                        m.d.sync += beat[s * WORD_BITS:(s + 1) * WORD_BITS].eq(word)
-                m.d.sync += [left.eq(left - 1), slot.eq(Mux(slot == wpb - 1, 0, slot + 1))]
-                with m.If((slot == wpb - 1) | (left == 1)):
-                    m.d.sync += [beat_valid.eq(1), beat_last.eq(left == 1)]
-                with m.If(left == 1):
-                    m.d.sync += state.eq(_S.HEADER)
-        with m.Elif(state == _S.SKIP):
-            m.d.comb += cmd.ready.eq(1)
-            with m.If(cmd.valid):
-                m.d.sync += left.eq(left - 1)
-                with m.If(left == 1):
-                    m.d.sync += state.eq(_S.HEADER)
-        with m.Else():                          # _S.ROUTE, the last of the 3-bit state's 8 values
-            with m.If(settled):
-                m.d.sync += [route_base.eq(sel), route_size.eq(new_size)]
-                m.d.sync += state.eq(_S.HEADER)
-
-        # -- chip registers -------------------------------------------------------------------------------------------
-        def fits(value, bits):
-            top = value[bits - 1:]
-            return top.all() | ~top.any()
-
-        writable = {ChipReg.ERRORS, ChipReg.RED_BN_CTRL, ChipReg.RED_BN_CHANNEL, ChipReg.RED_BN_SCALE,
-                    ChipReg.RED_BN_BIAS, ChipReg.CTRL}
-        at = {r: addr == r for r in ChipReg}
-        bad_value = Cat(
-            at[ChipReg.RED_BN_CTRL] & ((wdata[:6] > fmt.shift_max) | wdata[6:8].any() | wdata[10:].any()),
-            at[ChipReg.RED_BN_CHANNEL] & (wdata >= self.columns),
-            at[ChipReg.CTRL] & wdata[2:].any(),
-            # A WORD_BITS-wide field takes every value (its check would be a constant, left as dead logic).
-            *(at[r] & ~fits(wdata, bits) for r, bits in ((ChipReg.RED_BN_SCALE, fmt.scale_bits),
-                                                         (ChipReg.RED_BN_BIAS, fmt.bias_bits)) if bits < WORD_BITS),
-        ).any()
-        is_writable = Cat(at[r] for r in writable).any()
-        is_mapped = Cat(at[r] for r in ChipReg).any()
-        with m.If(chip_we):
-            with m.If(~is_writable):
-                m.d.comb += err[ChipErr.CHIP_REG].eq(1)
-            with m.Elif(bad_value):
-                m.d.comb += err[ChipErr.BAD_VALUE].eq(1)
-            with m.Else():
-                with m.If(at[ChipReg.ERRORS]):
-                    m.d.comb += clear_err.eq(wdata)
-                with m.If(at[ChipReg.CTRL]):
-                    m.d.comb += clear_cnt.eq(wdata[0])
-                    with m.If(wdata[1]):
-                        m.d.comb += clear_err.eq(~0)
-                with m.If(at[ChipReg.RED_BN_CTRL]):
-                    m.d.sync += [red_shift.eq(wdata[:6]), red_relu.eq(wdata[8]), red_last.eq(wdata[9])]
-                with m.If(at[ChipReg.RED_BN_CHANNEL]):
-                    m.d.sync += red_channel.eq(wdata)
-                with m.If(at[ChipReg.RED_BN_SCALE]):
-                    m.d.sync += red_scale.eq(wdata)
-                with m.If(at[ChipReg.RED_BN_BIAS]):
-                    m.d.comb += red_we.eq(1)
-                    m.d.sync += red_bias.eq(wdata)
-                    m.d.sync += red_channel.eq(Mux(red_channel == self.columns - 1, 0, red_channel + 1))
-        with m.If(chip_re & ~is_mapped):
-            m.d.comb += err[ChipErr.CHIP_REG].eq(1)
-        read_map = {
-            ChipReg.ID: Const(CHIP_ID, WORD_BITS),
-            ChipReg.CONFIG: Cat(Const(n, 8), Const(self.max_group, 8), Const(apw, 8)),
-            ChipReg.ERRORS: errors,
-            ChipReg.STATUS: Cat(outstanding, route_base, route_size),
-            ChipReg.RED_BN_CTRL: Cat(red_shift, Const(0, 6 - len(red_shift)), Const(0, 2), red_relu, red_last)
-            if len(red_shift) < 6 else Cat(red_shift, Const(0, 2), red_relu, red_last),
-            ChipReg.RED_BN_CHANNEL: red_channel,
-            ChipReg.RED_BN_SCALE: red_scale.as_signed(),
-            ChipReg.RED_BN_BIAS: red_bias.as_signed(),
-            **counters,
-        }
-        with m.If(chip_re):
-            m.d.sync += chip_rdata.eq(0)
-            for r, v in read_map.items():
-                with m.If(at[r]):
-                    m.d.sync += chip_rdata.eq(v)
-
-        # -- output routing and partial-sum reduction ---------------------------------------------------------------
-        m.submodules.resp_fifo = rfifo = fifo.SyncFIFOBuffered(width=WORD_BITS, depth=8)
-        m.d.comb += [self.resp.payload.eq(rfifo.r_data), self.resp.valid.eq(rfifo.r_rdy),
-                     rfifo.r_en.eq(self.resp.ready)]
-        slot_ok = [route_size > g for g in range(self.max_group)]
-        # hit[g][k]: tile k is slot g of the route (tile route_base + g)
-        hit = [[Signal(name=f"slot{g}_tile{k}") for k in range(n)] for g in range(self.max_group)]
-        for g in range(self.max_group):
-            m.d.comb += [h.eq(route_base + g == k) for k, h in enumerate(hit[g])]
-        rslot = [dict(valid=_select(m, f"slot{g}_valid", [t.out.valid for t in tiles], hit[g]),
-                     data=_select(m, f"slot{g}_data", [t.out.payload.data for t in tiles], hit[g]).as_signed(),
-                     channel=_select(m, f"slot{g}_channel", [t.out.payload.channel for t in tiles], hit[g]),
-                     last=_select(m, f"slot{g}_last", [t.out.payload.last for t in tiles], hit[g]))
-                for g in range(self.max_group)]
-        all_valid = Cat(~ok | sl["valid"] for ok, sl in zip(slot_ok, rslot)).all()
-        take = Signal()
-        for k, t in enumerate(tiles):
-            member = Cat(hit[g][k] & slot_ok[g] for g in range(self.max_group)).any()
-            m.d.comb += t.out.ready.eq(take & member)
-
-        bn = self.bn
-        m.submodules.reduce_bn = bn
-        m.d.comb += [bn.param_we.eq(red_we), bn.param_channel.eq(red_channel), bn.param_scale.eq(red_scale),
-                     bn.param_bias.eq(wdata), bn.shift.eq(red_shift), bn.relu.eq(red_relu), bn.last.eq(red_last)]
-        reduce = route_size > 1
-        sat_bn = Signal()
-        size_m1 = Signal(8)
-        # Saturating sum in tile order (model/arith.py reduce_partial_sums).
-        lo, hi = signed_range(fmt.acc_bits)
-        total = rslot[0]["data"][:fmt.acc_bits].as_signed()
-        for g in range(1, self.max_group):
-            s = Signal(signed(fmt.acc_bits + 1), name=f"psum{g}")
-            m.d.comb += s.eq(total + rslot[g]["data"][:fmt.acc_bits].as_signed())
-            sat = Signal(signed(fmt.acc_bits), name=f"psum{g}_sat")
-            m.d.comb += sat.eq(Mux(s > hi, hi, Mux(s < lo, lo, s)))
-            total = Mux(slot_ok[g], sat, total)
-        agree = Cat(~ok | ((sl["channel"] == rslot[0]["channel"]) & (sl["last"] == rslot[0]["last"]))
-                    for ok, sl in zip(slot_ok[1:], rslot[1:])).all()
-
-        # Credits: a beat is taken only when the FIFO has room for it and every beat in the BN pipeline.
-        inflight = Signal(len(rfifo.level))
-        pipe_last = Signal(bn.latency)             # the `last` flags of the beats in the BN pipeline
-        room = Signal()
-        m.d.comb += room.eq(rfifo.level + inflight + 1 < rfifo.depth)
-        m.d.comb += take.eq(all_valid & room & outstanding.any() & ~read_pending)
-        direct_w = Signal()
-        issue = take & reduce
-        m.d.comb += [bn.i_valid.eq(issue), bn.i_channel.eq(rslot[0]["channel"]), bn.i_acc.eq(total),
-                     direct_w.eq(take & ~reduce)]
-        m.d.sync += [inflight.eq(Mux(issue & ~bn.o_valid, inflight + 1,
-                                     Mux(bn.o_valid & ~issue, inflight - 1, inflight))),
-                     pipe_last.eq(Cat(issue & rslot[0]["last"], pipe_last[:-1]))]
+        flags = regs.flags
+        m.d.comb += [flags.bad_opcode.eq(dec.error.bad_opcode), flags.bad_tile.eq(dec.error.bad_tile),
+                     flags.bad_value.eq(dec.error.bad_value), flags.bad_route.eq(dec.error.bad_route),
+                     flags.tile_error.eq(Cat(t.error for t in tiles).any()), self.error.eq(regs.errors.any())]
         if self.max_group > 1:
-            with m.If(take & reduce & ~agree):
-                m.d.comb += err[ChipErr.REDUCE_MISMATCH].eq(1)
-        else:                                   # a single-tile route has nothing to disagree with
-            err[ChipErr.REDUCE_MISMATCH] = Const(0, 1)
-        with m.If(read_pending):
-            m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(Mux(read_from_chip, chip_rdata, tile_rdata))]
-        with m.Elif(direct_w):
-            m.d.comb += [rfifo.w_en.eq(1),
-                         rfifo.w_data.eq(rslot[0]["data"])]
-            # The routed tile's own done pulse (its last beat accepted) ends the MVM.
-            with m.If(Cat(t.done for t in tiles).any()):
-                m.d.comb += dec_out.eq(1)
-        with m.Elif(bn.o_valid):
-            m.d.comb += [rfifo.w_en.eq(1), rfifo.w_data.eq(bn.o_y)]
-            with m.If(pipe_last[-1]):
-                m.d.comb += dec_out.eq(route_size)
-            with m.If(bn.o_saturated):
-                m.d.comb += sat_bn.eq(1)
-
-        # -- counters ---------------------------------------------------------------------------------------------
-        # Wordline pulses of all tiles this cycle: a balanced adder tree over the pulse bits (widths grow with the
-        # depth; a term carried over from an odd level is narrower than its later partner).
-        pulse_bits = Signal(n, name="pulse_bits")
-        m.d.comb += pulse_bits.eq(Cat(t.pulse for t in tiles))
-        terms = [pulse_bits[k] for k in range(n)]
-        while len(terms) > 1:
-            nxt = []
-            for i in range(0, len(terms) - 1, 2):
-                wide, narrow = sorted(terms[i:i + 2], key=len, reverse=True)
-                total = Signal(len(wide) + 1, name=f"pulses{len(terms)}_{i // 2}")
-                m.d.comb += total.eq(_add_narrow(m, wide, narrow))
-                nxt.append(total)
-            terms = nxt + terms[len(terms) - len(terms) % 2:]
-        inc[ChipReg.PLANES] = terms[0]
-        m.d.comb += size_m1.eq(route_size - 1)
-        busy = Signal()
-        m.d.comb += busy.eq(~idle | outstanding.any() | rfifo.level.any())
-        m.d.comb += [inc[ChipReg.CYCLES].eq(busy),
-                     inc[ChipReg.TILE_BEATS].eq(Mux(take, route_size, 0)),
-                     inc[ChipReg.OUT_WORDS].eq(direct_w | bn.o_valid),
-                     inc[ChipReg.PSUM_ADDS].eq(Mux(issue, size_m1, 0)),
-                     inc[ChipReg.SAT_BN].eq(sat_bn)]
-        for r, c in counters.items():
-            total_c = Signal(WORD_BITS + 1, name=f"{r.name.lower()}_next")
-            # The increment is registered (one cycle late, exact); a clear also drops the registered increment,
-            # so a cleared counter counts from the cycle after the clear.
-            inc_r = Signal(len(inc[r]), name=f"{r.name.lower()}_inc_r")
-            m.d.comb += total_c.eq(_add_narrow(m, c, inc_r))
-            with m.If(clear_cnt):
-                m.d.sync += [c.eq(0), inc_r.eq(0)]
-            with m.Else():
-                m.d.sync += [c.eq(Mux(total_c[WORD_BITS], (1 << WORD_BITS) - 1, total_c)), inc_r.eq(inc[r])]
-
-        tile_error = Cat(t.error for t in tiles).any()
-        m.d.comb += err[ChipErr.TILE_ERROR].eq(tile_error)
-        m.d.sync += errors.eq((errors & ~clear_err) | Cat(err[e] for e in ChipErr))
+            m.d.comb += flags.reduce_mismatch.eq(red.mismatch)
         return m

@@ -5,11 +5,13 @@ from amaranth.lib.wiring import In, Out, flipped
 
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
+from neurophase.model.interface import TILE_OUTPUT_CREDITS, InputEncoding
 from neurophase.rtl.adc_sar import SarAdcArray
 from neurophase.rtl.bn_unit import BnUnit
 from neurophase.rtl.params import validating
 from neurophase.rtl.shift_add import ShiftAdd
-from neurophase.rtl.tile_ctrl import RegisterBus, TileController
+from neurophase.rtl.regfile import RegisterBus
+from neurophase.rtl.tile_ctrl import TileController
 
 __all__ = ["Tile"]
 
@@ -17,11 +19,11 @@ __all__ = ["Tile"]
 class Tile(wiring.Component):
     """One NeuroPhase tile's digital periphery: controller, SAR ADC array, shift-and-add and BN unit.
 
-    Behaviour: the :class:`TileController` (registers, activation buffer, sequencing, output stream; its docstring
-    has the register map) drives the analog side through ``wl``/``pulse`` and the ADC array's ``dac_code`` /
-    ``col_sel``, reading back one ``comparator`` bit per ADC. The crossbar itself is not RTL: the analog side (a
-    testbench stand-in in simulation) must present each plane's column currents to the comparators from the
-    ``pulse`` cycle until the ADC finishes. Each plane's codes go through :class:`ShiftAdd`; after the last plane the
+    Behaviour: the :class:`TileController` (registers, activation buffer, input encoder, sequencing, output queue;
+    its docstring has the register map) drives the analog side through ``wl``/``pulse`` and the ADC array's
+    ``dac_code`` / ``col_sel``, reading back one ``comparator`` bit per ADC. The crossbar itself is not RTL: the
+    analog side (a testbench stand-in in simulation) must present each plane's column currents to the comparators
+    from the ``pulse`` cycle until the ADC finishes. Each plane's codes go through :class:`ShiftAdd`; after the last plane the
     used columns pass through :class:`BnUnit` (or, in RAW mode, straight out) onto ``out``.
 
     Latency: ``b_in * (columns_per_adc * b_adc + 2)`` cycles of bit-planes from the MVM start, then the readout:
@@ -39,11 +41,12 @@ class Tile(wiring.Component):
     fmt : :class:`neurophase.model.arith.PeripheryFormat`.
     acts_per_beat : activations per input-stream beat.
     range_bits, adc_range_init : ADC_RANGE register width and reset value.
+    encodings : the input encodings the tile implements (:class:`TileController`; default: bit-serial only).
 
     Members
     -------
     bus : In(RegisterBus)
-        Register interface (:class:`neurophase.rtl.tile_ctrl.TileReg`).
+        Register interface (:class:`neurophase.model.interface.TileReg`; the map in rtl/tile_ctrl.py).
     act : In(stream.Signature(ArrayLayout(unsigned(b_in), acts_per_beat)))
         Input activations, row 0 first.
     out : Out(stream.Signature(StructLayout(data, channel, last)))
@@ -67,15 +70,10 @@ class Tile(wiring.Component):
     """
 
     def __init__(self, *, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
-                 range_bits=16, adc_range_init=1000):
+                 range_bits=16, adc_range_init=1000, encodings=(InputEncoding.BIT_SERIAL,)):
         with validating(self):
-            check_int("rows", rows, 1, 4096)
-            check_int("columns", columns, 1, 256)
-            check_int("columns_per_adc", columns_per_adc, 1, columns)
-            if columns % columns_per_adc:
-                raise ValueError(f"columns_per_adc must divide columns={columns}, got {columns_per_adc}")
-            if not isinstance(fmt, PeripheryFormat):
-                raise ValueError(f"fmt must be a PeripheryFormat, got {fmt!r}")
+            signature = self.signature_for(rows=rows, columns=columns, columns_per_adc=columns_per_adc, fmt=fmt,
+                                           acts_per_beat=acts_per_beat, range_bits=range_bits)
             # One SarAdcArray per ADC (each converting its columns_per_adc columns): every ADC's logic is then its
             # own small process in the Verilog. One array for all ADCs puts every ADC's next state in one process,
             # which an event-driven simulator (Icarus) re-runs on each of the n_adc comparator changes per cycle:
@@ -89,13 +87,34 @@ class Tile(wiring.Component):
             self.bn = BnUnit(channels=columns, fmt=fmt)
             self.ctrl = TileController(rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
                                        bn_latency=self.bn.latency, range_bits=range_bits,
-                                       adc_range_init=adc_range_init)
+                                       adc_range_init=adc_range_init, encodings=encodings)
+            # The cycle model (model/energy.py) reads the output queue's depth from the interface.
+            assert self.ctrl.out_depth == TILE_OUTPUT_CREDITS
         self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
         self.acts_per_beat = acts_per_beat
+        super().__init__(signature)
+
+    @staticmethod
+    def signature_for(*, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
+                      range_bits=16):
+        """The tile's ports (the Members above) for these parameters, whose tile-level rules it checks (rows,
+        columns, columns_per_adc, fmt; its blocks check the rest when the tile is built).
+
+        The one definition of the tile's ports: the tile uses it, and the chip takes its tiles' ports from it
+        without building a tile (it instantiates the tile's exported module by name).
+        """
+        check_int("rows", rows, 1, 4096)
+        check_int("columns", columns, 1, 256)
+        check_int("columns_per_adc", columns_per_adc, 1, columns)
+        if columns % columns_per_adc:
+            raise ValueError(f"columns_per_adc must divide columns={columns}, got {columns_per_adc}")
+        if not isinstance(fmt, PeripheryFormat):
+            raise ValueError(f"fmt must be a PeripheryFormat, got {fmt!r}")
+        n_adc = columns // columns_per_adc
         members = {
             "bus": In(RegisterBus()),
-            "act": In(stream.Signature(data.ArrayLayout(self.ctrl.act.payload.shape().elem_shape, acts_per_beat))),
-            "out": Out(stream.Signature(self.ctrl.out_layout)),
+            "act": In(stream.Signature(data.ArrayLayout(unsigned(fmt.b_in), acts_per_beat))),
+            "out": Out(stream.Signature(TileController.output_layout(columns, fmt))),
             "done": Out(1),
             "error": Out(1),
             "wl": Out(rows),
@@ -103,12 +122,12 @@ class Tile(wiring.Component):
             "adc_range": Out(range_bits),
             # One port per ADC rather than one wide bus: an event-driven simulator re-reads a whole bus for every
             # element that changes, which made every SAR step quadratic in the ADC count.
-            "dac_code": Out(unsigned(fmt.b_adc)).array(self.n_adc),
-            "comparator": In(1).array(self.n_adc),
+            "dac_code": Out(unsigned(fmt.b_adc)).array(n_adc),
+            "comparator": In(1).array(n_adc),
         }
         if columns_per_adc > 1:
             members["col_sel"] = Out(range(columns_per_adc))
-        super().__init__(members)
+        return wiring.Signature(members)
 
     @property
     def plane_cycles(self):

@@ -67,7 +67,7 @@ class ChipHarness(wiring.Component):
             "planes": Out(32).array(tiles),
             "wl_errors": Out(32).array(tiles),
             "wl_ones": Out(32).array(tiles),
-            "adc_range": Out(self.chip.proto.adc_range.shape()).array(tiles),
+            "adc_range": Out(self.chip.analog_signature.members["adc_range"].shape).array(tiles),
         })
 
     def verilog_dependencies(self):
@@ -83,8 +83,8 @@ class ChipHarness(wiring.Component):
             i_wl=t.wl, o_icode=icode, o_planes=self.planes[k], o_wl_errors=self.wl_errors[k],
             o_wl_ones=self.wl_ones[k])
         m.d.comb += self.adc_range[k].eq(t.adc_range)
-        cpa, b = chip.proto.columns_per_adc, chip.fmt.b_adc
-        for j in range(chip.proto.n_adc):
+        cpa, b = chip.columns_per_adc, chip.fmt.b_adc
+        for j in range(chip.n_adc):
             m.submodules[f"comparators{k}_{j}"] = Instance(
                 "np_comparator_bank",
                 p_COLUMNS=cpa, p_COLUMNS_PER_ADC=cpa, p_B_ADC=b, p_FRAC_BITS=self.frac_bits,

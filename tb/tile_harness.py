@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out, flipped
 
 from neurophase.model.adc import AdcConfig
 from neurophase.rtl.tile import Tile
-from neurophase.rtl.tile_ctrl import RegisterBus
+from neurophase.rtl.regfile import RegisterBus
 from neurophase.tb import HDL_DIR
 
 __all__ = ["TileHarness", "COMPARATOR_BANK_V"]

@@ -1,0 +1,44 @@
+"""Block tests of rtl/'s sub-components in Amaranth's own simulator (no Verilog, no simulator build): a component,
+a clock and async testbenches (Amaranth 0.5 ``add_testbench``), and the stream and register-bus steps they share."""
+
+from amaranth.sim import Simulator
+
+__all__ = ["simulate", "stream_put", "bus_write", "bus_read"]
+
+
+def simulate(dut, *testbenches):
+    """Run ``dut`` with a 1 MHz ``sync`` clock (if it has the domain) and each ``testbench(ctx)`` until every one
+    has returned; an assertion failing in a testbench fails the run."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6, if_exists=True)      # a purely combinational design has no sync domain
+    for testbench in testbenches:
+        sim.add_testbench(testbench)
+    sim.run()
+
+
+async def stream_put(ctx, stream, payload):
+    """Offer ``payload`` on ``stream`` (an ``amaranth.lib.stream`` interface, source side) until it is taken."""
+    ctx.set(stream.valid, 1)
+    ctx.set(stream.payload, payload)
+    while not ctx.get(stream.ready):
+        await ctx.tick()
+    await ctx.tick()
+    ctx.set(stream.valid, 0)
+
+
+async def bus_write(ctx, bus, addr, value):
+    """One register write on ``bus`` (rtl/regfile.py RegisterBus, host side)."""
+    ctx.set(bus.addr, addr)
+    ctx.set(bus.wdata, value & 0xFFFF_FFFF)
+    ctx.set(bus.we, 1)
+    await ctx.tick()
+    ctx.set(bus.we, 0)
+
+
+async def bus_read(ctx, bus, addr):
+    """One register read on ``bus``; returns the word read."""
+    ctx.set(bus.addr, addr)
+    ctx.set(bus.re, 1)
+    await ctx.tick()
+    ctx.set(bus.re, 0)
+    return ctx.get(bus.rdata)
