@@ -18,6 +18,7 @@ SIM ?= icarus
 IMAGES ?=
 T ?=
 SEED ?=
+ENCODING ?=
 WAVES ?= 0
 AREA ?= 0
 QUICK ?= 0
@@ -38,7 +39,7 @@ help:
 	@echo "make bench      speed benchmarks; writes build/reports/bench.json"
 	@echo "make rtl        export every RTL top to build/rtl/*.v"
 	@echo "make lint       verilator --lint-only -Wall on every exported top"
-	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s WAVES=1)"
+	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s ENCODING=pwm WAVES=1)"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
@@ -70,7 +71,7 @@ test-slow: setup need-iverilog need-cxx
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: setup need-iverilog need-cxx
-	$(NP) bench --chip-images $(or $(IMAGES),1)
+	$(NP) bench --chip-images $(or $(IMAGES),1) --resnet50 2
 
 rtl: setup
 	$(NP) rtl --out build/rtl
@@ -80,7 +81,8 @@ lint: setup
 
 sim: setup $(SIM_TOOLS)
 	$(NP) sim $(if $(TILE),--tile $(TILE)) --sim $(SIM) $(if $(IMAGES),--images $(IMAGES)) \
-	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(filter 1,$(WAVES)),--waves)
+	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(ENCODING),--encoding $(ENCODING)) \
+	  $(if $(filter 1,$(WAVES)),--waves)
 
 coverage: setup need-cxx
 	$(NP) coverage

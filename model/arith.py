@@ -6,6 +6,9 @@ scoreboards call them rather than re-deriving the arithmetic.
 Every function works on numpy int64 arrays (vectorised over any leading batch axes) and returns, beside the
 result, the number of saturation events so that the RTL's saturation counters can be checked too.
 
+The host's residual add (:class:`AddRegisters`, docs/architecture.md D9) is defined here too: it is exact integer
+arithmetic on the codes the chip returns, like the BN unit's.
+
 The input encoding (model/interface.py ``InputEncoding``, docs/architecture.md D8) decides how activations become
 wordline pulses (:func:`wordline_pulses`, :func:`read_window`) and how the reads' ADC codes become an accumulator
 (:func:`accumulate`): bit-serial reads are combined by shift-and-add, a PWM read's code is the accumulator.
@@ -20,7 +23,7 @@ from neurophase.model.interface import InputEncoding
 
 __all__ = ["PeripheryFormat", "saturate", "shift_and_add", "shift_and_add_valid", "reduce_partial_sums",
            "bn_requantise", "BnRegisters", "bit_planes", "wordline_pulses", "read_window", "accumulate",
-           "accumulate_valid"]
+           "accumulate_valid", "AddRegisters"]
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class BnRegisters:
     channel, one right shift. The arrays are int64 copies, read-only, so a register set can be shared.
 
     :meth:`requantise` is :func:`bn_requantise` with these registers; :attr:`multiplier` and :attr:`offset` are the
-    real affine map they apply (``model.network.affine_registers`` is the inverse); :meth:`mismatches` counts the
+    real affine map they apply (``model.quantise.affine_registers`` is the inverse); :meth:`mismatches` counts the
     values that differ from another set's.
     """
     scale: np.ndarray
@@ -233,3 +236,35 @@ class BnRegisters:
             return 2 * max(self.channels, other.channels) + 1
         return (int(np.count_nonzero(self.scale != other.scale)) + int(np.count_nonzero(self.bias != other.bias))
                 + int(self.shift != other.shift))
+
+
+@dataclass(frozen=True)
+class AddRegisters:
+    """The integer rule of a residual add on the host (docs/architecture.md D9): codes ``a`` and ``b`` (8-bit
+    activations, or signed ``out_bits`` outputs of a layer in last mode) with zero points ``zero_a``, ``zero_b``
+    give the next layer's unsigned ``b_in``-bit codes::
+
+        z = ((a - zero_a) mult_a + (b - zero_b) mult_b + round) >>> shift,  round = 2^(shift-1) (0 when shift = 0)
+        y = clip(max(z, 0) if relu else z) + zero_out, 0, 2^b_in - 1)
+
+    The multipliers are each input's scale over the output's, in units of 2^-shift (signed, at most
+    ``fmt.scale_bits`` bits, as a BN scale).
+    """
+    mult_a: int
+    mult_b: int
+    zero_a: int
+    zero_b: int
+    shift: int
+    zero_out: int
+    relu: bool
+
+    def apply(self, a, b, fmt):
+        """The add's output codes and the number of them clamped at either end ((y, saturations))."""
+        rnd = (1 << (self.shift - 1)) if self.shift else 0
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        z = ((a - self.zero_a) * self.mult_a + (b - self.zero_b) * self.mult_b + rnd) >> self.shift
+        if self.relu:
+            z = np.maximum(z, 0)
+        z += self.zero_out
+        y = np.clip(z, 0, (1 << fmt.b_in) - 1)
+        return y, int(np.count_nonzero(y != z))

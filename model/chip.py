@@ -1,12 +1,14 @@
-"""Golden model of the reference network running on the chip's tiles, and the per-tile workloads for testbenches.
+"""Golden model of a network running on the chip's tiles, and the per-tile workloads for testbenches.
 
-Ref: docs/architecture.md §2-§4, D3-D5; model/mapper.py (tile slices), model/network.py (network, 8-bit codes).
+Ref: docs/architecture.md §2-§4, D3-D5, D7, D9; model/mapper.py (tile slices), model/quantise.py (the network's
+8-bit codes and integer layers). Any quantised network runs here; the shipped digits CNN is the default.
 
-Programming. Every mapped tile holds its slice of the layer's integer weights ``w_int`` (model/network.py, levels
+Programming. Every mapped tile holds its slice of the layer's integer weights ``w_int`` (model/quantise.py, levels
 -127..127) on differential pairs. The conductance per weight unit of a column, ``gpw_j = Gmax / max_i |w_int[i, j]|``
 over the *whole* fan-in of the layer (D5 per-column scale), is shared by the tiles of a row-split layer, so that their
 accumulators are in the same units and can be added before BN. Each tile is programmed with its own seed, derived
-from the chip seed and the tile number (:func:`tile_seed`).
+from the chip seed and the tile number (:func:`tile_seed`). A network larger than one chip is placed on several
+(model/mapper.py); the golden model computes them alike (programmed at one time).
 
 Input encoding. Each tile drives its wordlines bit-serially or by pulse-width modulation (``InputEncoding``, the
 tile's MODE register; docs/architecture.md D8): ``ChipConfig.encoding`` is the chip-wide default and
@@ -16,34 +18,38 @@ encoding (their accumulators are added, so they must be in the same units).
 ADC range. The full-scale current I_fs of each reduction group (the tiles whose accumulators are added; for a
 layer without row split, one tile) is set from calibration data: the ``ifs_percentile`` percentile of |I| of the
 read currents of the group's tiles in their encoding (bit-plane currents, or PWM window mean currents), computed with
-the target (noise-free, undrifted) conductances on the first ``n_calibration`` *training* images' activations from
-the 8-bit digital path, rounded up to a whole number of the ADC_RANGE register's step (model/interface.py
-``ADC_RANGE_STEP_A``, 10 nA). The test set is never used.
+the target (noise-free, undrifted) conductances on the first ``n_calibration`` of the network's *calibration* inputs
+(for the digits CNN, training images; the test set is never used), on their activations from the 8-bit digital path
+(evenly spaced MVMs, as many as ``calibration_macs`` multiply-accumulates of the layer's reads allow: all of them for
+the digits CNN, about 110 of ResNet-50's largest layers, 10^5 currents or more per tile), rounded up to a whole number
+of the ADC_RANGE register's
+step (model/interface.py ``ADC_RANGE_STEP_A``, 10 nA). Why not a fixed full scale: the default 10 uA saturates about
+half the conversions of a random 256 x 128 tile even with ideal devices. :meth:`Chip.run` counts, per layer, the
+conversions that land on an ADC rail (``AdcCounts``), for the import report.
 
-Host side (not on the tiles): input codes, zero padding, im2col, 2x2 max pooling and the global average pool work
-on the unsigned 8-bit codes exactly (model/network.py ``im2col``, ``host_pool``); argmax of the signed logits.
+Host side (not on the tiles): input codes, padding, im2col, pooling, residual adds, flattening (model/host_ops.py
+``schedule``, exact integers on the codes); argmax of the signed logits.
 
 MVM at time t after programming (t is the drift time of D1): ``CrossbarTile.mvm`` gives the read currents with drift
 and fresh read noise, the ADC codes and the accumulators (shift-and-add, or the PWM code); row-split tiles' accumulators
-are added
-with ``reduce_partial_sums`` in tile order; ``bn_requantise`` with integer registers gives the next layer's codes, or
-the signed logits of the last layer.
+are added with ``reduce_partial_sums`` in tile order; ``bn_requantise`` with integer registers gives the next layer's
+codes, or the signed outputs of a layer in last mode.
 
 BN registers. For output channel j, acc_chip ~= acc_int * V_read * gpw_j / (W_enc * I_lsb), where W_enc is the read
 window in unit times: 1 for bit-serial (the planes' codes, weighted 2^b by shift-and-add, sum to the whole MVM),
 2^B_in - 1 for PWM (the ADC converts the mean current of a window of 2^B_in - 1 unit times, so the code is the MVM
 divided by the window: for the same weights, inputs and I_fs, acc_pwm ~= acc_bit_serial / (2^B_in - 1)). So the real
 multiplier of the 8-bit path (``QuantLayer.mult``: input scale x weight scale x folded BN / output scale) becomes
-``mult_j * W_enc * I_lsb / (V_read * gpw_j)`` (``CrossbarTile.acc_unit``); :func:`model.network.affine_registers`
-rounds it and the offset into the
-column block's :class:`~neurophase.model.arith.BnRegisters` (one shift per reduction group). No drift
-compensation is folded in: remedies for drift rewrite ``Chip.registers``.
+``mult_j * W_enc * I_lsb / (V_read * gpw_j)`` (``CrossbarTile.acc_unit``); ``affine_registers`` (model/quantise.py)
+rounds it and the offset into the column block's :class:`~neurophase.model.arith.BnRegisters` (one shift per
+reduction group). No drift compensation is folded in: remedies for drift rewrite ``Chip.registers``.
 
-Read noise. A run processes its images in order in chunks of ``CHUNK`` images (the last one padded with blank
-images), one batched MVM per tile and chunk; tile n draws the read noise of chunk c of a run with seed s from
-``default_rng([s, n, c])``. So image i of a run has the same currents in every run with the same seed and the same
-image sequence up to i, however many images follow: :meth:`Chip.tile_workload` for the first k test images is a
-slice of a whole-chip run over the test set.
+Read noise. A run processes its inputs in order in chunks of ``ChipConfig.chunk`` inputs (``CHUNK`` = 32 by default;
+the last one padded with zero inputs), one batched MVM per tile and chunk, in blocks of at most ``MVM_BLOCK``
+vectors; block k of tile n in chunk c of a run with seed s draws its read noise from ``default_rng([s, n, c])``
+(block 0) or ``default_rng([s, n, c, k])``. So input i of a run has the same currents in every run with the same seed
+and the same input sequence up to i, however many inputs follow: :meth:`Chip.tile_workload` for the first k test
+inputs is a slice of a whole-chip run over the test set.
 """
 
 import ast
@@ -53,45 +59,52 @@ from pathlib import Path
 
 import numpy as np
 
-from neurophase.model.adc import AdcConfig, current_code
+from neurophase.model.adc import AdcConfig, current_code, rail_hits
 from neurophase.model.arith import BnRegisters, PeripheryFormat, read_window, reduce_partial_sums, wordline_pulses
-from neurophase.model.checks import check_int, check_nonnegative, check_positive, check_shape
+from neurophase.model.checks import check_int, check_nonnegative, check_positive
 from neurophase.model.device import PcmModel
-from neurophase.model.interface import ADC_RANGE_STEP_A, InputEncoding, adc_range_current
+from neurophase.model.interface import InputEncoding, adc_range_covering, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
-from neurophase.model.network import (INPUT_SHAPE, N_TEST, REFERENCE_NET, affine_registers, digital_forward,
-                                      input_codes, layer_vectors, load_split, load_weights, next_codes, quant_layers)
+from neurophase.model.quantise import (CALIBRATION_BATCH, W_LEVELS, affine_registers, digital_forward_layer,
+                                      run_schedule)
 from neurophase.model.tile import CrossbarTile, TileConfig
 
-__all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "tile_seed", "CHUNK", "max_images", "reference_chip",
-           "tile_workload"]
+__all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "AdcCounts", "tile_seed", "CHUNK", "MVM_BLOCK",
+           "max_images", "reference_chip", "tile_workload"]
 
-CHUNK = 32          # images per batched MVM chunk (fixes the order of read-noise draws)
+CHUNK = 32          # inputs per batched MVM chunk by default (fixes the order of read-noise draws)
+MVM_BLOCK = 8192    # vectors per tile MVM call at most: bounds the memory of a big layer's batch
 
 
 @dataclass(frozen=True)
 class ChipConfig:
-    """Everything that defines a programmed chip besides the weights and the seed."""
+    """Everything that defines a programmed chip besides the network and the seed."""
     pcm: PcmModel = PcmModel()
     fmt: PeripheryFormat = PeripheryFormat()
     tile: TileConfig = TileConfig()
     frac_bits: int = 8                  # comparator resolution of the current code (D3)
-    ifs_percentile: float = 99.9        # of |read current| on calibration images
-    n_calibration: int = 200            # training images used for the ADC ranges
+    ifs_percentile: float = 99.9        # of |read current| on calibration inputs
+    n_calibration: int = 200            # calibration inputs used for the ADC ranges (all, when fewer)
+    calibration_macs: int = 1 << 29     # multiply-accumulates per layer at most for the ADC-range currents
+    chunk: int = CHUNK                  # inputs per batched MVM of a run (sets the read-noise draws)
     encoding: InputEncoding = InputEncoding.BIT_SERIAL  # input encoding of every tile not in tile_encodings (D8)
     tile_encodings: tuple = ()          # ((tile, encoding), ...): tiles whose MODE selects another encoding
+    tiles: int = 144                    # tiles per chip: a network that needs more is placed on several chips
 
     def __post_init__(self):
         if not 50.0 <= self.ifs_percentile <= 100.0:
             raise ValueError(f"ifs_percentile must be in [50, 100], got {self.ifs_percentile}")
-        check_int("n_calibration", self.n_calibration, 1, 1437)
+        check_int("n_calibration", self.n_calibration, 1, None)
+        check_int("calibration_macs", self.calibration_macs, 1, None)
+        check_int("chunk", self.chunk, 1, 4096)
         check_int("frac_bits", self.frac_bits, 1, 16)
+        check_int("tiles", self.tiles, 1, 255)
         # Encodings may be given by label ("pwm"), as a saved chip holds them; they are kept as InputEncoding.
         object.__setattr__(self, "encoding", InputEncoding.parse(self.encoding))
         pairs = self.tile_encodings
         if not isinstance(pairs, (tuple, list)) or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
             raise ValueError(f"tile_encodings must be a tuple of (tile, encoding) pairs, got {pairs!r}")
-        tiles = [check_int("tile_encodings tile", n, 0, self.geometry.tiles - 1) for n, _ in pairs]
+        tiles = [check_int("tile_encodings tile", n, 0, None) for n, _ in pairs]
         if len(set(tiles)) != len(tiles):
             raise ValueError(f"tile_encodings must name each tile at most once, got tiles {tiles}")
         object.__setattr__(self, "tile_encodings",
@@ -99,7 +112,7 @@ class ChipConfig:
 
     @property
     def geometry(self):
-        return ChipGeometry(rows=self.tile.rows, columns=self.tile.columns)
+        return ChipGeometry(tiles=self.tiles, rows=self.tile.rows, columns=self.tile.columns)
 
     def encoding_of(self, tile):
         """The input encoding of tile ``tile``: its entry in ``tile_encodings``, else the chip-wide ``encoding``."""
@@ -113,13 +126,13 @@ def tile_seed(chip_seed, tile):
 
 @dataclass
 class TileWorkload:
-    """Tile n's share of a run on k images: what a tile testbench drives and what it must see, bit for bit.
+    """Tile n's share of a run on k test inputs: what a tile testbench drives and what it must see, bit for bit.
 
     Arrays span the tile's full width (``columns`` logical columns). Columns past ``n_cols`` hold no weights: their
     devices are programmed to 0 S, but programming noise leaves small conductances, so their currents, codes and
     accumulators are small but not zero; their BN registers are 0, so their outputs are 0. ``outputs`` is
     ``bn.requantise`` of ``group_acc``: on a row-split tile it needs every group tile's accumulators. MVMs are
-    ordered image by image, then output position (row-major over the layer's output H x W). Reads are the b_in
+    ordered input by input, then output position (row-major over the layer's output H x W). Reads are the b_in
     bit-planes, MSB first (bit-serial), or the MVM's one PWM read, whose current is the mean current of its
     integration window (docs/architecture.md D8).
     """
@@ -138,7 +151,7 @@ class TileWorkload:
     fmt: PeripheryFormat
     t: float                     # seconds after programming
     seed: int                    # read-noise seed of the run
-    images: np.ndarray           # test-image indices
+    images: np.ndarray           # test-input indices
     encoding: InputEncoding      # the tile's input encoding (MODE register)
     inputs: np.ndarray           # (mvms, rows) int64 unsigned 8-bit activations (MVM inputs)
     currents: np.ndarray         # (reads, mvms, columns) differential read currents, A; bit-plane 0 = MSB
@@ -149,7 +162,7 @@ class TileWorkload:
     bn: BnRegisters              # of this tile's output columns, over its ``columns`` (0 past ``n_cols``)
     relu: bool
     last: bool
-    outputs: np.ndarray          # (mvms, columns) BN/requantised outputs (codes, or signed logits if ``last``)
+    outputs: np.ndarray          # (mvms, columns) BN/requantised outputs (codes, or signed outputs if ``last``)
 
     @property
     def mvms(self):
@@ -167,13 +180,40 @@ class RunTrace:
     layer_out: dict = field(default_factory=dict)        # layer name -> (mvms, c_out) after BN
 
 
-class Chip:
-    """The reference network programmed onto the chip. Create with :meth:`program` or :meth:`load`."""
+@dataclass
+class AdcCounts:
+    """A layer's ADC conversions in a run (its tiles' used columns, real inputs only) and those whose code sits at
+    the low or the high rail (the saturation the RTL counts, docs/architecture.md D3)."""
+    conversions: int = 0
+    low: int = 0
+    high: int = 0
 
-    def __init__(self, params, seed, config, tiles, i_fs, registers):
-        self.params, self.seed, self.config = params, seed, config
-        self.qlayers = quant_layers(params)
-        self.mapping = map_network(REFERENCE_NET, config.geometry)
+    @property
+    def saturated(self):
+        return self.low + self.high
+
+    @property
+    def fraction(self):
+        return self.saturated / self.conversions if self.conversions else 0.0
+
+
+@dataclass
+class TileMvm:
+    """Result of :meth:`Chip.tile_mvm`: accumulators, and the reads' currents and codes when kept."""
+    acc: np.ndarray
+    currents: np.ndarray = None
+    codes: np.ndarray = None
+    rails: tuple = (0, 0)
+
+
+class Chip:
+    """A network programmed onto the chip's tiles (several chips when it needs more than one). Create with
+    :meth:`program` or :meth:`load`."""
+
+    def __init__(self, network, seed, config, tiles, i_fs, registers):
+        self.network, self.seed, self.config = network, seed, config
+        self.qlayers = network.layers
+        self.mapping = map_network(network, config.geometry, strict=False)
         _check_encodings(config, self.mapping)
         self.tiles = tiles                  # tile number -> CrossbarTile
         self.i_fs = i_fs                    # tile number -> full-scale current (A)
@@ -181,21 +221,20 @@ class Chip:
 
     # -- programming ------------------------------------------------------------------------------------------------
     @classmethod
-    def program(cls, params=None, *, seed, config=ChipConfig()):
-        """Program the network (default: the shipped weights) onto tiles with chip seed ``seed``."""
-        if params is None:
-            params, _ = load_weights()
+    def program(cls, network=None, *, seed, config=ChipConfig()):
+        """Program ``network`` (a model/quantise.py ``QuantNetwork``; a dict of the digits CNN's trained parameters;
+        None: the shipped digits CNN) onto tiles with chip seed ``seed``."""
+        network = _network(network)
         seed = check_int("seed", seed, 0, 2 ** 63 - 1)
-        qlayers = quant_layers(params)
-        mapping = map_network(REFERENCE_NET, config.geometry)
+        mapping = map_network(network, config.geometry, strict=False)
         _check_encodings(config, mapping)
-        gpw = {ql.layer.name: config.pcm.g_max / np.maximum(np.abs(ql.w_int).max(axis=0), 1) for ql in qlayers}
+        gpw = {ql.name: config.pcm.g_max / np.maximum(np.abs(ql.w_int).max(axis=0), 1) for ql in network.layers}
         tiles = {}
         for a in mapping.tiles:
-            w = qlayers[a.layer_index].w_int[a.row_start:a.row_stop, a.col_start:a.col_stop]
+            w = network.layers[a.layer_index].w_int[a.row_start:a.row_stop, a.col_start:a.col_stop]
             tiles[a.tile] = _program_tile(w, gpw[a.layer][a.col_start:a.col_stop], tile_seed(seed, a.tile), config)
-        i_fs = _calibrate_ifs(qlayers, mapping, tiles, config)
-        chip = cls(params, seed, config, tiles, i_fs, {})
+        i_fs = _calibrate_ifs(network, mapping, tiles, config)
+        chip = cls(network, seed, config, tiles, i_fs, {})
         chip.set_adc_ranges(i_fs)
         return chip
 
@@ -228,60 +267,100 @@ class Chip:
         return self.config.encoding_of(n)
 
     # -- inference --------------------------------------------------------------------------------------------------
-    def run(self, pixels, t, seed, record=False, progress=None):
-        """Classify ``pixels`` (N, 8, 8, 1) at ``t`` seconds after programming with read-noise seed ``seed``.
+    def run(self, x, t, seed, record=False, progress=None, adc_counts=None, mvm_hook=None, timer=None):
+        """Run inputs ``x`` (the network's ONNX layout, e.g. (N, 1, 8, 8) for the digits CNN) at ``t`` seconds after
+        programming with read-noise seed ``seed``.
 
-        Returns the signed logits (N, 10), int64, and, with ``record``, a :class:`RunTrace` as well.
-        ``progress(done, total)`` is called after every chunk of images.
+        Returns the output codes (N, ...), int64 (a classifier's signed logits), and, with ``record``, a
+        :class:`RunTrace` as well. ``progress(done, total)`` is called after every chunk of inputs. ``adc_counts``, a
+        dict, receives {layer: :class:`AdcCounts`} of the run. ``mvm_hook(tile, vectors)`` sees every tile's MVM
+        inputs of the real inputs, chunk by chunk (for statistics of a network too big to record). ``timer``, a
+        model/tile.py ``StageTimer``, accumulates the tiles' time per stage (the benchmark).
         """
         t = check_nonnegative("t (s)", t)
         seed = check_int("seed", seed, 0, 2 ** 63 - 1)
-        q_all = input_codes(pixels)
-        check_shape("pixels", q_all, (None,) + INPUT_SHAPE)
+        q_all = self.network.input_codes(x)
         trace = RunTrace() if record else None
-        logits = []
-        for ci, c0 in enumerate(range(0, len(q_all), CHUNK)):
-            q = q_all[c0:c0 + CHUNK]
+        chunk = self.config.chunk
+        outs = []
+        for ci, c0 in enumerate(range(0, len(q_all), chunk)):
+            q = q_all[c0:c0 + chunk]
             keep = len(q)
-            # A short last chunk is padded with blank images so every chunk draws the same read noise.
-            q = np.concatenate([q, np.zeros((CHUNK - keep,) + q.shape[1:], q.dtype)])
-            rngs = {n: np.random.default_rng([seed, n, ci]) for n in self.tiles}
-            logits.append(self._run_chunk(q, t, rngs, trace, keep)[:keep])
+            # A short last chunk is padded with zero inputs so every chunk draws the same read noise.
+            q = np.concatenate([q, np.zeros((chunk - keep,) + q.shape[1:], q.dtype)])
+            outs.append(self._run_chunk(q, t, seed, ci, trace, keep, adc_counts, mvm_hook, timer)[:keep])
             if progress:
                 progress(c0 + keep, len(q_all))
-        logits = np.concatenate(logits) if logits else np.zeros((0, REFERENCE_NET[-1].c_out), np.int64)
+        shape = self.network.network.shape(self.network.network.output)
+        out = np.concatenate(outs) if outs else np.zeros((0,) + shape, np.int64)
         if record:
             for d in vars(trace).values():
                 for k, v in d.items():
                     d[k] = np.concatenate(v, axis=1 if v[0].ndim == 3 else 0)
-            return logits, trace
-        return logits
+            return out, trace
+        return out
 
-    def _run_chunk(self, q, t, rngs, trace, keep):
+    def _run_chunk(self, q, t, seed, ci, trace, keep, adc_counts, mvm_hook, timer):
         fmt = self.config.fmt
-        for ql in self.qlayers:
-            layer = ql.layer
-            x = layer_vectors(q, layer)
-            rows_kept = keep * (len(x) // len(q))      # MVMs of the real (not padding) images
-            acc = np.zeros((len(x), layer.c_out), np.int64)
-            for a in self.mapping.layer_tiles(layer.name):
+
+        def layer(ql, x):
+            rows_kept = keep * (len(x) // len(q))      # MVMs of the real (not padding) inputs
+            acc = np.zeros((len(x), ql.layer.c_out), np.int64)
+            counts = adc_counts.setdefault(ql.name, AdcCounts()) if adc_counts is not None else None
+            for a in self.mapping.layer_tiles(ql.name):
                 xs = x[:, a.row_start:a.row_stop]
-                res = self.tiles[a.tile].mvm(xs, t, rngs[a.tile], encoding=self.encoding(a.tile))
+                res = self.tile_mvm(a.tile, xs, t, seed, ci, keep_reads=trace is not None,
+                                    rails=a.columns if counts is not None else 0, real=rows_kept, timer=timer)
                 if trace is not None:
                     trace.tile_inputs.setdefault(a.tile, []).append(xs[:rows_kept])
                     trace.tile_currents.setdefault(a.tile, []).append(res.currents[:, :rows_kept])
                     trace.tile_codes.setdefault(a.tile, []).append(res.codes[:, :rows_kept])
                     trace.tile_acc.setdefault(a.tile, []).append(res.acc[:rows_kept])
+                if mvm_hook is not None:
+                    mvm_hook(a.tile, xs[:rows_kept])
+                if counts is not None:
+                    reads = self.encoding(a.tile).reads(fmt.b_in)
+                    counts.conversions += reads * rows_kept * a.columns
+                    counts.low += res.rails[0]
+                    counts.high += res.rails[1]
                 part = res.acc[:, :a.columns]
                 if a.row_block:
                     part, _ = reduce_partial_sums(np.stack([acc[:, a.col_start:a.col_stop], part]), fmt)
                 acc[:, a.col_start:a.col_stop] = part
             y = self.layer_outputs(ql, acc)
             if trace is not None:
-                trace.layer_acc.setdefault(layer.name, []).append(acc[:rows_kept])
-                trace.layer_out.setdefault(layer.name, []).append(y[:rows_kept])
-            q = next_codes(y, q, layer)
-        return q
+                trace.layer_acc.setdefault(ql.name, []).append(acc[:rows_kept])
+                trace.layer_out.setdefault(ql.name, []).append(y[:rows_kept])
+            return y
+
+        return run_schedule(self.network, q, layer)
+
+    def tile_mvm(self, n, x, t, seed, chunk, tile=None, keep_reads=False, rails=0, real=None, encoding=None,
+                 timer=None):
+        """Tile ``n``'s MVMs of vectors ``x`` (a chunk's batch, (MVMs, rows)) at ``t`` with read-noise seed
+        ``seed``, in blocks of ``MVM_BLOCK`` vectors (block k draws from ``default_rng([seed, n, chunk] + [k] if k
+        else [])``). ``tile``: the CrossbarTile to use (default the programmed one); ``encoding``: its input encoding
+        (default the configured one). ``keep_reads``: keep the reads' currents and codes. ``rails``: count the codes
+        at an ADC rail in the first ``rails`` columns of the first ``real`` MVMs (default all)."""
+        tile = self.tiles[n] if tile is None else tile
+        encoding = self.encoding(n) if encoding is None else encoding
+        real = len(x) if real is None else real
+        accs, currents, codes, low, high = [], [], [], 0, 0
+        for k, b0 in enumerate(range(0, max(len(x), 1), MVM_BLOCK)):
+            rng = np.random.default_rng([seed, n, chunk] + ([k] if k else []))
+            res = tile.mvm(x[b0:b0 + MVM_BLOCK], t, rng, encoding=encoding, timer=timer)
+            accs.append(res.acc)
+            if keep_reads:
+                currents.append(res.currents)
+                codes.append(res.codes)
+            if rails and real > b0:
+                lo, hi = rail_hits(res.codes[:, :real - b0, :rails], tile.adc)
+                low, high = low + int(np.count_nonzero(lo)), high + int(np.count_nonzero(hi))
+        if len(accs) == 1:
+            return TileMvm(accs[0], currents[0] if keep_reads else None, codes[0] if keep_reads else None,
+                           (low, high))
+        return TileMvm(np.concatenate(accs), np.concatenate(currents, axis=1) if keep_reads else None,
+                       np.concatenate(codes, axis=1) if keep_reads else None, (low, high))
 
     def layer_outputs(self, ql, acc, registers=None):
         """Outputs (MVMs, c_out) of layer ``ql`` (one of ``qlayers``) from its accumulators after partial-sum
@@ -290,24 +369,23 @@ class Chip:
         cols = self.config.tile.columns
         y = np.zeros_like(acc)
         for (name, cb), regs in registers.items():
-            if name == ql.layer.name:
+            if name == ql.name:
                 cs = slice(cb * cols, cb * cols + regs.channels)
-                y[:, cs], _ = regs.requantise(acc[:, cs], self.config.fmt, relu=not ql.last, last=ql.last)
+                y[:, cs], _ = regs.requantise(acc[:, cs], self.config.fmt, relu=ql.relu, last=ql.last)
         return y
 
     # -- per-tile workloads for testbenches ------------------------------------------------------------------------
     def tile_workload(self, n, images=4, t=3600.0, seed=0, trace=None):
-        """Tile ``n``'s workload on the first ``images`` test images (or an array of test-image indices) at ``t``
+        """Tile ``n``'s workload on the first ``images`` test inputs (or an array of test-input indices) at ``t``
         seconds after programming, read-noise seed ``seed``: a :class:`TileWorkload`.
 
         The earlier layers run on the chip model too (same seed), so the inputs are what the tile sees in a
-        whole-chip run. Pass ``trace`` (from :meth:`run` with ``record=True`` on the same images) to avoid re-running.
+        whole-chip run. Pass ``trace`` (from :meth:`run` with ``record=True`` on the same inputs) to avoid re-running.
         """
         a = self.mapping.tile(n)
         idx = self._image_indices(images)
         if trace is None:
-            _, _, x_te, _ = load_split()
-            _, trace = self.run(x_te[idx], t, seed, record=True)
+            _, trace = self.run(self.network.test.x[idx], t, seed, record=True)
         ql = self.qlayers[a.layer_index]
         cols = self.config.tile.columns
         group = self.mapping.reduction_group(n)
@@ -315,7 +393,7 @@ class Chip:
         regs = self.registers[(a.layer, a.col_block)]
         pad = lambda v: np.concatenate([v, np.zeros(cols - len(v), np.int64)])
         bn = BnRegisters(pad(regs.scale), pad(regs.bias), regs.shift)
-        out, _ = bn.requantise(group_acc, self.config.fmt, relu=not ql.last, last=ql.last)
+        out, _ = bn.requantise(group_acc, self.config.fmt, relu=ql.relu, last=ql.last)
         cs = slice(a.col_start, a.col_stop)
         return TileWorkload(
             tile=n, layer=a.layer, layer_index=a.layer_index, row_start=a.row_start, rows=a.rows,
@@ -325,38 +403,43 @@ class Chip:
             encoding=self.encoding(n), inputs=trace.tile_inputs[n], currents=trace.tile_currents[n],
             current_codes=current_code(trace.tile_currents[n], self.tiles[n].adc), codes=trace.tile_codes[n],
             acc=trace.tile_acc[n],
-            group_acc=group_acc, bn=bn, relu=not ql.last, last=ql.last, outputs=out)
+            group_acc=group_acc, bn=bn, relu=ql.relu, last=ql.last, outputs=out)
 
     def _image_indices(self, images):
+        n_test = max_images(self.network)
         if np.ndim(images) == 0:
-            return np.arange(check_int("images", images, 1, N_TEST))
+            return np.arange(check_int("images", images, 1, n_test))
         idx = np.asarray(images)
-        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= N_TEST:
-            raise ValueError(f"images must be a count in [1, {N_TEST}] or a 1-D array of test-image indices in "
-                             f"[0, {N_TEST - 1}], got {images!r}")
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n_test:
+            raise ValueError(f"images must be a count in [1, {n_test}] or a 1-D array of test-input indices in "
+                             f"[0, {n_test - 1}], got {images!r}")
         return idx
 
     # -- persistence ------------------------------------------------------------------------------------------------
     def save(self, path):
-        """Write the whole programmed chip (weights, every tile's devices and ADC, registers, config) to one file."""
+        """Write the whole programmed chip (network, every tile's devices and ADC, registers, config) to one file."""
+        from neurophase.model.network_file import save_network
         blobs = {}
         for n, tile in self.tiles.items():
             buf = io.BytesIO()
             tile.save(buf)
             blobs[f"tile.{n}"] = np.frombuffer(buf.getvalue(), np.uint8)
+        buf = io.BytesIO()
+        save_network(self.network, buf)
+        blobs["network"] = np.frombuffer(buf.getvalue(), np.uint8)
         regs = {}
-        for (name, cb), bn in self.registers.items():
-            regs[f"reg.{name}.{cb}.scale"], regs[f"reg.{name}.{cb}.bias"] = bn.scale, bn.bias
-            regs[f"reg.{name}.{cb}.shift"] = np.array(bn.shift)
+        for i, ((name, cb), bn) in enumerate(self.registers.items()):
+            regs.update({f"reg.{i}.scale": bn.scale, f"reg.{i}.bias": bn.bias, f"reg.{i}.shift": np.array(bn.shift),
+                         f"reg.{i}.layer": np.array(name), f"reg.{i}.block": np.array(cb)})
         cfg = {k: repr(_literal(v)) for k, v in vars(self.config).items()}
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **blobs, **regs, **{f"param.{k}": v for k, v in self.params.items()},
-                            seed=np.array(self.seed), i_fs=np.array([self.i_fs[n] for n in sorted(self.i_fs)]),
-                            config=np.array(repr(cfg)))
+        np.savez_compressed(path, **blobs, **regs, seed=np.array(self.seed),
+                            i_fs=np.array([self.i_fs[n] for n in sorted(self.i_fs)]), config=np.array(repr(cfg)))
 
     @classmethod
     def load(cls, path):
         """Load a chip written by :meth:`save`."""
+        from neurophase.model.network_file import load_network
         path = Path(path)
         if not path.exists():
             raise ValueError(f"chip file {path} does not exist")
@@ -365,32 +448,49 @@ class Chip:
             kinds = {"pcm": PcmModel, "fmt": PeripheryFormat, "tile": TileConfig}
             config = ChipConfig(**{k: kinds[k](**ast.literal_eval(v)) if k in kinds else ast.literal_eval(v)
                                    for k, v in raw.items()})
-            params = {k[6:]: f[k] for k in f.files if k.startswith("param.")}
+            network = load_network(io.BytesIO(f["network"].tobytes()))
             tiles = {int(k[5:]): CrossbarTile.load(io.BytesIO(f[k].tobytes())) for k in f.files
                      if k.startswith("tile.")}
             i_fs = dict(zip(sorted(tiles), f["i_fs"].tolist()))
             regs = {}
             for k in f.files:
                 if k.startswith("reg.") and k.endswith(".scale"):
-                    _, name, cb, _ = k.split(".")
-                    base = f"reg.{name}.{cb}"
-                    regs[(name, int(cb))] = BnRegisters(f[base + ".scale"], f[base + ".bias"], int(f[base + ".shift"]))
-            return cls(params, int(f["seed"]), config, tiles, i_fs, regs)
+                    base = k[:-len(".scale")]
+                    regs[(str(f[base + ".layer"]), int(f[base + ".block"]))] = BnRegisters(
+                        f[base + ".scale"], f[base + ".bias"], int(f[base + ".shift"]))
+            return cls(network, int(f["seed"]), config, tiles, i_fs, regs)
 
 
-def max_images():
-    """Number of held-out test images a run or a workload can use."""
-    return N_TEST
+def max_images(network=None):
+    """Number of test inputs a run or a workload can use (default: the digits CNN's 360 held-out images)."""
+    if network is None:
+        from neurophase.model.network import N_TEST
+        return N_TEST
+    if network.test is None:
+        raise ValueError(f"network {network.name!r} has no test set")
+    return len(network.test)
+
+
+def _network(network):
+    """A QuantNetwork from what :meth:`Chip.program` takes."""
+    from neurophase.model.network import digits_network
+    if network is None or isinstance(network, dict):
+        return digits_network(network)
+    if not hasattr(network, "layer_shapes"):
+        raise ValueError(f"network must be a QuantNetwork (model/quantise.py), the digits CNN's parameters or None, "
+                         f"got {type(network).__name__}")
+    return network
 
 
 _REFERENCE = {}
 
 
-def reference_chip(chip_seed=0, config=ChipConfig()):
-    """The shipped network programmed with ``chip_seed`` (kept in memory: programming takes about a second)."""
-    key = (check_int("chip_seed", chip_seed, 0, 2 ** 63 - 1), config)
+def reference_chip(chip_seed=0, config=ChipConfig(), network=None):
+    """The shipped digits CNN (or ``network``, a QuantNetwork) programmed with ``chip_seed`` (kept in memory:
+    programming takes about a second)."""
+    key = (check_int("chip_seed", chip_seed, 0, 2 ** 63 - 1), config, None if network is None else id(network))
     if key not in _REFERENCE:
-        _REFERENCE[key] = Chip.program(seed=chip_seed, config=config)
+        _REFERENCE[key] = Chip.program(network, seed=chip_seed, config=config)
     return _REFERENCE[key]
 
 
@@ -418,8 +518,10 @@ def _check_encodings(config, mapping):
         if n not in mapped:
             raise ValueError(f"tile_encodings names tile {n}, which holds no weights; mapped tiles are "
                              f"{mapped[0]}..{mapped[-1]}")
-    for n in mapped:
-        group = mapping.reduction_group(n)
+    for a in mapping.tiles:
+        if a.row_block:
+            continue
+        group = mapping.reduction_group(a.tile)
         if len({config.encoding_of(m) for m in group}) != 1:
             raise ValueError(f"the tiles of reduction group {group} must share one input encoding, got "
                              f"{[config.encoding_of(m).label for m in group]}")
@@ -431,17 +533,36 @@ def _program_tile(w, gpw, seed, config):
                                 adc=AdcConfig(config.fmt.b_adc, 1e-6, config.frac_bits))
 
 
-def _calibrate_ifs(qlayers, mapping, tiles, config):
+def _evenly(x, k):
+    """At most ``k`` rows of ``x``, evenly spaced (all of them when there are no more)."""
+    if len(x) <= k:
+        return x
+    return x[np.linspace(0, len(x) - 1, k).round().astype(np.int64)]
+
+
+def _calibration_vectors(network, config):
+    """Each layer's MVM input vectors on the first ``n_calibration`` calibration inputs, from the 8-bit digital
+    path, evenly spaced, as many as ``calibration_macs`` allows for the layer's bit-serial reads: {layer: (MVMs,
+    fan_in)}."""
+    calib = network.calibration[:config.n_calibration]
+    parts = {ql.name: [] for ql in network.layers}
+    reads = config.fmt.b_in
+    for b0 in range(0, len(calib), CALIBRATION_BATCH):
+        batch = min(CALIBRATION_BATCH, len(calib) - b0)
+
+        def layer(ql, x):
+            cap = max(1, config.calibration_macs // (reads * ql.layer.fan_in * ql.layer.c_out))
+            parts[ql.name].append(_evenly(x, -(-cap * batch // len(calib))))
+            return digital_forward_layer(ql, x)
+
+        run_schedule(network, network.input_codes(calib[b0:b0 + CALIBRATION_BATCH]), layer)
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _calibrate_ifs(network, mapping, tiles, config):
     """I_fs per tile: a percentile of |read current| (bit-plane currents, or PWM window mean currents) of its reduction
-    group with target conductances, on the 8-bit digital path's activations of the first ``n_calibration`` training
-    images."""
-    x_tr, _, _, _ = load_split()
-    _, outs = digital_forward(qlayers, x_tr[:config.n_calibration], return_all=True)
-    q = input_codes(x_tr[:config.n_calibration])
-    inputs = []
-    for ql, y in zip(qlayers, outs):
-        inputs.append(layer_vectors(q, ql.layer))
-        q = next_codes(y, q, ql.layer)
+    group with target conductances, on the 8-bit digital path's activations of the calibration inputs."""
+    inputs = _calibration_vectors(network, config)
     v = config.tile.v_read
     i_fs = {}
     for a in mapping.tiles:
@@ -453,12 +574,14 @@ def _calibrate_ifs(qlayers, mapping, tiles, config):
         mags = []
         for m in group:
             b = mapping.tile(m)
-            gt = tiles[m].devices.g_target[:b.rows]
-            gdiff = gt[:, 0:2 * b.columns:2] - gt[:, 1:2 * b.columns:2]
-            pulses = wordline_pulses(inputs[b.layer_index][:, b.row_start:b.row_stop], encoding, config.fmt.b_in)
-            mags.append(np.abs(v * (pulses.astype(np.float64) @ gdiff) / window).ravel())
+            w = network.layers[b.layer_index].w_int[b.row_start:b.row_stop, b.col_start:b.col_stop]
+            pulses = wordline_pulses(inputs[b.layer][:, b.row_start:b.row_stop], encoding, config.fmt.b_in)
+            # The target conductance difference of a pair is w gpw: the integer sum first, in float32 where it is
+            # exact (below 2^24: every bit-plane, and PWM windows of 256 rows at 8 bits), then the scale.
+            exact = np.float32 if window * W_LEVELS * b.rows < 1 << 24 else np.float64
+            sums = pulses.astype(exact) @ w.astype(exact)
+            mags.append(np.abs(v * (sums * tiles[m].g_per_weight) / window).ravel())
         level = float(np.percentile(np.concatenate(mags), config.ifs_percentile))
-        steps = max(1, int(np.ceil(level / ADC_RANGE_STEP_A)))
         for m in group:
-            i_fs[m] = adc_range_current(steps)
+            i_fs[m] = adc_range_current(adc_range_covering(level))
     return i_fs

@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass
 
 from neurophase.model.checks import check_int, check_positive
-from neurophase.model.interface import (BN_LATENCY, RESP_FIFO_LATENCY, ROUTE_CYCLES, TILE_OUTPUT_CREDITS,
-                                        WRITE_CYCLES, InputEncoding, acts_per_word, sar_conversion_cycles)
+from neurophase.model.interface import (BN_LATENCY, PWM_LSB_CYCLES, RESP_FIFO_LATENCY, ROUTE_CYCLES,
+                                        TILE_OUTPUT_CREDITS, WRITE_CYCLES, InputEncoding, acts_per_word,
+                                        sar_conversion_cycles)
 
 __all__ = ["CycleModel"]
 
@@ -76,7 +77,7 @@ class CycleModel:
     """
     pulse_cycles: int = 8
     columns_per_adc: int = 1
-    pwm_lsb_cycles: int = 1
+    pwm_lsb_cycles: int = PWM_LSB_CYCLES
     bn_lanes: int = 1
     acts_per_beat: int = 16
 

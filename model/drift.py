@@ -4,15 +4,16 @@ Ref: docs/architecture.md §3 (drift, D1), §4 step 5 (BN registers), §6 (drift
 
 Right after programming, :func:`record_reference` stores with the chip what the remedies compare against later
 (:class:`DriftReference`): the programming-time BN registers, the per-channel mean and standard deviation of the
-accumulators before BN (after partial-sum reduction) over :data:`N_CALIBRATION` calibration images from the
-*training* split, and each reduction group's probe readout. Time t = 0 is the freshly programmed state (D1).
+accumulators before BN (after partial-sum reduction) over :data:`N_CALIBRATION` of the network's calibration inputs
+(for the digits CNN, images of the *training* split), and each reduction group's probe readout. Time t = 0 is the
+freshly programmed state (D1).
 
 **BN recalibration** (:func:`recalibrate_bn`). At time t the calibration images run through the drifted chip, one
 layer at a time in network order (a layer's statistics are measured with the earlier layers already recalibrated),
 and channel j's affine map is rewritten so that its accumulators' mean and standard deviation become the recorded
 ones: with k = sd0 / sd_t (1 where sd_t = 0), acc' = k (acc - mu_t) + mu0, so the real multiplier and offset of the
 programming-time registers (m = s 2^-r, o = b 2^-r) become m k and o + m (mu0 - k mu_t), rounded into registers of
-the same format by ``model.network.affine_registers``. :func:`recalibrate_registers` is that step on raw
+the same format by ``model.quantise.affine_registers``. :func:`recalibrate_registers` is that step on raw
 accumulators alone, so a testbench that reads accumulators out of the tile RTL (raw mode) gets the same registers
 bit for bit.
 
@@ -38,8 +39,7 @@ import numpy as np
 
 from neurophase.model.arith import reduce_partial_sums
 from neurophase.model.checks import check_int, check_nonnegative, check_shape
-from neurophase.model.network import affine_registers, load_split
-from neurophase.model.train import backward, forward
+from neurophase.model.quantise import affine_registers
 
 __all__ = ["N_CALIBRATION", "CALIBRATION_SEED", "PROBE_VECTORS", "PROBE_SEED", "calibration_images",
            "channel_stats", "recalibrate_registers", "recalibrate_layer", "DriftReference", "record_reference",
@@ -53,11 +53,10 @@ PROBE_SEED = 202
 PROBE_DENSITY = 1 / 16          # fraction of non-zero probe activations: keeps every plane inside the ADC range
 
 
-def calibration_images(n=N_CALIBRATION):
-    """The calibration images stored with the chip: the first ``n`` images of the (already shuffled) training
-    split, never the test set. Pixels (n, 8, 8, 1)."""
-    x_tr, _, _, _ = load_split()
-    return x_tr[:check_int("n", n, 1, len(x_tr))]
+def calibration_images(network, n=N_CALIBRATION):
+    """The calibration inputs stored with the chip: the first ``n`` of ``network``'s calibration inputs (for the
+    digits CNN, the first images of the already shuffled training split, never the test set), in its ONNX layout."""
+    return network.calibration[:check_int("n", n, 1, len(network.calibration))]
 
 
 def channel_stats(acc):
@@ -99,13 +98,16 @@ class DriftReference:
     n_calibration: int
 
 
-def record_reference(chip, n_calibration=N_CALIBRATION):
-    """Record the calibration statistics and probe readouts of a freshly programmed ``chip`` (t = 0)."""
+def record_reference(chip, n_calibration=None):
+    """Record the calibration statistics and probe readouts of a freshly programmed ``chip`` (t = 0) on its first
+    ``n_calibration`` calibration inputs (default :data:`N_CALIBRATION`, or all when the network has fewer)."""
+    if n_calibration is None:
+        n_calibration = min(N_CALIBRATION, len(chip.network.calibration))
     registers = dict(chip.registers)
-    _, trace = chip.run(calibration_images(n_calibration), 0.0, CALIBRATION_SEED, record=True)
+    _, trace = chip.run(calibration_images(chip.network, n_calibration), 0.0, CALIBRATION_SEED, record=True)
     mean, std = {}, {}
     for ql in chip.qlayers:
-        mean[ql.layer.name], std[ql.layer.name] = channel_stats(trace.layer_acc[ql.layer.name])
+        mean[ql.name], std[ql.name] = channel_stats(trace.layer_acc[ql.name])
     return DriftReference(registers, mean, std, group_readouts(chip, 0.0, PROBE_SEED), n_calibration)
 
 
@@ -115,10 +117,10 @@ def recalibrate_bn(chip, t, reference, seed=CALIBRATION_SEED):
     earlier layers see the same reads as in the previous runs), after the earlier layers were recalibrated."""
     t = check_nonnegative("t (s)", t)
     chip.registers = dict(reference.registers)
-    x = calibration_images(reference.n_calibration)
+    x = calibration_images(chip.network, reference.n_calibration)
     for ql in chip.qlayers:
         _, trace = chip.run(x, t, seed, record=True)
-        chip.registers.update(recalibrate_layer(chip, ql.layer.name, trace.layer_acc[ql.layer.name], reference))
+        chip.registers.update(recalibrate_layer(chip, ql.name, trace.layer_acc[ql.name], reference))
     return chip.registers
 
 
@@ -181,7 +183,9 @@ def compensate_global_drift(chip, t, reference, seed=PROBE_SEED + 1):
 # -- selective reprogramming ------------------------------------------------------------------------------------------
 def fisher_diagonal(params, pixels):
     """Diagonal Fisher information of every layer's weights, {layer: (fan_in, c_out)}: the mean over ``pixels``
-    of sum_c p(c|x) (d log p(c|x) / dw)^2 for the 8-bit (QAT) network (straight-through quantisers)."""
+    of sum_c p(c|x) (d log p(c|x) / dw)^2 for the 8-bit (QAT) network (straight-through quantisers). The digits CNN's
+    own training code gives the gradients, so only that network has it."""
+    from neurophase.model.train import backward, forward
     fisher = {}
     for x in pixels:
         logits, cache = forward(params, x[None], "qat")
@@ -203,7 +207,7 @@ def conductance_fisher(qlayers, fisher):
     out = {}
     for ql in qlayers:
         unit = ql.w_scale * np.maximum(np.abs(ql.w_int).max(axis=0), 1)
-        out[ql.layer.name] = fisher[ql.layer.name] * unit ** 2
+        out[ql.name] = fisher[ql.name] * unit ** 2
     return out
 
 

@@ -4,13 +4,16 @@ Ref: docs/architecture.md §4, §5, D7. :class:`GoldenExecutor` executes the com
 :class:`~neurophase.model.host.Segment` as the chip (rtl/chip.py) does, with model/chip.py's programmed tiles for
 the MVMs and model/arith.py for the reduction and BN, and answers with the chip's response words. It tracks the
 registers the chip's behaviour depends on (each tile's, the reducer's BN registers, the route); a program error that
-the chip flags in its ERRORS register raises ValueError here. :func:`run_golden` runs the host's program for a set of
-images on it.
+the chip flags in its ERRORS register raises ValueError here. One executor models one chip (``chip_index``): its
+tiles are the mapping's tiles on that chip, addressed by their slot. :func:`run_golden` runs the host's program for a
+set of inputs on one executor per chip.
 
-Read noise. One batched MVM per tile and segment, drawn from ``default_rng([seed, tile, chunk])`` with the segment's
-chunk number and its own seed if it names one: model/chip.py's draw. A short last chunk is padded with zero vectors
-to the segment's ``pad_mvms``, which gives the real MVMs the same currents as model/chip.py's blank-image padding
-(the draw depends on the batch shape only, and each MVM's current on its own input only: tested).
+Read noise. One batched MVM per tile and segment (model/chip.py ``Chip.tile_mvm``, in the chip's blocks), drawn from
+``default_rng([seed, tile, chunk])`` with the tile's number in the mapping, the segment's chunk number and its own
+seed if it names one: model/chip.py's draw. A short last chunk is padded with zero vectors to the segment's
+``pad_mvms``, which gives the real MVMs the same currents as model/chip.py's zero-input padding (the draw depends on
+the batch shape only, and each MVM's current on its own input only: tested). A tile reads with the input encoding its
+MODE register selects.
 """
 
 from dataclasses import astuple, dataclass
@@ -21,9 +24,9 @@ from neurophase.model.adc import AdcConfig
 from neurophase.model.arith import BnRegisters, reduce_partial_sums
 from neurophase.model.checks import check_int, check_nonnegative
 from neurophase.model.host import Host, run_program
-from neurophase.model.interface import (BN_CTRL, CHIP_TARGET, RED_BN_REGS, TILE_MODE, WORD_BITS, ChipReg, Op,
-                                        TileCtrl, TileReg, act_words, adc_range_current, decode_header,
-                                        unpack_activations)
+from neurophase.model.interface import (BN_CTRL, CHIP_TARGET, RED_BN_REGS, TILE_MODE, WORD_BITS, ChipReg,
+                                        InputEncoding, Op, TileCtrl, TileReg, act_words, adc_range_current,
+                                        decode_header, unpack_activations)
 
 __all__ = ["GoldenExecutor", "run_golden"]
 
@@ -56,17 +59,20 @@ def _signed(v, bits):
 
 
 class GoldenExecutor:
-    """Executes command programs on the golden model: model/chip.py's programmed tiles (drift to ``t``, read noise
-    seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN. A program error that the chip flags
-    in its ERRORS register raises ValueError here, naming the command word. After each :meth:`execute`,
-    ``last_mvms`` maps every tile that ran MVMs to (activations (MVMs, rows), bit-plane currents (b_in, MVMs,
-    columns) in A): what a crossbar stand-in replays."""
+    """Executes command programs on the golden model: model/chip.py's programmed tiles on chip ``chip_index`` (drift
+    to ``t``, read noise seeded by ``seed`` per tile and chunk), model/arith.py's reduction and BN. A program error
+    that the chip flags in its ERRORS register raises ValueError here, naming the command word. After each
+    :meth:`execute`, ``last_mvms`` maps every tile slot that ran MVMs to (activations (MVMs, rows), read currents
+    (reads, MVMs, columns) in A: the b_in bit-planes, or the one PWM read's window mean current): what a crossbar
+    stand-in replays (kept only with ``keep_reads``)."""
 
-    def __init__(self, chip, t, seed):
+    def __init__(self, chip, t, seed, chip_index=0, keep_reads=True):
         self.chip = chip
         self.t = check_nonnegative("t (s)", t)
         self.seed = check_int("seed", seed, 0, 2 ** 63 - 1)
         self.fmt = chip.config.fmt
+        self.slots = {a.slot: a.tile for a in chip.mapping.chip_tiles(chip_index)}
+        self.keep_reads = keep_reads
         cfg = chip.config.tile
         self.tiles = {n: _TileState(cfg.columns, cfg.rows, 1000) for n in range(chip.config.geometry.tiles)}
         self.red = _TileState(cfg.columns, cfg.rows, 1000)
@@ -90,7 +96,13 @@ class GoldenExecutor:
             st.regs[TileReg.BN_CTRL] = v
         elif reg == TileReg.BN_CHANNEL:
             st.regs[TileReg.BN_CHANNEL] = check_int(f"{where}: BN channel", v, 0, len(st.scale) - 1)
-        elif reg in (TileReg.ROWS_USED, TileReg.COLS_USED, TileReg.MODE, TileReg.ADC_RANGE):
+        elif reg == TileReg.MODE:
+            encoding = TILE_MODE.decode(v).encoding
+            if encoding not in InputEncoding._value2member_map_:
+                raise ValueError(f"{where}: MODE encoding must be one of {[int(e) for e in InputEncoding]}, "
+                                 f"got {encoding}")
+            st.regs[reg] = v
+        elif reg in (TileReg.ROWS_USED, TileReg.COLS_USED, TileReg.ADC_RANGE):
             st.regs[reg] = v
         elif reg == TileReg.CTRL:
             if v & TileCtrl.CLEAR_COUNTERS:
@@ -100,12 +112,16 @@ class GoldenExecutor:
             raise ValueError(f"{where}: register {reg:#x} is not writable")
         st.version += 1
 
+    def encoding(self, n):
+        """The input encoding tile ``n``'s MODE register selects."""
+        return InputEncoding(TILE_MODE.decode(self.tiles[n].regs[TileReg.MODE]).encoding)
+
     def tile(self, n):
-        """The programmed golden tile seen through the ADC range its register holds."""
+        """The programmed golden tile in slot ``n`` seen through the ADC range its register holds."""
         rng = self.tiles[n].regs[TileReg.ADC_RANGE]
         key = (n, rng)
         if key not in self._adc_tiles:
-            tile = self.chip.tiles[n]
+            tile = self.chip.tiles[self.slots[n]]
             i_fs = adc_range_current(rng)
             if not np.isclose(i_fs, tile.adc.i_fs, rtol=1e-12, atol=0):
                 tile = tile.with_adc(AdcConfig(tile.adc.bits, i_fs, tile.adc.frac_bits))
@@ -115,8 +131,9 @@ class GoldenExecutor:
     def execute(self, seg):
         """Run ``seg``; returns its response words (uint32)."""
         words = np.asarray(seg.words, np.uint32)
-        n_tiles = len(self.chip.tiles)
+        n_tiles = len(self.slots)
         vectors = {}                        # tile -> list of activation vectors in ACT order
+        encodings = {}                      # tile -> the input encoding of its MVMs
         queues = {}                         # tile -> indices of vectors not yet taken by an output
         out = []                            # ("word", value) or ("mvm", group, indices, _Snapshot)
         i = 0
@@ -160,13 +177,16 @@ class GoldenExecutor:
                 if arg != st.regs[TileReg.ROWS_USED]:
                     raise ValueError(f"{where}: ACT of {arg} activations to tile {tile} using "
                                      f"{st.regs[TileReg.ROWS_USED]} rows")
+                if encodings.setdefault(tile, self.encoding(tile)) != self.encoding(tile):
+                    raise ValueError(f"{where}: tile {tile} changes its input encoding within a segment (the golden "
+                                     f"executor runs a tile's MVMs of a segment as one batch)")
                 vectors.setdefault(tile, []).append(x)
                 queues.setdefault(tile, []).append(len(vectors[tile]) - 1)
                 group = tuple(range(base, base + size))
                 if all(queues.get(g) for g in group):
                     idx = tuple(queues[g].pop(0) for g in group)
                     out.append(("mvm", group, idx, self._snapshot(group)))
-        acc = self._mvms(seg, vectors)
+        acc = self._mvms(seg, vectors, encodings)
         return self._responses(out, acc)
 
     def _snapshot(self, group):
@@ -187,21 +207,23 @@ class GoldenExecutor:
         return _Snapshot(n, raw, BnRegisters(regs.scale[:n], regs.bias[:n], ctrl.shift), bool(ctrl.relu),
                          bool(ctrl.last))
 
-    def _mvms(self, seg, vectors):
-        """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw)."""
+    def _mvms(self, seg, vectors, encodings):
+        """Every tile's accumulators of its vectors, one batched MVM per tile (padded to the chunk's draw) with the
+        tile's input encoding."""
         acc = {}
         self.last_mvms = {}
         for n, vs in vectors.items():
             x = np.array(vs)
-            rows = self.chip.tiles[n].weight_shape[0]
+            rows = self.chip.tiles[self.slots[n]].weight_shape[0]
             if x.shape[1] != rows:
                 raise ValueError(f"tile {n} holds {rows} rows of weights, got {x.shape[1]} activations per MVM")
             if seg.pad_mvms and seg.pad_mvms > len(x):
                 x = np.concatenate([x, np.zeros((seg.pad_mvms - len(x), rows), np.int64)])
-            rng = np.random.default_rng([self.seed if seg.seed is None else seg.seed, n, seg.chunk])
-            res = self.tile(n).mvm(x, self.t, rng)
+            res = self.chip.tile_mvm(self.slots[n], x, self.t, self.seed if seg.seed is None else seg.seed,
+                                     seg.chunk, tile=self.tile(n), keep_reads=self.keep_reads, encoding=encodings[n])
             acc[n] = res.acc[:len(vs)]
-            self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])
+            if self.keep_reads:
+                self.last_mvms[n] = (x[:len(vs)], res.currents[:, :len(vs)])
             self.tiles[n].regs[TileReg.MVM_COUNT] += len(vs)
         return acc
 
@@ -228,7 +250,8 @@ class GoldenExecutor:
         return (np.concatenate(words) if words else np.zeros(0, np.int64)).astype(np.int64).astype(np.uint32)
 
 
-def run_golden(chip, pixels, t, seed):
-    """Run the compiled program for ``pixels`` on the golden executor; returns a :class:`RunResult`."""
-    ex = GoldenExecutor(chip, t, seed)
-    return run_program(Host(chip).session(pixels), ex.execute)
+def run_golden(chip, x, t, seed):
+    """Run the compiled program for inputs ``x`` on the golden executors (one per chip); returns a
+    :class:`~neurophase.model.host.RunResult`."""
+    executors = [GoldenExecutor(chip, t, seed, c, keep_reads=False) for c in range(chip.mapping.chips)]
+    return run_program(Host(chip).session(x), lambda seg: executors[seg.chip].execute(seg))

@@ -1,27 +1,28 @@
-"""Host compiler: the mapped network compiled into the chip's command program, and the host's work between layers.
+"""Host compiler: a mapped network compiled into the chip's command program, and the host's work between layers.
 
-Ref: docs/architecture.md §4, §5, D7. The chip (rtl/chip.py) takes 32-bit command words and answers with 32-bit
-response words, encoded as model/interface.py defines them. This module compiles programs for the reference network
-on a programmed :class:`~neurophase.model.chip.Chip`; an executor runs them: the golden model's
-(model/executor.py ``GoldenExecutor``), or the RTL through the chip's command interface (tb/chip_tb.py).
+Ref: docs/architecture.md §4, §5, D7, D9. The chip (rtl/chip.py) takes 32-bit command words and answers with 32-bit
+response words, encoded as model/interface.py defines them. This module compiles programs for any network on a
+programmed :class:`~neurophase.model.chip.Chip`; an executor runs them: the golden model's (model/executor.py
+``GoldenExecutor``), or the RTL through the chip's command interface (tb/chip_tb.py).
 
 Program structure. :class:`Host` is a generator-driven session (:meth:`Host.session`): it yields one
-:class:`Segment` (a block of command words and the number of response words it produces) at a time and receives
-the responses, so the host's work between layers (D7: input codes, zero padding, im2col, 2x2 max pooling, global
-average pooling, argmax) is done on whatever the executor returned - the RTL's own outputs in a testbench. The
-first segment configures every tile (ROWS_USED, COLS_USED, ADC_RANGE, BN registers, MODE); then, per chunk of
-``CHUNK`` images and per layer, one segment: per column block, the reducer's BN registers (row-split layers only),
-a ROUTE to the block's tiles, and one ACT per MVM and row-block tile. :func:`run_program` drives a session with an
-executor.
+:class:`Segment` (a block of command words for one chip and the number of response words it produces) at a time
+and receives the responses, so the host's work between layers (D7, D9: input codes, padding, im2col, pooling,
+residual adds, flattening, argmax; model/host_ops.py ``schedule``) is done on whatever the executor returned - the
+RTL's own outputs in a testbench. The first segment of each chip configures its tiles (ROWS_USED, COLS_USED,
+ADC_RANGE, BN registers, MODE); then, per chunk of ``ChipConfig.chunk`` inputs and per layer, one segment per chip
+holding part of the layer: per column block, the reducer's BN registers (row-split layers only), a ROUTE to the
+block's tiles, and one ACT per MVM and row-block tile. Tiles are addressed by their slot on their chip
+(model/mapper.py). :func:`run_program` drives a session with an executor.
 
 BN recalibration (:meth:`Host.recalibration_session`, docs/architecture.md D6): the same configuration, then per
-layer the calibration images' MVMs with the layer's tiles read out raw (pre-BN accumulators), the new registers
+layer the calibration inputs' MVMs with the layer's tiles read out raw (pre-BN accumulators), the new registers
 computed from what the chip returned by model/drift.py's ``recalibrate_layer`` (the one definition of the
-arithmetic), written and read back through the command interface, and finally test images classified with them.
+arithmetic), written and read back through the command interface, and finally test inputs classified with them.
 
-Read noise. The golden model draws each tile's read noise per (seed, tile, chunk of ``CHUNK`` images). A segment
-carries its chunk number, the padded MVM count and, for calibration runs, its own seed (model/drift.py's
-``CALIBRATION_SEED``), so the golden executor makes the same draws as model/chip.py (the chip ignores them).
+Read noise. The golden model draws each tile's read noise per (seed, tile, chunk of inputs). A segment carries its
+chunk number, the padded MVM count and, for calibration runs, its own seed (model/drift.py's ``CALIBRATION_SEED``),
+so the golden executor makes the same draws as model/chip.py (the chip ignores them).
 """
 
 from dataclasses import dataclass, field
@@ -31,9 +32,9 @@ import numpy as np
 
 from neurophase.model.arith import BnRegisters, reduce_partial_sums
 from neurophase.model.checks import check_int
+from neurophase.model.host_ops import schedule
 from neurophase.model.interface import (BN_CTRL, CHIP_TARGET, RED_BN_REGS, TILE_MODE, ChipCtrl, ChipReg, Op, TileCtrl,
                                         TileReg, adc_range_code, decode_header, header, pack_activations)
-from neurophase.model.network import INPUT_SHAPE, input_codes, layer_vectors, next_codes
 
 __all__ = ["Segment", "Host", "RunResult", "RecalResult", "register_mismatches", "run_program"]
 
@@ -53,11 +54,13 @@ class Segment:
     layer: str = None
     out_shape: tuple = ()            # (MVMs, output channels) of the layer
     seed: int = None                 # read-noise seed of the MVMs (None: the executor's own)
+    chip: int = 0                    # the chip (or programming pass) the words go to
 
 
 @dataclass
 class RunResult:
-    """Logits of the run and every layer's outputs (MVMs of all images, channels), as the host assembled them."""
+    """Outputs of the run (a classifier's logits) and every layer's outputs (MVMs of all inputs, channels), as the
+    host assembled them."""
     logits: np.ndarray
     layer_out: dict = field(default_factory=dict)
 
@@ -71,14 +74,21 @@ class Host:
         self.mapping = chip.mapping
         # The BN registers the host programs: (layer, column block) -> BnRegisters; a recalibration rewrites them.
         self.registers = dict(chip.registers)
+        self._index = {ql.name: li for li, ql in enumerate(chip.qlayers)}
 
     # -- compilation ------------------------------------------------------------------------------------------------
-    def _groups(self, layer):
-        """Column blocks of ``layer``: lists of tile assignments whose accumulators are added (tile order)."""
+    def _groups(self, layer, chip=None):
+        """Column blocks of ``layer`` (on chip ``chip``, or all): lists of tile assignments whose accumulators are
+        added (tile order)."""
         blocks = {}
         for a in self.mapping.layer_tiles(layer):
-            blocks.setdefault(a.col_block, []).append(a)
+            if chip is None or a.chip == chip:
+                blocks.setdefault(a.col_block, []).append(a)
         return [blocks[cb] for cb in sorted(blocks)]
+
+    def _chips(self, layer):
+        """The chips holding part of ``layer``, in order."""
+        return sorted({a.chip for a in self.mapping.layer_tiles(layer)})
 
     @staticmethod
     def _write(words, tile, reg, value):
@@ -88,8 +98,8 @@ class Host:
         """WRITEs of column block ``group``'s BN registers ``regs`` (BnRegisters): its tile's, or the chip's
         reducer's (RED_BN_*) for a row-split group. With ``readback``, each staged scale and bias is READ back after
         its WRITE and the control word at the end: :meth:`decode_readback`."""
-        tile, names = (group[0].tile, TileReg) if len(group) == 1 else (CHIP_TARGET, _RED_NAMES)
-        self._write(w, tile, names.BN_CTRL, BN_CTRL.encode(shift=regs.shift, relu=not ql.last, last=ql.last))
+        tile, names = (group[0].slot, TileReg) if len(group) == 1 else (CHIP_TARGET, _RED_NAMES)
+        self._write(w, tile, names.BN_CTRL, BN_CTRL.encode(shift=regs.shift, relu=ql.relu, last=ql.last))
         self._write(w, tile, names.BN_CHANNEL, 0)
         for sj, bj in zip(regs.scale.tolist(), regs.bias.tolist()):
             self._write(w, tile, names.BN_SCALE, sj)
@@ -101,112 +111,129 @@ class Host:
         if readback:
             w.append(header(Op.READ, tile, int(names.BN_CTRL)))
 
-    def config_segment(self):
-        """Configure every mapped tile: geometry in use, ADC range, BN registers (or RAW mode in a reduction group),
-        AUTOSTART; clear the chip's and the tiles' counters and errors."""
+    def _mode(self, a, raw):
+        return TILE_MODE.encode(autostart=1, raw=int(raw), encoding=int(self.chip.encoding(a.tile)))
+
+    def config_segment(self, chip=0):
+        """Configure every tile of chip ``chip``: geometry in use, ADC range, BN registers (or RAW mode in a
+        reduction group), input encoding, AUTOSTART; clear the chip's and the tiles' counters and errors."""
         w = []
         self._write(w, CHIP_TARGET, ChipReg.CTRL, ChipCtrl.CLEAR_COUNTERS | ChipCtrl.CLEAR_ERRORS)
         for ql in self.chip.qlayers:
-            for group in self._groups(ql.layer.name):
+            for group in self._groups(ql.name, chip):
                 for a in group:
-                    n = a.tile
-                    rng = adc_range_code(self.chip.i_fs[n])
+                    n = a.slot
                     self._write(w, n, TileReg.ROWS_USED, a.rows)
                     self._write(w, n, TileReg.COLS_USED, a.columns)
-                    self._write(w, n, TileReg.ADC_RANGE, rng)
+                    self._write(w, n, TileReg.ADC_RANGE, adc_range_code(self.chip.i_fs[a.tile]))
                     if len(group) == 1:
                         self._bn_words(w, group, ql, self.registers[(a.layer, a.col_block)])
-                    self._write(w, n, TileReg.MODE, TILE_MODE.encode(autostart=1, raw=len(group) > 1))
+                    self._write(w, n, TileReg.MODE, self._mode(a, len(group) > 1))
                     self._write(w, n, TileReg.CTRL, TileCtrl.CLEAR_ERRORS | TileCtrl.CLEAR_COUNTERS)
-        return Segment("config", np.array(w, np.uint32), 0)
+        return Segment("config" if chip == 0 else f"config.chip{chip}", np.array(w, np.uint32), 0, chip=chip)
 
-    def layer_segment(self, li, x, chunk, pad_mvms=0, seed=None):
-        """The MVMs of layer ``li`` on input vectors ``x`` (MVMs, fan_in), in MVM order per column block."""
+    def _acts(self, a, x):
+        """ACT words of tile ``a``'s rows of vectors ``x``: (MVMs, 1 + words) with the header first."""
+        acts = pack_activations(x[:, a.row_start:a.row_stop], self.fmt.b_in)
+        return np.concatenate([np.full((len(x), 1), header(Op.ACT, a.slot, a.rows), np.uint32), acts], axis=1)
+
+    def layer_segment(self, li, x, chunk, pad_mvms=0, seed=None, chip=0):
+        """The MVMs of layer ``li`` on input vectors ``x`` (MVMs, fan_in) on chip ``chip``, in MVM order per column
+        block."""
         ql = self.chip.qlayers[li]
-        name = ql.layer.name
+        name = ql.name
         parts, n_resp = [], 0
-        for group in self._groups(name):
+        for group in self._groups(name, chip):
             w = []
             if len(group) > 1:
                 self._bn_words(w, group, ql, self.registers[(name, group[0].col_block)])
-            w.append(header(Op.ROUTE, group[0].tile, len(group)))
+            w.append(header(Op.ROUTE, group[0].slot, len(group)))
             parts.append(np.array(w, np.uint32))
-            blocks = []
-            for a in group:
-                acts = pack_activations(x[:, a.row_start:a.row_stop], self.fmt.b_in)
-                head = np.full((len(x), 1), header(Op.ACT, a.tile, a.rows), np.uint32)
-                blocks.append(np.concatenate([head, acts], axis=1))
-            parts.append(np.concatenate(blocks, axis=1).ravel())
+            parts.append(np.concatenate([self._acts(a, x) for a in group], axis=1).ravel())
             n_resp += len(x) * group[0].columns
         return Segment(name, np.concatenate(parts), n_resp, chunk=chunk, pad_mvms=pad_mvms, layer=name,
-                       out_shape=(len(x), ql.layer.c_out), seed=seed)
+                       out_shape=(len(x), ql.layer.c_out), seed=seed, chip=chip)
 
-    def decode(self, seg, resp):
-        """Layer outputs (MVMs, c_out) int64 from the segment's response words."""
+    def decode(self, seg, resp, into=None):
+        """Layer outputs (MVMs, c_out) int64 from the segment's response words (written into ``into``, the layer's
+        outputs from its other chips, when given)."""
         vals = self._words(seg, resp)
-        y = np.zeros(seg.out_shape, np.int64)
+        y = np.zeros(seg.out_shape, np.int64) if into is None else into
         pos = 0
-        for group in self._groups(seg.layer):
+        for group in self._groups(seg.layer, seg.chip):
             a = group[0]
             n = seg.out_shape[0] * a.columns
             y[:, a.col_start:a.col_stop] = vals[pos:pos + n].reshape(seg.out_shape[0], a.columns)
             pos += n
         return y
 
-    def raw_segment(self, li, x, chunk, pad_mvms=0, seed=None):
-        """Layer ``li``'s accumulators before BN on input vectors ``x``: its single tiles switched to RAW mode, then
-        every tile routed alone (a row-split group's partial sums come out separately; the chip's reducer has no
-        raw readout) and its MVMs streamed. Decode with :meth:`decode_raw`."""
-        ql = self.chip.qlayers[li]
-        name = ql.layer.name
-        w = []
-        for group in self._groups(name):
-            if len(group) == 1:
-                self._write(w, group[0].tile, TileReg.MODE, TILE_MODE.encode(autostart=1, raw=1))
-        parts, n_resp = [np.array(w, np.uint32)], 0
-        for a in self.mapping.layer_tiles(name):
-            acts = pack_activations(x[:, a.row_start:a.row_stop], self.fmt.b_in)
-            head = np.full((len(x), 1), header(Op.ACT, a.tile, a.rows), np.uint32)
-            parts += [np.array([header(Op.ROUTE, a.tile, 1)], np.uint32),
-                      np.concatenate([head, acts], axis=1).ravel()]
-            n_resp += len(x) * a.columns
-        return Segment(f"{name}.raw", np.concatenate(parts), n_resp, chunk=chunk, pad_mvms=pad_mvms, layer=name,
-                       out_shape=(len(x), ql.layer.c_out), seed=seed)
+    def _layer(self, li, x, chunk, pad_mvms, seed=None, raw=False):
+        """Generator: layer ``li``'s segments on vectors ``x``, one per chip holding it; returns its outputs (or, with
+        ``raw``, its accumulators after partial-sum reduction)."""
+        name = self.chip.qlayers[li].name
+        y = np.zeros((len(x), self.chip.qlayers[li].layer.c_out), np.int64)
+        for c in self._chips(name):
+            if raw:
+                seg = self.raw_segment(li, x, chunk, pad_mvms, seed, chip=c)
+                self.decode_raw(seg, (yield seg), y)
+            else:
+                seg = self.layer_segment(li, x, chunk, pad_mvms, seed, chip=c)
+                self.decode(seg, (yield seg), y)
+        return y
 
-    def decode_raw(self, seg, resp):
+    def raw_segment(self, li, x, chunk, pad_mvms=0, seed=None, chip=0):
+        """Layer ``li``'s accumulators before BN on input vectors ``x`` (its tiles on chip ``chip``): its single tiles
+        switched to RAW mode, then every tile routed alone (a row-split group's partial sums come out separately; the
+        chip's reducer has no raw readout) and its MVMs streamed. Decode with :meth:`decode_raw`."""
+        ql = self.chip.qlayers[li]
+        name = ql.name
+        w = []
+        for group in self._groups(name, chip):
+            if len(group) == 1:
+                self._write(w, group[0].slot, TileReg.MODE, self._mode(group[0], True))
+        parts, n_resp = [np.array(w, np.uint32)], 0
+        for group in self._groups(name, chip):
+            for a in group:
+                parts += [np.array([header(Op.ROUTE, a.slot, 1)], np.uint32), self._acts(a, x).ravel()]
+                n_resp += len(x) * a.columns
+        return Segment(f"{name}.raw", np.concatenate(parts), n_resp, chunk=chunk, pad_mvms=pad_mvms, layer=name,
+                       out_shape=(len(x), ql.layer.c_out), seed=seed, chip=chip)
+
+    def decode_raw(self, seg, resp, into=None):
         """Accumulators (MVMs, c_out) after partial-sum reduction (model/arith.py, in tile order) from the response
-        words of a :meth:`raw_segment`."""
+        words of a :meth:`raw_segment` (written into ``into`` when given)."""
         vals = self._words(seg, resp)
         mvms = seg.out_shape[0]
-        parts, pos = {}, 0
-        for a in self.mapping.layer_tiles(seg.layer):
-            parts.setdefault(a.col_block, []).append(vals[pos:pos + mvms * a.columns].reshape(mvms, a.columns))
-            pos += mvms * a.columns
-        acc = np.zeros(seg.out_shape, np.int64)
-        for group in self._groups(seg.layer):
-            p = parts[group[0].col_block]
-            acc[:, group[0].col_start:group[0].col_stop] = reduce_partial_sums(np.stack(p), self.fmt)[0] \
-                if len(p) > 1 else p[0]
+        acc = np.zeros(seg.out_shape, np.int64) if into is None else into
+        pos = 0
+        for group in self._groups(seg.layer, seg.chip):
+            parts = []
+            for a in group:
+                parts.append(vals[pos:pos + mvms * a.columns].reshape(mvms, a.columns))
+                pos += mvms * a.columns
+            acc[:, group[0].col_start:group[0].col_stop] = reduce_partial_sums(np.stack(parts), self.fmt)[0] \
+                if len(parts) > 1 else parts[0]
         return acc
 
-    def registers_segment(self, li, registers):
-        """Write layer ``li``'s BN registers ``registers`` ({(layer, column block): BnRegisters}) and read them
-        back (:meth:`_bn_words`); its single tiles return to BN mode. Decode with :meth:`decode_readback`."""
+    def registers_segment(self, li, registers, chip=0):
+        """Write layer ``li``'s BN registers ``registers`` ({(layer, column block): BnRegisters}) on chip ``chip``
+        and read them back (:meth:`_bn_words`); its single tiles return to BN mode. Decode with
+        :meth:`decode_readback`."""
         ql = self.chip.qlayers[li]
-        name = ql.layer.name
+        name = ql.name
         w = []
-        for group in self._groups(name):
+        for group in self._groups(name, chip):
             self._bn_words(w, group, ql, registers[(name, group[0].col_block)], readback=True)
             if len(group) == 1:
-                self._write(w, group[0].tile, TileReg.MODE, TILE_MODE.encode(autostart=1))
+                self._write(w, group[0].slot, TileReg.MODE, self._mode(group[0], False))
         words = np.array(w, np.uint32)
-        return Segment(f"{name}.registers", words, self._reads(words), layer=name)
+        return Segment(f"{name}.registers", words, self._reads(words), layer=name, chip=chip)
 
     def decode_readback(self, seg, resp):
         """{(layer, column block): BnRegisters} as READ back by a :meth:`registers_segment`."""
         vals = self._words(seg, resp)
         out, pos = {}, 0
-        for group in self._groups(seg.layer):
+        for group in self._groups(seg.layer, seg.chip):
             n = group[0].columns
             sb = vals[pos:pos + 2 * n].reshape(n, 2)
             pos += 2 * n
@@ -232,84 +259,92 @@ class Host:
         return vals
 
     # -- programs -----------------------------------------------------------------------------------------------------
-    def session(self, pixels):
+    def session(self, x):
         """Generator: yields segments, receives each one's response words; returns a :class:`RunResult`.
 
-        Images go in chunks of ``CHUNK`` (model/chip.py): per chunk, every layer's segment, the host's pooling and
-        im2col done on the returned outputs.
+        Inputs ``x`` (the network's ONNX layout) go in chunks of ``ChipConfig.chunk``: per chunk, every layer's
+        segments, the host's steps between layers done on the returned outputs.
         """
-        q_all = _codes(pixels)
+        q_all = self.chip.network.input_codes(x)
         yield from self._configure()
         return (yield from self._classify(q_all))
 
     def _configure(self):
-        resp = yield self.config_segment()
-        if len(resp):
-            raise ValueError(f"configuration returned {len(resp)} words, expected none")
+        for c in range(self.mapping.chips):
+            resp = yield self.config_segment(c)
+            if len(resp):
+                raise ValueError(f"configuration returned {len(resp)} words, expected none")
+
+    def _chunks(self, q_all):
+        chunk = self.chip.config.chunk
+        return [q_all[c0:c0 + chunk] for c0 in range(0, len(q_all), chunk)]
 
     def _classify(self, q_all, seed=None):
-        from neurophase.model.chip import CHUNK
-        logits, outs = [], {ql.layer.name: [] for ql in self.chip.qlayers}
-        for ci, c0 in enumerate(range(0, len(q_all), CHUNK)):
-            q = q_all[c0:c0 + CHUNK]
-            for li, ql in enumerate(self.chip.qlayers):
-                x = layer_vectors(q, ql.layer)
-                seg = self.layer_segment(li, x, ci, CHUNK * (len(x) // len(q)), seed)
-                y = self.decode(seg, (yield seg))
-                outs[ql.layer.name].append(y)
-                q = next_codes(y, q, ql.layer)
-            logits.append(q)
-        n_out = self.chip.qlayers[-1].layer.c_out
-        return RunResult(np.concatenate(logits) if logits else np.zeros((0, n_out), np.int64),
+        outs = {ql.name: [] for ql in self.chip.qlayers}
+        results = []
+        chunk = self.chip.config.chunk
+        for ci, q in enumerate(self._chunks(q_all)):
+            steps = schedule(self.chip.network, q)
+            request = next(steps)
+            while request is not None:
+                ql, x = request
+                y = yield from self._layer(self._index[ql.name], x, ci, chunk * (len(x) // len(q)), seed)
+                outs[ql.name].append(y)
+                request, out = _advance(steps, y)
+            results.append(out)
+        shape = self.chip.network.network.shape(self.chip.network.network.output)
+        return RunResult(np.concatenate(results) if results else np.zeros((0,) + shape, np.int64),
                          {k: np.concatenate(v) for k, v in outs.items() if v})
 
-    def recalibration_session(self, reference, pixels=None, seed=None):
+    def recalibration_session(self, reference, x=None, seed=None):
         """Generator: global BN recalibration through the chip (docs/architecture.md D6), then optionally the
-        classification of ``pixels``; returns a :class:`RecalResult`.
+        classification of inputs ``x``; returns a :class:`RecalResult`.
 
         The chip is configured with the programming-time registers of ``reference`` (model/drift.py
-        ``DriftReference``). Then layer by layer, in network order: the calibration images' activations of the layer
-        (from the earlier layers, already recalibrated) are streamed in chunks of ``CHUNK`` images with the layer's
-        tiles in RAW mode (:meth:`raw_segment`, read-noise seed ``seed``, default model/drift.py's
-        ``CALIBRATION_SEED``); the new registers are model/drift.py ``recalibrate_layer`` of the accumulators the
-        chip returned; they are written and read back (:meth:`registers_segment`); the next layer's calibration
-        inputs are those accumulators through BN with the new registers (model/arith.py ``bn_requantise``, the
-        chip's BN contract), which saves streaming the layer a second time. This is model/drift.py
-        ``recalibrate_bn`` step for step: same images, chunks and read-noise draws, so the golden executor gives its
-        registers bit for bit. ``pixels`` then run as in :meth:`session` (the executor's own read-noise seed).
+        ``DriftReference``). Then layer by layer, in network order: the calibration inputs' activations of the layer
+        (from the earlier layers, already recalibrated) are streamed in chunks with the layer's tiles in RAW mode
+        (:meth:`raw_segment`, read-noise seed ``seed``, default model/drift.py's ``CALIBRATION_SEED``); the new
+        registers are model/drift.py ``recalibrate_layer`` of the accumulators the chip returned; they are written and
+        read back (:meth:`registers_segment`); the next layer's calibration inputs are those accumulators through BN
+        with the new registers (model/arith.py ``bn_requantise``, the chip's BN contract) and the host's steps, which
+        saves streaming the layer a second time. This is model/drift.py ``recalibrate_bn`` step for step: same inputs,
+        chunks and read-noise draws, so the golden executor gives its registers bit for bit. ``x`` then runs as in
+        :meth:`session` (the executor's own read-noise seed).
         """
-        from neurophase.model.chip import CHUNK
         from neurophase.model.drift import CALIBRATION_SEED, calibration_images, recalibrate_layer
         seed = CALIBRATION_SEED if seed is None else check_int("seed", seed, 0, 2 ** 63 - 1)
-        q_test = None if pixels is None else _codes(pixels)
+        net = self.chip.network
+        q_test = None if x is None else net.input_codes(x)
         self.registers = dict(reference.registers)
         yield from self._configure()
-        q_cal = input_codes(calibration_images(reference.n_calibration))
-        chunks = [q_cal[c0:c0 + CHUNK] for c0 in range(0, len(q_cal), CHUNK)]
+        chunks = self._chunks(net.input_codes(calibration_images(net, reference.n_calibration)))
+        walks = [schedule(net, q) for q in chunks]
+        requests = [next(w) for w in walks]
         accs, readback = {}, {}
+        chunk = self.chip.config.chunk
         for li, ql in enumerate(self.chip.qlayers):
-            name = ql.layer.name
             per_chunk = []
-            for ci, q in enumerate(chunks):
-                x = layer_vectors(q, ql.layer)
-                seg = self.raw_segment(li, x, ci, CHUNK * (len(x) // len(q)), seed)
-                per_chunk.append(self.decode_raw(seg, (yield seg)))
-            accs[name] = np.concatenate(per_chunk)
-            self.registers.update(recalibrate_layer(self.chip, name, accs[name], reference))
-            seg = self.registers_segment(li, self.registers)
-            readback.update(self.decode_readback(seg, (yield seg)))
-            if not ql.last:
-                chunks = [next_codes(self.chip.layer_outputs(ql, a, self.registers), q, ql.layer)
-                          for a, q in zip(per_chunk, chunks)]
+            for ci, ((_, x_cal), q) in enumerate(zip(requests, chunks)):
+                per_chunk.append((yield from self._layer(li, x_cal, ci, chunk * (len(x_cal) // len(q)), seed,
+                                                         raw=True)))
+            accs[ql.name] = np.concatenate(per_chunk)
+            self.registers.update(recalibrate_layer(self.chip, ql.name, accs[ql.name], reference))
+            for c in self._chips(ql.name):
+                seg = self.registers_segment(li, self.registers, chip=c)
+                readback.update(self.decode_readback(seg, (yield seg)))
+            requests = [_advance(w, self.chip.layer_outputs(ql, a, self.registers))[0]
+                        for w, a in zip(walks, per_chunk)]
         run = None if q_test is None else (yield from self._classify(q_test))
         return RecalResult(dict(self.registers), readback, accs, run)
 
 
-def _codes(pixels):
-    q = input_codes(pixels)
-    if q.shape[1:] != INPUT_SHAPE:
-        raise ValueError(f"pixels must have shape (N, {', '.join(map(str, INPUT_SHAPE))}), got {q.shape}")
-    return q
+def _advance(steps, y):
+    """Send a layer's outputs into a :func:`~neurophase.model.host_ops.schedule`: (next request, None), or (None,
+    the network's output) when it is done."""
+    try:
+        return steps.send(y), None
+    except StopIteration as stop:
+        return None, stop.value
 
 
 @dataclass

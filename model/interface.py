@@ -18,18 +18,20 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from neurophase.model.checks import check_int, check_positive
+from neurophase.model.checks import check_int, check_nonnegative, check_positive
 
 __all__ = [
     "WORD_BITS", "TILE_ADDR_BITS", "ACT_COUNT_BITS", "CHIP_TARGET", "TILE_ID", "CHIP_ID", "ADC_RANGE_STEP_A",
-    "BN_LATENCY", "TILE_OUTPUT_CREDITS", "RESP_FIFO_LATENCY", "WRITE_CYCLES", "ROUTE_CYCLES", "sar_conversion_cycles",
+    "BN_LATENCY", "TILE_OUTPUT_CREDITS", "RESP_FIFO_LATENCY", "WRITE_CYCLES", "ROUTE_CYCLES", "PWM_LSB_CYCLES",
+    "sar_conversion_cycles",
     "WordLayout", "InputEncoding",
-    "TileReg", "TileErr", "TileCtrl", "TILE_READ_ONLY", "TILE_CONFIG", "BN_CTRL", "TILE_MODE", "TILE_GEOMETRY",
-    "TILE_FORMAT", "TILE_STATUS",
-    "Op", "ChipReg", "ChipErr", "ChipCtrl", "CHIP_WRITABLE", "RED_BN_REGS", "CHIP_CONFIG", "CHIP_STATUS",
+    "TileReg", "TileErr", "TileCtrl", "TILE_READ_ONLY", "TILE_WRITE_ONLY", "TILE_CONFIG", "BN_CTRL", "TILE_MODE",
+    "TILE_GEOMETRY", "TILE_FORMAT", "TILE_STATUS",
+    "Op", "ChipReg", "ChipErr", "ChipCtrl", "CHIP_WRITABLE", "CHIP_WRITE_ONLY", "RED_BN_REGS", "CHIP_CONFIG",
+    "CHIP_STATUS",
     "HEADER", "REG_ARG", "ACT_ARG", "ROUTE_ARG", "Header", "header", "decode_header",
     "pack_lanes", "unpack_lanes", "acts_per_word", "act_words", "pack_activations", "unpack_activations",
-    "adc_range_code", "adc_range_current",
+    "adc_range_code", "adc_range_covering", "adc_range_current",
 ]
 
 # -- widths ------------------------------------------------------------------------------------------------------------
@@ -51,6 +53,8 @@ RESP_FIFO_LATENCY = 2            # chip response FIFO: written in cycle t, on ``
 # their last cycle until no MVM is outstanding).
 WRITE_CYCLES = 3                 # header, data word, the write
 ROUTE_CYCLES = 2                 # header, the switch
+# Clock cycles of one activation LSB of a PWM read (D8): the window is (2^B_in - 1) * PWM_LSB_CYCLES cycles.
+PWM_LSB_CYCLES = 1
 
 
 def sar_conversion_cycles(columns_per_adc, b_adc):
@@ -176,6 +180,8 @@ class TileCtrl(enum.IntFlag):
 TILE_READ_ONLY = frozenset({TileReg.ID, TileReg.GEOMETRY, TileReg.FORMAT, TileReg.STATUS, TileReg.SAT_ADC_LOW,
                             TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN, TileReg.MVM_COUNT,
                             TileReg.BUSY_CYCLES})
+# Write-only registers (strobes): writable, read as 0.
+TILE_WRITE_ONLY = frozenset({TileReg.CTRL})
 # Configuration registers: a write while the tile is busy is rejected (TileErr.WRITE_WHILE_BUSY).
 TILE_CONFIG = frozenset({TileReg.ROWS_USED, TileReg.COLS_USED, TileReg.BN_CTRL, TileReg.MODE, TileReg.ADC_RANGE,
                          TileReg.BN_CHANNEL, TileReg.BN_SCALE, TileReg.BN_BIAS})
@@ -241,6 +247,7 @@ class ChipCtrl(enum.IntFlag):
 
 CHIP_WRITABLE = frozenset({ChipReg.ERRORS, ChipReg.RED_BN_CTRL, ChipReg.RED_BN_CHANNEL, ChipReg.RED_BN_SCALE,
                            ChipReg.RED_BN_BIAS, ChipReg.CTRL})
+CHIP_WRITE_ONLY = frozenset({ChipReg.CTRL})         # strobes: writable, read as 0
 # The reducer's BN registers behave as a tile's BN registers.
 RED_BN_REGS = {ChipReg.RED_BN_CTRL: TileReg.BN_CTRL, ChipReg.RED_BN_CHANNEL: TileReg.BN_CHANNEL,
                ChipReg.RED_BN_SCALE: TileReg.BN_SCALE, ChipReg.RED_BN_BIAS: TileReg.BN_BIAS}
@@ -341,6 +348,11 @@ def adc_range_code(i_fs):
         raise ValueError(f"ADC full-scale current must be a whole number of ADC_RANGE steps "
                          f"({ADC_RANGE_STEP_A:g} A), got {i_fs!r} A")
     return code
+
+
+def adc_range_covering(current):
+    """The smallest ADC_RANGE register value whose full scale is at least ``current`` (A; at least 1)."""
+    return max(1, int(np.ceil(check_nonnegative("current (A)", current) / ADC_RANGE_STEP_A)))
 
 
 def adc_range_current(code):

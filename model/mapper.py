@@ -13,9 +13,15 @@ Tiles are numbered from 0 in layer order, then column block, then row block, so 
 consecutive tile numbers. Utilisation is the fraction of a tile's crossbar devices that hold weights:
 rows_used * columns_used / (R * C).
 
-:func:`plan` maps any list of layers and reports how many tiles it needs (it never fails on size: use it for
-networks larger than the chip, e.g. ResNet-50); :func:`map_layers` is the strict variant that raises when the
-network does not fit.
+Several chips. A network that needs more tiles than a chip has is placed on several chips (or, what is the same
+placement, several programming passes of one chip, each pass holding one chip's share: docs/architecture.md D9):
+tiles go to chip 0 in tile order until the next reduction group would not fit, then to chip 1, and so on, so a
+reduction group (added by one chip's reducer) never spans two chips. Each tile has its ``chip`` and its ``slot``
+there (the tile number in the chip's commands). :meth:`Mapping.table` reports the chips and their utilisation.
+
+:func:`plan` maps any list of layers and reports how many tiles and chips it needs (it never fails on size: use it
+for networks larger than the chip, e.g. ResNet-50); :func:`map_layers` is the strict variant that raises when the
+network does not fit one chip.
 """
 
 import json
@@ -44,7 +50,8 @@ class ChipGeometry:
 @dataclass(frozen=True)
 class TileAssignment:
     """The slice of one layer's weight matrix held by one tile: rows [row_start, row_stop) (im2col order) by
-    output columns [col_start, col_stop); logical column j of the tile is output channel col_start + j."""
+    output columns [col_start, col_stop); logical column j of the tile is output channel col_start + j. ``chip``
+    and ``slot``: the chip (or programming pass) holding the tile and its tile number there."""
     tile: int
     layer: str
     layer_index: int
@@ -56,6 +63,8 @@ class TileAssignment:
     col_stop: int
     mvms_per_image: int
     utilisation: float
+    chip: int = 0
+    slot: int = 0
 
     @property
     def rows(self):
@@ -79,7 +88,18 @@ class Mapping:
 
     @property
     def fits(self):
+        """Whether the network fits one chip."""
         return self.tiles_needed <= self.geometry.tiles
+
+    @property
+    def chips(self):
+        """Chips (or programming passes of one chip) the placement uses."""
+        return 1 + max((t.chip for t in self.tiles), default=0)
+
+    def chip_tiles(self, chip):
+        """Assignments placed on chip ``chip``, in slot order."""
+        check_int("chip", chip, 0, self.chips - 1)
+        return [t for t in self.tiles if t.chip == chip]
 
     def tile(self, n):
         """The assignment of tile ``n``; ValueError naming the valid range otherwise."""
@@ -99,20 +119,40 @@ class Mapping:
         return [t.tile for t in self.tiles if t.layer == a.layer and t.col_block == a.col_block]
 
     def table(self):
-        """The mapping table as text: one line per tile."""
-        lines = [f"{'tile':>4}  {'layer':<10} {'rows':>11} {'columns':>9} {'MVMs/img':>8} {'util':>6}",
-                 "-" * 55]
+        """The mapping table as text: one line per tile (with its chip and slot when there are several chips), then
+        the chips' use."""
+        many = self.chips > 1
+        width = max([10] + [len(t.layer) for t in self.tiles])
+        lines = [("chip.slot  " if many else "") + f"{'tile':>4}  {'layer':<{width}} {'rows':>11} {'columns':>9} "
+                 f"{'MVMs/img':>8} {'util':>6}"]
+        lines.append("-" * len(lines[0]))
         for t in self.tiles:
             split = f" (rows {t.row_block + 1}/{self._blocks(t.layer)[0]})" if self._blocks(t.layer)[0] > 1 else ""
-            lines.append(f"{t.tile:>4}  {t.layer:<10} {t.row_start:>4}..{t.row_stop - 1:<5} "
+            place = f"{t.chip:>4}.{t.slot:<5} " if many else ""
+            lines.append(f"{place}{t.tile:>4}  {t.layer:<{width}} {t.row_start:>4}..{t.row_stop - 1:<5} "
                          f"{t.col_start:>3}..{t.col_stop - 1:<4} {t.mvms_per_image:>8} "
                          f"{100 * t.utilisation:>5.1f}%{split}")
-        used = sum(t.utilisation for t in self.tiles)
-        lines.append("-" * 55)
-        lines.append(f"{self.tiles_needed} of {self.geometry.tiles} tiles used; mean utilisation of used tiles "
-                     f"{100 * used / max(1, self.tiles_needed):.1f}%"
-                     + ("" if self.fits else f"; DOES NOT FIT ({self.tiles_needed} > {self.geometry.tiles})"))
+        lines.append(lines[1])
+        lines.append(self.summary())
         return "\n".join(lines)
+
+    def summary(self):
+        """One line (per chip when there are several): tiles used and mean utilisation."""
+        used = sum(t.utilisation for t in self.tiles)
+        text = (f"{self.tiles_needed} of {self.geometry.tiles} tiles used; mean utilisation of used tiles "
+                f"{100 * used / max(1, self.tiles_needed):.1f}%")
+        if self.fits:
+            return text
+        text = (f"{self.tiles_needed} tiles needed, the chip has {self.geometry.tiles}: DOES NOT FIT one chip; placed "
+                f"on {self.chips} chips, or {self.chips} programming passes of one chip (each pass one chip's share); "
+                f"mean utilisation of used tiles {100 * used / self.tiles_needed:.1f}%")
+        for c in range(self.chips):
+            ts = self.chip_tiles(c)
+            util = sum(t.utilisation for t in ts)
+            text += (f"\n  chip {c}: {len(ts)} of {self.geometry.tiles} tiles ({ts[0].layer} .. {ts[-1].layer}), "
+                     f"device utilisation {100 * util / len(ts):.1f}% of used tiles, "
+                     f"{100 * util / self.geometry.tiles:.1f}% of the chip")
+        return text
 
     def _blocks(self, name):
         layer = next(l for l in self.layers if l["name"] == name)
@@ -120,7 +160,7 @@ class Mapping:
 
     def to_dict(self):
         return {"geometry": asdict(self.geometry), "tiles_needed": self.tiles_needed, "fits": self.fits,
-                "layers": self.layers,
+                "chips": self.chips, "layers": self.layers,
                 "tiles": [{**asdict(t), "rows": t.rows, "columns": t.columns} for t in self.tiles]}
 
     def write_json(self, path):
@@ -149,18 +189,26 @@ def _check_layers(layers):
 
 
 def plan(layers, geometry=ChipGeometry()):
-    """Map ``layers``, a list of (name, fan_in, fan_out, MVMs per image), whatever the number of tiles needed."""
+    """Map ``layers``, a list of (name, fan_in, fan_out, MVMs per image), whatever the number of tiles needed; tiles
+    beyond one chip go to further chips, a reduction group never split between two."""
     tiles, summary = [], []
     g = geometry
+    chip, slot = 0, 0
     for li, (name, fan_in, fan_out, mvms) in enumerate(_check_layers(layers)):
         work = LayerWork(name, fan_in, fan_out, mvms, _blocks(fan_in, g.rows), _blocks(fan_out, g.columns))
+        if len(work.row_blocks) > g.tiles:
+            raise ValueError(f"layer {name}: fan-in {fan_in} needs a reduction group of {len(work.row_blocks)} tiles, "
+                             f"more than the {g.tiles} tiles of a chip (a group is added by one chip's reducer)")
         first = len(tiles)
         for c, c0 in enumerate(range(0, fan_out, g.columns)):
             c1 = c0 + work.col_blocks[c]
+            if slot + len(work.row_blocks) > g.tiles:
+                chip, slot = chip + 1, 0
             for r, r0 in enumerate(range(0, fan_in, g.rows)):
                 r1 = r0 + work.row_blocks[r]
                 tiles.append(TileAssignment(len(tiles), name, li, r, c, r0, r1, c0, c1, mvms,
-                                            (r1 - r0) * (c1 - c0) / (g.rows * g.columns)))
+                                            (r1 - r0) * (c1 - c0) / (g.rows * g.columns), chip, slot))
+                slot += 1
         summary.append({"name": name, "fan_in": fan_in, "fan_out": fan_out, "mvms_per_image": mvms,
                         "row_blocks": len(work.row_blocks), "col_blocks": len(work.col_blocks),
                         "tiles": list(range(first, len(tiles))), "weights": work.weights, "macs_per_image": work.macs})
@@ -184,7 +232,11 @@ def map_layers(layers, geometry=ChipGeometry()):
     return m
 
 
-def map_network(net=None, geometry=ChipGeometry()):
-    """Strict mapping of a network given as :class:`model.network.Layer` objects (default: the reference CNN)."""
+def map_network(net=None, geometry=ChipGeometry(), strict=True):
+    """Mapping of a network: a quantised network (model/quantise.py ``QuantNetwork``), a list of
+    :class:`model.network.Layer` objects, or None for the shipped digits CNN. ``strict``: raise when it does not fit
+    one chip (:func:`map_layers`), else place it on several (:func:`plan`)."""
     from neurophase.model.network import REFERENCE_NET, layer_shapes
-    return map_layers(layer_shapes(REFERENCE_NET if net is None else net), geometry)
+    layers = net.layer_shapes() if hasattr(net, "layer_shapes") else layer_shapes(REFERENCE_NET if net is None
+                                                                                  else net)
+    return (map_layers if strict else plan)(layers, geometry)

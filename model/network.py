@@ -18,21 +18,23 @@ fc     64 -> 10, bias             64       10      1            signed logits
 
 conv3's im2col fan-in 288 exceeds a tile's 256 rows, so it is row-split over two tiles.
 
-Quantisation, matching the chip:
+Quantisation, matching the chip (model/quantise.py, the same for every network):
 
-* activations are unsigned 8-bit codes ``q`` with one real scale per layer output (``a = q * s``); the input code is
-  ``15 * pixel`` (0..240, exact) with scale 1/240 of full brightness;
-* weights are quantised symmetrically per output channel to integers in [-127, 127] (:func:`quantise_weights`);
+* activations are unsigned 8-bit codes ``q`` with one real scale per layer output (``a = q * s``), the ``s_out`` of
+  quantisation-aware training (model/train.py); the input code is ``15 * pixel`` (0..240, exact) with scale 1/240 of
+  full brightness;
+* weights are quantised symmetrically per output channel to integers in [-127, 127];
 * a layer's integer MVM ``acc = W_int^T q`` turns into the next layer's codes through the affine unit of
   ``model/arith.py::bn_requantise``: ``q' = clip(floor(acc * M_j + O_j + 1/2), 0, 255)`` with
   ``M_j = s_in * w_scale_j * A_j / s_out`` and ``O_j = B_j / s_out``, where ``A_j, B_j`` are the trained batch norm
-  folded into an affine map (:func:`folded_affine`). :func:`affine_registers` turns ``M, O`` into the integer
-  BN registers (model/arith.py ``BnRegisters``); the last layer gives signed logits in units of ``logit_scale``.
+  folded into an affine map; the last layer gives signed logits in units of its ``s_out``.
 * host-side operations between layers work on the integer codes exactly: zero padding (code 0 is activation 0),
   im2col, 2x2 max pooling and the global average pool (sum of 16 codes, rounded half up, ``(sum + 8) >> 4``).
 
-Inference paths: :func:`fp32_logits` (float, batch norm with running statistics) and :func:`digital_forward`
-(exact integer MVMs, then the chip's integer affine unit; the "8-bit digital" reference).
+The twin runs this network as any other (docs/architecture.md D9): :func:`digits_graph` is it as a
+:class:`~neurophase.model.graph.Graph` (what an ONNX import gives; model/zoo/digits.py writes it as ONNX), with the
+activation scales of its quantisation-aware training given, and :func:`digits_network` its quantised form with its
+data (inputs ``pixel / 16`` in ONNX layout, :func:`digits_inputs`). :func:`fp32_logits` is the float network.
 """
 
 import zipfile
@@ -41,20 +43,19 @@ from pathlib import Path
 
 import numpy as np
 
-from neurophase.model.arith import BnRegisters, PeripheryFormat
-from neurophase.model.checks import check_int, check_shape, check_unsigned_array, signed_range
+from neurophase.model.checks import check_int, check_unsigned_array
+from neurophase.model.graph import Window
+from neurophase.model.host_ops import average_codes, im2col as _im2col, window_max
 
 __all__ = ["Layer", "REFERENCE_NET", "INPUT_SHAPE", "N_TEST", "SPLIT_SEED", "WEIGHTS_PATH", "load_split",
-           "input_codes", "im2col", "col2im", "host_pool", "quantise_weights", "folded_affine", "QuantLayer",
-           "quant_layers", "affine_registers", "DIGITAL_FORMAT", "digital_forward", "fp32_logits",
-           "save_weights", "load_weights", "param_shapes", "layer_shapes", "layer_vectors", "next_codes", "fp32_params"]
+           "im2col", "col2im", "host_pool", "quant_layers", "fp32_logits",
+           "save_weights", "load_weights", "param_shapes", "layer_shapes", "fp32_params", "digits_inputs",
+           "digits_graph", "digits_network"]
 
 INPUT_SHAPE = (8, 8, 1)        # H, W, C of a digit
 N_TEST = 360                   # held-out images
 SPLIT_SEED = 0                 # seed of the train/test permutation
 INPUT_CODE_PER_PIXEL = 15      # pixel 0..16 -> code 0..240: exact, no rounding
-B_IN = 8
-W_LEVELS = 127                 # symmetric 8-bit weights
 BN_EPS = 1e-5
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "digits_cnn.npz"
 
@@ -115,11 +116,6 @@ def load_split(seed=SPLIT_SEED, n_test=N_TEST):
     return x[tr], y[tr], x[te], y[te]
 
 
-def input_codes(pixels):
-    """Unsigned 8-bit input codes of digit pixels (integers 0..16): 15 * pixel (0..240), exact."""
-    return _check_pixels(pixels) * INPUT_CODE_PER_PIXEL
-
-
 def _check_pixels(pixels):
     p = check_unsigned_array("pixels", pixels, 5)
     if p.size and p.max() > 16:
@@ -129,15 +125,9 @@ def _check_pixels(pixels):
 
 # -- host-side tensor operations --------------------------------------------------------------------------------------
 def im2col(x, k, pad):
-    """Patches of ``x`` (N, H, W, C) for a k x k stride-1 convolution with zero padding ``pad``.
-
-    Returns (N, H', W', k*k*C), patch rows ordered (ky, kx, c): the order of the weight matrix rows and of a
-    tile's wordlines.
-    """
-    n, h, w, c = x.shape
-    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else x
-    ho, wo = h + 2 * pad - k + 1, w + 2 * pad - k + 1
-    return np.concatenate([xp[:, dy:dy + ho, dx:dx + wo, :] for dy in range(k) for dx in range(k)], axis=3)
+    """Patches of ``x`` (N, H, W, C) for a k x k stride-1 convolution with zero padding ``pad``: (N, H', W', k*k*C),
+    rows ordered (ky, kx, c) (model/host_ops.py ``im2col``)."""
+    return _im2col(x, Window((k, k), (1, 1), (pad,) * 4))
 
 
 def col2im(cols, k, pad, shape):
@@ -151,124 +141,20 @@ def col2im(cols, k, pad, shape):
 
 
 def host_pool(q, pool):
-    """Host-side pooling of integer codes (N, H, W, C): "max2" (2x2 max) or "gavg" (mean of H*W codes, half up)."""
+    """Host-side pooling of (N, H, W, C): "max2" (2x2 max) or "gavg" (mean of the H*W integer codes, half up)."""
     if pool is None:
         return q
-    n, h, w, c = q.shape
     if pool == "max2":
-        return q.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+        return window_max(q, Window((2, 2), (2, 2)), 0)
     if pool == "gavg":
-        hw = h * w
-        if hw & (hw - 1):
-            raise ValueError(f"gavg pooling needs a power-of-two H*W, got {h}x{w}")
-        return (q.sum(axis=(1, 2)) + hw // 2) >> (hw.bit_length() - 1)
+        return average_codes(q.sum(axis=(1, 2)), q.shape[1] * q.shape[2])
     raise ValueError(f"pool must be None, 'max2' or 'gavg', got {pool!r}")
 
 
 # -- quantisation ---------------------------------------------------------------------------------------------------
-def quantise_weights(w, levels=W_LEVELS):
-    """Symmetric per-output-channel quantisation of ``w`` (fan_in, c_out): (integers in [-levels, levels], scale)."""
-    absmax = np.abs(w).max(axis=0)
-    scale = np.where(absmax > 0, absmax, 1.0) / levels
-    return np.clip(np.round(w / scale), -levels, levels).astype(np.int64), scale
-
-
-def folded_affine(params, layer):
-    """(A, B): the layer's batch norm (running statistics) or bias as the per-channel affine map y = A z + B."""
-    p = lambda k: params[f"{layer.name}.{k}"]
-    if layer.kind == "fc":
-        return np.ones(layer.c_out), p("b").astype(np.float64)
-    a = p("gamma") / np.sqrt(p("var") + BN_EPS)
-    return a, p("beta") - a * p("mean")
-
-
-@dataclass
-class QuantLayer:
-    """A layer as the integer datapath sees it: integer weights and the real affine map from acc to output codes.
-
-    ``mult`` and ``offset`` give the next codes as floor(acc * mult + offset + 1/2) (then ReLU and clamp, or signed
-    logits for the last layer) when acc is the exact integer MVM ``w_int^T q``.
-    """
-    layer: Layer
-    w_int: np.ndarray        # (fan_in, c_out) int64 in [-127, 127]
-    w_scale: np.ndarray      # (c_out,) real weight per integer level
-    s_in: float              # real activation per input code
-    s_out: float             # real activation (or logit) per output code
-    mult: np.ndarray         # (c_out,)
-    offset: np.ndarray       # (c_out,)
-
-    @property
-    def last(self):
-        return self.layer.kind == "fc"
-
-
-def quant_layers(params, net=REFERENCE_NET):
-    """The integer view (:class:`QuantLayer`) of every layer of trained ``params``."""
-    out = []
-    s_in = 1.0 / (16 * INPUT_CODE_PER_PIXEL)
-    for layer in net:
-        w_int, w_scale = quantise_weights(params[f"{layer.name}.w"])
-        a, b = folded_affine(params, layer)
-        s_out = float(params[f"{layer.name}.s_out"])
-        out.append(QuantLayer(layer, w_int, w_scale, s_in, s_out, s_in * w_scale * a / s_out, b / s_out))
-        s_in = s_out
-    return out
-
-
-def affine_registers(mult, offset, fmt):
-    """The integer :class:`~neurophase.model.arith.BnRegisters` for real ``mult`` and ``offset`` per channel.
-
-    scale = round(mult 2^r), bias = round(offset 2^r), with the largest shift r <= fmt.shift_max for which every
-    scale fits fmt.scale_bits and every bias fits fmt.bias_bits (most precision). Raises when no shift fits.
-    """
-    mult, offset = np.asarray(mult, np.float64), np.asarray(offset, np.float64)
-    smax, bmax = signed_range(fmt.scale_bits)[1], signed_range(fmt.bias_bits)[1]
-    for r in range(fmt.shift_max, -1, -1):
-        s, b = np.round(mult * 2.0 ** r), np.round(offset * 2.0 ** r)
-        if np.abs(s).max() <= smax and np.abs(b).max() + (1 << r) <= bmax:
-            return BnRegisters(s.astype(np.int64), b.astype(np.int64), r)
-    raise ValueError(f"affine multipliers up to {np.abs(mult).max():g} do not fit {fmt.scale_bits}-bit scale "
-                     f"registers even with shift 0")
-
-
-# The exact integer MVM of a layer needs up to 9 + 8 + 8 + 1 bits; the digital path's affine unit is the chip's
-# bn_requantise with accumulator and scale wide enough that its registers lose no precision.
-DIGITAL_FORMAT = PeripheryFormat(acc_bits=32, scale_bits=20, bias_bits=48, shift_max=40)
-
-
-def layer_vectors(q, layer):
-    """MVM input vectors (N * positions, fan_in) of ``layer`` from the previous layer's codes (N, H, W, C) or (N, C):
-    host-side zero padding and im2col for a convolution; positions row-major over the output H x W."""
-    if layer.kind == "conv":
-        cols = im2col(q, layer.k, layer.pad)
-        return cols.reshape(-1, cols.shape[-1])
-    return q.reshape(q.shape[0], -1)
-
-
-def next_codes(y, q_in, layer):
-    """The next layer's input codes from ``layer``'s outputs (N * positions, c_out) for input codes ``q_in``:
-    reshape to (N, H, W, C) and host-side pooling (a convolution), or the outputs themselves (the last layer)."""
-    if layer.kind != "conv":
-        return y
-    side = q_in.shape[1] + 2 * layer.pad - layer.k + 1
-    return host_pool(y.reshape(q_in.shape[0], side, side, layer.c_out), layer.pool)
-
-
-def digital_forward(qlayers, pixels, return_all=False):
-    """The 8-bit digital path: exact integer MVMs and the integer affine unit. Returns int64 logits (N, 10).
-
-    With ``return_all`` also returns every layer's outputs (N * positions, c_out), before host pooling, as a list.
-    """
-    q = input_codes(pixels)
-    check_shape("pixels", q, (None,) + INPUT_SHAPE)
-    outs = []
-    for ql in qlayers:
-        acc = layer_vectors(q, ql.layer) @ ql.w_int
-        y, _ = affine_registers(ql.mult, ql.offset, DIGITAL_FORMAT).requantise(acc, DIGITAL_FORMAT, relu=not ql.last,
-                                                                               last=ql.last)
-        outs.append(y)
-        q = next_codes(y, q, ql.layer)
-    return (q, outs) if return_all else q
+def quant_layers(params):
+    """The integer layers (model/quantise.py ``QuantLayer``) of the digits network with trained ``params``."""
+    return list(digits_network(params).layers)
 
 
 def fp32_logits(params, pixels, net=REFERENCE_NET, return_all=False):
@@ -276,21 +162,12 @@ def fp32_logits(params, pixels, net=REFERENCE_NET, return_all=False):
 
     With ``return_all`` also returns every hidden layer's post-ReLU outputs (N * positions, c_out) as a list.
     """
-    a = _check_pixels(pixels).astype(np.float64) / 16.0
-    hidden = []
-    for layer in net:
-        A, B = folded_affine(params, layer)
-        y = (layer_vectors(a, layer) @ params[f"{layer.name}.w"]) * A + B
-        if layer.kind == "fc":
-            return (y, hidden) if return_all else y
-        hidden.append(np.maximum(y, 0))
-        side = a.shape[1] + 2 * layer.pad - layer.k + 1
-        a = hidden[-1].reshape(a.shape[0], side, side, layer.c_out)
-        if layer.pool == "max2":
-            a = host_pool(a, "max2")
-        elif layer.pool == "gavg":
-            a = a.mean(axis=(1, 2))
-    raise ValueError("network must end with an fc layer")
+    from neurophase.model.lowering import lower
+    hidden = [f"{layer.name}.relu" for layer in net if layer.kind == "conv"]
+    logits, kept = lower(digits_graph(params, net, scales=False)).forward(digits_inputs(pixels), set(hidden))
+    if return_all:
+        return logits, [kept[t].reshape(-1, kept[t].shape[-1]) for t in hidden]
+    return logits
 
 
 def fp32_params(params):
@@ -349,3 +226,57 @@ def load_weights(path=WEIGHTS_PATH, net=REFERENCE_NET):
             raise ValueError(f"{what}: parameter {name} has shape {params[name].shape}, the reference network "
                              f"needs {shape}")
     return params, meta
+
+
+# -- the digits network as a graph (one network through the twin's general path) ----------------------------------
+def digits_inputs(pixels):
+    """The network's inputs (N, 1, 8, 8) float32 in ONNX layout, pixel / 16 in [0, 1] (exact), from digit pixels."""
+    return (np.moveaxis(_check_pixels(pixels), -1, 1) / 16.0).astype(np.float32)
+
+
+def digits_graph(params, net=REFERENCE_NET, scales=True, name="digits_cnn"):
+    """The digits network of ``params`` as a :class:`~neurophase.model.graph.Graph`: each conv layer a Conv (no bias),
+    BatchNorm and Relu, its pooling after it, the fc layer a Dense with bias after a Flatten. With ``scales``, the
+    activation scales of its quantisation-aware training are given: input 1/240 (code 15 x pixel), each layer's
+    ``s_out``."""
+    from neurophase.model import graph as G
+    nodes, x = [], "input"
+    given = {"input": G.ActivationScale(1.0 / (16 * INPUT_CODE_PER_PIXEL))} if scales else {}
+    p = lambda layer, k: np.asarray(params[f"{layer.name}.{k}"], np.float64)
+    for layer in net:
+        if layer.kind == "fc":
+            nodes.append(G.Node(f"{layer.name}.flatten", G.Flatten(), (x,), f"{layer.name}.in"))
+            nodes.append(G.Node(layer.name, G.Dense(p(layer, "w"), p(layer, "b")), (f"{layer.name}.in",), "logits"))
+            x = "logits"
+        else:
+            w = p(layer, "w").reshape(layer.k, layer.k, layer.c_in, layer.c_out).transpose(3, 2, 0, 1)
+            conv = G.Conv(np.ascontiguousarray(w), None, (1, 1), (layer.pad,) * 4)
+            bn = G.BatchNorm(p(layer, "gamma"), p(layer, "beta"), p(layer, "mean"), p(layer, "var"), BN_EPS)
+            nodes += [G.Node(layer.name, conv, (x,), f"{layer.name}.conv"),
+                      G.Node(f"{layer.name}.bn", bn, (f"{layer.name}.conv",), f"{layer.name}.bn"),
+                      G.Node(f"{layer.name}.relu", G.Relu(), (f"{layer.name}.bn",), f"{layer.name}.relu")]
+            x = f"{layer.name}.relu"
+            if layer.pool == "max2":
+                nodes.append(G.Node(f"{layer.name}.pool", G.MaxPool(G.Window((2, 2), (2, 2))), (x,),
+                                    f"{layer.name}.pool"))
+                x = f"{layer.name}.pool"
+            elif layer.pool == "gavg":
+                nodes.append(G.Node(f"{layer.name}.pool", G.GlobalAveragePool(), (x,), f"{layer.name}.pool"))
+                x = f"{layer.name}.pool"
+        if scales:
+            given[x if layer.kind == "fc" else f"{layer.name}.relu"] = G.ActivationScale(float(p(layer, "s_out")))
+    h, w, c = INPUT_SHAPE
+    return G.Graph(name, "input", (c, h, w), nodes, "logits", given)
+
+
+def digits_network(params=None, name="digits_cnn"):
+    """The digits network (default: the shipped weights) quantised with its own activation scales: a
+    :class:`~neurophase.model.quantise.QuantNetwork` whose calibration inputs are the training split (the chip's ADC
+    ranges use the first 200, the drift reference the first 100) and whose test set is the held-out 360 images."""
+    from neurophase.model.lowering import lower
+    from neurophase.model.quantise import LabelledSet, quantise
+    if params is None:
+        params, _ = load_weights()
+    graph = digits_graph(params, name=name)
+    x_tr, _, x_te, y_te = load_split()
+    return quantise(lower(graph), digits_inputs(x_tr), graph.scales, LabelledSet(digits_inputs(x_te), y_te))

@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from neurophase.model.checks import check_int, check_positive
-from neurophase.model.network import (BN_EPS, REFERENCE_NET, col2im, host_pool, im2col, load_split, quant_layers,
-                      quantise_weights, digital_forward, fp32_logits)
+from neurophase.model.network import (BN_EPS, REFERENCE_NET, col2im, digits_inputs, digits_network, fp32_logits,
+                                      host_pool, im2col, load_split)
+from neurophase.model.quantise import digital_forward, quantise_weights
 
 __all__ = ["TrainConfig", "train", "init_params", "forward", "backward", "softmax_cross_entropy", "accuracy"]
 
@@ -255,13 +256,13 @@ def train(cfg=TrainConfig(), progress=None, weight_fn=None):
     _calibrate_scales(p, x_tr, cfg)
     steps_qat = _run_phase(p, x_tr, y_tr, rng, cfg, "qat", cfg.epochs_qat, cfg.lr_qat, progress, weight_fn) \
         if cfg.epochs_qat else 0
-    q = quant_layers(p)
+    q = digits_network(p)
     meta = {**{k: v for k, v in asdict(cfg).items() if v is not None},
             "steps_fp32": steps_fp32, "steps_qat": steps_qat,
             "fp32_train_accuracy": accuracy(fp32_logits(fp32_params, x_tr), y_tr),
             "fp32_test_accuracy": accuracy(fp32_logits(fp32_params, x_te), y_te),
-            "int8_train_accuracy": accuracy(digital_forward(q, x_tr), y_tr),
-            "int8_test_accuracy": accuracy(digital_forward(q, x_te), y_te),
+            "int8_train_accuracy": accuracy(digital_forward(q, digits_inputs(x_tr)), y_tr),
+            "int8_test_accuracy": accuracy(digital_forward(q, digits_inputs(x_te)), y_te),
             "n_train": len(y_tr), "n_test": len(y_te)}
     fp32 = {f"fp32.{k}": v for k, v in fp32_params.items()}
     return {**p, **fp32}, meta

@@ -12,6 +12,9 @@ thread): that ratio is the model's own overhead, and it holds up when other proc
 a multi-threaded BLAS matmul a lot. That run also times each stage of the MVM (bit-planes, matmul, noise draw, noise
 add, ADC, shift-and-add). Also reported: numpy's own float32 normal draw of the same size, and the one-off cost of
 programming the tile and computing its drifted conductances.
+
+``--resnet50 K`` also runs K ResNet-50 images end to end through the golden model (neurophase/bench_resnet50.py):
+images per second, seconds per image by stage, and the floor of the work (`make bench` runs 2, bit-serial and PWM).
 """
 
 import json
@@ -22,6 +25,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from neurophase.model.interface import InputEncoding
 from neurophase.options import build_default, integer, output_file, require_extra
 
 DAY = 86400.0
@@ -39,6 +43,11 @@ def add_arguments(p):
                    help="threads after the matmul in the headline MVM (default 2)")
     p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0,
                    help="seed of weights, activations and the tile (default 0)")
+    p.add_argument("--resnet50", type=integer(0, 11), default=0,
+                   help="also time this many ResNet-50 images through the golden model (default 0: skipped)")
+    p.add_argument("--resnet50-encodings", nargs="+", choices=[e.label for e in InputEncoding],
+                   default=[e.label for e in InputEncoding],
+                   help="input encodings of the ResNet-50 run (default: every one, bit-serial pwm)")
     p.add_argument("--chip-images", type=integer(0, max_images()), default=0,
                    help="also time this many test images through the whole-chip RTL under each simulator, after a "
                         "cold Verilator build of the chip the first time (2-4 min) (default 0: skipped; `make bench` "
@@ -202,12 +211,20 @@ def format_chip(chip):
 def run(args):
     report = measure(args.batch, args.repeats, args.threads, args.seed,
                      progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
+    if args.resnet50:
+        from neurophase.bench_resnet50 import measure_resnet50
+        report["resnet50"] = measure_resnet50(args.resnet50, args.resnet50_encodings,
+                                              progress=lambda msg: print(f"bench: {msg}", file=sys.stderr,
+                                                                         flush=True))
     if args.chip_images:
         report["chip"] = measure_chip(args.chip_images,
                                       progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(format_table(report))
+    if "resnet50" in report:
+        from neurophase.bench_resnet50 import format_resnet50
+        print(format_resnet50(report["resnet50"]))
     if "chip" in report:
         print(format_chip(report["chip"]))
     print(f"wrote {args.out}")

@@ -25,10 +25,12 @@ COMMANDS = {
     "bench": "neurophase.bench",
     "energy": "neurophase.energy",
     "train": "neurophase.train",
+    "import": "neurophase.import_network",
     "map": "neurophase.map",
     "infer": "neurophase.infer",
     "drift-study": "neurophase.drift_study",
     "sim": "neurophase.sim",
+    "zoo": "neurophase.zoo",
     "report": "neurophase.report",
 }
 

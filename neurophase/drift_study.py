@@ -3,19 +3,23 @@
 Writes build/reports/drift_study.{json,csv,md,png} (``--quick``: drift_study_quick.*, 3 chips, 1 s and 1 year, 120 test
 images; ``--encoding pwm``: a ``_pwm`` suffix) and says whether the paper's ">= 97.1% of FP32" and "within 0.5% of fresh
 for a year" hold for the reference network. Uses every core (one process per chip task); deterministic for the chip
-seeds whatever the process count.
+seeds whatever the process count. ``--network`` studies another network (a file from `neurophase import`, or an ONNX
+file with --calib; its test set from the import's --data) with no remedy, BN recalibration and global drift
+compensation; the reports then carry the network's name in their stem.
 """
 
 from neurophase.model.chip import max_images
 from neurophase.model.interface import InputEncoding
-from neurophase.options import build_default, integer, number, output_folder
+from neurophase.netargs import add_network_arguments, check_images, check_network, network_from
+from neurophase.options import build_default, count_or_all, integer, number, output_folder
 
 
 def add_arguments(p):
+    add_network_arguments(p, data=False)
     p.add_argument("--quick", action="store_true", help="3 chips, 1 s and 1 year, the first 120 test images")
     p.add_argument("--chips", type=integer(1, 1000), default=None, help="Monte Carlo chips (default 10; quick 3)")
-    p.add_argument("--images", type=integer(1, max_images()), default=None,
-                   help=f"first k test images (default all {max_images()}; quick 120)")
+    p.add_argument("--images", type=count_or_all(what="test inputs"), default=None,
+                   help=f"first k test images, a count or 'all' (default all, {max_images()} of the digits; quick 120)")
     p.add_argument("--times", type=number(0), nargs="+", default=None,
                    help="seconds after programming, increasing, 0 allowed (default 1 s .. 10 years; quick 1 s, 1 year)")
     p.add_argument("--encoding", choices=[e.label for e in InputEncoding], default=InputEncoding.BIT_SERIAL.label,
@@ -32,11 +36,14 @@ def _config(args):
     kw = {k: v for k, v in (("chips", args.chips), ("test_images", args.images), ("jobs", args.jobs)) if v is not None}
     if args.times is not None:
         kw["times"] = tuple((time_label(t), t) for t in args.times)
-    return (StudyConfig.quick_mode if args.quick else StudyConfig)(budget=args.budget,
-                                                                   encoding=InputEncoding.parse(args.encoding), **kw)
+    return (StudyConfig.quick_mode if args.quick else StudyConfig)(
+        budget=args.budget, encoding=InputEncoding.parse(args.encoding), network=str(args.network),
+        calib=None if args.calib is None else str(args.calib), **kw)
 
 
 def check(args):
+    check_network(args)
+    args.images = check_images(args.images, network_from(args))
     _config(args)
 
 
@@ -45,7 +52,8 @@ def run(args):
     cfg = _config(args)
     encoding = cfg.encoding
     result = run_study(cfg)
-    stem = "drift_study" + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
+    named = "" if cfg.network == "digits" else "_" + result["config"]["network"]
+    stem = "drift_study" + named + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else "")
     paths = write_reports(result, args.out, stem)
     print(markdown_table(result))
     print(f"run time {result['runtime_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))

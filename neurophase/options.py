@@ -14,9 +14,9 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["build_root", "build_default", "integer", "number", "count_or_all", "input_file", "output_folder",
-           "output_file", "check_output_folder", "check_output_file", "check_input_file", "require_extra",
-           "DEV_EXTRA"]
+__all__ = ["build_root", "build_default", "integer", "number", "count_or_all", "check_count", "input_file",
+           "output_folder", "output_file", "check_output_folder", "check_output_file", "check_input_file",
+           "require_extra", "DEV_EXTRA"]
 
 DEV_EXTRA = "pip install 'neurophase[dev]'"
 
@@ -73,19 +73,32 @@ def number(lo=None, hi=None, *, above=False):
     return parse
 
 
-def count_or_all(hi, what="images"):
-    """An argparse type: a count in [1, hi] or ``all`` (= hi)."""
+def count_or_all(hi=None, what="images"):
+    """An argparse type: a count in [1, hi] or ``all`` (= hi). With ``hi`` None the bound depends on other options:
+    ``all`` stays the string ``"all"`` and the command's ``check(args)`` resolves it (:func:`check_count`)."""
+    allowed = f"a number of {what} in [1, {hi}] or 'all'" if hi is not None else f"a number of {what} >= 1 or 'all'"
+
     def parse(text):
         if text == "all":
-            return hi
+            return "all" if hi is None else hi
         try:
             v = int(text, 10)
         except ValueError:
             v = None
-        if v is None or not 1 <= v <= hi:
-            raise argparse.ArgumentTypeError(f"must be a number of {what} in [1, {hi}] or 'all', got {text!r}")
+        if v is None or v < 1 or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text!r}")
         return v
     return parse
+
+
+def check_count(option, value, hi, what="images"):
+    """A :func:`count_or_all` value parsed without a bound, checked against ``hi``: ``"all"`` gives ``hi``, None (not
+    given) stays None."""
+    if value == "all":
+        return hi
+    if value is not None and value > hi:
+        raise ValueError(f"{option} must be a number of {what} in [1, {hi}] or 'all', got {value}")
+    return value
 
 
 def _nearest_existing(path):

@@ -1,5 +1,5 @@
 # Ref: docs/architecture.md §4 step 5 and decision D4 (BN / affine unit, requantisation, saturation).
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

@@ -5,9 +5,9 @@ from amaranth.lib.wiring import In, Out, flipped
 
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
-from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET,
-                                       CHIP_WRITABLE, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS, ChipCtrl, ChipErr,
-                                       ChipReg, InputEncoding, acts_per_word)
+from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET, CHIP_WRITABLE,
+                                       CHIP_WRITE_ONLY, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS, ChipCtrl, ChipErr,
+                                       ChipReg, acts_per_word)
 from neurophase.rtl.adder_tree import popcount
 from neurophase.rtl.bn_regs import BnRegisterBank
 from neurophase.rtl.cmd_decoder import CommandDecoder
@@ -18,7 +18,7 @@ from neurophase.rtl.params import validating
 from neurophase.rtl.reducer import Reducer
 from neurophase.rtl.regfile import RegisterFile, flag, unknown_flags
 from neurophase.rtl.tile import Tile
-from neurophase.rtl.tile_ctrl import check_encodings
+from neurophase.rtl.tile_ctrl import ALL_ENCODINGS, check_encodings
 
 __all__ = ["ChipTop"]
 
@@ -66,7 +66,7 @@ class ChipTop(wiring.Component):
     CTRL (bit 0 clears the counters, bit 1 the errors). CYCLES counts the cycles with work in the chip: a command word
     taken or in progress, an MVM outstanding or a response word not yet taken; for a block of commands streamed one word
     per cycle whose responses are taken at once, that is every cycle from its first command word to its last response
-    word, whatever the host does before and after (model/energy.py CycleModel.segment_cycles predicts it). A READ
+    word, whatever the host does before and after (model/cycles.py CycleModel.segment_cycles predicts it). A READ
     returns the count up to the cycle before its header; a clear zeroes it from the cycle after the clearing write.
     WRITE, READ and ROUTE of chip registers wait until no MVM is outstanding (tile registers guard themselves:
     WRITE_WHILE_BUSY).
@@ -88,7 +88,7 @@ class ChipTop(wiring.Component):
     ----------
     tiles : number of tiles (1..254; 144 on the chip).
     rows, columns, columns_per_adc, fmt, acts_per_beat, encodings : every tile's geometry and input encodings
-        (:class:`~neurophase.rtl.tile.Tile`).
+        (:class:`~neurophase.rtl.tile.Tile`; by default bit-serial and PWM, selected per tile by its MODE register).
     max_group : largest reduction group (tiles whose accumulators are added), 1..tiles (default: 4 or ``tiles``).
     tile_module : Verilog module name of the tile, exported once (:meth:`verilog_dependencies`) and instantiated
         ``tiles`` times, so the chip's Verilog grows by one instance per tile, not one copy of the tile.
@@ -109,7 +109,7 @@ class ChipTop(wiring.Component):
     """
 
     def __init__(self, *, tiles, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
-                 max_group=None, tile_module="np_chip_tile", frontend=None, encodings=(InputEncoding.BIT_SERIAL,)):
+                 max_group=None, tile_module="np_chip_tile", frontend=None, encodings=ALL_ENCODINGS):
         with validating(self):
             self.n_tiles = check_int("tiles", tiles, 1, CHIP_TARGET - 1)
             self.max_group = check_int("max_group", min(4, tiles) if max_group is None else max_group, 1, tiles)
@@ -170,7 +170,7 @@ class ChipTop(wiring.Component):
         if self.max_group > 1:                  # a single-tile route has nothing to disagree with
             owner_flags.append(ChipErr.REDUCE_MISMATCH)
         m.submodules.regs = regs = RegisterFile(
-            ChipReg, read_only=set(ChipReg) - CHIP_WRITABLE, write_only={ChipReg.CTRL},
+            ChipReg, read_only=set(ChipReg) - CHIP_WRITABLE, write_only=CHIP_WRITE_ONLY,
             checks={ChipReg.CTRL: lambda w: unknown_flags(w, ChipCtrl),
                     **{r: bank_checks[t] for r, t in RED_BN_REGS.items() if t in bank_checks}},
             errors=ChipErr, error_register=ChipReg.ERRORS, illegal_flag=ChipErr.CHIP_REG,

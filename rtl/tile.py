@@ -1,17 +1,17 @@
-# Ref: docs/architecture.md §2 (tile), §4 (digital contract), §5 (RTL periphery).
+# Ref: docs/architecture.md §2 (tile), §4 (digital contract), §5 (RTL periphery), D8 (PWM inputs).
 from amaranth.hdl import Cat, Module, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out, flipped
 
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
-from neurophase.model.interface import TILE_OUTPUT_CREDITS, InputEncoding
+from neurophase.model.interface import TILE_OUTPUT_CREDITS
 from neurophase.rtl.adc_sar import SarAdcArray
 from neurophase.rtl.bn_unit import BnUnit
 from neurophase.rtl.params import validating
 from neurophase.rtl.shift_add import ShiftAdd
 from neurophase.rtl.regfile import RegisterBus
-from neurophase.rtl.tile_ctrl import TileController
+from neurophase.rtl.tile_ctrl import ALL_ENCODINGS, TileController
 
 __all__ = ["Tile"]
 
@@ -22,16 +22,19 @@ class Tile(wiring.Component):
     Behaviour: the :class:`TileController` (registers, activation buffer, input encoder, sequencing, output queue;
     its docstring has the register map) drives the analog side through ``wl``/``pulse`` and the ADC array's
     ``dac_code`` / ``col_sel``, reading back one ``comparator`` bit per ADC. The crossbar itself is not RTL: the
-    analog side (a testbench stand-in in simulation) must present each plane's column currents to the comparators
-    from the ``pulse`` cycle until the ADC finishes. Each plane's codes go through :class:`ShiftAdd`; after the last plane the
-    used columns pass through :class:`BnUnit` (or, in RAW mode, straight out) onto ``out``.
+    analog side (a testbench stand-in in simulation) must present each read's column currents to the comparators
+    while the ADCs convert: a bit-plane's from its ``pulse`` cycle until the ADC finishes, a PWM read's integrated
+    charge (as the window's mean current, D8) from the cycle after its window. Each read's codes go through
+    :class:`ShiftAdd`; after the last read the used columns pass through :class:`BnUnit` (or, in RAW mode, straight
+    out) onto ``out``. MODE selects the input encoding among ``encodings``.
 
-    Latency: ``b_in * (columns_per_adc * b_adc + 2)`` cycles of bit-planes from the MVM start, then the readout:
-    the first output beat ``bn_latency + 2`` cycles after the last plane (2 in RAW mode; see
-    :class:`TileController`), then one beat per cycle (``out.ready`` high).
-    Throughput: one MVM per ``b_in * (columns_per_adc * b_adc + 2) + COLS_USED + 1`` cycles back to back (the
-    readout of one MVM overlaps the input of the next; measured 94 cycles for 8-bit inputs, 8-bit ADCs, 13
-    columns); :attr:`plane_cycles` and :attr:`mvm_cycles` give them.
+    Latency: the reads from the MVM start, bit-serial ``b_in * (columns_per_adc * b_adc + 2)`` cycles, PWM
+    ``(2^b_in - 1) * lsb_cycles + columns_per_adc * b_adc + 2``; then the readout: the first output beat
+    ``bn_latency + 2`` cycles after the last read (2 in RAW mode; see :class:`TileController`), then one beat per
+    cycle (``out.ready`` high).
+    Throughput: one MVM per (reads' cycles) ``+ COLS_USED + 1`` cycles back to back (the readout of one MVM overlaps
+    the input of the next; measured 94 cycles bit-serial for 8-bit inputs, 8-bit ADCs, 13 columns); model/cycles.py
+    ``CycleModel.mvm_cycles`` gives it for either encoding.
 
     Parameters
     ----------
@@ -41,7 +44,7 @@ class Tile(wiring.Component):
     fmt : :class:`neurophase.model.arith.PeripheryFormat`.
     acts_per_beat : activations per input-stream beat.
     range_bits, adc_range_init : ADC_RANGE register width and reset value.
-    encodings : the input encodings the tile implements (:class:`TileController`; default: bit-serial only).
+    encodings : the input encodings the tile implements (:class:`TileController`; default: bit-serial and PWM).
 
     Members
     -------
@@ -56,9 +59,9 @@ class Tile(wiring.Component):
     error : Out(1)
         An error flag is set (ERRORS register).
     wl : Out(rows)
-        Wordline enables of the current bit-plane (analog side).
+        Wordline enables of the current read (analog side).
     pulse : Out(1)
-        Strobe at the start of each bit-plane (analog side).
+        Strobe at the start of each read: a bit-plane, or a PWM read's window (analog side).
     adc_range : Out(range_bits)
         ADC full-scale setting (analog side).
     dac_code : Out(unsigned(b_adc)).array(columns // columns_per_adc)
@@ -70,7 +73,7 @@ class Tile(wiring.Component):
     """
 
     def __init__(self, *, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
-                 range_bits=16, adc_range_init=1000, encodings=(InputEncoding.BIT_SERIAL,)):
+                 range_bits=16, adc_range_init=1000, encodings=ALL_ENCODINGS):
         with validating(self):
             signature = self.signature_for(rows=rows, columns=columns, columns_per_adc=columns_per_adc, fmt=fmt,
                                            acts_per_beat=acts_per_beat, range_bits=range_bits)
@@ -88,7 +91,7 @@ class Tile(wiring.Component):
             self.ctrl = TileController(rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
                                        bn_latency=self.bn.latency, range_bits=range_bits,
                                        adc_range_init=adc_range_init, encodings=encodings)
-            # The cycle model (model/energy.py) reads the output queue's depth from the interface.
+            # The cycle model (model/cycles.py) reads the output queue's depth from the interface.
             assert self.ctrl.out_depth == TILE_OUTPUT_CREDITS
         self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
         self.acts_per_beat = acts_per_beat
@@ -128,16 +131,6 @@ class Tile(wiring.Component):
         if columns_per_adc > 1:
             members["col_sel"] = Out(range(columns_per_adc))
         return wiring.Signature(members)
-
-    @property
-    def plane_cycles(self):
-        """Cycles per bit-plane: the pulse/start cycle plus the ADC conversion."""
-        return self.adc_latency + 1
-
-    @property
-    def mvm_cycles(self):
-        """Cycles between MVM starts when MVMs run back to back with every column used and ``out.ready`` high."""
-        return self.fmt.b_in * self.plane_cycles + self.columns + 1
 
     def elaborate(self, platform):
         m = Module()

@@ -1,4 +1,4 @@
-# Ref: docs/architecture.md §2 (bit-serial inputs, column ADCs), §4 (digital contract), §5 (tile controller).
+# Ref: docs/architecture.md §2 (bit-serial inputs, column ADCs), §4 (digital contract), §5 (tile controller), D8 (PWM).
 import enum
 from types import SimpleNamespace
 
@@ -10,23 +10,27 @@ from amaranth.utils import ceil_log2
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
 from neurophase.model.interface import (TILE_CONFIG, TILE_FORMAT, TILE_GEOMETRY, TILE_ID, TILE_MODE, TILE_READ_ONLY,
-                                       TILE_STATUS, WORD_BITS, InputEncoding, TileCtrl, TileErr, TileReg)
+                                       TILE_STATUS, TILE_WRITE_ONLY, WORD_BITS, InputEncoding, TileCtrl, TileErr,
+                                       TileReg)
 from neurophase.rtl.act_buffer import ActivationBuffer
 from neurophase.rtl.adder_tree import popcount
 from neurophase.rtl.bn_regs import BnRegisterBank
 from neurophase.rtl.bn_unit import BnUnit
 from neurophase.rtl.counters import EventCounters
 from neurophase.rtl.encoder_bit_serial import BitSerialEncoder
+from neurophase.rtl.encoder_pwm import PwmEncoder
 from neurophase.rtl.layouts import view
 from neurophase.rtl.mux import mux_tree
 from neurophase.rtl.out_queue import OutputQueue
 from neurophase.rtl.params import validating
 from neurophase.rtl.regfile import RegisterBus, RegisterFile, flag, outside, reserved_set, unknown_flags
 
-__all__ = ["TileController", "ENCODERS", "check_encodings"]
+__all__ = ["TileController", "ENCODERS", "ALL_ENCODINGS", "check_encodings"]
 
 # The input encoders a tile can implement (the input-encoder slot, rtl/input_encoder.py), by MODE.encoding value.
-ENCODERS = {InputEncoding.BIT_SERIAL: BitSerialEncoder}
+ENCODERS = {InputEncoding.BIT_SERIAL: BitSerialEncoder, InputEncoding.PWM: PwmEncoder}
+# What a tile implements by default: every encoder, bit-serial first (MODE's reset value).
+ALL_ENCODINGS = tuple(ENCODERS)
 
 
 def check_encodings(encodings):
@@ -99,8 +103,11 @@ class TileController(wiring.Component):
     encoder that MODE selects (the input-encoder slot, :class:`~neurophase.rtl.input_encoder.InputEncoderSignature`)
     makes its reads of the held vector, driving ``wl`` (masked to the rows below ROWS_USED), ``pulse`` and
     ``adc_start``. The bit-serial encoder reads one bit-plane per read, MSB first: ``wl`` carries the plane's bit of
-    every activation for ``adc_latency + 1`` cycles, ``pulse`` and ``adc_start`` high in the first. Each read's
-    codes enter the shift-and-add (``sa_valid``, with ``sa_clear`` on the first read) in the ADC's ``done`` cycle.
+    every activation for ``adc_latency + 1`` cycles, ``pulse`` and ``adc_start`` high in the first. The PWM encoder
+    (:class:`~neurophase.rtl.encoder_pwm.PwmEncoder`, D8) makes one read: a window of ``(2^b_in - 1) *
+    lsb_cycles`` cycles, ``pulse`` in its first, in which wordline i is driven for its first ``x_i * lsb_cycles``
+    cycles, then ``adc_start`` with the wordlines off. Each read's codes enter the shift-and-add (``sa_valid``, with
+    ``sa_clear`` on the first read, so a PWM accumulator is its one code) in the ADC's ``done`` cycle.
     After the last read the buffer accepts the next vector while the used columns are read out, one per cycle: into
     the BN unit (``bn.i_*``) whose results go to ``out``, or in RAW mode straight to ``out``. The next MVM's reads
     may start as soon as every channel has been issued.
@@ -111,13 +118,14 @@ class TileController(wiring.Component):
 
     Latency and throughput
     ----------------------
-    Reads (bit-serial): ``b_in * (adc_latency + 1)`` cycles from the start, where ``adc_latency`` is the ADC array's
-    ``start`` to ``done`` time (``columns_per_adc * b_adc + 1`` for :class:`SarAdcArray`); the controller follows
-    ``adc_done``. Readout: the first channel is issued the cycle after the last read's ``adc_done``; its beat is on
-    ``out`` ``bn_latency + 1`` cycles later (1 in RAW mode); then one channel issued and one beat per cycle while
-    ``out.ready`` is high. The next MVM's reads can start the cycle after the last channel is issued (through
-    IDLE): back to back, one MVM per ``b_in * (adc_latency + 1) + COLS_USED + 1`` cycles when the next vector is
-    loaded in time (``ceil(ROWS_USED / acts_per_beat)`` beats, accepted during the readout).
+    Reads: bit-serial ``b_in * (adc_latency + 1)`` cycles from the start, PWM ``(2^b_in - 1) * lsb_cycles +
+    adc_latency + 1``, where ``adc_latency`` is the ADC array's ``start`` to ``done`` time (``columns_per_adc * b_adc
+    + 1`` for :class:`SarAdcArray`); the controller follows ``adc_done``. Readout: the first channel is issued the
+    cycle after the last read's ``adc_done``; its beat is on ``out`` ``bn_latency + 1`` cycles later (1 in RAW
+    mode); then one channel issued and one beat per cycle while ``out.ready`` is high. The next MVM's reads can
+    start the cycle after the last channel is issued (through IDLE): back to back, one MVM per (reads' cycles) +
+    ``COLS_USED + 1`` cycles when the next vector is loaded in time (``ceil(ROWS_USED / acts_per_beat)`` beats,
+    accepted during the readout).
 
     Parameters
     ----------
@@ -130,7 +138,7 @@ class TileController(wiring.Component):
     range_bits : width of the ADC_RANGE register and ``adc_range`` pin (1..32).
     adc_range_init : reset value of ADC_RANGE (1..2^range_bits-1).
     encodings : the input encodings implemented (:data:`ENCODERS`), the first being MODE's reset value
-        (default: bit-serial only).
+        (default: :data:`ALL_ENCODINGS`, bit-serial and PWM).
 
     Members
     -------
@@ -166,7 +174,7 @@ class TileController(wiring.Component):
     """
 
     def __init__(self, *, rows=256, columns=128, fmt=PeripheryFormat(), acts_per_beat=16, bn_latency=3,
-                 range_bits=16, adc_range_init=1000, encodings=(InputEncoding.BIT_SERIAL,)):
+                 range_bits=16, adc_range_init=1000, encodings=ALL_ENCODINGS):
         with validating(self):
             self._rows = check_int("rows", rows, 1, 4096)
             self._columns = check_int("columns", columns, 1, 256)
@@ -306,7 +314,7 @@ class TileController(wiring.Component):
         fmt = self._fmt
         m.submodules.bn_regs = bank = self._bn_regs
         m.submodules.regs = regs = RegisterFile(
-            TileReg, read_only=TILE_READ_ONLY, write_only={TileReg.CTRL}, locked=TILE_CONFIG,
+            TileReg, read_only=TILE_READ_ONLY, write_only=TILE_WRITE_ONLY, locked=TILE_CONFIG,
             checks=self._value_checks(bank), errors=TileErr, error_register=TileReg.ERRORS,
             illegal_flag=TileErr.ILLEGAL_ADDRESS, locked_flag=TileErr.WRITE_WHILE_BUSY,
             bad_value_flag=TileErr.BAD_VALUE, owner_flags=(TileErr.START_WHILE_BUSY, TileErr.ADC_START_ERROR))

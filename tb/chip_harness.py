@@ -1,13 +1,14 @@
 """Simulation harness of the chip top (rtl/chip.py): command and response memories and per-tile crossbar stand-ins.
 
-Ref: docs/architecture.md §5, D7. Not chip RTL. Python (tb/chip_tb.py) hands the simulator one segment of work
-(a command program, and per tile the current codes and expected wordlines of every bit-plane) in files, raises
-``load``, and wakes again on ``seg_done``: the command program has been sent and ``resp_expected`` response words
+Ref: docs/architecture.md §5, D7, D8. Not chip RTL. Python (tb/chip_tb.py) hands the simulator one segment of work
+(a command program, and per tile the current codes of every read and the expected wordlines: every bit-plane's, or
+every PWM read's pulse widths; ``xbar_pwm`` says which tiles read by PWM) in files, raises ``load``, and wakes again
+on ``seg_done``: the command program has been sent and ``resp_expected`` response words
 captured (or on ``stalled``, the harness's hang watchdog: Python never counts clock edges). Every input acts one
-cycle after the testbench writes it (see ``elaborate``). Behavioural Verilog in tb/hdl/chip_io.v (memories) and
-tb/hdl/comparator_bank.v (comparators, one bank per ADC, as in tb/tile_harness.py).
+cycle after the testbench writes it (see ``elaborate``). Behavioural Verilog in tb/hdl/chip_io.v (memories),
+tb/hdl/pwm_check.v (PWM pulse widths) and tb/hdl/comparator_bank.v (comparators, one bank per ADC, as in
+tb/tile_harness.py).
 """
-
 
 from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
@@ -15,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from neurophase.model.adc import AdcConfig
 from neurophase.rtl.chip import ChipTop
+from neurophase.tb.pwm_check import PWM_CHECK_V, PwmWindow
 from neurophase.tb.tile_harness import COMPARATOR_BANK_V
 from neurophase.tb import HDL_DIR
 
@@ -22,7 +24,7 @@ __all__ = ["ChipHarness", "CHIP_IO_V", "HDL_SOURCES", "VERILATOR_CONFIG", "CMD_F
            "wl_file"]
 
 CHIP_IO_V = HDL_DIR / "chip_io.v"
-HDL_SOURCES = (COMPARATOR_BANK_V, CHIP_IO_V)
+HDL_SOURCES = (COMPARATOR_BANK_V, PWM_CHECK_V, CHIP_IO_V)
 VERILATOR_CONFIG = HDL_DIR / "chip_verilator.vlt"
 CMD_FILE = "cmd.hex"            # relative to the simulator's working directory (the build directory)
 RESP_FILE = "resp.hex"
@@ -37,11 +39,16 @@ def wl_file(k):
 
 
 class ChipHarness(wiring.Component):
-    """The chip with tile k's crossbar replayed from ``tile<k>_icode.hex`` / checked against ``tile<k>_wl.hex``."""
+    """The chip with tile k's crossbar replayed from ``tile<k>_icode.hex`` / checked against ``tile<k>_wl.hex``.
+
+    ``plane_depth`` entries of each replay memory must hold a segment's reads (and, for PWM, ``pwm_window.width_bits``
+    width bit-slices per read)."""
 
     def __init__(self, *, tiles, rows, columns, fmt, acts_per_beat, frac_bits, max_group, plane_depth,
                  cmd_depth=1 << 17, resp_depth=1 << 17, stall_cycles=20_000):
-        self.icode_bits = AdcConfig(bits=fmt.b_adc, frac_bits=frac_bits).current_code_bits
+        adc = AdcConfig(bits=fmt.b_adc, frac_bits=frac_bits)
+        self.icode_bits, self.charging_code = adc.current_code_bits, PwmWindow.charging_code(adc)
+        self.pwm_window = PwmWindow(fmt.b_in)
         self.frac_bits, self.plane_depth = frac_bits, plane_depth
         self.cmd_depth, self.resp_depth = cmd_depth, resp_depth
         self.chip = ChipTop(tiles=tiles, rows=rows, columns=columns, fmt=fmt, acts_per_beat=acts_per_beat,
@@ -49,6 +56,7 @@ class ChipHarness(wiring.Component):
         self.stall_cycles = stall_cycles
         self._xbar_load = Signal(tiles, name="xbar_load_q", reset_less=True)   # xbar_load, one cycle later
         self._xbar_planes = [Signal(32, name=f"xbar_planes_q{k}", reset_less=True) for k in range(tiles)]
+        self._xbar_pwm = Signal(tiles, name="xbar_pwm_q", reset_less=True)
         super().__init__({
             "clk": In(1),
             "rst": In(1),
@@ -58,6 +66,7 @@ class ChipHarness(wiring.Component):
             "dump": In(1),
             "xbar_load": In(tiles),
             "xbar_planes": In(32).array(tiles),
+            "xbar_pwm": In(tiles),
             "seg_done": Out(1),
             "stalled": Out(1),
             "cmd_sent": Out(32),
@@ -79,7 +88,10 @@ class ChipHarness(wiring.Component):
         m.submodules[f"crossbar{k}"] = Instance(
             "np_crossbar_mem", p_ROWS=chip.rows, p_COLUMNS=chip.columns, p_ICODE_BITS=self.icode_bits,
             p_DEPTH=self.plane_depth, p_ICODE_FILE=icode_file(k), p_WL_FILE=wl_file(k),
-            i_clk=ClockSignal(), i_load=self._xbar_load[k], i_count=self._xbar_planes[k], i_pulse=t.pulse,
+            p_WINDOW=self.pwm_window.cycles, p_WIDTH_BITS=self.pwm_window.width_bits,
+            p_CHARGING_ICODE=self.charging_code,
+            i_clk=ClockSignal(), i_load=self._xbar_load[k], i_count=self._xbar_planes[k], i_pwm=self._xbar_pwm[k],
+            i_pulse=t.pulse,
             i_wl=t.wl, o_icode=icode, o_planes=self.planes[k], o_wl_errors=self.wl_errors[k],
             o_wl_ones=self.wl_ones[k])
         m.d.comb += self.adc_range[k].eq(t.adc_range)
@@ -108,6 +120,7 @@ class ChipHarness(wiring.Component):
         xbar_load = self._xbar_load
         m.d.sync += [rst.eq(self.rst), load.eq(self.load), dump.eq(self.dump), cmd_count.eq(self.cmd_count),
                      resp_expected.eq(self.resp_expected), xbar_load.eq(self.xbar_load),
+                     self._xbar_pwm.eq(self.xbar_pwm),
                      *(q.eq(d) for q, d in zip(self._xbar_planes, self.xbar_planes))]
 
         m.submodules.chip = chip = self.chip

@@ -23,7 +23,7 @@ import numpy as np
 from neurophase.model.executor import GoldenExecutor
 from neurophase.model.host import Host, register_mismatches
 from neurophase.model.interface import CHIP_TARGET, ChipErr, ChipReg, TileReg
-from neurophase.tb.chip_tb import RtlExecutor, drive, read_segment, start
+from neurophase.tb.chip_tb import RtlExecutor, chip_config, drive, read_segment, start
 from neurophase.tb.common import timeout_ns
 from neurophase.tb.runner import params
 
@@ -41,15 +41,14 @@ async def chip_bn_recalibration_matches_golden(dut):
     """Recalibration at ``t`` on ``calibration`` images through the chip RTL, then ``images`` test images."""
     from neurophase.model.chip import reference_chip
     from neurophase.model.drift import recalibrate_bn, record_reference
-    from neurophase.model.network import load_split
     p = params()
     log = logging.getLogger("tb.chip.recal")
-    chip = reference_chip(p["chip_seed"])
+    chip = reference_chip(p["chip_seed"], chip_config(p))
     reference = record_reference(chip, p["calibration"])
     golden_chip = copy.copy(chip)               # recalibrate_bn rewrites the registers of its chip
     want = recalibrate_bn(golden_chip, p["t"], reference)
-    _, _, x_te, y_te = load_split()
-    pixels, labels = x_te[:p["images"]], y_te[:p["images"]]
+    test = chip.network.test.first(p["images"])
+    pixels, labels = test.x, test.y
     want_logits = golden_chip.run(pixels, p["t"], p["seed"])
 
     ex = RtlExecutor(dut, GoldenExecutor(chip, p["t"], p["seed"]), p["icode_bits"], chip.config.fmt.b_in)

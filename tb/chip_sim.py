@@ -1,8 +1,10 @@
 """`make sim` without TILE: whole-chip inference of test images through the chip RTL, checked bit for bit.
 
-Ref: docs/architecture.md §5, D7. Builds tb/chip_harness.py (the chip top with as many full-size tiles as the
+Ref: docs/architecture.md §5, D7, D8. Builds tb/chip_harness.py (the chip top with as many full-size tiles as the
 reference network's mapping uses, crossbar stand-ins replaying the golden model's currents) under Icarus or
-Verilator, runs tb/chip_tb.py's ``chip_inference_matches_golden`` and writes ``build/reports/chip.json``.
+Verilator, runs tb/chip_tb.py's ``chip_inference_matches_golden`` and writes ``build/reports/chip.json``. The tiles
+read bit-serially or by PWM as the chip model's configuration says (``encoding`` for every tile, ``tile_encodings``
+for exceptions); the tiles implement both, so every configuration runs on the same build.
 """
 
 import json
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 
 from neurophase.model.checks import check_int, check_nonnegative, count_text
+from neurophase.model.interface import InputEncoding, act_words
 from neurophase.tb.runner import build_root, run_cocotb, write_report
 
 __all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
@@ -19,16 +22,18 @@ TOPLEVEL = "np_chip_harness"
 
 
 def harness_for(chip):
-    """The harness for ``chip`` (model/chip.py) with replay memories deep enough for a whole chunk of images (so
-    one simulator build serves every image count)."""
+    """The harness for ``chip`` (model/chip.py) with replay memories deep enough for a whole chunk of images in
+    either encoding (so one simulator build serves every image count and encoding)."""
     from neurophase.model.chip import CHUNK
     from neurophase.tb.chip_harness import ChipHarness
+    from neurophase.tb.pwm_check import PwmWindow
     fmt = chip.config.fmt
     per_chunk = CHUNK
-    planes = per_chunk * max(a.mvms_per_image for a in chip.mapping.tiles) * fmt.b_in
+    entries = max(fmt.b_in, PwmWindow(fmt.b_in).width_bits)     # wordline entries per MVM: planes, or widths
+    planes = per_chunk * max(a.mvms_per_image for a in chip.mapping.tiles) * entries
     cmd_words = resp_words = 1
     for a in chip.mapping.tiles:
-        cmd_words = max(cmd_words, per_chunk * a.mvms_per_image * (2 + a.rows // 4) * 2 + 4096)
+        cmd_words = max(cmd_words, per_chunk * a.mvms_per_image * (2 + act_words(a.rows, fmt.b_in)) * 2 + 4096)
         resp_words = max(resp_words, per_chunk * a.mvms_per_image * a.columns + 64)
     depth = lambda n: 1 << max(4, (n - 1).bit_length())
     return ChipHarness(tiles=chip.mapping.tiles_needed, rows=chip.config.tile.rows,
@@ -38,35 +43,41 @@ def harness_for(chip):
                        plane_depth=depth(planes), cmd_depth=depth(cmd_words), resp_depth=depth(resp_words))
 
 
-def _timeout_us(images):
-    return 2000 + images * 400          # ~20k cycles of 10 ns per image, with a wide margin
+def _timeout_us(images, pwm):
+    # ~20k cycles of 10 ns per image bit-serial, ~50k with PWM reads, with a wide margin
+    return 2000 + images * (1200 if pwm else 400)
 
 
-def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_inference_matches_golden",
-             waves=False, workdir=None, test_module=TB_MODULE, calibration=0):
+def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncoding.BIT_SERIAL, tile_encodings=(),
+             testcase="chip_inference_matches_golden", waves=False, workdir=None, test_module=TB_MODULE,
+             calibration=0):
     """Run the chip testbench; returns the result dict of ``chip_inference_matches_golden`` (plus ``wall_total_s``;
-    ``error`` when a cocotb test failed). The same harness build runs tb/chip_recal_tb.py (``test_module``
-    ``neurophase.tb.chip_recal_tb``, testcase ``chip_bn_recalibration_matches_golden``): BN recalibration on
-    ``calibration`` images first."""
-    from neurophase.model.chip import reference_chip
+    ``error`` when a cocotb test failed). Every tile reads with ``encoding`` but those in ``tile_encodings``
+    (((tile, encoding), ...), model/chip.py ``ChipConfig``). The same harness build runs tb/chip_recal_tb.py
+    (``test_module`` ``neurophase.tb.chip_recal_tb``, testcase ``chip_bn_recalibration_matches_golden``): BN
+    recalibration on ``calibration`` images first."""
+    from neurophase.model.chip import ChipConfig, reference_chip
     from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG
-    chip = reference_chip(chip_seed)
+    config = ChipConfig(encoding=encoding, tile_encodings=tuple(tile_encodings))
+    chip = reference_chip(chip_seed, config)
     harness = harness_for(chip)
     workdir = Path(workdir or build_root() / "sim" / "chip_runs" / sim)
     workdir.mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
     result_path.unlink(missing_ok=True)
     parameters = dict(images=images, calibration=calibration, t=t, seed=seed, chip_seed=chip_seed,
-                      result=str(result_path),
+                      encoding=config.encoding.label,
+                      tile_encodings=[[n, e.label] for n, e in config.tile_encodings], result=str(result_path),
                       icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles, rows=harness.chip.rows)
     case = f"tiles{harness.chip.n_tiles}_planes{harness.plane_depth}" + ("_waves" if waves else "")
+    pwm = any(chip.encoding(a.tile) is InputEncoding.PWM for a in chip.mapping.tiles)
     wall0 = time.perf_counter()
     error = None
     try:
         run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=test_module, sim=sim, parameters=parameters,
                    case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-                   testcase=testcase, waves=waves,
-                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images + calibration))})
+                   testcase=testcase, waves=waves, workdir=workdir,
+                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images + calibration, pwm))})
     except RuntimeError as e:
         error = str(e)
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
@@ -76,15 +87,19 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, testcase="chip_infer
     return result
 
 
-def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, waves=False, report_dir=None, log=print):
-    """`neurophase sim` without --tile: print a summary, write ``chip.json`` and return the report."""
+def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, encoding=InputEncoding.BIT_SERIAL, waves=False,
+                 report_dir=None, log=print):
+    """`neurophase sim` without --tile: every tile reading with ``encoding``; print a summary, write ``chip.json``
+    and return the report."""
     from neurophase.model.chip import max_images
     images = check_int("images", images, 1, max_images())
     t = check_nonnegative("time (s)", t)
     seed = check_int("seed", seed, 0, 2 ** 32 - 1)
-    log(f"chip: {count_text(images, 'test image')} through the chip RTL ({sim}), t = {t:g} s, seed {seed} ...")
-    r = run_chip(sim=sim, images=images, t=t, seed=seed, waves=waves)
-    report = dict(images=images, mismatches=r.get("mismatches"), accuracy=r.get("accuracy"),
+    encoding = InputEncoding.parse(encoding)
+    log(f"chip: {count_text(images, 'test image')} through the chip RTL ({sim}), {encoding.label} inputs, "
+        f"t = {t:g} s, seed {seed} ...")
+    r = run_chip(sim=sim, images=images, t=t, seed=seed, encoding=encoding, waves=waves)
+    report = dict(images=images, encoding=encoding.label, mismatches=r.get("mismatches"), accuracy=r.get("accuracy"),
                   golden_accuracy=r.get("golden_accuracy"), cycles_per_image=r.get("cycles_per_image"),
                   images_per_s=r.get("images_per_s"), sim=sim, time=t, seed=seed,
                   wall_s=r.get("wall_s"), wall_sim_s=r.get("wall_sim_s"), wall_python_s=r.get("wall_python_s"),

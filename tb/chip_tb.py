@@ -4,10 +4,10 @@ Ref: docs/architecture.md §4, §5, D7. The host compiler (model/host.py ``Host`
 segment; :class:`RtlExecutor` runs each segment through the chip's command interface and the golden executor
 (model/executor.py) runs the very same segment, and every response word is compared. Python wakes once per
 segment (the configuration, then one per layer and chunk of 32 images): it writes the command program and, per
-tile, the golden model's per-plane current codes and expected wordlines into files, and the simulator runs the
-segment from memory (tb/hdl/chip_io.v). Components, each with its own logger: :class:`SegmentWriter` (files),
-:class:`RtlExecutor` (drive and wait), :class:`Scoreboard` (every layer's outputs, the logits against
-``Chip.run``, wordline and plane checks).
+tile, the golden model's current codes of every read and the expected wordlines (every bit-plane's, or every PWM
+read's pulse widths, D8) into files, and the simulator runs the segment from memory (tb/hdl/chip_io.v). Components,
+each with its own logger: :class:`SegmentWriter` (files), :class:`RtlExecutor` (drive and wait), :class:`Scoreboard`
+(every layer's outputs, the logits against ``Chip.run``, wordline and plane checks).
 """
 
 import json
@@ -20,11 +20,13 @@ from cocotb.triggers import FallingEdge, First, RisingEdge
 
 from neurophase.model.adc import current_code
 from neurophase.model.arith import bit_planes
-from neurophase.model.interface import CHIP_ID, CHIP_TARGET, ChipCtrl, ChipErr, ChipReg, Op, TileReg, header
+from neurophase.model.interface import (CHIP_ID, CHIP_TARGET, ChipCtrl, ChipErr, ChipReg, InputEncoding, Op, TileReg,
+                                        act_words, header)
 from neurophase.model.executor import GoldenExecutor
 from neurophase.model.host import Host, Segment
 from neurophase.tb.chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
 from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.pwm_check import PwmWindow
 from neurophase.tb.runner import params
 
 __all__ = ["hex_lines", "read_hex", "drive"]
@@ -61,23 +63,27 @@ class SegmentWriter:
 
     def __init__(self, golden, icode_bits, b_in):
         self.golden, self.icode_bits, self.b_in = golden, icode_bits, b_in
+        self.window = PwmWindow(b_in)
         self.log = logging.getLogger("tb.chip.files")
 
     def write(self, seg):
+        """Write the files; returns {tile: (reads, reads by PWM)} of the tiles that run MVMs in ``seg``."""
         with open(CMD_FILE, "wb") as f:
             f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
-        expected_planes = {}
+        reads = {}
         for n, (x, currents) in self.golden.last_mvms.items():
             cols = self.golden.tiles[n].regs[TileReg.COLS_USED]
-            codes = current_code(currents[:, :, :cols], self.golden.tile(n).adc)     # (b_in, mvms, cols)
-            per_plane = codes.transpose(1, 0, 2).reshape(-1, cols)
-            planes = bit_planes(x, self.b_in).transpose(1, 0, 2).reshape(-1, x.shape[1])
+            codes = current_code(currents[:, :, :cols], self.golden.tile(n).adc)     # (reads, mvms, cols)
+            per_read = codes.transpose(1, 0, 2).reshape(-1, cols)
+            pwm = self.golden.encoding(n) is InputEncoding.PWM
+            # Per read, the expected wordlines: a bit-plane, or a PWM read's pulse widths bit-sliced (LSB first).
+            expected = self.window.width_planes(x) if pwm else bit_planes(x, self.b_in).transpose(1, 0, 2)
             with open(icode_file(n), "wb") as f:
-                f.write(hex_lines(lane_bits(per_plane, self.icode_bits)))
+                f.write(hex_lines(lane_bits(per_read, self.icode_bits)))
             with open(wl_file(n), "wb") as f:
-                f.write(hex_lines(planes))
-            expected_planes[n] = len(per_plane)
-        return expected_planes
+                f.write(hex_lines(expected.reshape(-1, x.shape[1])))
+            reads[n] = (len(per_read), pwm)
+        return reads
 
 
 class Scoreboard:
@@ -119,13 +125,15 @@ class RtlExecutor:
         self.wall_sim = 0.0
         self.cycles = {}
         self.resp_words = {}
-        self.wl_ones = {}           # layer -> wordlines driven with a 1, counted by the crossbar stand-ins
+        self.wl_ones = {}           # layer -> wordlines driven with a 1 (in a read's pulse cycle), counted by the
+        #                             crossbar stand-ins
 
     def idle(self):
         d = self.dut
         d.load.value = 0
         d.dump.value = 0
         d.xbar_load.value = 0
+        d.xbar_pwm.value = 0
         d.cmd_count.value = 0
         d.resp_expected.value = 0
 
@@ -145,7 +153,7 @@ class RtlExecutor:
         scored."""
         w0 = time.perf_counter()
         want = self.golden.execute(seg) if golden else None
-        planes = self.files.write(seg) if golden else {}
+        reads = self.files.write(seg) if golden else {}
         if not golden:
             with open(CMD_FILE, "wb") as f:
                 f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
@@ -154,8 +162,9 @@ class RtlExecutor:
         d.load.value = 1
         d.cmd_count.value = len(seg.words)
         d.resp_expected.value = seg.n_resp
-        d.xbar_load.value = sum(1 << n for n in planes)
-        for n, count in planes.items():
+        d.xbar_load.value = sum(1 << n for n in reads)
+        d.xbar_pwm.value = sum(1 << n for n, (_, pwm) in reads.items() if pwm)
+        for n, (count, _) in reads.items():
             getattr(d, f"xbar_planes__{n}").value = count
         c0 = cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS
         await FallingEdge(d.clk)
@@ -178,17 +187,17 @@ class RtlExecutor:
         self.resp_words[seg.name] = self.resp_words.get(seg.name, 0) + len(got)
         if golden:
             self.scoreboard.check(seg, got, want)
-            for n, count in planes.items():
+            for n, (count, _) in reads.items():
                 ones = getattr(d, f"wl_ones__{n}").value.to_unsigned()
                 self.wl_ones[seg.layer] = self.wl_ones.get(seg.layer, 0) + ones
                 wl_err = getattr(d, f"wl_errors__{n}").value.to_unsigned()
                 done = getattr(d, f"planes__{n}").value.to_unsigned()
                 self.wl_errors += wl_err
                 if wl_err:
-                    self.log.error("%s: tile %d drove wrong wordlines in %d planes", seg.name, n, wl_err)
+                    self.log.error("%s: tile %d drove wrong wordlines in %d reads", seg.name, n, wl_err)
                 if done != count:
                     self.plane_errors += 1
-                    self.log.error("%s: tile %d read %d planes, expected %d", seg.name, n, done, count)
+                    self.log.error("%s: tile %d made %d reads, expected %d", seg.name, n, done, count)
                 rng = self.golden.tiles[n].regs[TileReg.ADC_RANGE]
                 if getattr(d, f"adc_range__{n}").value.to_unsigned() != rng:
                     self.plane_errors += 1
@@ -253,20 +262,38 @@ def counter_segment(n_tiles):
     return Segment("counters", np.array(words, np.uint32), len(LAYER_COUNTERS) + n_tiles)
 
 
-def rtl_event_counts(counters, out_words, wl_ones, fmt, last):
-    """model/events.py EventCounts from the chip's counters of a layer (:data:`LAYER_COUNTERS` and ``mvms``), its
-    ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in`` otherwise) and the
-    ``wl_ones`` wordlines its tiles drove with a 1 (the crossbar stand-ins count them on the tiles' ``wl`` outputs;
-    every other slot of the activations the tiles received, one per plane, was held at 0)."""
+def rtl_event_counts(counters, out_words, wl_ones, fmt, last, encoding):
+    """model/events.py EventCounts from the chip's counters of a layer read with ``encoding`` (:data:`LAYER_COUNTERS`
+    and ``mvms``), its ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in``
+    otherwise) and the ``wl_ones`` wordlines its tiles drove with a 1 (the crossbar stand-ins count them on the tiles'
+    ``wl`` outputs in every read's pulse cycle; every other slot of the activations the tiles received, one per read,
+    was held at 0). Every tile output beat took one conversion per read of each column; shift-and-add steps, one per
+    conversion, only bit-serial (a PWM read's code is the accumulator)."""
     from neurophase.model.events import EventCounts
+    reads = encoding.reads(fmt.b_in)
+    conversions = counters["tile_beats"] * reads
     return EventCounts(
         mvms=counters["mvms"], plane_reads=counters["planes"],
-        wordline_ones=wl_ones, wordline_zeros=counters["acts"] * fmt.b_in - wl_ones,
-        adc_conversions=counters["tile_beats"] * fmt.b_in, shift_add_ops=counters["tile_beats"] * fmt.b_in,
+        wordline_ones=wl_ones, wordline_zeros=counters["acts"] * reads - wl_ones,
+        adc_conversions=conversions, shift_add_ops=conversions if encoding is InputEncoding.BIT_SERIAL else 0,
         partial_sum_adds=counters["psum_adds"], bn_ops=counters["out_words"],
         activation_in_bits=counters["acts"] * fmt.b_in,
         activation_out_bits=out_words * (fmt.out_bits if last else fmt.b_in),
         partial_sum_bits=counters["psum_adds"] * fmt.acc_bits, cycles=counters["cycles"])
+
+
+def chip_config(p):
+    """The chip configuration of a run from its parameters: the input encoding of every tile (``encoding``, a label)
+    and the exceptions (``tile_encodings``, [[tile, label], ...]); model/chip.py ``ChipConfig``."""
+    from neurophase.model.chip import ChipConfig
+    return ChipConfig(encoding=p.get("encoding", InputEncoding.BIT_SERIAL.label),
+                      tile_encodings=tuple((n, e) for n, e in p.get("tile_encodings", [])))
+
+
+def layer_encoding(chip, layer):
+    """The one input encoding of ``layer``'s tiles (its event counts are per encoding)."""
+    (encoding,) = {chip.encoding(a.tile) for a in chip.mapping.layer_tiles(layer)}
+    return encoding
 
 
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
@@ -274,15 +301,14 @@ async def chip_inference_matches_golden(dut):
     """Whole-network inference of the first ``images`` test images; every response word and the logits scored."""
     from neurophase.model.chip import reference_chip
     from neurophase.model.events import EventCounts
-    from neurophase.model.network import load_split
     p = params()
     log = logging.getLogger("tb.chip")
-    chip = reference_chip(p["chip_seed"])
+    chip = reference_chip(p["chip_seed"], chip_config(p))
     golden = GoldenExecutor(chip, p["t"], p["seed"])
     ex = RtlExecutor(dut, golden, p["icode_bits"], chip.config.fmt.b_in)
     await start(dut, ex)
-    _, _, x_te, y_te = load_split()
-    pixels, labels = x_te[:p["images"]], y_te[:p["images"]]
+    test = chip.network.test.first(p["images"])
+    pixels, labels = test.x, test.y
     host = Host(chip)
     wall0 = time.perf_counter()
     n_tiles = host.mapping.tiles_needed
@@ -307,13 +333,16 @@ async def chip_inference_matches_golden(dut):
     regs = [(CHIP_TARGET, ChipReg.ERRORS)] + [(n, TileReg.ERRORS) for n in range(n_tiles)]
     vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
     chip_errors, tile_errors = vals[0], vals[1:]
-    last = host.chip.qlayers[-1].layer.name
-    layer_events = {name: rtl_event_counts(c, ex.resp_words[name], ex.wl_ones.get(name, 0), host.fmt, name == last)
+    last = host.chip.qlayers[-1].name
+    layer_events = {name: rtl_event_counts(c, ex.resp_words[name], ex.wl_ones.get(name, 0), host.fmt, name == last,
+                                           layer_encoding(chip, name))
                     for name, c in layer_counters.items()}
     events = sum(layer_events.values(), start=EventCounts())
     layer_cycles = events.cycles
     acc = float(np.mean(np.argmax(result.logits, axis=1) == labels))
-    report = dict(images=len(pixels), mismatches=ex.scoreboard.total + logit_mismatches + ex.wl_errors +
+    report = dict(images=len(pixels),
+                  encodings={a.tile: chip.encoding(a.tile).label for a in chip.mapping.tiles},
+                  mismatches=ex.scoreboard.total + logit_mismatches + ex.wl_errors +
                   ex.plane_errors,
                   output_mismatches=ex.scoreboard.mismatches, logit_mismatches=logit_mismatches,
                   words_checked=ex.scoreboard.checked, wordline_errors=ex.wl_errors, plane_errors=ex.plane_errors,
@@ -337,7 +366,8 @@ async def command_errors_are_flagged(dut):
     """Bad opcode, tile number, ACT count, ROUTE size, ACT outside the route, chip register: each flagged in
     ERRORS and on ``error``, and the decoder stays in step (the next command still works)."""
     p = params()
-    ex = RtlExecutor(dut, None, 18, 8)
+    b_in = 8
+    ex = RtlExecutor(dut, None, p["icode_bits"], b_in)
     await start(dut, ex)
     n = p["tiles"]
 
@@ -359,7 +389,7 @@ async def command_errors_are_flagged(dut):
         ("bad tile in READ", [header(Op.READ, n, TileReg.ID)], ChipErr.BAD_TILE),
         ("bad tile in ACT", [header(Op.ACT, n, 5), 0, 0], ChipErr.BAD_TILE),
         ("ACT count 0", [header(Op.ACT, 0, 0)], ChipErr.BAD_VALUE),
-        ("ACT count past the rows", [header(Op.ACT, 0, p["rows"] + 1)] + [0] * (-(-(p["rows"] + 1) // 4)),
+        ("ACT count past the rows", [header(Op.ACT, 0, p["rows"] + 1)] + [0] * act_words(p["rows"] + 1, b_in),
          ChipErr.BAD_VALUE),
         ("ROUTE size 0", [header(Op.ROUTE, 0, 0)], ChipErr.BAD_VALUE),
         ("ROUTE past the last tile", [header(Op.ROUTE, n - 1, 2)], ChipErr.BAD_TILE),

@@ -4,9 +4,11 @@ Ref: STYLE.md examples 8 and 9. Parameters are baked into the Verilog at elabora
 simulation's environment as ``PARAM_<NAME>`` for the testbench to read (:func:`params`).
 """
 
+import fcntl
 import json
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from neurophase.tb.toolchain import check_simulator, verilator_make_env
@@ -25,26 +27,66 @@ def _slug(text):
 
 
 def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, extra_sources=(),
-               extra_env=None, waves=False, coverage=False, testcase=None, seed=None):
+               extra_env=None, waves=False, coverage=False, testcase=None, seed=None, workdir=None):
     """Export ``component`` as ``toplevel``, build it under ``sim`` and run the cocotb ``test_module``.
+
+    The simulation runs in ``workdir`` (its working directory: files the testbench reads or writes by relative path,
+    the results and the log; default the build directory). The export and build hold a lock on the build directory,
+    so runs that share a build but not a workdir (e.g. pytest workers) may run at the same time.
 
     Returns (results_xml_path, build_dir). Raises RuntimeError when any cocotb test failed, so a failing cocotb test
     fails pytest and the command line alike.
     """
     from cocotb_tools.check_results import get_results
 
-    from neurophase.rtl.export import write_verilog
-
     check_simulator(sim)
     # `neurophase coverage` asks every Verilator run of the block tests for coverage through the environment.
     coverage = coverage or (sim == "verilator" and os.environ.get("NEUROPHASE_COVERAGE") == "1")
     case = case or "_".join(f"{k}{v}" for k, v in sorted(parameters.items()))
     build_dir = build_root() / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{'_cov' if coverage else ''}")
-    src = write_verilog(component, toplevel, build_dir / "rtl")
+    test_dir = Path(workdir) if workdir is not None else build_dir
     env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
     env.update(extra_env or {})
 
     runner = _verilator_ports_only() if sim == "verilator" else _icarus_vcd()
+    with _locked(build_dir):
+        _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage)
+    try:
+        # Every top is Verilog; stating it lets a Verilator control file (.vlt) be among the sources.
+        xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                          build_dir=build_dir,
+                          test_dir=test_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
+                          timescale=("1ns", "1ps"), results_xml=str(test_dir / "results.xml"),
+                          plusargs=[f"+dumpfile_path={test_dir / toplevel}.vcd"] if waves and sim == "icarus" else [],
+                          log_file=test_dir / "sim.log")
+    except SystemExit as e:
+        raise RuntimeError(f"cocotb: tests failed in {test_module} on {sim} (exit {e.code}; "
+                           f"log: {test_dir / 'sim.log'})") from None
+    n_tests, n_failed = get_results(Path(xml))
+    if n_tests == 0 or n_failed:
+        raise RuntimeError(f"cocotb: {n_failed} of {n_tests} tests failed in {test_module} on {sim} "
+                           f"(log: {test_dir / 'sim.log'})")
+    return Path(xml), build_dir
+
+
+@contextmanager
+def _locked(build_dir):
+    """Hold an exclusive lock on ``build_dir`` (another process exporting or building into it waits)."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage):
+    """Export ``component`` into ``build_dir`` and build it with cocotb's ``runner`` (nothing is rebuilt when the
+    sources did not change)."""
+    from neurophase.rtl.export import write_verilog
+
+    src = write_verilog(component, toplevel, build_dir / "rtl")
     build_args = []
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
@@ -66,22 +108,6 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved_makeflags
-    try:
-        # Every top is Verilog; stating it lets a Verilator control file (.vlt) be among the sources.
-        xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-                          build_dir=build_dir,
-                          test_dir=build_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
-                          timescale=("1ns", "1ps"), results_xml=str(build_dir / "results.xml"),
-                          plusargs=[f"+dumpfile_path={build_dir / toplevel}.vcd"] if waves and sim == "icarus" else [],
-                          log_file=build_dir / "sim.log")
-    except SystemExit as e:
-        raise RuntimeError(f"cocotb: tests failed in {test_module} on {sim} (exit {e.code}; "
-                           f"log: {build_dir / 'sim.log'})") from None
-    n_tests, n_failed = get_results(Path(xml))
-    if n_tests == 0 or n_failed:
-        raise RuntimeError(f"cocotb: {n_failed} of {n_tests} tests failed in {test_module} on {sim} "
-                           f"(log: {build_dir / 'sim.log'})")
-    return Path(xml), build_dir
 
 
 def _top_ports_visible(build_dir, toplevel, src):

@@ -1,11 +1,11 @@
 """`make sim TILE=n`: run tile n's share of the reference network through the full-size tile RTL, checked bit for bit.
 
-Ref: docs/architecture.md §4, §5. The golden model (model/chip.py) gives the tile's layer, the activation vectors
-of its MVMs for ``images`` test images and the per-plane column currents (programming noise, drift to ``time``,
-fresh read noise per plane; all seeded by ``seed``) and the BN registers. They are written as a
-:class:`~neurophase.tb.tile_workload.Workload` file, the cocotb testbench (tb/tile_tb.py) replays it through
-tb/tile_harness.py under Icarus or Verilator and scores every output with model/adc.py and model/arith.py; the
-summary goes to the terminal and to ``build/reports/sim_tile<n>.json``.
+Ref: docs/architecture.md §4, §5, D8. The golden model (model/chip.py, every tile reading with ``encoding``) gives the
+tile's layer, the activation vectors of its MVMs for ``images`` test images and the column currents of every read
+(programming noise, drift to ``time``, fresh read noise per read; all seeded by ``seed``) and the BN registers. They
+are written as a :class:`~neurophase.tb.tile_workload.Workload` file, the cocotb testbench (tb/tile_tb.py) replays it
+through tb/tile_harness.py under Icarus or Verilator and scores every output with model/adc.py and model/arith.py;
+the summary goes to the terminal and to ``build/reports/sim_tile<n>.json``.
 """
 
 import json
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from neurophase.model.checks import check_int, check_nonnegative, count_text
+from neurophase.model.interface import PWM_LSB_CYCLES, InputEncoding
 from neurophase.tb.runner import build_root, run_cocotb, write_report
 from neurophase.tb.tile_workload import Workload
 
@@ -30,7 +31,8 @@ def _harness(wl):
 
 def _timeout_us(wl):
     """Simulated-time limit: generous for the set-up and every MVM, so only a hang hits it."""
-    per_mvm = wl.fmt.b_in * (wl.columns_per_adc * wl.fmt.b_adc + 2) * 3 + 4 * wl.columns + wl.rows
+    reads = wl.reads * (wl.columns_per_adc * wl.fmt.b_adc + 2) + (1 << wl.fmt.b_in) * PWM_LSB_CYCLES
+    per_mvm = reads * 3 + 4 * wl.columns + wl.rows
     cycles = 20_000 + 8 * wl.columns + wl.mvms * per_mvm * 2
     return cycles * 10 / 1000 + 100
 
@@ -41,7 +43,7 @@ def run_workload(wl, *, sim, case, workdir, testcase=None, waves=False, fault_of
 
     Raises RuntimeError (from the runner) when a cocotb test failed, after the result file was written.
     """
-    from neurophase.tb.tile_harness import COMPARATOR_BANK_V
+    from neurophase.tb.tile_harness import HDL_SOURCES
     workdir = Path(workdir)
     wl_path = wl.save(workdir / "workload.npz")
     result_path = workdir / "result.json"
@@ -55,15 +57,16 @@ def run_workload(wl, *, sim, case, workdir, testcase=None, waves=False, fault_of
     try:
         _, build_dir = run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim,
                                   parameters=parameters, case=case + ("_waves" if waves else ""),
-                                  extra_sources=[COMPARATOR_BANK_V], testcase=testcase, waves=waves,
-                                  extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(wl))})
+                                  extra_sources=list(HDL_SOURCES), testcase=testcase, waves=waves,
+                                  extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(wl))}, workdir=workdir)
     except RuntimeError as e:
         error = e
         build_dir = None
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
     result["wall_s"] = time.perf_counter() - wall0
     if waves and build_dir is not None:
-        found = sorted(Path(build_dir).glob("*.vcd"))
+        # Both simulators write their VCD into the directory the simulation runs in (tb/runner.py).
+        found = sorted(workdir.glob("*.vcd"))
         result["waves"] = str(found[0]) if found else None
     if error is not None:
         result.setdefault("mismatches", None)
@@ -73,27 +76,31 @@ def run_workload(wl, *, sim, case, workdir, testcase=None, waves=False, fault_of
     return result
 
 
-def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False, report_dir=None,
-                 fault_offset=None, log=print):
-    """Simulate tile ``tile``'s MVMs for ``images`` test images; print a summary, write the JSON report and return
-    it. ``fault_offset`` (tests only) makes the RTL's configuration wrong on purpose (tb/tile_tb.py) so the
-    comparison must fail."""
+def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, encoding=InputEncoding.BIT_SERIAL, waves=False,
+                 report_dir=None, fault_offset=None, log=print, network=None):
+    """Simulate tile ``tile``'s MVMs for ``images`` test inputs of ``network`` (a QuantNetwork; None: the digits CNN)
+    with input ``encoding``; print a summary, write the JSON report and return it. ``fault_offset`` (tests only)
+    makes the RTL's configuration wrong on purpose (tb/tile_tb.py) so the comparison must fail."""
     from neurophase.model import chip
-    check_tile(tile)
-    images = check_int("images", images, 1, chip.max_images())
+    check_tile(tile, network)
+    images = check_int("images", images, 1, chip.max_images(network))
     t = check_nonnegative("time (s)", t)
     seed = check_int("seed", seed, 0, 2**32 - 1)
-    wl = chip_workload(tile, images=images, t=t, seed=seed)
-    workdir = build_root() / "sim" / "tile_runs" / f"tile{tile}_{sim}"
+    encoding = InputEncoding.parse(encoding)
+    wl = chip_workload(tile, images=images, t=t, seed=seed, encoding=encoding, network=network)
+    workdir = build_root() / "sim" / "tile_runs" / f"tile{tile}_{sim}_{encoding.label}"
     log(f"tile {tile}: layer {wl.meta['layer']}, {wl.mvms} MVMs ({count_text(images, 'image')}), {wl.rows_used} "
-        f"rows x {wl.cols_used} columns, {'raw partial sums' if wl.raw else 'BN outputs'}; simulating with {sim} ...")
+        f"rows x {wl.cols_used} columns, {encoding.label} inputs, {'raw partial sums' if wl.raw else 'BN outputs'}; "
+        f"simulating with {sim} ...")
     result = run_workload(wl, sim=sim, case="full_chip_tile", workdir=workdir, testcase="workload_matches_golden",
                           waves=waves, fault_offset=fault_offset)
     cycles = result.get("cycles", 0)
     mvm_wall = result.get("mvm_wall_s") or float("nan")
     report = dict(tile=tile, layer=wl.meta["layer"], mvms=wl.mvms, cycles=cycles,
                   mismatches=result["mismatches"], outputs_checked=result.get("outputs_checked", 0),
-                  sim=sim, images=images, time=t, seed=seed, wall_s=round(result["wall_s"], 3),
+                  wordline_errors=result.get("wordline_errors"),
+                  sim=sim, images=images, time=t, seed=seed, encoding=encoding.label,
+                  wall_s=round(result["wall_s"], 3),
                   cycles_per_mvm=result.get("cycles_per_mvm"), cycles_per_wall_s=round(cycles / mvm_wall, 1),
                   rows_used=wl.rows_used, cols_used=wl.cols_used, output="raw" if wl.raw else "bn",
                   counters=result.get("counters"), waves=result.get("waves"))
@@ -111,22 +118,25 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, waves=False,
     return report
 
 
-def check_tile(tile):
-    """Validate a chip tile number: in the chip's range, and mapped (holding work) in the reference network."""
+def check_tile(tile, network=None, name="tile"):
+    """Validate a tile number: in the chip's range, and mapped (holding work) in the network (a QuantNetwork; None:
+    the digits CNN; its tiles are numbered over all the chips it needs). ``name`` names it in the error (an option)."""
     from neurophase.model.chip import ChipConfig
     from neurophase.model.mapper import map_network
     geometry = ChipConfig().geometry
-    n_tiles = geometry.tiles
-    tile = check_int("tile", tile, 0, n_tiles - 1)
-    used = map_network(geometry=geometry).tiles_needed
+    mapping = map_network(network, geometry, strict=False)
+    n_tiles = max(geometry.tiles, mapping.tiles_needed)
+    tile = check_int(name, tile, 0, n_tiles - 1)
+    used = mapping.tiles_needed
     if tile >= used:
-        raise ValueError(f"tile {tile} has no work: the reference network is mapped onto tiles 0..{used - 1} "
-                         f"of the chip's 0..{n_tiles - 1}")
+        raise ValueError(f"tile {tile} has no work: the {'reference ' if network is None else ''}network is mapped "
+                         f"onto tiles 0..{used - 1} of the chip's 0..{n_tiles - 1}")
     return tile
 
 
-def chip_workload(tile, *, images, t, seed):
-    """The workload of chip tile ``tile`` from the golden model (model/chip.py ``tile_workload``).
+def chip_workload(tile, *, images, t, seed, encoding=InputEncoding.BIT_SERIAL, network=None):
+    """The workload of chip tile ``tile`` from the golden model (model/chip.py ``tile_workload``) with every tile
+    reading with ``encoding``.
 
     A tile whose layer is row-split streams its raw accumulators (partial sums, added across the reduction group
     before BN); any other tile streams its BN outputs. The two golden paths (chip.py's recorded outputs, and the
@@ -134,10 +144,10 @@ def chip_workload(tile, *, images, t, seed):
     """
     import numpy as np
 
-    from neurophase.model.chip import reference_chip
+    from neurophase.model.chip import ChipConfig, reference_chip
     from neurophase.model.interface import adc_range_code
-    tile = check_tile(tile)
-    chip = reference_chip()
+    tile = check_tile(tile, network)
+    chip = reference_chip(config=ChipConfig(encoding=encoding), network=network)
     g = chip.tile_workload(tile, images=images, t=t, seed=seed)
     raw = len(g.group) > 1
     adc_range = adc_range_code(g.adc.i_fs)
@@ -146,7 +156,8 @@ def chip_workload(tile, *, images, t, seed):
                   frac_bits=g.adc.frac_bits, i_fs=g.adc.i_fs, adc_range=adc_range, rows_used=g.rows,
                   cols_used=g.n_cols, x=g.inputs, currents=g.currents, scale=g.bn.scale[cols], bias=g.bn.bias[cols],
                   shift=g.bn.shift, relu=g.relu, last=g.last, raw=raw,
-                  meta=dict(tile=tile, layer=g.layer, images=images, time=t, seed=seed, group=g.group))
+                  meta=dict(tile=tile, layer=g.layer, images=images, time=t, seed=seed, group=g.group),
+                  encoding=g.encoding)
     golden = (g.acc if raw else g.outputs)[:, cols]
     if not np.array_equal(wl.expected().out, golden):
         raise RuntimeError(f"tile {tile}: model/chip.py outputs differ from model/arith.py on its own currents")

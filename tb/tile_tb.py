@@ -4,8 +4,11 @@ Ref: docs/architecture.md §4, §5. Components, each with its own logger:
 
 * :class:`RegisterDriver` - the host: register writes and reads (the only per-clock Python, used for set-up).
 * :class:`ActivationDriver` - loads each MVM's activation vector into the harness source (one wake per MVM).
-* :class:`CrossbarStandIn` - wakes once per bit-plane on ``pulse``, checks the wordline enables equal the plane of
-  the activations that were streamed, and writes that plane's integer current codes into the comparator bank.
+* :class:`CrossbarStandIn` - wakes once per read on ``pulse`` and writes the read's integer current codes into the
+  comparator bank. Bit-serial: it checks the wordline enables equal the plane of the activations that were streamed.
+  PWM (D8): it writes the activations' pulse widths for the harness's PWM checker (tb/hdl/pwm_check.v), which counts
+  every wordline's driven cycles in the window, and whose counts of windows and violations it checks after the
+  MVMs; the harness presents the code to the comparators only after the window.
 * :class:`OutputMonitor` - wakes once per MVM on ``cap_done`` and reads the captured output beats.
 * :class:`Scoreboard` - compares every output with the golden model (:meth:`Workload.expected`, i.e. model/adc.py
   and model/arith.py), bit for bit, and the saturation counters with the golden counts.
@@ -20,12 +23,13 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge, Timer
 
 from neurophase.model.checks import signed_range
-from neurophase.model.interface import (BN_CTRL, TILE_ID, TILE_MODE, TileCtrl, TileErr, TileReg, pack_lanes,
-                                       unpack_lanes)
+from neurophase.model.interface import (BN_CTRL, TILE_FORMAT, TILE_GEOMETRY, TILE_ID, TILE_MODE, InputEncoding,
+                                        TileCtrl, TileErr, TileReg, pack_lanes, unpack_lanes)
 from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.pwm_check import PwmWindow
 from neurophase.tb.runner import params
 from neurophase.tb.tile_workload import Workload
 
@@ -70,7 +74,7 @@ class RegisterDriver:
         for s, b in zip(wl.scale.tolist(), wl.bias.tolist()):
             await self.write(TileReg.BN_SCALE, s)
             await self.write(TileReg.BN_BIAS, b)
-        await self.write(TileReg.MODE, TILE_MODE.encode(raw=wl.raw, autostart=autostart))
+        await self.write(TileReg.MODE, TILE_MODE.encode(raw=wl.raw, autostart=autostart, encoding=wl.encoding))
         await self.write(TileReg.CTRL, TileCtrl.CLEAR_COUNTERS)
         errors = await self.read(TileReg.ERRORS)
         assert errors == 0, f"configuration raised errors {TileErr(errors)!r}"
@@ -96,28 +100,55 @@ class ActivationDriver:
 
 
 class CrossbarStandIn:
-    """The analog crossbar: on each ``pulse`` checks the wordlines and drives the plane's current codes."""
+    """The analog crossbar: on each ``pulse`` drives the read's current codes and checks the wordlines (bit-serial:
+    here against the plane; PWM: in the harness's checker, against the pulse widths written here)."""
 
     def __init__(self, dut, wl):
         self.dut, self.wl = dut, wl
         self.log = logging.getLogger("tb.tile.crossbar")
         self.wl_errors = []
         self.icode_bits = wl.adc.current_code_bits
+        self.pwm = wl.encoding is InputEncoding.PWM
+        self.window = PwmWindow(wl.fmt.b_in)
+
+    def start(self):
+        """Tell the harness the tile's encoding (its PWM checker works only for PWM reads)."""
+        self.dut.pwm.value = int(self.pwm)
 
     async def run(self, mvms):
+        self._windows0 = self.windows()
         for k in mvms:
-            planes, icodes = self.wl.planes(k), self.wl.current_codes(k)
-            for b in range(self.wl.fmt.b_in):
+            icodes = self.wl.current_codes(k)
+            expected = self.window.width_planes(self.wl.x[k])[0] if self.pwm else self.wl.planes(k)
+            for r in range(self.wl.reads):
                 await RisingEdge(self.dut.pulse)
                 await FallingEdge(self.dut.clk)
-                self.dut.icode.value = pack_lanes(icodes[b], self.icode_bits)
-                got = self.dut.wl.value.to_unsigned()
-                want = pack_lanes(planes[b], 1)
-                if got != want:
-                    self.wl_errors.append((k, b))
-                    self.log.error("MVM %d plane %d: wordlines %x, expected %x", k, b, got, want)
+                self.dut.icode.value = pack_lanes(icodes[r], self.icode_bits)
+                if self.pwm:
+                    widths = np.zeros((len(expected), self.wl.rows), np.uint8)
+                    widths[:, :self.wl.rows_used] = expected
+                    self.dut.wl_width.value = pack_lanes(widths, 1)
+                else:
+                    got, want = self.dut.wl.value.to_unsigned(), pack_lanes(expected[r], 1)
+                    if got != want:
+                        self.wl_errors.append((k, r))
+                        self.log.error("MVM %d plane %d: wordlines %x, expected %x", k, r, got, want)
                 if self.dut.adc_range.value.to_unsigned() != self.wl.adc_range:
-                    self.wl_errors.append((k, b, "adc_range"))
+                    self.wl_errors.append((k, r, "adc_range"))
+
+    def windows(self):
+        """(windows checked, violations) of the harness's PWM checker so far."""
+        return self.dut.pwm_reads.value.to_unsigned(), self.dut.pwm_errors.value.to_unsigned()
+
+    def check_windows(self, mvms):
+        """After the outputs of the last :meth:`run`'s ``mvms`` MVMs came out (so every window has ended): a PWM
+        tile's checker saw one window per MVM and no violation."""
+        if not self.pwm:
+            return
+        reads, errors = (now - before for now, before in zip(self.windows(), self._windows0))
+        if reads != mvms or errors:
+            self.wl_errors.append(("pwm", reads, errors))
+            self.log.error("PWM checker: %d windows checked of %d MVMs, %d violations", reads, mvms, errors)
 
 
 class OutputMonitor:
@@ -187,33 +218,41 @@ class TileTB:
         self.dut.act_count.value = 0
         self.dut.throttle.value = 0
         self.dut.icode.value = 0
+        self.dut.wl_width.value = 0
+        self.crossbar.start()
 
     async def stream(self, mvms, throttle=0):
         """Stream MVMs ``mvms`` through the tile (already configured, AUTOSTART) with the output throttled by
-        ``throttle``; check the wordlines and return the captured outputs (mvms, cols) and completion cycles."""
+        ``throttle``; the wordlines are checked (:attr:`CrossbarStandIn.wl_errors`); returns the captured outputs
+        (mvms, cols) and completion cycles."""
         self.dut.throttle.value = throttle
         crossbar = cocotb.start_soon(self.crossbar.run(mvms))
         acts = cocotb.start_soon(self.acts.run(mvms))
         got, cycles = await self.monitor.collect(len(mvms))
         await acts
         await crossbar
-        assert not self.crossbar.wl_errors, f"wordline/range mismatches at {self.crossbar.wl_errors[:5]}"
+        self.crossbar.check_windows(len(mvms))
         return got, cycles
 
     async def run_mvms(self, mvms, throttle=0):
-        """:meth:`stream` MVMs ``mvms``, check the output order and score them; returns the golden result and the
-        completion cycles."""
+        """:meth:`stream` MVMs ``mvms`` and score them; returns the golden result and the completion cycles (the
+        checks so far: :meth:`assert_clean`)."""
         mvms = list(mvms)
         got, cycles = await self.stream(mvms, throttle)
-        assert not self.dut.cap_order_err.value, "output beats out of channel order or with a wrong last flag"
         want = self.scoreboard.check(mvms, got)
         return want, cycles
 
-    async def check_mvms(self, mvms, throttle=0):
-        """:meth:`run_mvms`, then require every output and the saturation counters to match the golden model;
-        returns the completion cycles."""
-        want, cycles = await self.run_mvms(mvms, throttle)
+    def assert_clean(self):
+        """Every output so far matched the golden model, in channel order, and the wordlines were right."""
+        assert not self.dut.cap_order_err.value, "output beats out of channel order or with a wrong last flag"
+        assert not self.crossbar.wl_errors, f"wordline/range mismatches at {self.crossbar.wl_errors[:5]}"
         assert self.scoreboard.mismatches == 0, f"{self.scoreboard.mismatches} outputs differ from the golden model"
+
+    async def check_mvms(self, mvms, throttle=0):
+        """:meth:`run_mvms`, then require every output, the wordlines and the saturation counters to match the golden
+        model; returns the completion cycles."""
+        want, cycles = await self.run_mvms(mvms, throttle)
+        self.assert_clean()
         await self.scoreboard.check_counters(self.regs, want)
         return cycles
 
@@ -227,17 +266,18 @@ async def registers_reset_values_and_read_back(dut):
     r = tb.regs
     wl = tb.wl
     assert await r.read(TileReg.ID) == TILE_ID
-    assert await r.read(TileReg.GEOMETRY) == wl.rows | wl.columns << 16
-    assert await r.read(TileReg.FORMAT) == wl.fmt.b_in | wl.fmt.b_adc << 8 | wl.fmt.acc_bits << 16 | \
-        wl.acts_per_beat << 24
+    assert await r.read(TileReg.GEOMETRY) == TILE_GEOMETRY.encode(rows=wl.rows, columns=wl.columns)
+    assert await r.read(TileReg.FORMAT) == TILE_FORMAT.encode(b_in=wl.fmt.b_in, b_adc=wl.fmt.b_adc,
+                                                              acc_bits=wl.fmt.acc_bits, acts_per_beat=wl.acts_per_beat)
     assert await r.read(TileReg.ROWS_USED) == wl.rows
     assert await r.read(TileReg.COLS_USED) == wl.columns
     assert await r.read(TileReg.ERRORS) == 0
     assert await r.read(TileReg.STATUS) == 0
     smax = signed_range(wl.fmt.scale_bits)[1]
-    values = {TileReg.ROWS_USED: wl.rows_used, TileReg.COLS_USED: wl.cols_used, TileReg.BN_CTRL: wl.fmt.shift_max | 3 << 8,
-              TileReg.MODE: TILE_MODE.encode(raw=1), TileReg.ADC_RANGE: wl.adc_range, TileReg.BN_CHANNEL: wl.columns - 1,
-              TileReg.BN_SCALE: -smax - 1}
+    values = {TileReg.ROWS_USED: wl.rows_used, TileReg.COLS_USED: wl.cols_used,
+              TileReg.BN_CTRL: BN_CTRL.encode(shift=wl.fmt.shift_max, relu=1, last=1),
+              TileReg.MODE: TILE_MODE.encode(raw=1), TileReg.ADC_RANGE: wl.adc_range,
+              TileReg.BN_CHANNEL: wl.columns - 1, TileReg.BN_SCALE: -smax - 1}
     for reg, v in values.items():
         await r.write(reg, v)
         got = await r.read(reg, signed=reg == TileReg.BN_SCALE)
@@ -275,7 +315,8 @@ async def illegal_register_accesses_are_flagged_and_not_applied(dut):
     smax = signed_range(wl.fmt.scale_bits)[1]
     bad = [(TileReg.ROWS_USED, 0, wl.rows), (TileReg.ROWS_USED, wl.rows + 1, wl.rows), (TileReg.COLS_USED, 0, wl.columns),
            (TileReg.COLS_USED, wl.columns + 1, wl.columns), (TileReg.BN_CTRL, wl.fmt.shift_max + 1, 0),
-           (TileReg.BN_CTRL, 1 << 12, 0), (TileReg.MODE, 4, 0), (TileReg.ADC_RANGE, 0, 1000), (TileReg.ADC_RANGE, 1 << 16, 1000),
+           (TileReg.BN_CTRL, 1 << 12, 0), (TileReg.MODE, TILE_MODE.encode(encoding=2), 0),
+           (TileReg.MODE, 1 << 4, 0), (TileReg.ADC_RANGE, 0, 1000), (TileReg.ADC_RANGE, 1 << 16, 1000),
            (TileReg.BN_CHANNEL, wl.columns, 0), (TileReg.BN_SCALE, smax + 1, 0), (TileReg.CTRL, 8, 0)]
     for reg, value, keep in bad:
         await r.write(reg, value)
@@ -306,7 +347,8 @@ async def illegal_register_accesses_are_flagged_and_not_applied(dut):
     got, _ = await monitor
     await crossbar
     tb.scoreboard.check([0], got)
-    assert tb.scoreboard.mismatches == 0
+    tb.crossbar.check_windows(1)
+    tb.assert_clean()
     assert await r.read(TileReg.STATUS) & 2, "STATUS.done not set after the MVM"
     # In AUTOSTART mode START is always an error: the tile starts by itself.
     await r.write(TileReg.MODE, TILE_MODE.encode(autostart=1))
@@ -350,8 +392,11 @@ async def reset_in_the_middle_of_an_mvm_recovers(dut):
     await tb.regs.configure(tb.wl)
     crossbar = cocotb.start_soon(tb.crossbar.run([0]))
     await tb.acts.run([0])
-    for _ in range(tb.wl.fmt.b_in // 2):
+    # Half way through the reads (bit-serial), or through the PWM read's window.
+    for _ in range(max(1, tb.wl.reads // 2)):
         await RisingEdge(dut.pulse)
+    if tb.crossbar.pwm:
+        await Timer(tb.crossbar.window.cycles // 2 * CLOCK_NS, unit="ns")
     crossbar.cancel()
     await reset(dut)
     await ReadOnly()
@@ -362,7 +407,7 @@ async def reset_in_the_middle_of_an_mvm_recovers(dut):
     assert await tb.regs.read(TileReg.ROWS_USED) == tb.wl.rows, "registers not back at their reset values"
     await tb.regs.configure(tb.wl)
     await tb.run_mvms(range(min(2, tb.wl.mvms)))
-    assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
+    tb.assert_clean()
 
 
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
@@ -389,6 +434,7 @@ async def workload_matches_golden(dut):
     counters = {r.name.lower(): await tb.regs.read(r) for r in
                 (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN, TileReg.MVM_COUNT, TileReg.BUSY_CYCLES)}
     result = dict(mvms=tb.wl.mvms, outputs_checked=tb.scoreboard.checked, mismatches=tb.scoreboard.mismatches,
+                  wordline_errors=len(tb.crossbar.wl_errors), order_error=bool(tb.dut.cap_order_err.value),
                   cycles=int(cycles[-1] - t0_cycle), mvm_wall_s=wall,
                   cycles_per_mvm=float((cycles[-1] - t0_cycle) / tb.wl.mvms),
                   counters=counters,
@@ -398,6 +444,6 @@ async def workload_matches_golden(dut):
         with open(tb.p["result"], "w") as f:
             json.dump(result, f, indent=1)
     tb.log.info("%s", result)
-    assert tb.scoreboard.mismatches == 0, f"{tb.scoreboard.mismatches} outputs differ from the golden model"
+    tb.assert_clean()
     await tb.scoreboard.check_counters(tb.regs, want)
 

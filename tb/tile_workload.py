@@ -1,6 +1,6 @@
-"""A tile workload for the tile testbench: geometry, register values, activations and per-plane column currents.
+"""A tile workload for the tile testbench: geometry, register values, activations and per-read column currents.
 
-Ref: docs/architecture.md §4. A workload is everything the crossbar stand-in and the scoreboard need, computed
+Ref: docs/architecture.md §4, D8. A workload is everything the crossbar stand-in and the scoreboard need, computed
 outside the simulator by the golden model (model/tile.py, or model/chip.py for the reference network) and handed to
 the cocotb testbench as one ``.npz`` file, so the simulator process only replays it. The expected outputs are not
 stored: the scoreboard derives them from the currents with the golden model's own functions (:meth:`expected`).
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from neurophase.model.adc import AdcConfig, convert, current_code, rail_hits
-from neurophase.model.arith import PeripheryFormat, bit_planes, bn_requantise, shift_and_add
+from neurophase.model.arith import PeripheryFormat, accumulate, bit_planes, bn_requantise
 from neurophase.model.checks import check_int, signed_range
-from neurophase.model.interface import ADC_RANGE_STEP_A, adc_range_code
+from neurophase.model.interface import InputEncoding, adc_range_code, adc_range_covering, adc_range_current
 
 __all__ = ["Workload", "Expected", "random_workload"]
 
@@ -31,7 +31,8 @@ class Expected:
 
 @dataclass
 class Workload:
-    """MVMs for one tile. ``currents`` are the golden model's differential column currents (A) of every plane."""
+    """MVMs for one tile read with ``encoding``. ``currents`` are the golden model's differential column currents (A)
+    of every read: the b_in bit-planes (MSB first), or the one PWM read's window mean current (D8)."""
     rows: int
     columns: int
     columns_per_adc: int
@@ -43,7 +44,7 @@ class Workload:
     rows_used: int
     cols_used: int
     x: np.ndarray               # (mvms, rows_used) unsigned activations
-    currents: np.ndarray        # (b_in, mvms, columns) A, plane 0 = MSB
+    currents: np.ndarray        # (reads, mvms, columns) A; bit-serial: plane 0 = MSB
     scale: np.ndarray           # (cols_used,) BN registers
     bias: np.ndarray
     shift: int
@@ -51,18 +52,25 @@ class Workload:
     last: bool
     raw: bool                   # stream accumulators (partial sums) instead of BN outputs
     meta: dict = field(default_factory=dict)   # tile, layer, images, time, seed: for reports only
+    encoding: InputEncoding = InputEncoding.BIT_SERIAL     # the tile's MODE.encoding
 
     def __post_init__(self):
         check_int("rows_used", self.rows_used, 1, self.rows)
         check_int("cols_used", self.cols_used, 1, self.columns)
-        if self.x.shape[1:] != (self.rows_used,) or self.currents.shape != (self.fmt.b_in, len(self.x),
-                                                                            self.columns):
-            raise ValueError(f"x must be (mvms, {self.rows_used}) and currents ({self.fmt.b_in}, mvms, "
-                             f"{self.columns}), got {self.x.shape} and {self.currents.shape}")
+        self.encoding = InputEncoding.parse(self.encoding)
+        reads = self.reads
+        if self.x.shape[1:] != (self.rows_used,) or self.currents.shape != (reads, len(self.x), self.columns):
+            raise ValueError(f"x must be (mvms, {self.rows_used}) and currents ({reads}, mvms, {self.columns}), "
+                             f"got {self.x.shape} and {self.currents.shape}")
 
     @property
     def mvms(self):
         return len(self.x)
+
+    @property
+    def reads(self):
+        """Reads per MVM (:meth:`InputEncoding.reads`)."""
+        return self.encoding.reads(self.fmt.b_in)
 
     @property
     def adc(self):
@@ -81,7 +89,7 @@ class Workload:
         return out
 
     def current_codes(self, k):
-        """Integer current codes (b_in, columns) the crossbar stand-in drives into the comparators for MVM ``k``."""
+        """Integer current codes (reads, columns) the crossbar stand-in drives into the comparators for MVM ``k``."""
         return current_code(self.currents[:, k], self.adc)
 
     def expected(self, mvms=None):
@@ -89,7 +97,7 @@ class Workload:
         sel = slice(None) if mvms is None else np.asarray(mvms)
         codes = convert(self.currents[:, sel, :self.cols_used], self.adc)
         low, high = rail_hits(codes, self.adc)
-        acc, sat_acc = shift_and_add(codes, self.fmt)
+        acc, sat_acc = accumulate(codes, self.fmt, self.encoding)
         if self.raw:
             out, sat_bn = acc, 0
         else:
@@ -101,8 +109,9 @@ class Workload:
     def save(self, path):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("fmt", "meta")}
-        np.savez(path, fmt=np.array(repr(asdict(self.fmt))), meta=np.array(repr(self.meta)), **arrays)
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("fmt", "meta", "encoding")}
+        np.savez(path, fmt=np.array(repr(asdict(self.fmt))), meta=np.array(repr(self.meta)),
+                 encoding=np.array(self.encoding.label), **arrays)
         return path
 
     @classmethod
@@ -123,9 +132,11 @@ class Workload:
 
 
 def random_workload(*, rows, columns, columns_per_adc=1, acts_per_beat=8, fmt=PeripheryFormat(), rows_used=None,
-                    cols_used=None, mvms=4, seed=0, t=3600.0, raw=False, relu=True, last=False, i_fs=None):
-    """A randomly programmed tile (model/tile.py, with programming noise, drift to ``t`` and read noise) and random
-    activations, with BN registers drawn so the outputs spread over their range (some saturate)."""
+                    cols_used=None, mvms=4, seed=0, t=3600.0, raw=False, relu=True, last=False, i_fs=None,
+                    encoding=InputEncoding.BIT_SERIAL):
+    """A randomly programmed tile (model/tile.py, with programming noise, drift to ``t`` and read noise) read with
+    ``encoding`` and random activations, with BN registers drawn so the outputs spread over their range (some
+    saturate)."""
     from neurophase.model.tile import CrossbarTile, TileConfig
     rng = np.random.default_rng(seed)
     rows_used = rows if rows_used is None else rows_used
@@ -135,12 +146,12 @@ def random_workload(*, rows, columns, columns_per_adc=1, acts_per_beat=8, fmt=Pe
     tile = CrossbarTile.program(w, seed=seed, adc=adc, fmt=fmt, config=TileConfig(rows=rows, bitlines=2 * columns))
     x = rng.integers(0, 1 << fmt.b_in, size=(mvms, rows_used))
     x[0] = 0    # corner case: an all-zero first vector leaves every accumulator at its reset value
-    currents = tile.bitline_currents(x, t, rng)
+    currents = tile.bitline_currents(x, t, rng, encoding=encoding)
     if i_fs is None:
-        # A full scale a little under the largest plane current: most codes in range, a few on the rails.
-        i_fs = float(np.ceil(np.abs(currents).max() * 0.8 / ADC_RANGE_STEP_A)) * ADC_RANGE_STEP_A
+        # A full scale a little under the largest read current: most codes in range, a few on the rails.
+        i_fs = adc_range_current(adc_range_covering(float(np.abs(currents).max()) * 0.8))
     adc = AdcConfig(bits=fmt.b_adc, i_fs=i_fs)
-    acc, _ = shift_and_add(convert(currents[:, :, :cols_used], adc), fmt)
+    acc, _ = accumulate(convert(currents[:, :, :cols_used], adc), fmt, encoding)
     smax = signed_range(fmt.scale_bits)[1]
     scale = rng.integers(-smax // 4, smax, size=cols_used)
     scale[0] = smax if cols_used > 1 else scale[0]     # extremes of the scale register
@@ -156,4 +167,4 @@ def random_workload(*, rows, columns, columns_per_adc=1, acts_per_beat=8, fmt=Pe
                     fmt=fmt, frac_bits=adc.frac_bits, i_fs=i_fs, adc_range=adc_range_code(i_fs),
                     rows_used=rows_used, cols_used=cols_used, x=x, currents=currents, scale=scale, bias=bias,
                     shift=shift, relu=relu, last=last, raw=raw,
-                    meta=dict(tile=None, layer="random", seed=seed, time=t))
+                    meta=dict(tile=None, layer="random", seed=seed, time=t), encoding=encoding)

@@ -2,6 +2,7 @@
 naming what is wrong and what is allowed, exit status 2 (130 for Ctrl-C), no traceback; --debug adds the traceback."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from neurophase.cli import main
 from neurophase.model.network import WEIGHTS_PATH, load_weights, save_weights
+from neurophase.model.zoo.digits import CALIB_PATH, ONNX_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 NPZ = "(give a .npz written by `neurophase train`)"
@@ -31,6 +33,13 @@ def files(tmp_path):
     save_weights(tmp_path / "shape.npz", params, meta)
     (tmp_path / "tech.toml").write_text("[target]\nnode_nm = 28\n")
     (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    # networks (--network, --calib, --data, neurophase import): a file that is not ONNX, the digits CNN as ONNX,
+    # calibration inputs with two arrays, a test set without labels
+    (tmp_path / "bad.onnx").write_text("not an ONNX model\n")
+    shutil.copy(ONNX_PATH, tmp_path / "digits.onnx")
+    shutil.copy(CALIB_PATH, tmp_path / "calib.npz")
+    np.savez(tmp_path / "calib2.npz", a=np.zeros(3), b=np.zeros(3))
+    np.savez(tmp_path / "nolabels.npz", x=np.zeros((3, 1, 8, 8)))
     readonly = tmp_path / "readonly"
     readonly.mkdir()
     readonly.chmod(0o555)
@@ -78,8 +87,11 @@ CASES = [
     (["bench", "--chip-images", "-1"], "--chip-images: must be an integer in [0, 360], got -1"),
     (["bench", "--threads", "0"], "--threads: must be an integer in [1, 64], got 0"),
     (["sim", "--inject-fault", "3"], "--inject-fault needs --tile (the self-test configures one tile wrongly)"),
-    (["sim", "--tile", "abc"], "--tile: must be an integer in [0, 143], got 'abc'"),
-    (["sim", "--images", "abc"], "--images: must be a number of images in [1, 360] or 'all', got 'abc'"),
+    (["sim", "--tile", "abc"], "--tile: must be an integer >= 0, got 'abc'"),
+    (["sim", "--tile", "144"], "--tile must be an integer in [0, 143], got 144"),
+    (["sim", "--images", "abc"], "--images: must be a number of images >= 1 or 'all', got 'abc'"),
+    (["sim", "--images", "361"], "--images must be a number of images in [1, 360] or 'all', got 361"),
+    (["sim", "--encoding", "pdm"], "--encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
     (["sim", "--seed", "x"], "--seed: must be an integer in [0, 4294967295], got 'x'"),
     (["sim", "--time", "abc"], "--time: must be a finite number >= 0, got 'abc'"),
     (["sim", "--time", "nan"], "--time: must be a finite number >= 0, got 'nan'"),
@@ -93,6 +105,31 @@ CASES = [
     (["train", "--target-time", "10"], "--target-time needs --drift-aware (it sets the drift injected in training)"),
     (["coverage", "--jobs", "0"], "--jobs: must be an integer in [1, 64], got 0"),
     (["map", "--tiles", "x"], "--tiles: must be an integer in [1, 65536], got 'x'"),
+    # networks: --network, --calib, --data on every command (checked before any work)
+    (["map", "--network", "{tmp}/bad.onnx", "--calib", "{tmp}/calib.npz"], "{tmp}/bad.onnx is not an ONNX model: "
+     "Error parsing message with type 'onnx.ModelProto': Wire format was corrupt"),
+    (["map", "--network", "{tmp}/digits.onnx"],
+     "--network {tmp}/digits.onnx: an ONNX network needs --calib CALIB.npz (calibration inputs)"),
+    (["map", "--network", "{tmp}/notes.txt"], "--network: must be 'digits', a network file (.npz from `neurophase "
+     "import`) or an ONNX file (.onnx), got '{tmp}/notes.txt'"),
+    (["map", "--network", "{tmp}/none.npz"],
+     "--network: {tmp}/none.npz: no such file (give an existing network file (.npz from `neurophase import`))"),
+    (["map", "--network", "{tmp}/shape.npz"], "{tmp}/shape.npz is not a network file written by `neurophase import`"),
+    (["map", "--calib", "{tmp}/calib.npz"], "--calib is for an ONNX --network (calibration inputs), got --network "
+     "digits"),
+    (["infer", "--network", "{tmp}/digits.onnx", "--calib", "{tmp}/calib.npz", "--weights", "{tmp}/shape.npz"],
+     "--weights is for the digits CNN; an imported network brings its weights"),
+    (["infer", "--images", "361"], "--images must be a number of test inputs in [1, 360] or 'all', got 361"),
+    (["infer", "--data", "{tmp}/nolabels.npz"],
+     "data file {tmp}/nolabels.npz must hold arrays 'x' (inputs) and 'y' (labels), got ['x']"),
+    (["drift-study", "--network", "{tmp}/digits.onnx", "--calib", "{tmp}/calib2.npz"],
+     "calibration file {tmp}/calib2.npz must hold an array 'x' or exactly one array, got ['a', 'b']"),
+    (["energy", "--images", "400"], "--images must be a number of test inputs in [1, 360] or 'all', got 400"),
+    (["sim", "--network", "{tmp}/digits.onnx", "--calib", "{tmp}/calib.npz"], "the whole-chip RTL testbench runs "
+     "the digits CNN; for another --network simulate one of its tiles with --tile N"),
+    (["bench", "--resnet50", "12"], "--resnet50: must be an integer in [0, 11], got 12"),
+    (["bench", "--resnet50-encodings", "pdm"],
+     "--resnet50-encodings: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
     (["sim", "--bogus"], None),     # argparse's own message, checked below
 ]
 
@@ -163,12 +200,12 @@ def test_ctrl_c_ends_with_one_line_and_status_130(argv, started, tmp_path):
 @pytest.mark.parametrize("variables, line", [
     (["WAVES=yes"], "*** WAVES must be 0 or 1, got 'yes'.  Stop."),
     (["QUICK=2"], "*** QUICK must be 0 or 1, got '2'.  Stop."),
-    (["TILE=abc"], "neurophase sim: error: --tile: must be an integer in [0, 143], got 'abc'"),
-    (["TILE=0", "IMAGES=abc"], "neurophase sim: error: --images: must be a number of images in [1, 360] or 'all', "
-                               "got 'abc'"),
+    (["TILE=abc"], "neurophase sim: error: --tile: must be an integer >= 0, got 'abc'"),
+    (["TILE=0", "IMAGES=abc"], "neurophase sim: error: --images: must be a number of images >= 1 or 'all', got 'abc'"),
     (["TILE=0", "SEED=x"], "neurophase sim: error: --seed: must be an integer in [0, 4294967295], got 'x'"),
     (["TILE=0", "T=abc"], "neurophase sim: error: --time: must be a finite number >= 0, got 'abc'"),
     (["SIM=modelsim"], "neurophase sim: error: --sim: invalid choice: 'modelsim' (choose from 'icarus', 'verilator')"),
+    (["ENCODING=pdm"], "neurophase sim: error: --encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
 ])
 def test_makefile_variables_are_rejected_with_the_allowed_range(variables, line):
     """`make sim` with a bad variable; the set-up is taken as done and the command is this interpreter's."""

@@ -14,7 +14,8 @@ from neurophase.model.drift import (CALIBRATION_SEED, N_CALIBRATION, calibration
                                     select_sensitive)
 from neurophase.model.drift_study import YEAR
 from neurophase.model.drift_training import DRIFT_WEIGHTS_PATH, DeviceNoiseInjector
-from neurophase.model.network import affine_registers, load_split, load_weights, quant_layers
+from neurophase.model.network import load_split, load_weights, quant_layers
+from neurophase.model.quantise import affine_registers
 from neurophase.model.train import forward
 
 CHIP_SEED = 5
@@ -72,11 +73,11 @@ def test_bn_recalibration_on_the_drifted_chip_matches_the_recorded_statistics(pr
     after programming (to within 1% of a channel's spread), where the uncorrected chip is far off."""
     chip0, ref = programmed
     chip, regs = recalibrated
-    _, trace = chip.run(calibration_images(), YEAR, CALIBRATION_SEED, record=True)
+    _, trace = chip.run(calibration_images(chip.network), YEAR, CALIBRATION_SEED, record=True)
     plain = copy.deepcopy(chip0)
-    _, trace_plain = plain.run(calibration_images(), YEAR, CALIBRATION_SEED, record=True)
+    _, trace_plain = plain.run(calibration_images(chip.network), YEAR, CALIBRATION_SEED, record=True)
     for ql in chip.qlayers:
-        name = ql.layer.name
+        name = ql.name
         for key, cs in layer_keys(chip, name):
             want_mean, want_std = _affine_stats(_ref_acc(ref, name, cs), ref.registers[key])
             got_mean, got_std = _affine_stats(trace.layer_acc[name][:, cs], regs[key])
@@ -169,13 +170,13 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     (model/drift.py recalibrate_bn) bit for bit, and the RTL's BN outputs with them equal the golden model's."""
     from neurophase.model.interface import adc_range_code
     from neurophase.tb.runner import run_cocotb
-    from neurophase.tb.tile_harness import COMPARATOR_BANK_V, TileHarness
+    from neurophase.tb.tile_harness import HDL_SOURCES, TileHarness
     from neurophase.tb.tile_workload import Workload
 
     geo = RTL_GEOMETRIES[geometry]
     chip0, ref = programmed
     chip, regs = recalibrated
-    _, trace = chip.run(calibration_images(), YEAR, CALIBRATION_SEED, record=True)   # the measurement run of fc
+    _, trace = chip.run(calibration_images(chip.network), YEAR, CALIBRATION_SEED, record=True)   # the measurement run of fc
     a = chip.mapping.layer_tiles("fc")[0]
     tile = chip.tiles[a.tile]
     key = ("fc", 0)
@@ -196,7 +197,7 @@ def test_bn_recalibration_from_rtl_accumulators_equals_the_golden_registers(sim,
     run_cocotb(component=harness, toplevel="np_tile_harness", test_module="neurophase.tb.bn_recal_tb", sim=sim,
                parameters=dict(workload=str(wl_path), recal=str(recal_path), result=str(result_path),
                                data_bits=harness.data_bits),
-               case=f"bn_recal_{geometry}", extra_sources=[COMPARATOR_BANK_V],
+               case=f"bn_recal_{geometry}", extra_sources=list(HDL_SOURCES),
                extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(N_CALIBRATION * 2 * (40 * wl.columns + 3000) / 100)})
     with np.load(result_path) as f:
         got = {k: f[k] for k in f.files}

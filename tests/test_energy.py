@@ -486,10 +486,10 @@ def test_twin_power_claim_holds_where_the_band_reaches_it():
 def test_analytic_mvm_counts_match_the_golden_model_run_of_the_reference_cnn():
     from neurophase.energy import reference_evaluations
     from neurophase.model.chip import reference_chip
-    from neurophase.model.network import load_split
+    from neurophase.model.read_energy import tile_read_energy
     images, tech = 3, load_technology()
     chip = reference_chip(0)
-    _, trace = chip.run(load_split()[2][:images], 3600.0, 0, record=True)
+    _, trace = chip.run(chip.network.test.x[:images], 3600.0, 0, record=True)
     for w in works_from_mapping(chip.mapping):
         tiles = chip.mapping.layer_tiles(w.name)
         x = traced_layer_inputs(trace, chip.mapping, w.name)
@@ -500,8 +500,18 @@ def test_analytic_mvm_counts_match_the_golden_model_run_of_the_reference_cnn():
                                        for a in tiles)
         # Every recorded plane current is one ADC conversion per used column.
         assert ev.adc_conversions == sum(trace.tile_codes[a.tile][:, :, :a.columns].size for a in tiles)
-    evals = reference_evaluations(tech, cycle_model=CycleModel.from_technology(tech), images=images)
+    evals, run = reference_evaluations(tech, cycle_model=CycleModel.from_technology(tech), images=images)
     assert all(ev.fits and ev.energy["pcm_read"] > 0 for b in evals.values() for ev in b.values())
+    # Measured chunk by chunk without a trace, the run gives what the trace gives: the activation statistics of each
+    # layer's inputs, the read energy of the activations, and every conversion (used columns) in the ADC counts.
+    for w in works_from_mapping(chip.mapping):
+        got, want = run.activity(w.name), measured_activity(traced_layer_inputs(trace, chip.mapping, w.name), 8)
+        assert (got.mean_popcount, got.mean_code, got.p_nonzero) == (want.mean_popcount, want.mean_code,
+                                                                     want.p_nonzero)
+        assert run.adc[w.name].conversions == count_events(w, activity=got, fmt=chip.config.fmt,
+                                                           images=images).adc_conversions
+    whole = sum(tile_read_energy(chip.tiles[n], x, 3600.0, t_unit=1.0) for n, x in trace.tile_inputs.items())
+    assert sum(run.energy_per_unit[(n, InputEncoding.BIT_SERIAL)] for n in chip.tiles) == pytest.approx(whole)
 
 
 # -- NeuroSim cross-check ---------------------------------------------------------------------------------------------

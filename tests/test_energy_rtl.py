@@ -1,4 +1,5 @@
-"""Analytic event counts against the tile RTL: MVMs and clock cycles per MVM agree exactly."""
+"""Analytic event counts against the tile RTL: MVMs and clock cycles per MVM agree exactly, for either input
+encoding."""
 
 import pytest
 
@@ -19,22 +20,23 @@ CASES = {
 
 @pytest.mark.slow  # two tile RTL runs per case under Icarus, about a minute each
 @pytest.mark.sim
+@pytest.mark.parametrize("encoding", list(InputEncoding), ids=lambda e: e.label)
 @pytest.mark.parametrize("case", CASES)
-def test_tile_rtl_cycles_per_mvm_match_the_cycle_model(case, tmp_path):
+def test_tile_rtl_cycles_per_mvm_match_the_cycle_model(case, encoding, tmp_path):
     from neurophase.tb.tile_sim import run_workload
     from neurophase.tb.tile_workload import random_workload
     kw, fmt = CASES[case], PeripheryFormat()
     runs = {}
     for mvms in (3, 9):
-        wl = random_workload(seed=5, fmt=fmt, mvms=mvms, **kw)
-        # One case name for both runs: the harness is the same, so the second run reuses the build.
+        wl = random_workload(seed=5, fmt=fmt, mvms=mvms, encoding=encoding, **kw)
+        # One case name for both runs and encodings: the harness is the same, so later runs reuse the build.
         runs[mvms] = run_workload(wl, sim="icarus", case=f"energy_{case}", workdir=tmp_path / str(mvms),
                                   testcase="workload_matches_golden")
         assert runs[mvms]["mismatches"] == 0
         assert runs[mvms]["counters"]["mvm_count"] == count_events(
             LayerWork(case, kw["rows_used"], kw["cols_used"], mvms, (kw["rows_used"],), (kw["cols_used"],)),
-            activity=measured_activity(wl.x, fmt.b_in), fmt=fmt).mvms
+            activity=measured_activity(wl.x, fmt.b_in), encoding=encoding, fmt=fmt).mvms
     # The first load and the last drain cancel in the difference: what remains is the steady MVM period.
     period = (runs[9]["cycles"] - runs[3]["cycles"]) / 6
     model = CycleModel(acts_per_beat=kw["acts_per_beat"])
-    assert period == model.mvm_cycles(InputEncoding.BIT_SERIAL, fmt, kw["rows_used"], kw["cols_used"])
+    assert period == model.mvm_cycles(encoding, fmt, kw["rows_used"], kw["cols_used"])

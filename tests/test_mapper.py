@@ -63,8 +63,24 @@ def test_plan_reports_a_network_larger_than_the_chip_without_failing():
     layers = [("conv", 2304, 512, 49), ("fc", 2048, 1000, 1)]       # 9 x 4 + 8 x 8 = 100 tiles
     m = plan([(f"{n}{i}", f, o, k) for i in range(2) for n, f, o, k in layers])
     assert m.tiles_needed == 200 and not m.fits
-    assert "200 of 144 tiles used" in m.table() and "DOES NOT FIT (200 > 144)" in m.table()
-    assert plan(layers).fits
+    assert "200 tiles needed, the chip has 144: DOES NOT FIT one chip; placed on 2 chips, or 2 programming passes" \
+        in m.table()
+    assert "chip 1: 56 of 144 tiles (fc1 .. fc1)" in m.table()
+    assert [(t.chip, t.slot) for t in m.tiles[143:145]] == [(0, 143), (1, 0)]
+    assert plan(layers).fits and plan(layers).chips == 1
+
+
+def test_a_reduction_group_never_spans_two_chips():
+    # 140 tiles, then a layer of 3 column blocks of 4 row tiles: its first group would straddle tiles 140..143|144.
+    m = plan([("a", 256, 128 * 140, 1), ("b", 1024, 384, 1)])
+    b = m.layer_tiles("b")
+    assert [(t.chip, t.slot) for t in b[:5]] == [(0, 140), (0, 141), (0, 142), (0, 143), (1, 0)]
+    m = plan([("a", 256, 128 * 141, 1), ("b", 1024, 384, 1)])
+    assert [(t.chip, t.slot) for t in m.layer_tiles("b")[:4]] == [(1, 0), (1, 1), (1, 2), (1, 3)]
+    assert m.chips == 2 and len(m.chip_tiles(0)) == 141
+    with pytest.raises(ValueError, match=r"layer c: fan-in 37120 needs a reduction group of 145 tiles, more than the "
+                                         r"144 tiles of a chip"):
+        plan([("c", 256 * 145, 8, 1)])
 
 
 @pytest.mark.parametrize("layers, match", [

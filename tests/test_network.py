@@ -5,9 +5,9 @@ import pytest
 
 from neurophase.model import train as T
 from neurophase.model.arith import PeripheryFormat
-from neurophase.model.network import (N_TEST, REFERENCE_NET, affine_registers, col2im, digital_forward,
-                                      fp32_logits, fp32_params, im2col, input_codes, layer_shapes, load_split,
-                                      load_weights, quant_layers, quantise_weights)
+from neurophase.model.network import (N_TEST, REFERENCE_NET, col2im, digits_inputs, digits_network, fp32_logits,
+                                      fp32_params, im2col, layer_shapes, load_split, load_weights)
+from neurophase.model.quantise import affine_registers, digital_forward, quantise_weights
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_training_is_deterministic():
 def test_shipped_weights_reproduce_the_reported_accuracies_exactly(shipped, split):
     params, meta = shipped
     _, _, x_te, y_te = split
-    int8 = digital_forward(quant_layers(params), x_te)
+    int8 = digital_forward(digits_network(params), digits_inputs(x_te))
     assert np.mean(int8.argmax(axis=1) == y_te) == meta["int8_test_accuracy"]
     assert np.mean(fp32_logits(fp32_params(params), x_te).argmax(axis=1) == y_te) == meta["fp32_test_accuracy"]
     assert meta["int8_test_accuracy"] >= 0.95 and meta["fp32_test_accuracy"] >= 0.95
@@ -94,7 +94,7 @@ def test_integer_path_matches_the_quantisation_aware_forward(shipped, split):
     _, _, x_te, _ = split
     float_logits, _ = T.forward(dict(params), x_te, "qat")
     float_codes = float_logits / params["fc.s_out"]
-    int_logits = digital_forward(quant_layers(params), x_te)
+    int_logits = digital_forward(digits_network(params), digits_inputs(x_te))
     assert np.abs(float_codes - int_logits).max() <= 0.01 * T.TrainConfig().logit_code_max
     assert np.mean(float_codes.argmax(axis=1) == int_logits.argmax(axis=1)) >= 0.995
 
@@ -123,12 +123,18 @@ def test_affine_registers_fit_the_format_with_the_largest_shift():
 ])
 def test_bad_pixels_raise(pixels, match):
     with pytest.raises(ValueError, match=match):
-        input_codes(pixels)
+        digits_inputs(pixels)
 
 
-def test_wrong_image_shape_raises(shipped):
-    with pytest.raises(ValueError, match=r"pixels must have shape \(any, 8, 8, 1\)"):
-        digital_forward(quant_layers(shipped[0]), np.zeros((2, 8, 8), np.int64))
+def test_wrong_input_shape_raises(shipped):
+    with pytest.raises(ValueError, match=r"inputs must have shape \(any, 1, 8, 8\), got \(2, 8, 8\)"):
+        digital_forward(digits_network(shipped[0]), np.zeros((2, 8, 8)))
+
+
+def test_digits_inputs_give_the_codes_15_times_the_pixel():
+    pixels = np.arange(64).reshape(1, 8, 8, 1) % 17
+    net = digits_network()
+    assert np.array_equal(net.input_codes(digits_inputs(pixels)), 15 * pixels)
 
 
 def test_train_config_rejects_bad_values():

@@ -9,42 +9,9 @@ import pytest
 from neurophase.model.arith import bit_planes
 from neurophase.model.interface import InputEncoding
 from neurophase.rtl.encoder_bit_serial import BitSerialEncoder
-from neurophase.tb.amaranth_sim import simulate
+from neurophase.tb.amaranth_sim import record_encoder
 
 ROWS = 12
-
-
-def _record(b_in, adc_latency, x, mvms=2):
-    """Run ``mvms`` MVMs of vector ``x`` with an ADC model that raises ``adc_done`` ``adc_latency`` cycles after
-    ``adc_start``; returns the cycle-by-cycle outputs of each MVM (from the cycle after ``start`` to the last
-    ``code_valid``) and the wordlines after it."""
-    dut = BitSerialEncoder(rows=ROWS, b_in=b_in)
-    trace = []
-
-    async def testbench(ctx):
-        for i, v in enumerate(x):
-            ctx.set(dut.x[i], v)
-        for _ in range(mvms):
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            cycles, done_at = [], None
-            while True:
-                if ctx.get(dut.adc_start):
-                    done_at = adc_latency
-                ctx.set(dut.adc_done, done_at == 0)
-                row = {name: ctx.get(getattr(dut, name))
-                       for name in ("wl", "pulse", "adc_start", "code_valid", "first", "last")}
-                cycles.append(row)
-                done_at = None if done_at in (None, 0) else done_at - 1
-                await ctx.tick()
-                if row["code_valid"] and row["last"]:
-                    break
-            ctx.set(dut.adc_done, 0)
-            trace.append((cycles, ctx.get(dut.wl)))
-
-    simulate(dut, testbench)
-    return dut, trace
 
 
 @pytest.mark.parametrize("b_in, adc_latency", [(8, 9), (4, 2), (1, 3)])
@@ -52,7 +19,8 @@ def test_each_bit_plane_is_one_read_msb_first(b_in, adc_latency):
     rng = random.Random(b_in)
     x = [rng.randrange(1 << b_in) for _ in range(ROWS)]
     planes = bit_planes(np.array(x), b_in)                     # the golden model's planes, MSB first
-    dut, trace = _record(b_in, adc_latency, x)
+    dut = BitSerialEncoder(rows=ROWS, b_in=b_in)
+    trace = record_encoder(dut, adc_latency, x)
     assert dut.reads == b_in == InputEncoding.BIT_SERIAL.reads(b_in)
     per_read = dut.read_cycles(adc_latency)
     for cycles, wl_after in trace:

@@ -3,34 +3,12 @@ tile implements; others are a bad value) and the wordline mask of the rows in us
 and streams against the golden model: tests/test_rtl_tile.py (cocotb, both simulators)."""
 
 import pytest
-from amaranth.hdl import Cat, Module, Signal
 
 from neurophase.model.interface import TILE_MODE, InputEncoding, TileCtrl, TileErr, TileReg
-from neurophase.rtl import tile_ctrl
-from neurophase.rtl.encoder_bit_serial import BitSerialEncoder
 from neurophase.rtl.tile_ctrl import TileController
 from neurophase.tb.amaranth_sim import bus_read, bus_write, simulate, stream_put
 
 ROWS, ADC_LATENCY = 4, 3
-
-
-class _WholeVectorRead(BitSerialEncoder):
-    """A stand-in for a one-read encoder (the PWM encoder is a later task): one read driving every row whose
-    activation is non-zero, to show the slot takes a second encoder without changes to the controller."""
-
-    encoding = InputEncoding.PWM
-
-    def elaborate(self, platform):
-        m = Module()
-        reading = Signal()
-        m.d.comb += [self.adc_start.eq(self.pulse), self.code_valid.eq(reading & self.adc_done),
-                     self.first.eq(1), self.last.eq(1)]
-        m.d.sync += self.pulse.eq(self.start)
-        with m.If(self.start):
-            m.d.sync += [reading.eq(1), self.wl.eq(Cat(self.x[i] != 0 for i in range(ROWS)))]
-        with m.Elif(self.code_valid):
-            m.d.sync += [reading.eq(0), self.wl.eq(0)]
-        return m
 
 
 async def _mvm(ctx, dut, x):
@@ -55,8 +33,7 @@ def _controller(encodings=(InputEncoding.BIT_SERIAL,)):
     return TileController(rows=ROWS, columns=2, acts_per_beat=ROWS, encodings=encodings)
 
 
-def test_mode_selects_the_input_encoder_among_those_the_tile_implements(monkeypatch):
-    monkeypatch.setitem(tile_ctrl.ENCODERS, InputEncoding.PWM, _WholeVectorRead)
+def test_mode_selects_the_input_encoder_among_those_the_tile_implements():
     dut = _controller(encodings=(InputEncoding.BIT_SERIAL, InputEncoding.PWM))
     x = [3, 0, 1, 2]
 
@@ -65,7 +42,7 @@ def test_mode_selects_the_input_encoder_among_those_the_tile_implements(monkeypa
         assert await _mvm(ctx, dut, x) == [0] * 6 + [0b1001, 0b0101], "bit-serial: one read per plane, MSB first"
         await bus_write(ctx, dut.bus, TileReg.MODE, TILE_MODE.encode(raw=1, autostart=1, encoding=InputEncoding.PWM))
         assert await bus_read(ctx, dut.bus, TileReg.MODE) == TILE_MODE.encode(raw=1, autostart=1, encoding=1)
-        assert await _mvm(ctx, dut, x) == [0b1101], "the selected encoder drives the wordlines"
+        assert await _mvm(ctx, dut, x) == [0b1101], "PWM: one read, every row with a nonzero activation driven"
         await bus_write(ctx, dut.bus, TileReg.MODE, TILE_MODE.encode(encoding=2))
         assert await bus_read(ctx, dut.bus, TileReg.ERRORS) == TileErr.BAD_VALUE
         assert await bus_read(ctx, dut.bus, TileReg.MODE) == TILE_MODE.encode(raw=1, autostart=1, encoding=1)
@@ -101,9 +78,12 @@ def test_wordlines_stay_within_the_rows_in_use_when_rows_used_shrinks():
 
 
 @pytest.mark.parametrize("encodings, msg", [
-    ((), r"encodings must list different input encodings among \['bit-serial'\], got \[\]"),
-    ((InputEncoding.PWM,), r"encodings must list different input encodings among \['bit-serial'\], "
-                           r"got \[<InputEncoding.PWM: 1>\]"),
+    ((), r"encodings must list different input encodings among \['bit-serial', 'pwm'\], got \[\]"),
+    ((InputEncoding.PWM, InputEncoding.PWM), r"encodings must list different input encodings among "
+                                             r"\['bit-serial', 'pwm'\], got \[<InputEncoding.PWM: 1>, "
+                                             r"<InputEncoding.PWM: 1>\]"),
+    ((InputEncoding.BIT_SERIAL, 2), r"encodings must list different input encodings among "
+                                    r"\['bit-serial', 'pwm'\], got \[<InputEncoding.BIT_SERIAL: 0>, 2\]"),
 ])
 def test_tile_controller_rejects_encodings_it_has_no_encoder_for(encodings, msg):
     with pytest.raises(ValueError, match=msg):

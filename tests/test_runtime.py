@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from neurophase.model.arith import BnRegisters
-from neurophase.model.chip import CHUNK, reference_chip
-from neurophase.model.network import load_split
+from neurophase.model.chip import CHUNK, ChipConfig, reference_chip
 from neurophase.model.drift import CALIBRATION_SEED, calibration_images
-from neurophase.model.interface import (CHIP_TARGET, TILE_MODE, ChipReg, Op, TileReg, decode_header, header,
-                                       pack_activations)
+from neurophase.model.interface import (CHIP_TARGET, TILE_MODE, ChipReg, InputEncoding, Op, TileReg,
+                                       adc_range_covering, adc_range_current, decode_header, header, pack_activations)
 from neurophase.model.executor import GoldenExecutor, run_golden
 from neurophase.model.host import Host, Segment, register_mismatches, run_program
 
@@ -22,9 +21,8 @@ def chip():
 
 
 @pytest.fixture(scope="module")
-def test_pixels():
-    _, _, x, y = load_split()
-    return x, y
+def test_pixels(chip):
+    return chip.network.test.x, chip.network.test.y
 
 
 def test_golden_executor_equals_chip_run_bit_for_bit(chip, test_pixels):
@@ -37,6 +35,39 @@ def test_golden_executor_equals_chip_run_bit_for_bit(chip, test_pixels):
     assert set(result.layer_out) == set(trace.layer_out)
     for name, y in trace.layer_out.items():
         assert np.array_equal(result.layer_out[name], y), name
+
+
+# A chip whose tiles all read by pulse-width modulation, and one with conv2 and conv3 (tiles 1, 2, 3) PWM, conv1 and fc
+# bit-serial.
+PWM_CONFIGS = {"all-pwm": ChipConfig(encoding=InputEncoding.PWM),
+               "mixed": ChipConfig(tile_encodings=tuple((n, InputEncoding.PWM) for n in (1, 2, 3)))}
+
+
+@pytest.mark.parametrize("config", PWM_CONFIGS)
+def test_golden_executor_runs_each_tile_with_the_encoding_its_mode_register_holds(config, test_pixels):
+    chip = reference_chip(0, PWM_CONFIGS[config])
+    host = Host(chip)
+    config_words = host.config_segment().words
+    modes = {decode_header(h).tile: TILE_MODE.decode(v).encoding for h, v in zip(config_words[0::2], config_words[1::2])
+             if decode_header(h).op == Op.WRITE and decode_header(h).arg == TileReg.MODE}
+    assert modes == {a.tile: chip.encoding(a.tile) for a in chip.mapping.tiles}
+    x, _ = test_pixels
+    images = x[:CHUNK + 8]
+    result = run_golden(chip, images, 3600.0, 11)
+    logits, trace = chip.run(images, 3600.0, 11, record=True)
+    assert np.array_equal(result.logits, logits)
+    for name, y in trace.layer_out.items():
+        assert np.array_equal(result.layer_out[name], y), name
+    # Run bit-serial, the PWM tiles' outputs would differ: the encoding matters, so it is the MODE register's.
+    bit_serial = reference_chip(0).run(images, 3600.0, 11, record=True)[1]
+    assert not np.array_equal(bit_serial.layer_out["conv2"], trace.layer_out["conv2"])
+
+
+def test_golden_executor_rejects_a_mode_encoding_the_tiles_do_not_have(chip):
+    ex = GoldenExecutor(chip, 0.0, 0)
+    seg = Segment("mode", np.array([header(Op.WRITE, 0, TileReg.MODE), TILE_MODE.encode(encoding=2)], np.uint32), 0)
+    with pytest.raises(ValueError, match=r"segment mode, word 0: MODE encoding must be one of \[0, 1\], got 2"):
+        ex.execute(seg)
 
 
 def test_golden_executor_depends_on_the_read_noise_seed(chip, test_pixels):
@@ -58,9 +89,9 @@ def test_program_configures_every_mapped_tile_and_routes_the_row_split_layer(chi
                  if h.op == Op.WRITE and h.arg == TileReg.MODE and TILE_MODE.decode(v).raw}
     assert raw_tiles == {2, 3}      # conv3's reduction group
     x, _ = test_pixels
-    from neurophase.model.network import input_codes, layer_vectors
-    q = input_codes(x[:2])
-    conv1 = host.layer_segment(0, layer_vectors(q, chip.qlayers[0].layer), chunk=0)
+    from neurophase.model.host_ops import schedule
+    _, vectors = next(schedule(chip.network, chip.network.input_codes(x[:2])))
+    conv1 = host.layer_segment(0, vectors, chunk=0)
     assert int(conv1.words[0]) == header(Op.ROUTE, 0, 1)
     assert conv1.n_resp == 2 * 64 * 16
     # Each MVM: a header and ceil(9 / 4) = 3 words of activations.
@@ -70,6 +101,13 @@ def test_program_configures_every_mapped_tile_and_routes_the_row_split_layer(chi
 def test_pack_activations_puts_activation_zero_in_the_low_bits():
     words = pack_activations(np.array([[1, 2, 3, 4, 255]]), 8)
     assert words.tolist() == [[0x04030201, 0xFF]]
+
+
+def test_adc_range_covering_is_the_smallest_register_value_at_or_above_a_current():
+    assert [adc_range_covering(i) for i in (0.0, 1e-9, 10e-9, 10.5e-9, 1e-6)] == [1, 1, 1, 2, 100]
+    assert adc_range_current(adc_range_covering(123e-9)) == pytest.approx(130e-9)
+    with pytest.raises(ValueError, match=r"current \(A\) must be a finite number >= 0, got -1e-09"):
+        adc_range_covering(-1e-9)
 
 
 def test_header_rejects_out_of_range_fields():
@@ -151,7 +189,7 @@ def test_recalibration_program_gives_the_golden_registers_and_logits_bit_for_bit
     assert result.readback_mismatches() == 0
     assert np.array_equal(result.readback[("conv3", 0)].bias, want[("conv3", 0)].bias)  # the reducer's bias too
     assert np.array_equal(result.run.logits, recal.run(x[:3], YEAR, 9))
-    _, trace = recal.run(calibration_images(40), YEAR, CALIBRATION_SEED, record=True)
+    _, trace = recal.run(calibration_images(chip.network, 40), YEAR, CALIBRATION_SEED, record=True)
     assert np.array_equal(result.acc["fc"], trace.layer_acc["fc"])
 
 
@@ -202,3 +240,48 @@ def test_golden_executor_reads_back_bn_registers_as_the_chip_does(chip):
     with pytest.raises(ValueError, match=r"models reads of the chip registers \['RED_BN_CTRL', 'RED_BN_CHANNEL', "
                                          r"'RED_BN_SCALE', 'RED_BN_BIAS'\] only, got 0x8"):
         GoldenExecutor(chip, 0.0, 0).execute(counters)
+
+
+# -- a network brought as ONNX: row groups, column blocks, a residual add, several chips ------------------------------
+@pytest.fixture(scope="module")
+def imported():
+    """tests/onnx_builders.py's residual network, imported: a layer of 360 rows x 160 outputs (2 row groups x 2 column
+    blocks), one of 1440 rows (6 row groups), a residual add of two signed branches, an average pool."""
+    from onnx_builders import residual_net
+
+    from neurophase.model.network_file import import_network
+    from neurophase.model.quantise import LabelledSet
+    rng = np.random.default_rng(2)
+    return import_network(residual_net(), rng.normal(size=(48, 4, 8, 8)),
+                          LabelledSet(rng.normal(size=(40, 4, 8, 8)), rng.integers(0, 10, 40)))
+
+
+@pytest.mark.parametrize("config", [
+    pytest.param(dict(), id="one-chip"),
+    pytest.param(dict(tiles=6), id="four-chips"),
+    pytest.param(dict(encoding="pwm"), id="pwm"),
+])
+def test_golden_executor_equals_chip_run_on_an_imported_residual_network(imported, config):
+    from neurophase.model.chip import Chip, ChipConfig
+    chip = Chip.program(imported, seed=1, config=ChipConfig(**config))
+    groups = {len(chip.mapping.reduction_group(a.tile)) for a in chip.mapping.tiles}
+    assert groups == {1, 2, 6} and chip.mapping.layer_tiles("block.conv")[-1].col_block == 1
+    assert chip.mapping.chips == (4 if config.get("tiles") else 1)
+    x = imported.test.x
+    result = run_golden(chip, x, 86400.0, 5)
+    logits, trace = chip.run(x, 86400.0, 5, record=True)
+    assert np.array_equal(result.logits, logits)
+    for name, y in trace.layer_out.items():
+        assert np.array_equal(result.layer_out[name], y), name
+
+
+def test_recalibration_program_on_an_imported_network_gives_the_golden_registers(imported):
+    from neurophase.model.chip import Chip, ChipConfig
+    from neurophase.model.drift import recalibrate_bn, record_reference
+    chip = Chip.program(imported, seed=2, config=ChipConfig(tiles=8))
+    reference = record_reference(chip, 40)
+    want = recalibrate_bn(copy.copy(chip), YEAR, reference)
+    executors = [GoldenExecutor(chip, YEAR, 9, c) for c in range(chip.mapping.chips)]
+    result = run_program(Host(chip).recalibration_session(reference), lambda seg: executors[seg.chip].execute(seg))
+    assert register_mismatches(result.registers, want) == 0 and result.readback_mismatches() == 0
+    assert register_mismatches(result.registers, reference.registers) > 0

@@ -48,15 +48,42 @@ def test_sim_writes_a_waveform_when_asked(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["--tile", "144"], "--tile: must be an integer in [0, 143], got 144"),
-    (["--tile", "-1"], "--tile: must be an integer in [0, 143], got -1"),
+    (["--tile", "144"], "--tile must be an integer in [0, 143], got 144"),
+    (["--tile", "-1"], "--tile: must be an integer >= 0, got -1"),
     (["--tile", "9"], "tile 9 has no work: the reference network is mapped onto tiles 0..4 of the chip's 0..143"),
-    (["--images", "0"], "--images: must be a number of images in [1, 360] or 'all', got '0'"),
-    (["--images", "361"], "--images: must be a number of images in [1, 360] or 'all', got '361'"),
+    (["--images", "0"], "--images: must be a number of images >= 1 or 'all', got '0'"),
+    (["--images", "361"], "--images must be a number of images in [1, 360] or 'all', got 361"),
     (["--time", "-1"], "--time: must be a finite number >= 0, got '-1'"),
     (["--seed", "-3"], "--seed: must be an integer in [0, 4294967295], got -3"),
     (["--sim", "modelsim"], "--sim: invalid choice: 'modelsim' (choose from 'icarus', 'verilator')"),
+    (["--tile", "4", "--encoding", "pdm"], "--encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
+    (["--encoding", "pdm"], "--encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
 ])
 def test_sim_rejects_bad_arguments_naming_the_valid_range(argv, msg, capsys):
     assert main(["sim", *argv]) == 2
     assert capsys.readouterr().err == f"neurophase sim: error: {msg}\n"
+
+
+@pytest.mark.sim
+def test_sim_runs_a_tile_of_an_imported_network(tmp_path, capsys):
+    """A tile of tests/onnx_builders.py's residual network (its 160-output, 360-row layer: row group 1 of 2, column
+    block 2 of 2, raw partial sums) through the tile RTL under Icarus, from its network file."""
+    import numpy as np
+    import onnx
+    from onnx_builders import residual_net
+    rng = np.random.default_rng(2)
+    onnx.save_model(residual_net(), str(tmp_path / "net.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(16, 4, 8, 8)))
+    np.savez(tmp_path / "test.npz", x=rng.normal(size=(4, 4, 8, 8)), y=rng.integers(0, 10, 4))
+    assert main(["import", str(tmp_path / "net.onnx"), "--calib", str(tmp_path / "calib.npz"), "--data",
+                 str(tmp_path / "test.npz"), "--out", str(tmp_path / "net.npz"), "--images", "1",
+                 "--report", str(tmp_path / "import.json")]) == 0
+    rc = main(["sim", "--network", str(tmp_path / "net.npz"), "--tile", "3", "--images", "1",
+               "--report-dir", str(tmp_path)])
+    report = json.loads((tmp_path / "sim_tile3.json").read_text())
+    assert rc == 0, capsys.readouterr().out
+    assert (report["layer"], report["output"], report["mismatches"]) == ("block.conv", "raw", 0)
+    assert report["outputs_checked"] == 16 * 32
+    assert main(["sim", "--network", str(tmp_path / "net.npz")]) == 2
+    assert capsys.readouterr().err == ("neurophase sim: error: the whole-chip RTL testbench runs the digits CNN; for "
+                                       "another --network simulate one of its tiles with --tile N\n")

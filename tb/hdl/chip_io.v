@@ -2,8 +2,9 @@
 //
 // Python writes whole blocks of work into files and the simulator runs them without waking Python per word, MVM
 // or bit-plane: np_cmd_source streams a command program loaded with $readmemh, np_resp_sink captures the chip's
-// response words and writes them with $writememh, np_crossbar_mem replays a tile's per-plane integer current codes
-// (D3) into its comparators and checks the wordline enables the tile drives against the expected ones.
+// response words and writes them with $writememh, np_crossbar_mem replays a tile's per-read integer current codes
+// (D3; D8 for a PWM read) into its comparators and checks the wordline enables the tile drives against the expected
+// ones (a PWM read's pulse widths with tb/hdl/pwm_check.v).
 
 // Streams words 0 .. count-1 of FILE (loaded, and the stream restarted, in a cycle with `load` high).
 module np_cmd_source #(
@@ -66,32 +67,42 @@ module np_resp_sink #(
     end
 endmodule
 
-// One tile's crossbar: on every `pulse` (start of a bit-plane) the next entry of ICODE_FILE (the integer current
-// codes of all columns, lane 0 in the low bits) drives `icode` until the next pulse, and the tile's wordline
-// enables are compared with the same entry of WL_FILE; `wl_errors` counts the planes that differ, `planes` the
-// planes read since the last `load`, `wl_ones` the wordlines the tile drove with a 1 in them (the energy model's
-// 1-drives, model/events.py). Both files hold `count` entries (given with `load`).
+// One tile's crossbar: on every `pulse` (start of a read) the next entry of ICODE_FILE (the integer current codes of
+// all columns, lane 0 in the low bits) drives `icode` until the next pulse; `planes` counts the reads since the last
+// `load`, `wl_ones` the wordlines the tile drove with a 1 in their pulse cycles (the energy model's 1-drives,
+// model/events.py), `wl_errors` the reads whose wordlines were wrong. Bit-serial (`pwm` low): a read is a bit-plane,
+// and the tile's wordline enables are compared with the same entry of WL_FILE in its pulse cycle. PWM (`pwm` high,
+// D8): a read is a window of WINDOW cycles; WL_FILE holds WIDTH_BITS entries per read, the bit-slices (LSB first) of
+// every row's expected pulse width in cycles, which np_pwm_check compares with the driven cycles it counts; while the
+// window integrates and in the conversion's sampling cycle the comparators see CHARGING_ICODE (the positive rail) on
+// every column, the read's codes after that. ICODE_FILE holds `count` entries (given with `load`), WL_FILE `count`
+// (bit-serial) or `count * WIDTH_BITS` (PWM).
 module np_crossbar_mem #(
     parameter integer ROWS = 256,
     parameter integer COLUMNS = 128,
     parameter integer ICODE_BITS = 18,
     parameter integer DEPTH = 16384,
     parameter ICODE_FILE = "icode.hex",
-    parameter WL_FILE = "wl.hex"
+    parameter WL_FILE = "wl.hex",
+    parameter integer WINDOW = 255,
+    parameter integer WIDTH_BITS = 8,
+    parameter integer CHARGING_ICODE = 0
 ) (
     input  wire                          clk,
     input  wire                          load,
     input  wire [31:0]                   count,
+    input  wire                          pwm,
     input  wire                          pulse,
     input  wire [ROWS-1:0]               wl,
     output wire [COLUMNS*ICODE_BITS-1:0] icode,
     output reg  [31:0]                   planes,
-    output reg  [31:0]                   wl_errors,
+    output wire [31:0]                   wl_errors,
     output reg  [31:0]                   wl_ones
 );
     reg [COLUMNS*ICODE_BITS-1:0] icodes [0:DEPTH-1];
     reg [ROWS-1:0] wls [0:DEPTH-1];
     reg [COLUMNS*ICODE_BITS-1:0] held;
+    reg [31:0] plane_errors;
     wire [$clog2(DEPTH)-1:0] ptr = planes[$clog2(DEPTH)-1:0];
     function [31:0] popcount(input [ROWS-1:0] v);
         integer i;
@@ -102,26 +113,46 @@ module np_crossbar_mem #(
     endfunction
     initial begin
         planes = 0;
-        wl_errors = 0;
+        plane_errors = 0;
         wl_ones = 0;
         held = 0;
     end
-    // The comparators see the new plane from its pulse cycle on (the SAR's first decision ends that cycle).
-    assign icode = pulse ? icodes[ptr] : held;
+
+    // PWM: the current read's expected widths (`planes` has counted it from the cycle after its pulse on).
+    wire [31:0] read = pulse ? planes : planes - 1;
+    wire [ROWS*WIDTH_BITS-1:0] width;
+    genvar k;
+    generate
+        for (k = 0; k < WIDTH_BITS; k = k + 1) begin : width_bit
+            wire [31:0] entry = read * WIDTH_BITS + k;
+            assign width[k*ROWS +: ROWS] = wls[entry[$clog2(DEPTH)-1:0]];
+        end
+    endgenerate
+    wire charging;
+    wire [31:0] pwm_errors;
+    np_pwm_check #(.ROWS(ROWS), .WINDOW(WINDOW), .WIDTH_BITS(WIDTH_BITS)) pwm_check (
+        .clk(clk), .clear(load), .enable(pwm), .pulse(pulse), .wl(wl), .width(width), .charging(charging), .reads(),
+        .errors(pwm_errors));
+    wire [ICODE_BITS-1:0] rail = CHARGING_ICODE;
+    assign wl_errors = plane_errors + pwm_errors;
+
+    // Bit-serial: the comparators see the new plane from its pulse cycle on (the SAR's first decision ends the next
+    // cycle). PWM: the positive rail until the charge has been integrated and sampled.
+    assign icode = charging ? {COLUMNS{rail}} : pulse ? icodes[ptr] : held;
     always @(posedge clk) begin
         if (load) begin
             if (count != 0) begin
                 $readmemh(ICODE_FILE, icodes, 0, count - 1);
-                $readmemh(WL_FILE, wls, 0, count - 1);
+                $readmemh(WL_FILE, wls, 0, (pwm ? count * WIDTH_BITS : count) - 1);
             end
             planes <= 0;
-            wl_errors <= 0;
+            plane_errors <= 0;
             wl_ones <= 0;
         end else if (pulse) begin
             held <= icodes[ptr];
             planes <= planes + 1;
             wl_ones <= wl_ones + popcount(wl);
-            if (planes >= DEPTH || wl !== wls[ptr]) wl_errors <= wl_errors + 1;
+            if (planes >= DEPTH || (!pwm && wl !== wls[ptr])) plane_errors <= plane_errors + 1;
         end
     end
 endmodule

@@ -1,0 +1,50 @@
+"""Write a network of the zoo as an ONNX file with its calibration images: `neurophase zoo resnet50`.
+
+resnet50: ResNet-50 in torchvision's layout, He-initialised from --seed, BN statistics from 12 crops of scikit-learn's
+two sample photographs (model/zoo/resnet50.py says how); about 100 MB, built in seconds. Its accuracy means nothing
+(untrained). Beside it, the same crops as a calibration file for `neurophase import NET.onnx --calib CALIB.npz`.
+
+digits: the shipped digits CNN exported from its weights (model/zoo/digits.py), with its calibration inputs and test
+set: the files model/data ships (digits_cnn.onnx, digits_calib.npz, digits_test.npz), by default written there.
+"""
+
+import time
+from pathlib import Path
+
+NETWORKS = ("resnet50", "digits")
+DEFAULT_DIR = Path("build/networks")
+
+
+def add_arguments(p):
+    p.add_argument("network", choices=NETWORKS, help="the network to write")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"ONNX file (default {DEFAULT_DIR}/NETWORK.onnx; digits: model/data/digits_cnn.onnx)")
+    p.add_argument("--calib-out", type=Path, default=None,
+                   help="calibration images file (default: beside the ONNX file, NETWORK_calib.npz)")
+    p.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
+
+
+def run(args):
+    import onnx
+
+    if args.network == "digits":
+        from neurophase.model.zoo.digits import CALIB_PATH, ONNX_PATH, TEST_PATH, write_digits_files
+        paths = write_digits_files(args.out or ONNX_PATH, args.calib_out or CALIB_PATH,
+                                   (args.out or ONNX_PATH).with_name(TEST_PATH.name))
+        print("wrote " + ", ".join(str(p) for p in paths))
+        return 0
+
+    from neurophase.model.zoo.calibration import photo_calibration_inputs, save_calibration_inputs
+    from neurophase.model.zoo.resnet50 import build_resnet50
+    out = args.out or DEFAULT_DIR / f"{args.network}.onnx"
+    calib_out = args.calib_out or out.with_name(f"{out.stem}_calib.npz")
+    t0 = time.time()
+    images = photo_calibration_inputs()
+    model = build_resnet50(images, seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(model, out)
+    save_calibration_inputs(calib_out, images)
+    print(f"{args.network}: {len(model.graph.node)} nodes, seed {args.seed}, BN statistics from {len(images)} "
+          f"calibration images; {time.time() - t0:.1f} s")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and {calib_out}")
+    return 0
