@@ -105,7 +105,24 @@ CASES = [
     (["train", "--target-time", "10"], "--target-time needs --drift-aware (it sets the drift injected in training)"),
     (["coverage", "--jobs", "0"], "--jobs: must be an integer in [1, 64], got 0"),
     (["map", "--tiles", "x"], "--tiles: must be an integer in [1, 65536], got 'x'"),
-    # networks: --network, --calib, --data on every command (checked before any work)
+    # networks: --network, --calib, --data on every command, and `neurophase import` / `zoo` (before any import work)
+    (["import", "{tmp}/bad.onnx", "--calib", "{tmp}/calib.npz"], "{tmp}/bad.onnx is not an ONNX model: Error parsing "
+     "message with type 'onnx.ModelProto': Wire format was corrupt"),
+    (["import", "{tmp}/none.onnx", "--calib", "{tmp}/calib.npz"],
+     "onnx: {tmp}/none.onnx: no such file (give an existing ONNX file (.onnx))"),
+    (["import", "{tmp}/digits.onnx"], "the following arguments are required: --calib (see `neurophase import --help`)"),
+    (["import", "{tmp}/digits.onnx", "--calib", "{tmp}/none.npz"],
+     "--calib: {tmp}/none.npz: no such file (give an existing calibration file (.npz))"),
+    (["import", "{tmp}/digits.onnx", "--calib", "{tmp}/calib2.npz"],
+     "calibration file {tmp}/calib2.npz must hold an array 'x' or exactly one array, got ['a', 'b']"),
+    (["import", "{tmp}/digits.onnx", "--calib", "{tmp}/calib.npz", "--images", "201"],
+     "--images must be a number of calibration inputs in [1, 200] or 'all', got 201"),
+    (["import", "{tmp}/digits.onnx", "--calib", "{tmp}/calib.npz", "--data", "{tmp}/nolabels.npz"],
+     "data file {tmp}/nolabels.npz must hold arrays 'x' (inputs) and 'y' (labels), got ['x']"),
+    (["import", "{tmp}/digits.onnx", "--calib", "{tmp}/calib.npz", "--encoding", "pdm"],
+     "--encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
+    (["import", "{tmp}/digits.onnx", "--calib", "{tmp}/calib.npz", "--out", "{tmp}"],
+     "--out: {tmp}: is a folder (give a file name to write)"),
     (["map", "--network", "{tmp}/bad.onnx", "--calib", "{tmp}/calib.npz"], "{tmp}/bad.onnx is not an ONNX model: "
      "Error parsing message with type 'onnx.ModelProto': Wire format was corrupt"),
     (["map", "--network", "{tmp}/digits.onnx"],
@@ -130,6 +147,9 @@ CASES = [
     (["bench", "--resnet50", "12"], "--resnet50: must be an integer in [0, 11], got 12"),
     (["bench", "--resnet50-encodings", "pdm"],
      "--resnet50-encodings: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
+    (["zoo", "resnet18"], "network: invalid choice: 'resnet18' (choose from 'resnet50', 'digits')"),
+    (["zoo", "resnet50", "--out", "{readonly}/r.onnx"], "--out: {readonly}/r.onnx: folder {readonly} is not writable "
+     "(Permission denied; give a file in a writable folder)"),
     (["sim", "--bogus"], None),     # argparse's own message, checked below
 ]
 
