@@ -23,14 +23,18 @@ WAVES ?= 0
 AREA ?= 0
 QUICK ?= 0
 PYTEST_ARGS ?=
+RESNET ?= 0
+RESNET_STYLE := --network model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz \
+  --data model/data/digits_test.npz
 
 # On/off variables take 0 or 1; anything else stops make before any work. The other variables are checked, with the
 # allowed range, by the `neurophase` command they are passed to.
-$(foreach v,WAVES AREA QUICK,$(if $(filter-out 0 1,$($(v))),$(error $(v) must be 0 or 1, got '$($(v))')))
+$(foreach v,WAVES AREA QUICK RESNET,$(if $(filter-out 0 1,$($(v))),$(error $(v) must be 0 or 1, got '$($(v))')))
 # The system tools a simulation under $(SIM) needs (the command itself rejects another SIM, naming the choices).
 SIM_TOOLS := $(if $(filter verilator,$(SIM)),need-cxx,need-iverilog)
 
-.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study report clean help need-iverilog need-cxx
+.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study fault-study report clean help need-iverilog \
+  need-cxx
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -43,6 +47,8 @@ help:
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
+	@echo "make fault-study accuracy against each non-ideality's magnitude, with the remedies (QUICK=1: 1 chip, one"
+	@echo "                 magnitude each; RESNET=1: the ResNet-style network)"
 	@echo "make report     one HTML page of a run (runs the quick parts that are missing first)"
 	@echo "make clean      remove build products"
 
@@ -95,6 +101,9 @@ drift-study: setup
 
 report: setup need-iverilog
 	$(NP) report --run-missing
+
+fault-study: setup
+	$(NP) fault-study $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(RESNET)),$(RESNET_STYLE))
 
 clean:
 	rm -rf build sim_build .pytest_cache

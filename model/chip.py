@@ -27,6 +27,12 @@ step (model/interface.py ``ADC_RANGE_STEP_A``, 10 nA). Why not a fixed full scal
 half the conversions of a random 256 x 128 tile even with ideal devices. :meth:`Chip.run` counts, per layer, the
 conversions that land on an ADC rail (``AdcCounts``), for the import report.
 
+Defects (docs/architecture.md D11-D13, each off by default): wire resistance through ``ChipConfig.tile``
+(``TileConfig.r_wordline``, ``r_bitline``), stuck devices through ``ChipConfig.pcm``, and what a tile is made with:
+dead lines (``ChipConfig.faults``) and its column ADCs' offsets and gains and comparator noise
+(``ChipConfig.adc_errors``), drawn per tile from the chip seed's manufacture streams (model/faults.py
+``manufacture_rng``) when the chip is programmed, and saved with it.
+
 Host side (not on the tiles): input codes, padding, im2col, pooling, residual adds, flattening (model/host_ops.py
 ``schedule``, exact integers on the codes); argmax of the signed logits.
 
@@ -60,9 +66,11 @@ from pathlib import Path
 import numpy as np
 
 from neurophase.model.adc import AdcConfig, current_code, rail_hits
+from neurophase.model.adc_errors import AdcErrors
 from neurophase.model.arith import BnRegisters, PeripheryFormat, read_window, reduce_partial_sums, wordline_pulses
 from neurophase.model.checks import check_int, check_nonnegative, check_positive
 from neurophase.model.device import PcmModel
+from neurophase.model.faults import ADC_STREAM, LINE_STREAM, FaultConfig, manufacture_rng
 from neurophase.model.interface import InputEncoding, adc_range_covering, adc_range_current
 from neurophase.model.mapper import ChipGeometry, map_network
 from neurophase.model.quantise import (CALIBRATION_BATCH, W_LEVELS, affine_registers, digital_forward_layer,
@@ -89,6 +97,8 @@ class ChipConfig:
     chunk: int = CHUNK                  # inputs per batched MVM of a run (sets the read-noise draws)
     encoding: InputEncoding = InputEncoding.BIT_SERIAL  # input encoding of every tile not in tile_encodings (D8)
     tile_encodings: tuple = ()          # ((tile, encoding), ...): tiles whose MODE selects another encoding
+    adc_errors: AdcErrors = AdcErrors()  # column ADC offset, gain and comparator noise (off; D12)
+    faults: FaultConfig = FaultConfig()  # dead wordlines and bitlines per tile (off; D13)
     tiles: int = 144                    # tiles per chip: a network that needs more is placed on several chips
 
     def __post_init__(self):
@@ -155,7 +165,8 @@ class TileWorkload:
     encoding: InputEncoding      # the tile's input encoding (MODE register)
     inputs: np.ndarray           # (mvms, rows) int64 unsigned 8-bit activations (MVM inputs)
     currents: np.ndarray         # (reads, mvms, columns) differential read currents, A; bit-plane 0 = MSB
-    current_codes: np.ndarray    # (reads, mvms, columns) int64, model/adc.py current_code
+    adc_currents: np.ndarray     # the currents as the comparators see them (ADC offset and gain, D12), A
+    current_codes: np.ndarray    # (reads, mvms, columns) int64, model/adc.py current_code of adc_currents
     codes: np.ndarray            # (reads, mvms, columns) ADC codes
     acc: np.ndarray              # (mvms, columns) this tile's accumulators (model/arith.py accumulate)
     group_acc: np.ndarray        # (mvms, columns) reduce_partial_sums of the ``group`` tiles' accumulators
@@ -233,6 +244,7 @@ class Chip:
         for a in mapping.tiles:
             w = network.layers[a.layer_index].w_int[a.row_start:a.row_stop, a.col_start:a.col_stop]
             tiles[a.tile] = _program_tile(w, gpw[a.layer][a.col_start:a.col_stop], tile_seed(seed, a.tile), config)
+            _manufacture(tiles[a.tile], a, seed, config)
         i_fs = _calibrate_ifs(network, mapping, tiles, config)
         chip = cls(network, seed, config, tiles, i_fs, {})
         chip.set_adc_ranges(i_fs)
@@ -395,13 +407,20 @@ class Chip:
         bn = BnRegisters(pad(regs.scale), pad(regs.bias), regs.shift)
         out, _ = bn.requantise(group_acc, self.config.fmt, relu=ql.relu, last=ql.last)
         cs = slice(a.col_start, a.col_stop)
+        tile, currents = self.tiles[n], trace.tile_currents[n]
+        adc_currents = currents
+        if tile.column_adc is not None:
+            if tile.column_adc.draws:
+                raise ValueError(f"tile {n} has comparator noise: a tile workload holds one current code per read, "
+                                 "and each comparison would need its own")
+            adc_currents = tile.column_adc.adc_input(currents, tile.adc)
         return TileWorkload(
             tile=n, layer=a.layer, layer_index=a.layer_index, row_start=a.row_start, rows=a.rows,
             col_start=a.col_start, n_cols=a.columns, columns=cols, group=group,
             weights=ql.w_int[a.row_start:a.row_stop, cs].copy(), g_per_weight=self.tiles[n].g_per_weight.copy(),
             adc=self.tiles[n].adc, fmt=self.config.fmt, t=float(t), seed=int(seed), images=idx,
-            encoding=self.encoding(n), inputs=trace.tile_inputs[n], currents=trace.tile_currents[n],
-            current_codes=current_code(trace.tile_currents[n], self.tiles[n].adc), codes=trace.tile_codes[n],
+            encoding=self.encoding(n), inputs=trace.tile_inputs[n], currents=currents, adc_currents=adc_currents,
+            current_codes=current_code(adc_currents, tile.adc), codes=trace.tile_codes[n],
             acc=trace.tile_acc[n],
             group_acc=group_acc, bn=bn, relu=ql.relu, last=ql.last, outputs=out)
 
@@ -445,7 +464,8 @@ class Chip:
             raise ValueError(f"chip file {path} does not exist")
         with np.load(path) as f:
             raw = ast.literal_eval(str(f["config"]))
-            kinds = {"pcm": PcmModel, "fmt": PeripheryFormat, "tile": TileConfig}
+            kinds = {"pcm": PcmModel, "fmt": PeripheryFormat, "tile": TileConfig, "adc_errors": AdcErrors,
+                     "faults": FaultConfig}
             config = ChipConfig(**{k: kinds[k](**ast.literal_eval(v)) if k in kinds else ast.literal_eval(v)
                                    for k, v in raw.items()})
             network = load_network(io.BytesIO(f["network"].tobytes()))
@@ -531,6 +551,17 @@ def _program_tile(w, gpw, seed, config):
     """Program integer weights ``w`` (rows x cols) with the given siemens per weight unit of each column."""
     return CrossbarTile.program(w, seed=seed, scale=gpw, pcm=config.pcm, fmt=config.fmt, config=config.tile,
                                 adc=AdcConfig(config.fmt.b_adc, 1e-6, config.frac_bits))
+
+
+def _manufacture(tile, assignment, chip_seed, config):
+    """Give a freshly programmed tile the defects it was made with (model/faults.py, model/adc_errors.py): dead
+    lines among those its assignment uses, and its column ADCs' offsets and gains; each from its own seeded stream."""
+    if config.faults.enabled:
+        rng = manufacture_rng(chip_seed, assignment.tile, LINE_STREAM)
+        tile.line_faults = config.faults.draw(assignment.rows, 2 * assignment.columns, rng)
+    if config.adc_errors.enabled:
+        rng = manufacture_rng(chip_seed, assignment.tile, ADC_STREAM)
+        tile.column_adc = config.adc_errors.manufacture(config.tile.columns, rng)
 
 
 def _evenly(x, k):

@@ -17,7 +17,8 @@ With gr = G_target / Gmax:
   the target conductance. The time in the 1/f law has the drift's origin, t + t0 (aihwkit uses t_inference + t0 for
   both), so a freshly programmed device (t = 0) already has read noise.
 
-Optional stuck-at faults: a fraction of devices stuck at SET (Gmax) or RESET (0), fixed at programming.
+Optional stuck-at faults: a fraction of devices stuck at SET (Gmax) or RESET (0), drawn at programming and
+permanent: reprogramming leaves a stuck device stuck (and makes no new one). Law and use: docs/architecture.md D13.
 
 Also here, for the fresh noise of the tile's hot path: ``box_muller`` (exact N(0, 1) draws, fast),
 ``spawn_generators`` and ``run_parallel`` (deterministic parallel draws), ``scratch`` (reusable temporaries).
@@ -31,9 +32,11 @@ import numpy as np
 
 from neurophase.model.checks import check_finite_array, check_nonnegative, check_positive, check_probability
 
-__all__ = ["PcmModel", "ProgrammedDevices", "box_muller", "spawn_generators", "run_parallel", "scratch"]
+__all__ = ["PcmModel", "ProgrammedDevices", "STUCK_SET", "STUCK_RESET", "box_muller", "spawn_generators",
+           "run_parallel", "scratch"]
 
 _US = 1e-6
+STUCK_SET, STUCK_RESET = 1, -1      # ProgrammedDevices.stuck codes
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,20 @@ class PcmModel:
             nu = np.abs(mu + sd * rng.standard_normal(g_target.shape))
         else:
             nu = np.zeros(g_target.shape)
+        stuck = None
         if self.p_stuck_set or self.p_stuck_reset:
             u = rng.random(g_target.shape)
-            stuck_set = u < self.p_stuck_set
-            stuck_reset = (u >= self.p_stuck_set) & (u < self.p_stuck_set + self.p_stuck_reset)
-            g_prog = np.where(stuck_set, self.g_max, np.where(stuck_reset, 0.0, g_prog))
-            nu = np.where(stuck_set | stuck_reset, 0.0, nu)
+            stuck = np.where(u < self.p_stuck_set, STUCK_SET,
+                             np.where(u < self.p_stuck_set + self.p_stuck_reset, STUCK_RESET, 0)).astype(np.int8)
+            g_prog, nu = self.apply_stuck(stuck, g_prog, nu)
         return ProgrammedDevices(g_target=g_target, g_prog=g_prog, nu=nu,
-                                 t_program=np.full(g_target.shape, t_program))
+                                 t_program=np.full(g_target.shape, t_program), stuck=stuck)
+
+    def apply_stuck(self, stuck, g_prog, nu):
+        """Conductances and drift exponents with the stuck devices (``stuck``: STUCK_SET / STUCK_RESET / 0) at Gmax
+        or 0 S, without drift."""
+        g_prog = np.where(stuck == STUCK_SET, self.g_max, np.where(stuck == STUCK_RESET, 0.0, g_prog))
+        return g_prog, np.where(stuck != 0, 0.0, nu)
 
     def conductance_at(self, devices, t):
         """Drifted conductance (S) of every device at absolute time ``t`` (s); no read noise."""
@@ -159,12 +168,12 @@ class ProgrammedDevices:
     g_prog: np.ndarray
     nu: np.ndarray
     t_program: np.ndarray
+    stuck: np.ndarray = None        # int8 STUCK_SET / STUCK_RESET / 0 per device; None: no stuck device
     generation: int = field(default=0, compare=False)
 
     def reprogram(self, model, mask, rng, t_now):
-        """Reprogram the devices where ``mask`` is true at time ``t_now``: fresh noise, fresh nu, drift clock reset.
-
-        Returns the number of devices rewritten.
+        """Reprogram the devices where ``mask`` is true at time ``t_now``: fresh noise, fresh nu, drift clock reset;
+        a stuck device stays stuck. Returns the number of devices rewritten (stuck ones included: they were tried).
         """
         mask = np.asarray(mask)
         if mask.dtype != bool or mask.shape != self.g_target.shape:
@@ -174,9 +183,12 @@ class ProgrammedDevices:
         if mask.any() and t_now < self.t_program[mask].max():
             raise ValueError(f"t_now must be >= the last programming time of the masked devices "
                              f"({self.t_program[mask].max():g} s), got {t_now:g}")
-        fresh = model.program(self.g_target[mask], rng, t_program=t_now)
-        self.g_prog[mask] = fresh.g_prog
-        self.nu[mask] = fresh.nu
+        fresh = replace(model, p_stuck_set=0.0, p_stuck_reset=0.0).program(self.g_target[mask], rng, t_program=t_now)
+        g_prog, nu = fresh.g_prog, fresh.nu
+        if self.stuck is not None:
+            g_prog, nu = model.apply_stuck(self.stuck[mask], g_prog, nu)
+        self.g_prog[mask] = g_prog
+        self.nu[mask] = nu
         self.t_program[mask] = t_now
         self.generation += 1
         return int(mask.sum())

@@ -20,6 +20,15 @@ target time would be mis-scaled at every other time, and would fight the recalib
 statistics. Read noise is not injected (it is fresh on every read, not frozen in the weights). Gradients pass the
 injection straight through to the clean weights.
 
+**The literature's variant** (:class:`GaussianNoiseInjector`, :func:`train_noise_injection`; Joshi et al., Nat.
+Commun. 11, 2473 (2020)): additive Gaussian noise on every weight of every forward pass, standard deviation
+``eta max|w|`` per output column (the chip's per-column scale: a column's largest |w| is Gmax), independent of the
+weight's value. ``eta`` is set from the device model (:func:`device_noise_scale`): the root mean square of the
+perturbation :class:`DeviceNoiseInjector` draws (programming noise plus drift spread at ``target_time``, common drift
+divided out) on the shipped network's integer weights, relative to each column's max|w|. So both variants inject the
+same amount of noise; they differ in its shape (conductance-dependent and one-sided near 0 S for the device model,
+uniform Gaussian in the literature's). Joshi et al. pair it with global drift compensation at inference.
+
 The injection has its own generator, seeded with ``noise_seed``, so initialisation and batch order are those of
 plain training with the same ``TrainConfig.seed``. BLAS runs on one thread during the training: a multi-threaded
 matmul adds in another order (weights then differ by ~1e-14), and the shipped weights must be reproduced bit for bit.
@@ -29,14 +38,16 @@ import numpy as np
 
 from neurophase.model.checks import check_int, check_positive
 from neurophase.model.device import PcmModel
-from neurophase.model.network import WEIGHTS_PATH
+from neurophase.model.network import WEIGHTS_PATH, load_weights, quant_layers
 from neurophase.model.train import TrainConfig, train
 
-__all__ = ["TARGET_TIME", "NOISE_SEED", "DRIFT_WEIGHTS_PATH", "DeviceNoiseInjector", "train_drift_aware"]
+__all__ = ["TARGET_TIME", "NOISE_SEED", "DRIFT_WEIGHTS_PATH", "NOISE_INJECTION_WEIGHTS_PATH", "DeviceNoiseInjector",
+           "GaussianNoiseInjector", "device_noise_scale", "train_drift_aware", "train_noise_injection"]
 
 TARGET_TIME = 86_400.0          # one day: near the log-middle of the paper's one-year horizon
 NOISE_SEED = 7
 DRIFT_WEIGHTS_PATH = WEIGHTS_PATH.with_name("digits_cnn_drift_aware.npz")
+NOISE_INJECTION_WEIGHTS_PATH = WEIGHTS_PATH.with_name("digits_cnn_noise_injection.npz")
 
 
 class DeviceNoiseInjector:
@@ -59,6 +70,43 @@ class DeviceNoiseInjector:
         w_t = (g_t[0] - g_t[1]) * absmax / gmax
         common = np.abs(w_t).sum() / max(np.abs(w0).sum(), np.finfo(float).tiny)
         return w_t / common
+
+
+class GaussianNoiseInjector:
+    """``weight_fn`` for model/train.py, the literature's noise injection (Joshi et al. 2020): ``w + eta max|w|
+    N(0, 1)`` with max|w| per output column, fresh on every call."""
+
+    def __init__(self, eta, seed=NOISE_SEED):
+        self.eta = check_positive("eta", eta)
+        self.rng = np.random.default_rng(check_int("noise_seed", seed, 0, 2 ** 63 - 1))
+
+    def __call__(self, layer, w):
+        return w + self.rng.standard_normal(w.shape) * (self.eta * np.abs(w).max(axis=0))
+
+
+def device_noise_scale(target_time=TARGET_TIME, samples=20, seed=NOISE_SEED, pcm=PcmModel()):
+    """The root mean square of :class:`DeviceNoiseInjector`'s perturbation of the shipped network's integer weights
+    (``samples`` draws per layer), relative to each column's max|w|: the ``eta`` of the literature's injection."""
+    injector = DeviceNoiseInjector(target_time, seed, pcm)
+    squares = []
+    for ql in quant_layers(load_weights(WEIGHTS_PATH)[0]):
+        w = ql.w_int.astype(np.float64)
+        absmax = np.maximum(np.abs(w).max(axis=0), 1.0)
+        squares += [(((injector(ql.layer, w) - w) / absmax) ** 2).ravel() for _ in range(check_int("samples", samples,
+                                                                                                     1, 1000))]
+    return float(np.sqrt(np.concatenate(squares).mean()))
+
+
+def train_noise_injection(cfg=TrainConfig(), target_time=TARGET_TIME, noise_seed=NOISE_SEED, progress=None):
+    """Train the reference network with :class:`GaussianNoiseInjector` at ``eta`` = :func:`device_noise_scale` of
+    ``target_time``; returns (params, meta) with the injection's settings in ``meta``."""
+    from threadpoolctl import threadpool_limits
+    eta = device_noise_scale(target_time)
+    with threadpool_limits(limits=1, user_api="blas"):
+        params, meta = train(cfg, progress, weight_fn=GaussianNoiseInjector(eta, noise_seed))
+    meta.update(noise_injection=1, eta=float(eta), target_time=float(target_time), noise_seed=int(noise_seed),
+                injection="additive Gaussian, sd eta x max|w| per column (Joshi et al. 2020)")
+    return params, meta
 
 
 def train_drift_aware(cfg=TrainConfig(), target_time=TARGET_TIME, noise_seed=NOISE_SEED, progress=None):

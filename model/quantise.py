@@ -31,7 +31,7 @@ from functools import cached_property
 import numpy as np
 
 from neurophase.model.arith import AddRegisters, BnRegisters, PeripheryFormat
-from neurophase.model.checks import check_shape, signed_range
+from neurophase.model.checks import check_int, check_shape, signed_range
 from neurophase.model.host_ops import average_codes, schedule, window_count, window_max, window_sum
 from neurophase.model.layers import (Flatten, GlobalPool, HostRelu, MatrixLayer, Pool, PoolKind, ResidualAdd,
                                      nchw_to_nhwc)
@@ -76,6 +76,8 @@ class LabelledSet:
         return len(self.y)
 
     def first(self, n):
+        """The first ``n`` inputs; more than the set holds is an error, not a shorter set."""
+        check_int("test_images", n, 1, len(self))
         return LabelledSet(self.x[:n], self.y[:n])
 
 

@@ -21,6 +21,14 @@ variance V_read^2 * sum_i p_i^2 * ((sigma_i G_i+)^2 + (sigma_i G_i-)^2) / W_enc^
 a bit-plane, x_i for PWM): exact in distribution, and 256x cheaper than drawing every device. ``read_devices=True``
 draws every device instead (slow; the tests use it to check the fast path).
 
+Optional non-idealities of the array and its ADCs, each off by default (docs/architecture.md D11-D13): wire (IR)
+drop (``TileConfig.r_wordline``, ``r_bitline``: the read uses the effective conductance matrix of model/ir_drop.py,
+computed with the drifted conductances once per read time), dead lines (``CrossbarTile.line_faults``,
+model/faults.py) and column ADC offset, gain and comparator noise (``CrossbarTile.column_adc``, model/adc_errors.py).
+With IR drop the read noise of a device is scaled by its IR-drop factor (``sigma G_eff``: a device's conductance
+error reaches the ADC through the same attenuation as its current). With ADC errors the codes are
+``column_adc.convert(currents)``: the recorded currents stay the bitline currents.
+
 Numerics of the fast path: a float32 matmul of the stacked pulse lengths with [G+ - G- | noise variance] (cached per
 read time) gives each read's mean current and variance (for bit-serial, whose pulse lengths are 0 or 1, one matmul;
 for PWM a second one with the squared pulse lengths); fresh N(0, 1) draws (``device.box_muller``) scale the noise;
@@ -36,10 +44,13 @@ import numpy as np
 
 from neurophase.model import adc as _adc
 from neurophase.model.adc import AdcConfig
+from neurophase.model.adc_errors import ColumnAdc
 from neurophase.model.arith import PeripheryFormat, accumulate_valid, read_window, wordline_pulses
 from neurophase.model.checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
 from neurophase.model.device import PcmModel, ProgrammedDevices, box_muller, run_parallel, scratch, spawn_generators
+from neurophase.model.faults import LineFaults
 from neurophase.model.interface import InputEncoding
+from neurophase.model.ir_drop import effective_conductance
 
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
 
@@ -54,11 +65,16 @@ class TileConfig:
 
     rows : wordlines (inputs). bitlines : physical columns; logical signed outputs = bitlines // 2.
     v_read : read voltage per active wordline (V). t_pulse : wordline pulse width (s).
+    r_wordline, r_bitline : wire resistance per cell pitch of the wordlines and bitlines (ohm); 0 and 0: no IR drop.
+    ir_exact : compute the IR drop with the exact nodal solve instead of the ladder method (model/ir_drop.py).
     """
     rows: int = 256
     bitlines: int = 256
     v_read: float = 0.2
     t_pulse: float = 10e-9
+    r_wordline: float = 0.0
+    r_bitline: float = 0.0
+    ir_exact: bool = False
 
     def __post_init__(self):
         check_int("rows", self.rows, 1, 4096)
@@ -67,6 +83,10 @@ class TileConfig:
             raise ValueError(f"bitlines must be even (differential pairs), got {self.bitlines}")
         check_positive("v_read (V)", self.v_read)
         check_positive("t_pulse (s)", self.t_pulse)
+        check_nonnegative("r_wordline (ohm)", self.r_wordline)
+        check_nonnegative("r_bitline (ohm)", self.r_bitline)
+        if self.ir_exact not in (False, True):
+            raise ValueError(f"ir_exact must be True or False, got {self.ir_exact!r}")
 
     @property
     def columns(self):
@@ -90,7 +110,7 @@ class CrossbarTile:
     """A programmed tile. Create with :meth:`program` or :meth:`load`."""
 
     def __init__(self, devices, weight_shape, g_per_weight, *, pcm=PcmModel(), adc=AdcConfig(),
-                 fmt=PeripheryFormat(), config=TileConfig(), seed=None):
+                 fmt=PeripheryFormat(), config=TileConfig(), seed=None, line_faults=LineFaults(), column_adc=None):
         if fmt.b_adc != adc.bits:
             raise ValueError(f"fmt.b_adc ({fmt.b_adc}) must equal adc.bits ({adc.bits})")
         self.devices = devices
@@ -99,6 +119,36 @@ class CrossbarTile:
         self.pcm, self.adc, self.fmt, self.config, self.seed = pcm, adc, fmt, config, seed
         self.threads = 2
         self._cache_key = None
+        self.line_faults, self.column_adc = line_faults, column_adc
+
+    @property
+    def line_faults(self):
+        """The tile's dead lines (model/faults.py :class:`LineFaults`; none by default)."""
+        return self._line_faults
+
+    @line_faults.setter
+    def line_faults(self, faults):
+        if not isinstance(faults, LineFaults):
+            raise ValueError(f"line_faults must be a LineFaults, got {faults!r}")
+        if any(r >= self.config.rows for r in faults.dead_wordlines) or \
+                any(b >= self.config.bitlines for b in faults.dead_bitlines):
+            raise ValueError(f"line_faults must name wordlines < {self.config.rows} and bitlines < "
+                             f"{self.config.bitlines}, got {faults}")
+        self._line_faults = faults
+        self._cache_key = None
+
+    @property
+    def column_adc(self):
+        """The tile's column ADCs as made (model/adc_errors.py :class:`ColumnAdc`), or None: ideal ADCs."""
+        return self._column_adc
+
+    @column_adc.setter
+    def column_adc(self, column_adc):
+        if column_adc is not None and (not isinstance(column_adc, ColumnAdc)
+                                       or column_adc.offset_lsb.shape != (self.config.columns,)):
+            raise ValueError(f"column_adc must be None or a ColumnAdc of {self.config.columns} columns, "
+                             f"got {column_adc!r}")
+        self._column_adc = column_adc
 
     # -- programming ------------------------------------------------------------------------------------------------
     @classmethod
@@ -137,7 +187,8 @@ class CrossbarTile:
         """The same programmed devices seen through another ADC setting (e.g. another full-scale current)."""
         fmt = PeripheryFormat(**{**asdict(self.fmt), "b_adc": adc.bits})
         return CrossbarTile(self.devices, self.weight_shape, self.g_per_weight, pcm=self.pcm, adc=adc, fmt=fmt,
-                            config=self.config, seed=self.seed)
+                            config=self.config, seed=self.seed, line_faults=self.line_faults,
+                            column_adc=self.column_adc)
 
     # -- analog front end -------------------------------------------------------------------------------------------
     def _front_end(self, t):
@@ -147,12 +198,19 @@ class CrossbarTile:
         key = (t, self.devices.generation)
         if self._cache_key != key:
             rows = self.weight_shape[0]
-            g = self.pcm.conductance_at(self.devices, t)[:rows] * (self.config.v_read * 1e9)
+            g = self.read_conductance(self.pcm.conductance_at(self.devices, t))[:rows] * (self.config.v_read * 1e9)
             var = (self.pcm.read_sigma_of(self.devices, t)[:rows] * g) ** 2
             self._stacked = np.concatenate([g[:, 0::2] - g[:, 1::2], var[:, 0::2] + var[:, 1::2]],
                                            axis=1).astype(np.float32)
             self._cache_key = key
         return self._stacked
+
+    def read_conductance(self, g):
+        """What a read sees of device conductances ``g`` (rows x bitlines, S): the effective conductances after the
+        dead bitlines, the IR drop and the dead wordlines (``g`` itself when none is on)."""
+        faults, cfg = self.line_faults, self.config
+        g_eff = effective_conductance(faults.open_bitlines(g), cfg.r_wordline, cfg.r_bitline, cfg.ir_exact)
+        return faults.undriven_wordlines(g_eff)
 
     def _pulses(self, x, encoding):
         """Validated activations (batch, rows_used) -> wordline pulse lengths (reads, batch, rows_used)."""
@@ -189,7 +247,9 @@ class CrossbarTile:
         # thread costs ~0.1 ms), each chunk with its own spawned generator: the result depends on the seed, the
         # thread count and the shape, never on timing.
         n_chunks = max(1, min(self.threads, mean.shape[0] * cols // _MIN_CHUNK))
-        gens = spawn_generators(rng, n_chunks) if self.pcm.read_noise else [None] * n_chunks
+        column_adc = self.column_adc
+        draws = self.pcm.read_noise or (adc and column_adc is not None and column_adc.draws)
+        gens = spawn_generators(rng, n_chunks) if draws else [None] * n_chunks
         bounds = np.linspace(0, mean.shape[0], n_chunks + 1).astype(int)
         currents = np.empty((mean.shape[0], cols))
         codes = np.empty((mean.shape[0], cols), dtype=np.int64) if adc else None
@@ -198,7 +258,7 @@ class CrossbarTile:
         def chunk(k, timer):
             lo, hi = bounds[k], bounds[k + 1]
             current = mean[lo:hi]
-            if gens[k] is not None:
+            if self.pcm.read_noise:
                 n = (hi - lo) * cols
                 noise = box_muller(gens[k], n, scratch("tile noise", n + n % 2, np.float32)).reshape(hi - lo, cols)
                 timer.lap("noise draw")
@@ -207,6 +267,10 @@ class CrossbarTile:
                 current = noise
             np.multiply(current, to_amperes, out=currents[lo:hi], dtype=np.float64)
             timer.lap("noise add")
+            if adc and column_adc is not None:
+                _, sats = column_adc.convert(currents[lo:hi], self.adc, gens[k], out=codes[lo:hi])
+                timer.lap("ADC")
+                return sats
             if adc:
                 _, sats = _adc.convert_finite(currents[lo:hi], self.adc, out=codes[lo:hi],
                                               work=scratch("tile adc", (hi - lo, cols), np.float64))
@@ -246,10 +310,13 @@ class CrossbarTile:
         currents = np.empty(pulses.shape[:2] + (self.config.columns,))
         for r in range(pulses.shape[0]):
             for n in range(pulses.shape[1]):
-                g = self.pcm.read(self.devices, t, rng)[:rows]
+                g = self.read_conductance(self.pcm.read(self.devices, t, rng))[:rows]
                 currents[r, n] = v * (pulses[r, n].astype(np.float64) @ (g[:, 0::2] - g[:, 1::2])) / window
-        codes, sats = _adc.convert_finite(currents, self.adc) if adc else (None, None)
-        return currents, codes, sats
+        if not adc:
+            return currents, None, None
+        if self.column_adc is not None:
+            return (currents,) + self.column_adc.convert(currents, self.adc, rng)
+        return (currents,) + _adc.convert_finite(currents, self.adc)
 
     @property
     def threads(self):
@@ -297,25 +364,38 @@ class CrossbarTile:
 
     # -- persistence ------------------------------------------------------------------------------------------------
     def save(self, path):
-        """Save the programmed tile (conductances, drift exponents, seed, programming times, all parameters)."""
+        """Save the programmed tile (conductances, drift exponents, seed, programming times, stuck devices, dead
+        lines, column ADC errors, all parameters)."""
+        defects = {}
+        if self.devices.stuck is not None:
+            defects["stuck"] = self.devices.stuck
+        if self.column_adc is not None:
+            defects.update(adc_offset_lsb=self.column_adc.offset_lsb, adc_gain=self.column_adc.gain,
+                           adc_comparator_lsb=np.array(self.column_adc.comparator_lsb))
         np.savez_compressed(
             path, g_target=self.devices.g_target, g_prog=self.devices.g_prog, nu=self.devices.nu,
             t_program=self.devices.t_program, weight_shape=np.array(self.weight_shape),
             g_per_weight=self.g_per_weight, seed=np.array(-1 if self.seed is None else self.seed),
             pcm=np.array(repr(asdict(self.pcm))), adc=np.array(repr(asdict(self.adc))),
-            fmt=np.array(repr(asdict(self.fmt))), config=np.array(repr(asdict(self.config))))
+            fmt=np.array(repr(asdict(self.fmt))), config=np.array(repr(asdict(self.config))),
+            line_faults=np.array(repr(asdict(self.line_faults))), **defects)
 
     @classmethod
     def load(cls, path):
         """Load a tile written by :meth:`save`."""
         import ast
         with np.load(path) as f:
-            devices = ProgrammedDevices(f["g_target"], f["g_prog"], f["nu"], f["t_program"])
+            devices = ProgrammedDevices(f["g_target"], f["g_prog"], f["nu"], f["t_program"],
+                                        f["stuck"] if "stuck" in f.files else None)
             seed = int(f["seed"])
             kw = {k: ast.literal_eval(str(f[k])) for k in ("pcm", "adc", "fmt", "config")}
+            faults = LineFaults(**ast.literal_eval(str(f["line_faults"]))) if "line_faults" in f.files else LineFaults()
+            column_adc = (ColumnAdc(f["adc_offset_lsb"], f["adc_gain"], float(f["adc_comparator_lsb"]))
+                          if "adc_gain" in f.files else None)
             return cls(devices, tuple(int(v) for v in f["weight_shape"]), f["g_per_weight"],
                        pcm=PcmModel(**kw["pcm"]), adc=AdcConfig(**kw["adc"]), fmt=PeripheryFormat(**kw["fmt"]),
-                       config=TileConfig(**kw["config"]), seed=None if seed < 0 else seed)
+                       config=TileConfig(**kw["config"]), seed=None if seed < 0 else seed, line_faults=faults,
+                       column_adc=column_adc)
 
 
 class StageTimer:

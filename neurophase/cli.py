@@ -29,6 +29,8 @@ COMMANDS = {
     "map": "neurophase.map",
     "infer": "neurophase.infer",
     "drift-study": "neurophase.drift_study",
+    "fault-study": "neurophase.fault_study",
+    "noise-training-study": "neurophase.noise_training_study",
     "sim": "neurophase.sim",
     "zoo": "neurophase.zoo",
     "report": "neurophase.report",

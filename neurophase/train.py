@@ -2,7 +2,8 @@
 
 Pure numpy, seeded and deterministic: with the default settings the result equals model/data/digits_cnn.npz;
 with ``--drift-aware`` (device programming noise and drift spread injected, model/drift_training.py) it equals
-model/data/digits_cnn_drift_aware.npz.
+model/data/digits_cnn_drift_aware.npz; with ``--noise-injection`` (the literature's additive Gaussian noise, Joshi et
+al. 2020, at the device model's scale) model/data/digits_cnn_noise_injection.npz.
 """
 
 import sys
@@ -18,8 +19,8 @@ def add_arguments(p):
     from neurophase.model.train import TrainConfig
     d = TrainConfig()
     p.add_argument("--out", type=output_file(), default=None,
-                   help="weights file to write (default build/train/digits_cnn.npz, or digits_cnn_drift_aware.npz "
-                        "beside it)")
+                   help="weights file to write (default build/train/digits_cnn.npz, or digits_cnn_drift_aware.npz or "
+                        "digits_cnn_noise_injection.npz beside it)")
     p.add_argument("--seed", type=integer(0, 2**32 - 1), default=d.seed,
                    help=f"initialisation and batch-order seed (default {d.seed})")
     p.add_argument("--epochs-fp32", type=integer(1, 10_000), default=d.epochs_fp32,
@@ -28,16 +29,22 @@ def add_arguments(p):
                    help=f"8-bit QAT epochs (default {d.epochs_qat})")
     p.add_argument("--drift-aware", action="store_true",
                    help="inject PCM programming noise and drift spread in every forward pass (model/drift_training.py)")
+    p.add_argument("--noise-injection", action="store_true",
+                   help="inject additive Gaussian weight noise at the device model's scale (Joshi et al. 2020)")
     p.add_argument("--target-time", type=number(0, above=True), default=None,
-                   help="drift-aware: seconds after programming the injected drift is drawn at (default one day)")
+                   help="drift-aware or noise injection: seconds after programming the injected drift (or the noise "
+                        "scale) is drawn at (default one day)")
 
 
 def check(args):
-    if args.target_time is not None and not args.drift_aware:
-        raise ValueError("--target-time needs --drift-aware (it sets the drift injected in training)")
+    if args.drift_aware and args.noise_injection:
+        raise ValueError("--drift-aware and --noise-injection are two trainings: give one")
+    if args.target_time is not None and not (args.drift_aware or args.noise_injection):
+        raise ValueError("--target-time needs --drift-aware or --noise-injection (it sets the drift or the noise "
+                         "injected in training)")
     if args.out is None:
-        name = "digits_cnn_drift_aware.npz" if args.drift_aware else "digits_cnn.npz"
-        args.out = check_output_file("--out", build_root() / "train" / name)
+        suffix = "_drift_aware" if args.drift_aware else "_noise_injection" if args.noise_injection else ""
+        args.out = check_output_file("--out", build_root() / "train" / f"digits_cnn{suffix}.npz")
 
 
 def compare_params(a, b):
@@ -58,6 +65,11 @@ def run(args):
         params, meta = train_drift_aware(cfg, TARGET_TIME if args.target_time is None else args.target_time,
                                          progress=progress)
         reference = DRIFT_WEIGHTS_PATH
+    elif args.noise_injection:
+        from neurophase.model.drift_training import NOISE_INJECTION_WEIGHTS_PATH, TARGET_TIME, train_noise_injection
+        params, meta = train_noise_injection(cfg, TARGET_TIME if args.target_time is None else args.target_time,
+                                             progress=progress)
+        reference = NOISE_INJECTION_WEIGHTS_PATH
     else:
         params, meta = train(cfg, progress=progress)
         reference = WEIGHTS_PATH

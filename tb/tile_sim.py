@@ -134,9 +134,11 @@ def check_tile(tile, network=None, name="tile"):
     return tile
 
 
-def chip_workload(tile, *, images, t, seed, encoding=InputEncoding.BIT_SERIAL, network=None):
-    """The workload of chip tile ``tile`` from the golden model (model/chip.py ``tile_workload``) with every tile
-    reading with ``encoding``.
+def chip_workload(tile, *, images, t, seed, encoding=InputEncoding.BIT_SERIAL, network=None, chip=None):
+    """The workload of chip tile ``tile`` of ``chip`` (default: the reference chip of ``network`` with every tile
+    reading with ``encoding``) from the golden model (model/chip.py ``tile_workload``). The crossbar stand-in is fed
+    the currents as the comparators see them, so a chip with stuck devices, dead lines, IR drop or ADC offset and gain
+    (docs/architecture.md D11-D13) runs as it is.
 
     A tile whose layer is row-split streams its raw accumulators (partial sums, added across the reduction group
     before BN); any other tile streams its BN outputs. The two golden paths (chip.py's recorded outputs, and the
@@ -146,15 +148,17 @@ def chip_workload(tile, *, images, t, seed, encoding=InputEncoding.BIT_SERIAL, n
 
     from neurophase.model.chip import ChipConfig, reference_chip
     from neurophase.model.interface import adc_range_code
-    tile = check_tile(tile, network)
-    chip = reference_chip(config=ChipConfig(encoding=encoding), network=network)
+    tile = check_tile(tile, network if chip is None else chip.network)
+    if chip is None:
+        chip = reference_chip(config=ChipConfig(encoding=encoding), network=network)
     g = chip.tile_workload(tile, images=images, t=t, seed=seed)
     raw = len(g.group) > 1
     adc_range = adc_range_code(g.adc.i_fs)
     cols = slice(0, g.n_cols)
     wl = Workload(rows=chip.config.tile.rows, columns=g.columns, columns_per_adc=1, acts_per_beat=16, fmt=g.fmt,
                   frac_bits=g.adc.frac_bits, i_fs=g.adc.i_fs, adc_range=adc_range, rows_used=g.rows,
-                  cols_used=g.n_cols, x=g.inputs, currents=g.currents, scale=g.bn.scale[cols], bias=g.bn.bias[cols],
+                  cols_used=g.n_cols, x=g.inputs, currents=g.adc_currents, scale=g.bn.scale[cols],
+                  bias=g.bn.bias[cols],
                   shift=g.bn.shift, relu=g.relu, last=g.last, raw=raw,
                   meta=dict(tile=tile, layer=g.layer, images=images, time=t, seed=seed, group=g.group),
                   encoding=g.encoding)

@@ -102,7 +102,10 @@ CASES = [
     (["drift-study", "--budget", "2"], "--budget: must be a finite number >= 0 and <= 1, got '2'"),
     (["drift-study", "--times", "86400", "1"], "times must be a non-empty list of (label, seconds >= 0) in "
      "increasing order, got (('1 day', 86400.0), ('1 s', 1.0))"),
-    (["train", "--target-time", "10"], "--target-time needs --drift-aware (it sets the drift injected in training)"),
+    (["train", "--target-time", "10"], "--target-time needs --drift-aware or --noise-injection (it sets the drift or "
+     "the noise injected in training)"),
+    (["train", "--drift-aware", "--noise-injection"],
+     "--drift-aware and --noise-injection are two trainings: give one"),
     (["coverage", "--jobs", "0"], "--jobs: must be an integer in [1, 64], got 0"),
     (["map", "--tiles", "x"], "--tiles: must be an integer in [1, 65536], got 'x'"),
     # networks: --network, --calib, --data on every command, and `neurophase import` / `zoo` (before any import work)

@@ -224,4 +224,4 @@ def test_train_drift_aware_reproduces_the_shipped_drift_aware_weights(tmp_path):
 def test_train_rejects_a_target_time_without_drift_aware(capsys):
     from neurophase.cli import main
     assert main(["train", "--target-time", "3600", "--out", "unused.npz"]) == 2
-    assert "--target-time needs --drift-aware" in capsys.readouterr().err
+    assert "--target-time needs --drift-aware or --noise-injection" in capsys.readouterr().err

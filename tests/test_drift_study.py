@@ -10,7 +10,7 @@ import pytest
 from neurophase.cli import main
 from neurophase.model.drift import conductance_fisher, fisher_diagonal, select_sensitive
 from neurophase.model.drift_study import (LABELS, METHODS, PAIR_METHODS, PCM_METHODS, YEAR, ChipTask, StudyConfig,
-                                          _chip_task, markdown_table, summarise, time_label)
+                                          _chip_task, _test_set, markdown_table, summarise, time_label)
 from neurophase.model.interface import InputEncoding
 from neurophase.model.network import load_split, load_weights, quant_layers
 
@@ -82,7 +82,7 @@ def test_a_chip_task_gives_the_same_accuracies_in_process_as_in_the_pool(quick):
 
 @pytest.mark.parametrize("kw, msg", [
     (dict(chips=0), r"chips must be an integer in \[1, 1000\], got 0"),
-    (dict(test_images=400), r"test_images must be an integer in \[1, 360\], got 400"),
+    (dict(test_images=0), r"test_images must be an integer in \[1, inf\], got 0"),
     (dict(budget=-0.1), r"budget must be a fraction in \[0, 1\], got -0.1"),
     (dict(times=()), r"times must be a non-empty list"),
     (dict(times=(("1 day", 86400.0), ("1 s", 1.0))), r"times must be a non-empty list of \(label, seconds >= 0\) in "
@@ -126,3 +126,8 @@ def test_remedies_restore_a_pwm_chip_after_a_year(pwm_year):
     assert pwm_year["pcm"][0] >= 0.95 and pwm_year["pcm"][1] < 0.5
     for m in ("bn", "gdc", "sr_bn"):
         assert pwm_year[m][1] >= 0.95, m
+
+
+def test_more_test_images_than_the_network_holds_is_an_error_not_a_shorter_set():
+    with pytest.raises(ValueError, match=r"test_images must be an integer in \[1, 360\], got 400"):
+        _test_set(400)

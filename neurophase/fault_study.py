@@ -1,0 +1,48 @@
+"""Accuracy against the magnitude of each analog non-ideality and fault (IR drop, ADC offset and gain, comparator noise,
+stuck devices, dead lines), with and without the remedies (Monte Carlo chips).
+
+Writes build/reports/fault_study.{json,csv,md,png} for the digits CNN, fault_study_<network name>.* for any other
+``--network`` (``model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz --data
+model/data/digits_test.npz``: the ResNet-style network); ``--quick``: a ``_quick`` suffix, one magnitude per
+non-ideality, 1 chip, 60 test inputs; ``--encoding pwm``: a ``_pwm`` suffix. Uses every core (one process per
+point); deterministic for the chip seeds whatever the process count. Model: model/fault_study.py; laws:
+docs/architecture.md D11-D13.
+"""
+
+from pathlib import Path
+
+from neurophase.netargs import add_network_arguments
+
+DEFAULT_OUT = Path("build/reports")
+
+
+def add_arguments(p):
+    add_network_arguments(p)
+    p.add_argument("--quick", action="store_true", help="1 chip, one magnitude per non-ideality, the first 60 images")
+    p.add_argument("--chips", type=int, default=None, help="Monte Carlo chips (default 3; quick 1)")
+    p.add_argument("--images", type=int, default=None, help="first k test inputs (default all; quick 60)")
+    p.add_argument("--time", type=float, default=0.0, help="seconds after programming of the test (default 0)")
+    p.add_argument("--only", nargs="+", default=None, metavar="NONIDEALITY",
+                   help="only these non-idealities (default all): ir_drop adc_offset adc_gain comparator_noise "
+                        "stuck_set stuck_reset dead_wordlines dead_bitlines")
+    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
+                                                            "(default bit-serial)")
+    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+
+
+def run(args):
+    from neurophase.model.fault_study import NetworkSpec, StudySettings, markdown_table, run_study, write_reports
+    from neurophase.model.interface import InputEncoding
+    encoding = InputEncoding.parse(args.encoding)
+    chips = args.chips or (1 if args.quick else 3)
+    images = args.images or (60 if args.quick else None)
+    settings = StudySettings(time=args.time, test_images=images, encoding=encoding)
+    network = NetworkSpec(args.network, args.calib, args.data)
+    result = run_study(chips, settings, quick=args.quick, nonidealities=args.only, jobs=args.jobs, network=network)
+    stem = ("fault_study" + ("" if network.is_digits else f"_{result['network']['name']}")
+            + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else ""))
+    paths = write_reports(result, args.out, stem)
+    print(markdown_table(result))
+    print(f"run time {result['runtime_s']:.0f} s; wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0

@@ -1,0 +1,116 @@
+"""The fault study (docs/architecture.md D13): points as plain functions of (network, non-ideality, magnitude, chip
+seed), the reports, and bad input; slow: a small study of each network, and the same result in process as in the
+pool."""
+
+import json
+
+import pytest
+
+from neurophase.model.fault_study import (BASELINE, DIGITS_CNN, NONIDEALITIES, RESNET_STYLE, FaultPoint, NetworkSpec,
+                                          StudySettings, chip_config, run_point, run_study, study_points, summarise,
+                                          write_reports)
+
+SETTINGS = StudySettings(test_images=40)
+
+
+def made_up_result():
+    """A result as run_study writes it, with accuracies chosen by hand: one chip, dead bitlines at 1 and 2 per tile."""
+    acc = {BASELINE: [{"none": 0.9, "bn": 0.95, "offset_cal": 0.9, "sr": 0.92}],
+           1.0: [{"none": 0.5, "bn": 0.8, "sr": 0.55}], 2.0: [{"none": 0.3, "bn": 0.7, "sr": 0.35}]}
+    points = [{"network": "digits_cnn", "nonideality": BASELINE if m == BASELINE else "dead_bitlines",
+               "magnitude": 0.0 if m == BASELINE else m, "chip_seed": 2000, "accuracy": a[0]} for m, a in acc.items()]
+    settings = {"time": 0.0, "test_images": 40, "encoding": "bit-serial", "budget": 0.05, "chips": 1, "quick": False,
+                "chip_seeds": [2000]}
+    result = {"network": {"spec": "digits", "calib": None, "data": None, "name": "digits_cnn"}, "settings": settings,
+              "digital8": 0.99, "points": points, "runtime_s": 1.0}
+    result["summary"] = summarise(result)
+    return result
+
+
+def test_reports_hold_every_point_and_remedy(tmp_path):
+    result = made_up_result()
+    paths = write_reports(result, tmp_path)
+    assert set(paths) == {"json", "csv", "md", "png"} and all(p.stat().st_size > 0 for p in paths.values())
+    assert json.loads(paths["json"].read_text())["summary"] == result["summary"]
+    rows = paths["csv"].read_text().splitlines()
+    assert len(rows) == 1 + 4 + 3 + 3        # baseline: 4 remedies; each magnitude: none, bn, sr
+    assert rows[1].startswith("digits_cnn,baseline,0.0,2000,none,0.9,")
+    entry = result["summary"]["dead_bitlines"]
+    assert entry["magnitudes"] == [0.0, 1.0, 2.0] and set(entry) == {"magnitudes", "none", "bn", "sr"}
+    assert entry["bn"]["mean"] == [0.95, 0.8, 0.7]
+    md = paths["md"].read_text()
+    assert "| dead bitlines (dead bitlines per tile) | 0 | 90.0 | 95.0 | 92.0 |" in md     # one chip: no spread
+    assert "ADC offset calibration" not in md         # no row has it: no column
+
+
+def test_a_network_without_training_code_has_no_selective_reprogramming():
+    assert "sr" in FaultPoint(DIGITS_CNN, "stuck_set", 0.01, 0).remedies
+    assert FaultPoint(RESNET_STYLE, "stuck_set", 0.01, 0).remedies == ("none", "bn")
+    assert FaultPoint(RESNET_STYLE, BASELINE, 0.0, 0).remedies == ("none", "bn", "offset_cal")
+    assert not NetworkSpec("digits", data="other_test.npz").is_digits     # another test set: not the shipped study
+
+
+@pytest.fixture(scope="module")
+def small_study(tmp_path_factory):
+    result = run_study(chips=1, settings=SETTINGS, quick=True, nonidealities=["adc_offset", "dead_bitlines"], jobs=2)
+    out = tmp_path_factory.mktemp("fault_study")
+    return result, write_reports(result, out)
+
+
+def test_every_non_ideality_maps_to_its_own_chip_switch():
+    assert chip_config(BASELINE, 0.0) == chip_config("ir_drop", 0.0) == chip_config("adc_offset", 0.0)
+    assert chip_config("ir_drop", 1.0).tile.r_wordline == chip_config("ir_drop", 1.0).tile.r_bitline == 1.0
+    assert chip_config("adc_gain", 0.1).adc_errors.gain_sigma == 0.1
+    assert chip_config("comparator_noise", 0.5).adc_errors.comparator_lsb == 0.5
+    assert chip_config("stuck_set", 0.01).pcm.p_stuck_set == 0.01
+    assert chip_config("stuck_reset", 0.1).pcm.p_stuck_reset == 0.1
+    assert chip_config("dead_wordlines", 2).faults.dead_wordlines == 2
+    assert chip_config("dead_bitlines", 2, "pwm").faults.dead_bitlines == 2
+
+
+def test_study_points_share_one_baseline_per_chip():
+    points = study_points(2, quick=True)
+    assert sum(p.nonideality == BASELINE for p in points) == 2
+    assert len(points) == 2 + 2 * len(NONIDEALITIES)
+    assert len(set(points)) == len(points)
+
+
+@pytest.mark.slow
+def test_a_dead_bitline_hurts_and_bn_recalibration_recovers_most_of_it(small_study):
+    result, paths = small_study
+    assert len(json.loads(paths["json"].read_text())["points"]) == 3
+    entry = result["summary"]["dead_bitlines"]
+    assert entry["none"]["mean"][1] < entry["none"]["mean"][0] - 0.1
+    assert entry["bn"]["mean"][1] > entry["none"]["mean"][1] + 0.1
+    assert "| ADC offset (offset sigma, LSB) | 0 |" in paths["md"].read_text()
+
+
+@pytest.mark.slow
+def test_a_point_gives_the_same_accuracies_in_process_as_in_the_pool(small_study):
+    result, _ = small_study
+    pooled = next(p for p in result["points"] if p["nonideality"] == "adc_offset" and p["chip_seed"] == 2000)
+    point = FaultPoint(DIGITS_CNN, "adc_offset", pooled["magnitude"], 2000)
+    assert run_point(point, SETTINGS) == pooled["accuracy"]
+
+
+@pytest.mark.slow
+def test_the_resnet_style_network_loses_to_a_dead_bitline_and_bn_recalibration_recovers():
+    acc = run_point(FaultPoint(RESNET_STYLE, "dead_bitlines", 1.0, 2000), StudySettings(test_images=40))
+    assert set(acc) == {"none", "bn"}
+    assert acc["bn"] > acc["none"] + 0.1
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(network="resnet"), r"network must be a NetworkSpec, got 'resnet'"),
+    (dict(nonideality="heat"), r"non-ideality must be one of baseline, ir_drop, .*, got 'heat'"),
+    (dict(magnitude=-1.0), r"magnitude must be a finite number >= 0, got -1.0"),
+])
+def test_bad_points_raise(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        FaultPoint(**{"network": DIGITS_CNN, "nonideality": "ir_drop", "magnitude": 1.0, "chip_seed": 0, **kw})
+
+
+def test_fault_study_command_rejects_an_unknown_non_ideality(capsys):
+    from neurophase.cli import main
+    assert main(["fault-study", "--only", "heat"]) == 2
+    assert "non-ideality must be one of ir_drop" in capsys.readouterr().err
