@@ -9,31 +9,35 @@ point); deterministic for the chip seeds whatever the process count. Model: mode
 docs/architecture.md D11-D13.
 """
 
-from pathlib import Path
-
-from neurophase.netargs import add_network_arguments
-
-DEFAULT_OUT = Path("build/reports")
+from neurophase.model.fault_study import NONIDEALITIES
+from neurophase.model.interface import InputEncoding
+from neurophase.netargs import add_network_arguments, check_images, check_network, network_from
+from neurophase.options import build_default, count_or_all, integer, number, output_folder
 
 
 def add_arguments(p):
     add_network_arguments(p)
     p.add_argument("--quick", action="store_true", help="1 chip, one magnitude per non-ideality, the first 60 images")
-    p.add_argument("--chips", type=int, default=None, help="Monte Carlo chips (default 3; quick 1)")
-    p.add_argument("--images", type=int, default=None, help="first k test inputs (default all; quick 60)")
-    p.add_argument("--time", type=float, default=0.0, help="seconds after programming of the test (default 0)")
-    p.add_argument("--only", nargs="+", default=None, metavar="NONIDEALITY",
-                   help="only these non-idealities (default all): ir_drop adc_offset adc_gain comparator_noise "
-                        "stuck_set stuck_reset dead_wordlines dead_bitlines")
-    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
-                                                            "(default bit-serial)")
-    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    p.add_argument("--chips", type=integer(1, 1000), default=None, help="Monte Carlo chips (default 3; quick 1)")
+    p.add_argument("--images", type=count_or_all(what="test inputs"), default=None,
+                   help="first k test inputs, a count or 'all' (default all; quick 60)")
+    p.add_argument("--time", type=number(0), default=0.0, help="seconds after programming of the test (default 0)")
+    p.add_argument("--only", nargs="+", choices=list(NONIDEALITIES), default=None, metavar="NONIDEALITY",
+                   help=f"only these non-idealities (default all): {' '.join(NONIDEALITIES)}")
+    p.add_argument("--encoding", choices=[e.label for e in InputEncoding], default=InputEncoding.BIT_SERIAL.label,
+                   help="input encoding of every tile (default bit-serial)")
+    p.add_argument("--jobs", type=integer(1, 256), default=None, help="processes (default: every core)")
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
+
+
+def check(args):
+    check_network(args)
+    args.images = check_images(args.images, network_from(args))
 
 
 def run(args):
     from neurophase.model.fault_study import NetworkSpec, StudySettings, markdown_table, run_study, write_reports
-    from neurophase.model.interface import InputEncoding
     encoding = InputEncoding.parse(args.encoding)
     chips = args.chips or (1 if args.quick else 3)
     images = args.images or (60 if args.quick else None)

@@ -7,16 +7,18 @@ model/noise_training_study.py; the two trainings: model/drift_training.py (`neur
 """
 
 import json
-from pathlib import Path
 
-DEFAULT_OUT = Path("build/reports")
+from neurophase.model.chip import max_images
+from neurophase.options import build_default, count_or_all, integer, output_folder
 
 
 def add_arguments(p):
-    p.add_argument("--chips", type=int, default=3, help="Monte Carlo chips (default 3)")
-    p.add_argument("--images", type=int, default=None, help="first k test images (default all 360)")
-    p.add_argument("--jobs", type=int, default=None, help="processes (default: every core)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
+    p.add_argument("--chips", type=integer(1, 1000), default=3, help="Monte Carlo chips (default 3)")
+    p.add_argument("--images", type=count_or_all(max_images()), default=None,
+                   help=f"first k test images, a count or 'all' (default all {max_images()})")
+    p.add_argument("--jobs", type=integer(1, 256), default=None, help="processes (default: every core)")
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
 
 
 def run(args):

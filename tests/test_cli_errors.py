@@ -153,6 +153,14 @@ CASES = [
     (["zoo", "resnet18"], "network: invalid choice: 'resnet18' (choose from 'resnet50', 'digits')"),
     (["zoo", "resnet50", "--out", "{readonly}/r.onnx"], "--out: {readonly}/r.onnx: folder {readonly} is not writable "
      "(Permission denied; give a file in a writable folder)"),
+    (["fault-study", "--only", "ir_drops"], "--only: invalid choice: 'ir_drops' (choose from 'ir_drop', 'adc_offset', "
+     "'adc_gain', 'comparator_noise', 'stuck_set', 'stuck_reset', 'dead_wordlines', 'dead_bitlines')"),
+    (["fault-study", "--images", "361"], "--images must be a number of test inputs in [1, 360] or 'all', got 361"),
+    (["fault-study", "--network", "{tmp}/digits.onnx"],
+     "--network {tmp}/digits.onnx: an ONNX network needs --calib CALIB.npz (calibration inputs)"),
+    (["noise-training-study", "--chips", "0"], "--chips: must be an integer in [1, 1000], got 0"),
+    (["noise-training-study", "--out", "{tmp}/notes.txt"],
+     "--out: {tmp}/notes.txt: is a file, not a folder (give a folder to write into)"),
     (["sim", "--bogus"], None),     # argparse's own message, checked below
 ]
 
