@@ -23,18 +23,25 @@ WAVES ?= 0
 AREA ?= 0
 QUICK ?= 0
 PYTEST_ARGS ?=
+NETWORK ?=
+CALIB ?=
+DATA ?=
+SEEDS ?=
+START ?=
+MUTANTS ?= 0
 RESNET ?= 0
 RESNET_STYLE := --network model/data/resnet_style.onnx --calib model/data/resnet_style_calib.npz \
   --data model/data/digits_test.npz
 
 # On/off variables take 0 or 1; anything else stops make before any work. The other variables are checked, with the
 # allowed range, by the `neurophase` command they are passed to.
-$(foreach v,WAVES AREA QUICK RESNET,$(if $(filter-out 0 1,$($(v))),$(error $(v) must be 0 or 1, got '$($(v))')))
+ON_OFF := WAVES AREA QUICK RESNET MUTANTS
+$(foreach v,$(ON_OFF),$(if $(filter-out 0 1,$($(v))),$(error $(v) must be 0 or 1, got '$($(v))')))
 # The system tools a simulation under $(SIM) needs (the command itself rejects another SIM, naming the choices).
 SIM_TOOLS := $(if $(filter verilator,$(SIM)),need-cxx,need-iverilog)
 
-.PHONY: setup test test-slow bench lint rtl sim coverage energy drift-study fault-study report clean help need-iverilog \
-  need-cxx
+.PHONY: setup test test-slow bench lint rtl sim regress coverage formal energy drift-study fault-study report clean \
+  help need-iverilog need-cxx
 
 help:
 	@echo "make setup      virtualenv in $(VENV), the project and its tools (idempotent)"
@@ -43,8 +50,11 @@ help:
 	@echo "make bench      speed benchmarks; writes build/reports/bench.json"
 	@echo "make rtl        export every RTL top to build/rtl/*.v"
 	@echo "make lint       verilator --lint-only -Wall on every exported top"
-	@echo "make sim        simulate (TILE=n for one tile; SIM=icarus|verilator IMAGES=k T=s SEED=s ENCODING=pwm WAVES=1)"
+	@echo "make sim        simulate (TILE=n for one tile; NETWORK=file CALIB=calib.npz DATA=test.npz: another network;"
+	@echo "                SIM=icarus|verilator IMAGES=k T=s SEED=s ENCODING=pwm WAVES=1)"
+	@echo "make regress    SEEDS=n random networks (default 5) from seed START (default 0) through the chip RTL"
 	@echo "make coverage   block tests under Verilator with line and toggle coverage"
+	@echo "make formal     SymbiYosys proofs of the periphery's properties (MUTANTS=1: and the broken variants)"
 	@echo "make energy     ResNet-50 energy, throughput and the paper's claims checked (AREA=1: Yosys cells per block)"
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year)"
 	@echo "make fault-study accuracy against each non-ideality's magnitude, with the remedies (QUICK=1: 1 chip, one"
@@ -88,10 +98,17 @@ lint: setup
 sim: setup $(SIM_TOOLS)
 	$(NP) sim $(if $(TILE),--tile $(TILE)) --sim $(SIM) $(if $(IMAGES),--images $(IMAGES)) \
 	  $(if $(T),--time $(T)) $(if $(SEED),--seed $(SEED)) $(if $(ENCODING),--encoding $(ENCODING)) \
-	  $(if $(filter 1,$(WAVES)),--waves)
+	  $(if $(filter 1,$(WAVES)),--waves) \
+	  $(if $(NETWORK),--network $(NETWORK)) $(if $(CALIB),--calib $(CALIB)) $(if $(DATA),--data $(DATA))
+
+regress: setup need-cxx
+	$(NP) regress $(if $(SEEDS),--seeds $(SEEDS)) $(if $(START),--start $(START))
 
 coverage: setup need-cxx
 	$(NP) coverage
+
+formal: setup
+	$(NP) formal $(if $(filter 1,$(MUTANTS)),--mutants)
 
 energy: setup
 	$(NP) energy $(if $(filter 1,$(AREA)),--area)

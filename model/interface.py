@@ -27,7 +27,8 @@ __all__ = [
     "WordLayout", "InputEncoding",
     "TileReg", "TileErr", "TileCtrl", "TILE_READ_ONLY", "TILE_WRITE_ONLY", "TILE_CONFIG", "BN_CTRL", "TILE_MODE",
     "TILE_GEOMETRY", "TILE_FORMAT", "TILE_STATUS",
-    "Op", "ChipReg", "ChipErr", "ChipCtrl", "CHIP_WRITABLE", "CHIP_WRITE_ONLY", "RED_BN_REGS", "CHIP_CONFIG",
+    "Op", "ChipReg", "ChipErr", "ChipCtrl", "CHIP_WRITABLE", "CHIP_WRITE_ONLY", "RED_BN_REGS", "CHIP_MAX_GROUP",
+    "CHIP_CONFIG",
     "CHIP_STATUS",
     "HEADER", "REG_ARG", "ACT_ARG", "ROUTE_ARG", "Header", "header", "decode_header",
     "pack_lanes", "unpack_lanes", "acts_per_word", "act_words", "pack_activations", "unpack_activations",
@@ -251,6 +252,9 @@ CHIP_WRITE_ONLY = frozenset({ChipReg.CTRL})         # strobes: writable, read as
 # The reducer's BN registers behave as a tile's BN registers.
 RED_BN_REGS = {ChipReg.RED_BN_CTRL: TileReg.BN_CTRL, ChipReg.RED_BN_CHANNEL: TileReg.BN_CHANNEL,
                ChipReg.RED_BN_SCALE: TileReg.BN_SCALE, ChipReg.RED_BN_BIAS: TileReg.BN_BIAS}
+# The largest reduction group the chip's reducer adds (docs/architecture.md D16): ResNet-50's largest fan-in, 3 x 3 x
+# 512 = 4,608 rows, over 256-row tiles.
+CHIP_MAX_GROUP = 18
 CHIP_CONFIG = WordLayout(tiles=(0, 8), max_group=(8, 8), acts_per_word=(16, 8))
 CHIP_STATUS = WordLayout(outstanding=(0, 16), route_base=(16, 8), route_size=(24, 8))
 

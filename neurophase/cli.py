@@ -22,6 +22,7 @@ COMMANDS = {
     "rtl": "neurophase.rtl_tools",
     "lint": "neurophase.lint",
     "coverage": "neurophase.coverage",
+    "formal": "neurophase.formal_cli",
     "bench": "neurophase.bench",
     "energy": "neurophase.energy",
     "train": "neurophase.train",
@@ -32,6 +33,7 @@ COMMANDS = {
     "fault-study": "neurophase.fault_study",
     "noise-training-study": "neurophase.noise_training_study",
     "sim": "neurophase.sim",
+    "regress": "neurophase.regress",
     "zoo": "neurophase.zoo",
     "report": "neurophase.report",
 }

@@ -9,9 +9,8 @@ build. With --tile N: runs tile N's MVMs for the first IMAGES test images throug
 with the golden model and writes build/reports/sim_tile<N>.json. --encoding pwm makes every tile read by pulse-width
 modulation (docs/architecture.md D8) instead of bit-serially. Builds and reports go under ./build (or
 $NEUROPHASE_BUILD). Exit status 0 only when there are no mismatches. ``--network`` (a file from `neurophase import`,
-or an ONNX file with --calib) runs one of that network's tiles (``--tile``, numbered over all the chips it needs);
-the whole-chip RTL runs the digits CNN (other networks through the chip RTL are the next step: the host compiler and
-the golden executor already take them).
+or an ONNX file with --calib) runs that network on full-size tiles: the whole chip (a network that fits one chip), or
+one of its tiles (``--tile``, numbered over all the chips it needs).
 """
 
 from neurophase.model.chip import ChipConfig, max_images
@@ -59,8 +58,9 @@ def check(args):
     if args.inject_fault is not None and args.tile is None:
         raise ValueError("--inject-fault needs --tile (the self-test configures one tile wrongly)")
     if args.tile is None and network is not None:
-        raise ValueError("the whole-chip RTL testbench runs the digits CNN; for another --network simulate one of its "
-                         "tiles with --tile N")
+        from neurophase.model.mapper import map_network
+        from neurophase.tb.chip_networks import check_one_chip
+        check_one_chip(map_network(network, ChipConfig().geometry, strict=False), args.network)
     if args.tile is not None:
         check_tile(args.tile, network, "--tile")
     args.images = check_count("--images", args.images, max_images(network))
@@ -72,9 +72,13 @@ def run(args):
     encoding = InputEncoding.parse(args.encoding)
     network = _network(args)
     if args.tile is None:
+        from neurophase.tb.chip_networks import DIGITS_SPEC
         from neurophase.tb.chip_sim import run_chip_sim
+        given = lambda path: None if path is None else str(path)
+        spec = DIGITS_SPEC if network is None else {"kind": "file", "path": str(args.network),
+                                                    "calib": given(args.calib), "data": given(args.data)}
         report = run_chip_sim(sim=args.sim, images=args.images, t=args.time, seed=args.seed, encoding=encoding,
-                              waves=args.waves, report_dir=args.report_dir)
+                              waves=args.waves, report_dir=args.report_dir, network=spec)
         return 0 if report["mismatches"] == 0 and "error" not in report else 1
     from neurophase.tb.tile_sim import run_tile_sim
     report = run_tile_sim(args.tile, sim=args.sim, images=args.images, t=args.time, seed=args.seed, encoding=encoding,

@@ -4,6 +4,10 @@ resnet50: ResNet-50 in torchvision's layout, He-initialised from --seed, BN stat
 two sample photographs (model/zoo/resnet50.py says how); about 100 MB, built in seconds. Its accuracy means nothing
 (untrained). Beside it, the same crops as a calibration file for `neurophase import NET.onnx --calib CALIB.npz`.
 
+bottleneck: ResNet-50's first bottleneck block (layer1.0, the weights and BN statistics of resnet50 with the same
+--seed) on a 4 x 4 patch of its input, with the patches of the 12 photographs' max-pool outputs as calibration inputs
+and the first two as a test set (labels 0: the block has no classes), for `make sim NETWORK=... CALIB=...`.
+
 digits: the shipped digits CNN exported from its weights (model/zoo/digits.py), with its calibration inputs and test
 set: the files model/data ships (digits_cnn.onnx, digits_calib.npz, digits_test.npz), by default written there.
 """
@@ -12,7 +16,7 @@ import time
 
 from neurophase.options import build_root, check_output_folder, integer, output_file
 
-NETWORKS = ("resnet50", "digits")
+NETWORKS = ("resnet50", "bottleneck", "digits")
 
 
 def add_arguments(p):
@@ -39,6 +43,7 @@ def check(args):
 
 
 def run(args):
+    import numpy as np
     import onnx
 
     if args.network == "digits":
@@ -49,12 +54,19 @@ def run(args):
         return 0
 
     from neurophase.model.zoo.calibration import photo_calibration_inputs, save_calibration_inputs
-    from neurophase.model.zoo.resnet50 import build_resnet50
+    from neurophase.model.zoo.resnet50 import build_bottleneck, build_resnet50
     out = args.out or _default_out(args)
     calib_out = args.calib_out or out.with_name(f"{out.stem}_calib.npz")
     t0 = time.time()
     images = photo_calibration_inputs()
-    model = build_resnet50(images, seed=args.seed)
+    if args.network == "bottleneck":
+        model, images = build_bottleneck(images, seed=args.seed)
+        test_out = out.with_name(f"{out.stem}_test.npz")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(test_out, x=images[:2], y=np.zeros(2, np.int64))
+        print(f"wrote {test_out}")
+    else:
+        model = build_resnet50(images, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(model, out)
     save_calibration_inputs(calib_out, images)

@@ -5,9 +5,9 @@ from amaranth.lib.wiring import In, Out, flipped
 
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.checks import check_int
-from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_STATUS, CHIP_TARGET, CHIP_WRITABLE,
-                                       CHIP_WRITE_ONLY, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS, ChipCtrl, ChipErr,
-                                       ChipReg, acts_per_word)
+from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_MAX_GROUP, CHIP_STATUS, CHIP_TARGET,
+                                       CHIP_WRITABLE, CHIP_WRITE_ONLY, RED_BN_REGS, RESP_FIFO_LATENCY, WORD_BITS,
+                                       ChipCtrl, ChipErr, ChipReg, acts_per_word)
 from neurophase.rtl.adder_tree import popcount
 from neurophase.rtl.bn_regs import BnRegisterBank
 from neurophase.rtl.cmd_decoder import CommandDecoder
@@ -89,7 +89,8 @@ class ChipTop(wiring.Component):
     tiles : number of tiles (1..254; 144 on the chip).
     rows, columns, columns_per_adc, fmt, acts_per_beat, encodings : every tile's geometry and input encodings
         (:class:`~neurophase.rtl.tile.Tile`; by default bit-serial and PWM, selected per tile by its MODE register).
-    max_group : largest reduction group (tiles whose accumulators are added), 1..tiles (default: 4 or ``tiles``).
+    max_group : largest reduction group (tiles whose accumulators are added), 1..tiles (default:
+        model/interface.py ``CHIP_MAX_GROUP``, 18, ResNet-50's largest fan-in over 256-row tiles, or ``tiles``).
     tile_module : Verilog module name of the tile, exported once (:meth:`verilog_dependencies`) and instantiated
         ``tiles`` times, so the chip's Verilog grows by one instance per tile, not one copy of the tile.
     frontend : ``None`` for the chip itself (each tile's analog side is a port group ``analog[k]``), or, in
@@ -112,7 +113,8 @@ class ChipTop(wiring.Component):
                  max_group=None, tile_module="np_chip_tile", frontend=None, encodings=ALL_ENCODINGS):
         with validating(self):
             self.n_tiles = check_int("tiles", tiles, 1, CHIP_TARGET - 1)
-            self.max_group = check_int("max_group", min(4, tiles) if max_group is None else max_group, 1, tiles)
+            self.max_group = check_int("max_group", min(CHIP_MAX_GROUP, tiles) if max_group is None else max_group,
+                                       1, tiles)
             self.apw = acts_per_word(fmt.b_in)
             self.encodings = check_encodings(encodings)
             # The tile's ports, without a tile: the chip instantiates the tile's exported module by name.

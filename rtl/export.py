@@ -45,8 +45,8 @@ def _tops():
         "np_bn_unit": lambda: BnUnit(channels=128),
         "np_tile_ctrl": lambda: TileController(rows=256, columns=128),
         "np_tile": lambda: Tile(rows=256, columns=128, columns_per_adc=1),
-        # Four full-size tiles (reduction groups up to 4, as on the 144-tile chip, which lints in minutes and
-        # gigabytes: tests/test_rtl_chip.py exports and lints it in the slow set).
+        # Four full-size tiles, reduction groups up to 4. The 144-tile chip (groups up to 18) lints in minutes and
+        # gigabytes: tests/test_rtl_chip.py exports it, and lints it in the slow set.
         "np_chip": lambda: ChipTop(tiles=4),
     }
 

@@ -65,7 +65,7 @@ class OutputQueue(wiring.Component):
         depth = self._depth
         layout = self.w_data.shape()
         slots = [Signal(layout, name=f"slot{k}") for k in range(depth)]
-        wp, rp = Signal(range(depth)), Signal(range(depth))
+        wp, rp = Signal(range(depth), name="wp"), Signal(range(depth), name="rp")
         count = Signal(range(depth + 1))
         pending = Signal(range(depth + 1))   # beats issued and not yet accepted on `out`
         popped = Signal()

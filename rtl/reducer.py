@@ -35,6 +35,14 @@ class Reducer(wiring.Component):
       later; the group's last beat delivers its ``route_size`` MVMs. Slots whose beats disagree in channel or
       ``last`` flag raise ``mismatch``.
 
+    Widths and saturation (docs/architecture.md D4, D16): ``max_group - 1`` adders in a chain, each ``acc_bits + 1``
+    bits wide (exact for two ``acc_bits`` operands) and clamped back to signed ``acc_bits`` (20 bits: -2^19 ..
+    2^19 - 1) before the next slot is added, so no width grows with the group: a group of 18 tiles (ResNet-50's
+    4,608-row layers) needs no more bits than a group of 2, and a running sum past the accumulator's range saturates
+    there, at the add where it leaves it (later partial sums of the other sign then start from the rail, as in
+    model/arith.py). The BN unit takes the clamped sum as it takes a tile's accumulator. Route fields, ``beats`` and
+    ``psum_adds`` are 8 bits (groups up to 254 tiles).
+
     Event outputs for the chip's counters: ``beats`` (tile beats taken), ``psum_adds`` (partial-sum additions),
     ``sat_bn`` (a BN result clamped). The BN unit's parameters and configuration come in on ``bn``.
 

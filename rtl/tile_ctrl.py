@@ -335,7 +335,7 @@ class TileController(wiring.Component):
                                           for j in range(self._columns)))]
 
         # -- sequencing -----------------------------------------------------------------------------------------------
-        state, armed, done_flag = Signal(_State), Signal(), Signal()
+        state, armed, done_flag = Signal(_State, name="state"), Signal(name="armed"), Signal(name="done_flag")
         issue_ch = self.bn.i_channel
         mvm_busy, start, start_req, e_start, issue = Signal(), Signal(), Signal(), Signal(), Signal()
         m.d.comb += [mvm_busy.eq((state != _State.IDLE) | armed), buf.hold.eq(state == _State.READ),

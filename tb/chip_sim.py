@@ -1,10 +1,11 @@
-"""`make sim` without TILE: whole-chip inference of test images through the chip RTL, checked bit for bit.
+"""`make sim` without TILE: whole-chip inference of test inputs through the chip RTL, checked bit for bit.
 
-Ref: docs/architecture.md §5, D7, D8. Builds tb/chip_harness.py (the chip top with as many full-size tiles as the
-reference network's mapping uses, crossbar stand-ins replaying the golden model's currents) under Icarus or
-Verilator, runs tb/chip_tb.py's ``chip_inference_matches_golden`` and writes ``build/reports/chip.json``. The tiles
-read bit-serially or by PWM as the chip model's configuration says (``encoding`` for every tile, ``tile_encodings``
-for exceptions); the tiles implement both, so every configuration runs on the same build.
+Ref: docs/architecture.md §5, D7, D8, D16. Builds tb/chip_harness.py (the chip top with as many tiles as the
+network's mapping uses, crossbar stand-ins replaying the golden model's currents) under Icarus or Verilator, runs
+tb/chip_tb.py's ``chip_inference_matches_golden`` on a network (tb/chip_networks.py: the digits CNN by default, or
+any network file on full-size tiles) and writes ``build/reports/chip.json``. The tiles read bit-serially or by PWM
+as the chip model's configuration says (``encoding`` for every tile, ``tile_encodings`` for exceptions); the tiles
+implement both, so every configuration runs on the same build.
 """
 
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from neurophase.model.checks import check_int, check_nonnegative, count_text
 from neurophase.model.interface import InputEncoding, act_words
+from neurophase.tb.chip_networks import DIGITS_SPEC, chip_for, network_inputs
 from neurophase.tb.runner import build_root, run_cocotb, write_report
 
 __all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
@@ -25,6 +27,7 @@ def harness_for(chip):
     """The harness for ``chip`` (model/chip.py) with replay memories deep enough for a whole chunk of images in
     either encoding (so one simulator build serves every image count and encoding)."""
     from neurophase.model.chip import CHUNK
+    from neurophase.model.executor import chip_max_group
     from neurophase.tb.chip_harness import ChipHarness
     from neurophase.tb.pwm_check import PwmWindow
     fmt = chip.config.fmt
@@ -38,8 +41,7 @@ def harness_for(chip):
     depth = lambda n: 1 << max(4, (n - 1).bit_length())
     return ChipHarness(tiles=chip.mapping.tiles_needed, rows=chip.config.tile.rows,
                        columns=chip.config.tile.columns, fmt=fmt, acts_per_beat=16,
-                       frac_bits=chip.config.frac_bits, max_group=max(len(chip.mapping.reduction_group(a.tile))
-                                                                      for a in chip.mapping.tiles),
+                       frac_bits=chip.config.frac_bits, max_group=chip_max_group(chip),
                        plane_depth=depth(planes), cmd_depth=depth(cmd_words), resp_depth=depth(resp_words))
 
 
@@ -50,16 +52,17 @@ def _timeout_us(images, pwm):
 
 def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncoding.BIT_SERIAL, tile_encodings=(),
              testcase="chip_inference_matches_golden", waves=False, workdir=None, test_module=TB_MODULE,
-             calibration=0):
-    """Run the chip testbench; returns the result dict of ``chip_inference_matches_golden`` (plus ``wall_total_s``;
-    ``error`` when a cocotb test failed). Every tile reads with ``encoding`` but those in ``tile_encodings``
-    (((tile, encoding), ...), model/chip.py ``ChipConfig``). The same harness build runs tb/chip_recal_tb.py
-    (``test_module`` ``neurophase.tb.chip_recal_tb``, testcase ``chip_bn_recalibration_matches_golden``): BN
-    recalibration on ``calibration`` images first."""
-    from neurophase.model.chip import ChipConfig, reference_chip
+             calibration=0, network=DIGITS_SPEC):
+    """Run the chip testbench on the ``network`` spec (tb/chip_networks.py); returns the result dict of
+    ``chip_inference_matches_golden`` (plus ``wall_total_s``; ``error`` when a cocotb test failed). Every tile reads
+    with ``encoding`` but those in ``tile_encodings`` (((tile, encoding), ...), model/chip.py ``ChipConfig``). The
+    same harness build runs tb/chip_recal_tb.py (``test_module`` ``neurophase.tb.chip_recal_tb``, testcase
+    ``chip_bn_recalibration_matches_golden``, the digits CNN): BN recalibration on ``calibration`` images first."""
+    from neurophase.model.chip import ChipConfig
     from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG
     config = ChipConfig(encoding=encoding, tile_encodings=tuple(tile_encodings))
-    chip = reference_chip(chip_seed, config)
+    chip = chip_for(network, chip_seed, config)
+    network_inputs(chip, images)                # the count checked here, not inside the simulator
     harness = harness_for(chip)
     workdir = Path(workdir or build_root() / "sim" / "chip_runs" / sim)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -68,8 +71,12 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncodi
     parameters = dict(images=images, calibration=calibration, t=t, seed=seed, chip_seed=chip_seed,
                       encoding=config.encoding.label,
                       tile_encodings=[[n, e.label] for n, e in config.tile_encodings], result=str(result_path),
-                      icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles, rows=harness.chip.rows)
-    case = f"tiles{harness.chip.n_tiles}_planes{harness.plane_depth}" + ("_waves" if waves else "")
+                      network=network, icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles,
+                      rows=harness.chip.rows, cmd_depth=harness.cmd_depth, resp_depth=harness.resp_depth,
+                      planes_depth=harness.plane_depth)
+    c = harness.chip
+    case = (f"tiles{c.n_tiles}_{c.rows}x{c.columns}_g{c.max_group}_planes{harness.plane_depth}"
+            f"_cmd{harness.cmd_depth}_resp{harness.resp_depth}" + ("_waves" if waves else ""))
     pwm = any(chip.encoding(a.tile) is InputEncoding.PWM for a in chip.mapping.tiles)
     wall0 = time.perf_counter()
     error = None
@@ -88,24 +95,27 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncodi
 
 
 def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, encoding=InputEncoding.BIT_SERIAL, waves=False,
-                 report_dir=None, log=print):
+                 report_dir=None, log=print, network=DIGITS_SPEC):
     """`neurophase sim` without --tile: every tile reading with ``encoding``; print a summary, write ``chip.json``
-    and return the report."""
+    and return the report. ``network``: a spec of tb/chip_networks.py (default the digits CNN)."""
     from neurophase.model.chip import max_images
-    images = check_int("images", images, 1, max_images())
+    images = check_int("images", images, 1, max_images() if network == DIGITS_SPEC else None)
     t = check_nonnegative("time (s)", t)
     seed = check_int("seed", seed, 0, 2 ** 32 - 1)
     encoding = InputEncoding.parse(encoding)
-    log(f"chip: {count_text(images, 'test image')} through the chip RTL ({sim}), {encoding.label} inputs, "
+    name = network.get("path", network["kind"])
+    log(f"chip: {count_text(images, 'test input')} of {name} through the chip RTL ({sim}), {encoding.label} inputs, "
         f"t = {t:g} s, seed {seed} ...")
-    r = run_chip(sim=sim, images=images, t=t, seed=seed, encoding=encoding, waves=waves)
-    report = dict(images=images, encoding=encoding.label, mismatches=r.get("mismatches"), accuracy=r.get("accuracy"),
-                  golden_accuracy=r.get("golden_accuracy"), cycles_per_image=r.get("cycles_per_image"),
+    r = run_chip(sim=sim, images=images, t=t, seed=seed, encoding=encoding, waves=waves, network=network)
+    report = dict(network=name, images=images, encoding=encoding.label, mismatches=r.get("mismatches"),
+                  accuracy=r.get("accuracy"), golden_accuracy=r.get("golden_accuracy"),
+                  cycles_per_image=r.get("cycles_per_image"),
                   images_per_s=r.get("images_per_s"), sim=sim, time=t, seed=seed,
                   wall_s=r.get("wall_s"), wall_sim_s=r.get("wall_sim_s"), wall_python_s=r.get("wall_python_s"),
                   wall_total_s=round(r["wall_total_s"], 2), words_checked=r.get("words_checked"),
                   output_mismatches=r.get("output_mismatches"), logit_mismatches=r.get("logit_mismatches"),
-                  wordline_errors=r.get("wordline_errors"), events=r.get("events"))
+                  wordline_errors=r.get("wordline_errors"), event_mismatches=r.get("event_mismatches"),
+                  cycles=r.get("cycles"), cycles_model=r.get("cycles_model"), events=r.get("events"))
     if "error" in r:
         report["error"] = r["error"]
     path = write_report(report, "chip.json", report_dir)

@@ -26,6 +26,7 @@ from neurophase.model.executor import GoldenExecutor
 from neurophase.model.host import Host, Segment
 from neurophase.tb.chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
 from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
+from neurophase.tb.functional_coverage import sample
 from neurophase.tb.pwm_check import PwmWindow
 from neurophase.tb.runner import params
 
@@ -72,8 +73,9 @@ class SegmentWriter:
             f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
         reads = {}
         for n, (x, currents) in self.golden.last_mvms.items():
-            cols = self.golden.tiles[n].regs[TileReg.COLS_USED]
-            codes = current_code(currents[:, :, :cols], self.golden.tile(n).adc)     # (reads, mvms, cols)
+            # Every column the tile's weights hold: COLS_USED may change between the segment's MVMs.
+            cols = currents.shape[2]
+            codes = current_code(currents, self.golden.tile(n).adc)                   # (reads, mvms, cols)
             per_read = codes.transpose(1, 0, 2).reshape(-1, cols)
             pwm = self.golden.encoding(n) is InputEncoding.PWM
             # Per read, the expected wordlines: a bit-plane, or a PWM read's pulse widths bit-sliced (LSB first).
@@ -114,8 +116,8 @@ class Scoreboard:
 class RtlExecutor:
     """Runs segments through the chip: files, ``load``, wait for ``seg_done``, ``dump``, read the responses."""
 
-    def __init__(self, dut, golden, icode_bits, b_in):
-        self.dut, self.golden = dut, golden
+    def __init__(self, dut, golden, icode_bits, b_in, depths=None):
+        self.dut, self.golden, self.depths = dut, golden, depths
         self.files = SegmentWriter(golden, icode_bits, b_in)
         self.scoreboard = Scoreboard()
         self.log = logging.getLogger("tb.chip.exec")
@@ -148,12 +150,19 @@ class RtlExecutor:
                                  f"cycles) at command word {d.cmd_sent.value.to_unsigned()} of {len(seg.words)}, "
                                  f"{d.resp_count.value.to_unsigned()} of {seg.n_resp} responses")
 
-    async def run(self, seg, *, golden=True):
-        """The RTL's response words of ``seg``; with ``golden`` the golden executor runs it too and every word is
-        scored."""
+    async def run(self, seg, *, golden=True, expected=None):
+        """The RTL's response words of ``seg``; with ``golden`` the golden executor runs it too (or has run it and
+        answered ``expected``) and every word is scored."""
         w0 = time.perf_counter()
-        want = self.golden.execute(seg) if golden else None
+        if self.depths and (len(seg.words) > self.depths["cmd"] or seg.n_resp > self.depths["resp"]):
+            raise AssertionError(f"{seg.name}: {len(seg.words)} command and {seg.n_resp} response words; the "
+                                 f"harness holds {self.depths['cmd']} and {self.depths['resp']}")
+        want = expected if expected is not None else self.golden.execute(seg) if golden else None
         reads = self.files.write(seg) if golden else {}
+        entries = {n: count * (self.files.window.width_bits if pwm else 1) for n, (count, pwm) in reads.items()}
+        if self.depths and entries and max(entries.values()) > self.depths["planes"]:
+            raise AssertionError(f"{seg.name}: {max(entries.values())} wordline entries for a tile; the harness holds "
+                                 f"{self.depths['planes']}")
         if not golden:
             with open(CMD_FILE, "wb") as f:
                 f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
@@ -222,11 +231,16 @@ def _kick_comb_processes(handle):
             _kick_comb_processes(child)
 
 
-async def start(dut, executor):
+async def begin(dut):
+    """Start the clock (once per simulation); under Icarus, run every combinational process once."""
     await start_clock(dut)
-    executor.idle()
     if cocotb.SIM_NAME.lower().startswith("icarus"):
         _kick_comb_processes(dut)
+
+
+async def start(dut, executor):
+    await begin(dut)
+    executor.idle()
     await reset(dut)
 
 
@@ -290,24 +304,19 @@ def chip_config(p):
                       tile_encodings=tuple((n, e) for n, e in p.get("tile_encodings", [])))
 
 
-def layer_encoding(chip, layer):
-    """The one input encoding of ``layer``'s tiles (its event counts are per encoding)."""
-    (encoding,) = {chip.encoding(a.tile) for a in chip.mapping.layer_tiles(layer)}
-    return encoding
-
-
-@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
-async def chip_inference_matches_golden(dut):
-    """Whole-network inference of the first ``images`` test images; every response word and the logits scored."""
-    from neurophase.model.chip import reference_chip
+async def run_network(dut, chip, test, t, seed, icode_bits, depths=None):
+    """Inference of the inputs of ``test`` (a LabelledSet) on the programmed ``chip`` through the chip RTL at ``t``
+    with read-noise ``seed``, each tile reading with the encoding its MODE register holds: every response word against
+    the golden executor, the logits against ``Chip.run``, the chip's event counters of every layer against
+    model/events.py ``count_events`` (cycles from ``CycleModel``). ``depths``: the harness's replay memories
+    ({"cmd": words, "resp": words, "planes": wordline entries}), checked before each segment. Resets the chip first
+    (the clock runs: :func:`begin`); returns the report (``mismatches`` sums every kind)."""
     from neurophase.model.events import EventCounts
-    p = params()
-    log = logging.getLogger("tb.chip")
-    chip = reference_chip(p["chip_seed"], chip_config(p))
-    golden = GoldenExecutor(chip, p["t"], p["seed"])
-    ex = RtlExecutor(dut, golden, p["icode_bits"], chip.config.fmt.b_in)
-    await start(dut, ex)
-    test = chip.network.test.first(p["images"])
+    from neurophase.tb.chip_networks import expected_layer_events, layer_encoding
+    golden = GoldenExecutor(chip, t, seed)
+    ex = RtlExecutor(dut, golden, icode_bits, chip.config.fmt.b_in, depths)
+    ex.idle()
+    await reset(dut)
     pixels, labels = test.x, test.y
     host = Host(chip)
     wall0 = time.perf_counter()
@@ -328,7 +337,7 @@ async def chip_inference_matches_golden(dut):
 
     result = await drive(host.session(pixels), run_and_count)
     wall = time.perf_counter() - wall0
-    reference = chip.run(pixels, p["t"], p["seed"])
+    reference = chip.run(pixels, t, seed)
     logit_mismatches = int(np.count_nonzero(result.logits != reference))
     regs = [(CHIP_TARGET, ChipReg.ERRORS)] + [(n, TileReg.ERRORS) for n in range(n_tiles)]
     vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
@@ -337,28 +346,75 @@ async def chip_inference_matches_golden(dut):
     layer_events = {name: rtl_event_counts(c, ex.resp_words[name], ex.wl_ones.get(name, 0), host.fmt, name == last,
                                            layer_encoding(chip, name))
                     for name, c in layer_counters.items()}
+    expected = expected_layer_events(chip, pixels, t, seed)
+    event_diffs = {name: ev.diff(expected[name]) for name, ev in layer_events.items() if ev.diff(expected[name])}
+    event_diffs.update({name: "no counts from the RTL" for name in expected if name not in layer_events})
     events = sum(layer_events.values(), start=EventCounts())
     layer_cycles = events.cycles
-    acc = float(np.mean(np.argmax(result.logits, axis=1) == labels))
-    report = dict(images=len(pixels),
-                  encodings={a.tile: chip.encoding(a.tile).label for a in chip.mapping.tiles},
-                  mismatches=ex.scoreboard.total + logit_mismatches + ex.wl_errors +
-                  ex.plane_errors,
-                  output_mismatches=ex.scoreboard.mismatches, logit_mismatches=logit_mismatches,
-                  words_checked=ex.scoreboard.checked, wordline_errors=ex.wl_errors, plane_errors=ex.plane_errors,
-                  accuracy=acc, golden_accuracy=float(np.mean(np.argmax(reference, axis=1) == labels)),
-                  cycles=layer_cycles, cycles_per_image=layer_cycles / len(pixels),
-                  harness_cycles=sum(c for name, c in ex.cycles.items() if name not in ("config", "counters",
-                                                                                        "reads")),
-                  wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python,
-                  images_per_s=len(pixels) / wall, chip_errors=chip_errors, tile_errors=tile_errors,
-                  counters=layer_counters, events=events.as_dict(),
-                  layer_events={name: ev.as_dict() for name, ev in layer_events.items()})
+    # A network's outputs may be maps (a block without a classifier): its "class" is the largest output.
+    top = lambda y: np.argmax(np.asarray(y).reshape(len(pixels), -1), axis=1)
+    acc = float(np.mean(top(result.logits) == labels))
+    return dict(images=len(pixels), encodings={a.tile: chip.encoding(a.tile).label for a in chip.mapping.tiles},
+                mismatches=ex.scoreboard.total + logit_mismatches + ex.wl_errors +
+                ex.plane_errors + len(event_diffs) + (chip_errors != 0) + sum(e != 0 for e in tile_errors),
+                output_mismatches=ex.scoreboard.mismatches, logit_mismatches=logit_mismatches,
+                words_checked=ex.scoreboard.checked, wordline_errors=ex.wl_errors, plane_errors=ex.plane_errors,
+                event_mismatches=event_diffs,
+                accuracy=acc, golden_accuracy=float(np.mean(top(reference) == labels)),
+                cycles=layer_cycles, cycles_model=sum(e.cycles for e in expected.values()),
+                cycles_per_image=layer_cycles / len(pixels),
+                harness_cycles=sum(c for name, c in ex.cycles.items() if name not in ("config", "counters", "reads")),
+                wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python,
+                images_per_s=len(pixels) / wall, chip_errors=chip_errors, tile_errors=tile_errors,
+                counters=layer_counters, events=events.as_dict(),
+                layer_events={name: ev.as_dict() for name, ev in layer_events.items()},
+                coverage=sample(golden))
+
+
+def _depths(p):
+    return {k: p[f"{k}_depth"] for k in ("cmd", "resp", "planes")} if "cmd_depth" in p else None
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def chip_inference_matches_golden(dut):
+    """Whole-network inference of the first ``images`` test inputs of the ``network`` spec (tb/chip_networks.py)
+    with the run's input encodings (:func:`chip_config`); every response word, the logits and every layer's event
+    counts scored."""
+    from neurophase.tb.chip_networks import DIGITS_SPEC, chip_for, network_inputs
+    p = params()
+    log = logging.getLogger("tb.chip")
+    chip = chip_for(p.get("network", DIGITS_SPEC), p["chip_seed"], chip_config(p))
+    await begin(dut)
+    report = await run_network(dut, chip, network_inputs(chip, p["images"]), p["t"], p["seed"], p["icode_bits"],
+                               _depths(p))
     with open(p["result"], "w") as f:
         json.dump(report, f, indent=1)
     log.info("%s", report)
     assert report["mismatches"] == 0, f"{report['mismatches']} mismatches with the golden model"
-    assert chip_errors == 0 and not any(tile_errors), f"errors: chip {ChipErr(chip_errors)!r}, tiles {tile_errors}"
+
+
+@cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")
+async def random_networks_match_golden(dut):
+    """model/random_network.py's networks of ``seeds`` on the regression chip (``chip``), one after another on one
+    simulator build, each scored as :func:`run_network` does; the report lists every seed's, failing seeds too."""
+    from neurophase.model.random_network import RegressionChip, network_features, random_chip
+    p = params()
+    log = logging.getLogger("tb.chip.regress")
+    rc = RegressionChip(**p["chip"])
+    reports = []
+    await begin(dut)
+    for seed in p["seeds"]:
+        w0 = time.perf_counter()
+        chip = random_chip(seed, rc)
+        r = await run_network(dut, chip, chip.network.test, p["t"], seed, p["icode_bits"], _depths(p))
+        r.update(seed=seed, features=network_features(chip), wall_total_s=time.perf_counter() - w0)
+        log.info("seed %d: %d mismatches, %d words, %d cycles (model %d)", seed, r["mismatches"],
+                 r["words_checked"], r["cycles"], r["cycles_model"])
+        reports.append(r)
+        with open(p["result"], "w") as f:       # after every seed: a later hang still leaves the earlier reports
+            json.dump(reports, f, indent=1)
+    failed = [r["seed"] for r in reports if r["mismatches"]]
+    assert not failed, f"seeds with mismatches: {failed}"
 
 
 @cocotb.test(timeout_time=timeout_ns(), timeout_unit="ns")

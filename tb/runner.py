@@ -13,7 +13,7 @@ from pathlib import Path
 
 from neurophase.tb.toolchain import check_simulator, verilator_make_env
 
-__all__ = ["run_cocotb", "params", "write_report", "build_root"]
+__all__ = ["run_cocotb", "params", "write_report", "without_initial_values", "build_root"]
 
 
 def build_root():
@@ -42,22 +42,24 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     check_simulator(sim)
     # `neurophase coverage` asks every Verilator run of the block tests for coverage through the environment.
     coverage = coverage or (sim == "verilator" and os.environ.get("NEUROPHASE_COVERAGE") == "1")
+    x_seed = _x_seed() if sim == "verilator" else None
     case = case or "_".join(f"{k}{v}" for k, v in sorted(parameters.items()))
-    build_dir = build_root() / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{'_cov' if coverage else ''}")
+    suffix = ("_cov" if coverage else "") + ("_xrand" if x_seed is not None else "")
+    build_dir = build_root() / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{suffix}")
     test_dir = Path(workdir) if workdir is not None else build_dir
     env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
     env.update(extra_env or {})
 
     runner = _verilator_ports_only() if sim == "verilator" else _icarus_vcd()
     with _locked(build_dir):
-        _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage)
+        _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage, x_seed)
     try:
         # Every top is Verilog; stating it lets a Verilator control file (.vlt) be among the sources.
         xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                           build_dir=build_dir,
                           test_dir=test_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
+                          plusargs=_plusargs(x_seed, waves, sim, test_dir / toplevel),
                           timescale=("1ns", "1ps"), results_xml=str(test_dir / "results.xml"),
-                          plusargs=[f"+dumpfile_path={test_dir / toplevel}.vcd"] if waves and sim == "icarus" else [],
                           log_file=test_dir / "sim.log")
     except SystemExit as e:
         raise RuntimeError(f"cocotb: tests failed in {test_module} on {sim} (exit {e.code}; "
@@ -81,12 +83,14 @@ def _locked(build_dir):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage):
+def _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage, x_seed):
     """Export ``component`` into ``build_dir`` and build it with cocotb's ``runner`` (nothing is rebuilt when the
-    sources did not change)."""
+    sources did not change); with an ``x_seed``, from the Verilog without its initial values."""
     from neurophase.rtl.export import write_verilog
 
     src = write_verilog(component, toplevel, build_dir / "rtl")
+    if x_seed is not None:
+        src = _without_initial_values(src)
     build_args = []
     saved_makeflags = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
@@ -94,6 +98,8 @@ def _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, co
         extra_sources = [*extra_sources, _top_ports_visible(build_dir, toplevel, src)]
         if coverage:
             build_args += ["--coverage-line", "--coverage-toggle"]
+        if x_seed is not None:
+            build_args += ["--x-assign", "unique", "--x-initial", "unique"]
         os.environ["MAKEFLAGS"] = verilator_make_env()
     # cocotb's runner leaves by SystemExit when a build fails, or (under pytest) when a cocotb test fails; turn that
     # into one RuntimeError naming the log, for pytest and the command line alike.
@@ -108,6 +114,48 @@ def _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, co
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved_makeflags
+
+
+def _plusargs(x_seed, waves, sim, vcd_stem):
+    """Simulator plusargs: Verilator's random initial values for an x-init run, Icarus's VCD path for waves."""
+    args = [] if x_seed is None else [f"+verilator+seed+{x_seed}", "+verilator+rand+reset+2"]
+    if waves and sim == "icarus":
+        args.append(f"+dumpfile_path={vcd_stem}.vcd")
+    return args
+
+
+def _x_seed():
+    """NEUROPHASE_X_SEED=<n> (n >= 1): a Verilator run in which every register and memory starts at a random value
+    from seed n, as silicon does, and every X the design assigns is random too; None when unset."""
+    text = os.environ.get("NEUROPHASE_X_SEED")
+    if text is None:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"NEUROPHASE_X_SEED must be an integer >= 1, got {text!r}")
+    return int(text)
+
+
+# Yosys writes a register's init value as its declaration's initialiser (`reg [7:0] n = 8'h00;`, an escaped name
+# ends in a space) and a memory's as an initial block of element assignments.
+_REG_INIT = re.compile(r"^(\s*reg\b[^=;\n]*?)\s*=\s*[^;\n]+;$", re.M)
+_MEMORY_INIT = re.compile(r"^\s*initial begin\n(?:\s*[^\s\[]+\[\d+\] = [^;\n]+;\n)+\s*end\n", re.M)
+
+
+def without_initial_values(text):
+    """Verilog ``text`` with no register initialiser and no memory initial block: only reset gives a state a value,
+    and Verilator's ``--x-initial unique`` gives everything else a random one at start."""
+    return _MEMORY_INIT.sub("", _REG_INIT.sub(r"\1 ;", text))
+
+
+def _without_initial_values(src):
+    """Write :func:`without_initial_values` of the Verilog file ``src`` beside it (``<name>_noinit.v``, only when its
+    bytes change); return that path."""
+    src = Path(src)
+    path = src.with_name(f"{src.stem}_noinit.v")
+    text = without_initial_values(src.read_text())
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
 def _top_ports_visible(build_dir, toplevel, src):

@@ -145,14 +145,24 @@ CASES = [
     (["drift-study", "--network", "{tmp}/digits.onnx", "--calib", "{tmp}/calib2.npz"],
      "calibration file {tmp}/calib2.npz must hold an array 'x' or exactly one array, got ['a', 'b']"),
     (["energy", "--images", "400"], "--images must be a number of test inputs in [1, 360] or 'all', got 400"),
-    (["sim", "--network", "{tmp}/digits.onnx", "--calib", "{tmp}/calib.npz"], "the whole-chip RTL testbench runs "
-     "the digits CNN; for another --network simulate one of its tiles with --tile N"),
     (["bench", "--resnet50", "12"], "--resnet50: must be an integer in [0, 11], got 12"),
     (["bench", "--resnet50-encodings", "pdm"],
      "--resnet50-encodings: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
-    (["zoo", "resnet18"], "network: invalid choice: 'resnet18' (choose from 'resnet50', 'digits')"),
+    (["zoo", "resnet18"], "network: invalid choice: 'resnet18' (choose from 'resnet50', 'bottleneck', 'digits')"),
     (["zoo", "resnet50", "--out", "{readonly}/r.onnx"], "--out: {readonly}/r.onnx: folder {readonly} is not writable "
      "(Permission denied; give a file in a writable folder)"),
+    (["zoo", "bottleneck", "--calib-out", "{tmp}/notes.txt/c.npz"], "--calib-out: {tmp}/notes.txt/c.npz: cannot make "
+     "a folder there, {tmp}/notes.txt is a file (give a file in a writable folder)"),
+    (["regress", "--seeds", "0"], "--seeds: must be an integer in [1, 100000], got 0"),
+    (["regress", "--start", "-1"], "--start: must be an integer in [0, 4294967295], got -1"),
+    (["regress", "--start", "4294967295", "--seeds", "2"],
+     "--start 4294967295 --seeds 2: the last seed must be <= 4294967295, got 4294967296"),
+    (["regress", "--sim", "modelsim"], "--sim: invalid choice: 'modelsim' (choose from 'icarus', 'verilator')"),
+    (["regress", "--report-dir", "{tmp}/notes.txt"],
+     "--report-dir: {tmp}/notes.txt: is a file, not a folder (give a folder to write into)"),
+    (["formal", "--jobs", "0"], "--jobs: must be an integer in [1, 64], got 0"),
+    (["formal", "--out", "{tmp}/notes.txt"], "--out: {tmp}/notes.txt: is a file, not a folder (give a folder to write "
+     "into)"),
     (["fault-study", "--only", "ir_drops"], "--only: invalid choice: 'ir_drops' (choose from 'ir_drop', 'adc_offset', "
      "'adc_gain', 'comparator_noise', 'stuck_set', 'stuck_reset', 'dead_wordlines', 'dead_bitlines')"),
     (["fault-study", "--images", "361"], "--images must be a number of test inputs in [1, 360] or 'all', got 361"),
@@ -179,6 +189,18 @@ def test_bad_input_gives_one_line_naming_what_is_allowed_and_status_2(argv, line
     else:
         assert err == f"neurophase {argv[0]}: error: {_fill(line, files)}\n"
     assert out == ""
+
+
+def test_whole_chip_sim_of_a_network_needing_more_than_one_chip_is_one_line(tmp_path, capsys):
+    """tests/onnx_builders.py's residual network widened to 2560 channels: 152 tiles, more than the chip's 144."""
+    import onnx
+    from onnx_builders import residual_net
+    rng = np.random.default_rng(2)
+    onnx.save_model(residual_net(wide=2560), str(tmp_path / "net.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(4, 4, 8, 8)))
+    assert main(["sim", "--network", str(tmp_path / "net.onnx"), "--calib", str(tmp_path / "calib.npz")]) == 2
+    assert capsys.readouterr().err == ("neurophase sim: error: the whole-chip RTL testbench runs a network on one "
+                                       f"chip; {tmp_path}/net.onnx needs 2 chips of 144 tiles\n")
 
 
 def test_a_missing_dev_extra_is_named_in_one_line(monkeypatch, capsys):
@@ -230,6 +252,9 @@ def test_ctrl_c_ends_with_one_line_and_status_130(argv, started, tmp_path):
 
 @pytest.mark.parametrize("variables, line", [
     (["WAVES=yes"], "*** WAVES must be 0 or 1, got 'yes'.  Stop."),
+    (["MUTANTS=yes"], "*** MUTANTS must be 0 or 1, got 'yes'.  Stop."),
+    (["regress", "SEEDS=0"], "neurophase regress: error: --seeds: must be an integer in [1, 100000], got 0"),
+    (["regress", "START=x"], "neurophase regress: error: --start: must be an integer in [0, 4294967295], got 'x'"),
     (["QUICK=2"], "*** QUICK must be 0 or 1, got '2'.  Stop."),
     (["TILE=abc"], "neurophase sim: error: --tile: must be an integer >= 0, got 'abc'"),
     (["TILE=0", "IMAGES=abc"], "neurophase sim: error: --images: must be a number of images >= 1 or 'all', got 'abc'"),
@@ -239,9 +264,11 @@ def test_ctrl_c_ends_with_one_line_and_status_130(argv, started, tmp_path):
     (["ENCODING=pdm"], "neurophase sim: error: --encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
 ])
 def test_makefile_variables_are_rejected_with_the_allowed_range(variables, line):
-    """`make sim` with a bad variable; the set-up is taken as done and the command is this interpreter's."""
+    """`make sim` (or the target given first) with a bad variable; the set-up is taken as done and the command is
+    this interpreter's."""
+    goal, *assignments = variables if "=" not in variables[0] else ["sim", *variables]
     r = subprocess.run(["make", "-s", "-C", str(ROOT), "-o", ".venv/.setup-done", "-o", "need-iverilog", "-o",
-                        "need-cxx", f"NP={sys.executable} -m neurophase", "sim", *variables],
+                        "need-cxx", f"NP={sys.executable} -m neurophase", goal, *assignments],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.splitlines()[0].endswith(line), r.stderr

@@ -161,3 +161,15 @@ def test_zoo_command_writes_the_onnx_file_and_its_calibration_images_on_demand(t
     assert out.read_bytes() == model.SerializeToString()
     np.testing.assert_array_equal(load_inputs(tmp_path / "nets" / "resnet50_calib.npz"), images)
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_bottleneck_block_is_resnet50s_first_block_on_a_patch_of_its_real_input(model, images):
+    from neurophase.model.zoo.resnet50 import build_bottleneck
+    block, x = build_bottleneck(images, seed=0, positions=4)
+    onnx.checker.check_model(block)
+    whole = _initializers(model)
+    mine = _initializers(block)
+    assert sorted(mine) == sorted(k for k in whole if k.startswith("layer1.0."))
+    assert all(np.array_equal(v, whole[k]) for k, v in mine.items())
+    assert [n.name for n in block.graph.node] == [n.name for n in model.graph.node if n.name.startswith("layer1.0")]
+    assert x.shape == (len(images), 64, 4, 4) and x.min() >= 0

@@ -84,6 +84,23 @@ def test_sim_runs_a_tile_of_an_imported_network(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().out
     assert (report["layer"], report["output"], report["mismatches"]) == ("block.conv", "raw", 0)
     assert report["outputs_checked"] == 16 * 32
-    assert main(["sim", "--network", str(tmp_path / "net.npz")]) == 2
-    assert capsys.readouterr().err == ("neurophase sim: error: the whole-chip RTL testbench runs the digits CNN; for "
-                                       "another --network simulate one of its tiles with --tile N\n")
+
+
+@pytest.mark.slow  # a Verilator build of 14 full-size tiles: several minutes
+@pytest.mark.sim
+def test_sim_runs_an_imported_network_through_the_whole_chip_rtl(tmp_path, capsys):
+    """tests/onnx_builders.py's residual network (row groups of 2 and 6 tiles, a layer of 2 column blocks, a residual
+    add) from its ONNX file through the whole-chip RTL: every word, the logits, the event counts and cycles."""
+    import numpy as np
+    import onnx
+    from onnx_builders import residual_net
+    rng = np.random.default_rng(2)
+    onnx.save_model(residual_net(), str(tmp_path / "net.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(16, 4, 8, 8)))
+    np.savez(tmp_path / "test.npz", x=rng.normal(size=(4, 4, 8, 8)), y=rng.integers(0, 10, 4))
+    rc = main(["sim", "--network", str(tmp_path / "net.onnx"), "--calib", str(tmp_path / "calib.npz"), "--data",
+               str(tmp_path / "test.npz"), "--images", "2", "--sim", "verilator", "--report-dir", str(tmp_path)])
+    report = json.loads((tmp_path / "chip.json").read_text())
+    assert rc == 0, capsys.readouterr().out
+    assert report["mismatches"] == 0 and report["event_mismatches"] == {}
+    assert report["cycles"] == report["cycles_model"] and report["words_checked"] > 0

@@ -39,7 +39,7 @@ from neurophase.model.graph import Window
 from neurophase.model.host_ops import im2col, window_max
 from neurophase.model.resnet50 import EXPANSION, INPUT_HW, STAGES
 
-__all__ = ["BN_EPSILON", "OPSET", "INPUT_NAME", "OUTPUT_NAME", "build_resnet50"]
+__all__ = ["BN_EPSILON", "OPSET", "INPUT_NAME", "OUTPUT_NAME", "build_resnet50", "build_bottleneck"]
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9           # ONNX's momentum (= 1 - PyTorch's 0.1); used only in training mode, written as torch does
@@ -134,28 +134,58 @@ def _bottleneck(g, x, prefix, width, stride, project):
     return g.add_relu(y, x, prefix)
 
 
-def build_resnet50(images, seed=0):
-    """ResNet-50 as an ``onnx.ModelProto`` (module docstring) with BN statistics from ``images``.
-
-    ``images``: N x 3 x 224 x 224 floats (the network's input layout, as the calibration file holds them), N >= 2.
-    """
+def _stem(images, seed):
+    """The writer and the max pool's output after conv1, bn1 and the max pool on ``images`` (checked)."""
     seed = check_int("seed", seed, 0)
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[1:] != (3, INPUT_HW, INPUT_HW) or images.shape[0] < 2:
         raise ValueError(f"images must have shape (N >= 2, 3, {INPUT_HW}, {INPUT_HW}), got {images.shape}")
     g = _GraphWriter(np.random.default_rng(seed))
     x = g.conv_bn(Activation(INPUT_NAME, images.transpose(0, 2, 3, 1)), "conv1", "bn1", 64, 7, 2)
-    x = g.max_pool(x, "maxpool")
+    return g, g.max_pool(x, "maxpool")
+
+
+def _model(g, name, inputs, outputs, doc):
+    model = helper.make_model(helper.make_graph(g.nodes, name, inputs, outputs, g.initializers),
+                              producer_name="neurophase", opset_imports=[helper.make_opsetid("", OPSET)],
+                              doc_string=doc)
+    model.ir_version = 8                       # opset 17's IR version, readable by older onnx releases too
+    return model
+
+
+def build_bottleneck(images, seed=0, positions=4):
+    """ResNet-50's first bottleneck block, ``layer1.0`` (1x1 64 -> 64, 3x3 64 -> 64, 1x1 64 -> 256, the 1x1
+    projection shortcut 64 -> 256, each with its BN; the residual Add and ReLU), with the very weights and BN
+    statistics :func:`build_resnet50` gives it for ``images`` and ``seed``, as an ``onnx.ModelProto`` on a
+    ``positions`` x ``positions`` patch of its input (the top-left corner of the max pool's 56 x 56 maps, zero padded
+    at the patch's border as at the map's). Returns (model, inputs): the patch of every image, N x 64 x positions x
+    positions (the max pool's real outputs). Its output, the block's 256-channel sum, is a host step's (D7)."""
+    positions = check_int("positions", positions, 1, INPUT_HW // 4)
+    g, x = _stem(images, seed)
+    g.nodes, g.initializers = [], []              # keep the block's nodes only; the generator has drawn the stem's
+    y = _bottleneck(g, x, "layer1.0", STAGES[0][0], 1, project=True)
+    c = x.value.shape[3]
+    inputs = np.ascontiguousarray(x.value[:, :positions, :positions].transpose(0, 3, 1, 2))
+    shape = lambda channels: ["N", channels, positions, positions]
+    model = _model(g, "resnet50_layer1.0", [helper.make_tensor_value_info(x.name, TensorProto.FLOAT, shape(c))],
+                   [helper.make_tensor_value_info(y.name, TensorProto.FLOAT, shape(y.value.shape[3]))],
+                   f"ResNet-50's layer1.0 bottleneck block (seed {seed}, BN statistics from {len(images)} images) on "
+                   f"a {positions} x {positions} patch; untrained")
+    return model, inputs
+
+
+def build_resnet50(images, seed=0):
+    """ResNet-50 as an ``onnx.ModelProto`` (module docstring) with BN statistics from ``images``.
+
+    ``images``: N x 3 x 224 x 224 floats (the network's input layout, as the calibration file holds them), N >= 2.
+    """
+    g, x = _stem(images, seed)
     for stage, (width, blocks, stride) in enumerate(STAGES, start=1):
         for b in range(blocks):
             x = _bottleneck(g, x, f"layer{stage}.{b}", width, stride if b == 0 else 1, project=b == 0)
     g.head(x, NUM_CLASSES)
-    graph = helper.make_graph(
-        g.nodes, "resnet50",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, INPUT_HW, INPUT_HW])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", NUM_CLASSES])], g.initializers)
-    model = helper.make_model(graph, producer_name="neurophase", opset_imports=[helper.make_opsetid("", OPSET)],
-                              doc_string=f"ResNet-50 (torchvision layout), He-initialised with seed {seed}, BN "
-                                         f"statistics from {len(images)} calibration images; untrained")
-    model.ir_version = 8                       # opset 17's IR version, readable by older onnx releases too
-    return model
+    return _model(g, "resnet50",
+                  [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, INPUT_HW, INPUT_HW])],
+                  [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", NUM_CLASSES])],
+                  f"ResNet-50 (torchvision layout), He-initialised with seed {seed}, BN statistics from "
+                  f"{len(images)} calibration images; untrained")
