@@ -135,8 +135,8 @@ def run_proof(proof, *, mutant=None, work=None, timeout=900):
     """Run ``proof`` in ``work``/<name>: of the block in the proof's mode and depth, or of ``mutant`` (a
     :class:`Mutant`) as a bounded model check of the mutant's depth; returns a :class:`ProofResult`."""
     from amaranth.back import rtlil
-    from neurophase.tb.runner import BUILD_ROOT
-    work = Path(work or BUILD_ROOT / "formal")
+    from neurophase.tb.runner import build_root
+    work = Path(work or build_root() / "formal")
     name = proof.name + (f"-{mutant.name}" if mutant else "")
     job = work / name
     job.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import operator
 import numpy as np
 
 __all__ = ["signed_range", "check_int", "check_positive", "check_nonnegative", "check_finite_array", "check_shape",
-           "check_unsigned_array", "check_signed_array", "check_probability"]
+           "check_unsigned_array", "check_signed_array", "check_probability", "count_text"]
 
 
 def signed_range(bits):
@@ -104,3 +104,8 @@ def check_signed_array(name, a, bits):
     """Return ``a`` as int64, checking every entry is a signed two's-complement ``bits``-bit integer."""
     return _check_int_array(name, a, *signed_range(bits),
                             f"signed {bits}-bit integers")
+
+
+def count_text(n, noun, plural=None):
+    """``n`` and ``noun`` for messages and reports, in the plural unless ``n`` is 1: "1 tile", "5 tiles"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

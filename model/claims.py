@@ -11,7 +11,7 @@ import enum
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from neurophase.model.checks import check_nonnegative, check_positive
+from neurophase.model.checks import check_nonnegative, check_positive, count_text
 from neurophase.model.technology import Corner
 
 __all__ = ["PUBLISHED_PATH", "load_published", "Verdict", "Claim", "check_claims"]
@@ -48,7 +48,8 @@ class Verdict(enum.Enum):
 class Claim:
     """One headline figure tested against the others: what was claimed, what the inputs imply (both in ``unit``; for
     a twin figure the nominal value and the band's ends ``low`` and ``high``), and the :class:`Verdict` within the
-    relative tolerance (or the stated inequality)."""
+    relative tolerance (or the stated inequality). ``computed`` is None where the inputs give no figure (a frame
+    rate on one chip for a network that does not fit on one); ``detail`` then says why."""
     name: str
     claimed: float
     computed: float
@@ -119,7 +120,7 @@ def check_claims(paper, battery, chips, *, ops_per_frame, weights, devices_per_w
     year_power = energy_j / (paper["battery_years"] * SECONDS_PER_YEAR)
     claims.append(_point(
         f"{battery['name']} lasts {paper['battery_years']:g} year at the claimed power", paper["battery_years"],
-        life_years, "years", life_years >= paper["battery_years"],
+        life_years, "year", life_years >= paper["battery_years"],
         f"{battery['capacity_ah'] * 1e3:g} mAh x {battery['voltage_v']:g} V = {energy_j / 3600:.3f} Wh "
         f"({energy_j:.0f} J); at {power * 1e3:g} mW it lasts {life_years * 365.25:.1f} days; a year needs an average "
         f"{year_power * 1e6:.0f} uW, i.e. {fps * year_power / power:.2f} fps at the claimed energy per frame "
@@ -153,11 +154,11 @@ def check_claims(paper, battery, chips, *, ops_per_frame, weights, devices_per_w
             f"twin: {nom.dynamic_energy_j * 1e6:.1f} uJ/image x {fps:g} fps + {nom.leakage_w * 1e3:.2f} mW leakage "
             f"= {p_band[1] * 1e3:.1f} mW nominal, {p_band[0] * 1e3:.1f}..{p_band[2] * 1e3:.1f} mW over the band"))
         claims.append(_point(
-            f"{fps:g} frames/s on one chip ({label})", fps, nom.fps_pipelined if nom.fits else 0.0, "fps",
+            f"{fps:g} frames/s on one chip ({label})", fps, nom.fps_pipelined if nom.fits else None, "fps",
             nom.fits and nom.fps_pipelined >= fps * (1 - rel_tol),
             f"one chip holds {nom.tiles_available} of the {nom.tiles_needed} tiles ResNet-50 needs, so it runs "
-            f"only with {nom.chips_needed} chips (or reprogramming passes, each rewriting every device); "
-            f"{nom.chips_needed} chips pipelined reach {nom.fps_pipelined:.0f} fps, "
+            f"only with {count_text(nom.chips_needed, 'chip')} (or reprogramming passes, each rewriting every "
+            f"device); {count_text(nom.chips_needed, 'chip')} pipelined reach {nom.fps_pipelined:.0f} fps, "
             f"{nom.fps_sequential:.0f} fps with layers in sequence" if not nom.fits else
             f"twin: slowest layer sets {nom.fps_pipelined:.0f} fps pipelined, {nom.fps_sequential:.0f} fps with "
             f"layers in sequence"))

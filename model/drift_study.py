@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurophase.model.checks import check_int
+from neurophase.model.checks import check_int, count_text
 from neurophase.model.drift_points import (DIGITS, Registers, Remedy, held_out, measure_fixed, measure_state,
                                            prepare_chip, selection)
 from neurophase.model.interface import InputEncoding
@@ -100,7 +100,7 @@ class StudyConfig:
 
     def __post_init__(self):
         check_int("chips", self.chips, 1, 1000)
-        if self.test_images is not None:
+        if self.test_images is not None:     # the network's own bound in LabelledSet.first
             check_int("test_images", self.test_images, 1, None)
         if not 0.0 <= self.budget <= 1.0:
             raise ValueError(f"budget must be a fraction in [0, 1], got {self.budget!r}")
@@ -296,7 +296,7 @@ def markdown_table(result):
         out.write(f"| {LABELS[m]} | " + " | ".join(f"{100 * a:.2f} ± {100 * d:.2f}"
                                                      for a, d in zip(s[m]["mean"], s[m]["std"])) + " |\n")
     out.write(f"\nAccuracy in percent on {cfg['test_images']} test images, mean ± standard deviation over "
-              f"{cfg['chips']} chips (seeds {cfg['chip_seeds'][0]}..{cfg['chip_seeds'][-1]}), "
+              f"{count_text(cfg['chips'], 'chip')} (seeds {cfg['chip_seeds'][0]}..{cfg['chip_seeds'][-1]}), "
               f"{cfg.get('encoding', InputEncoding.BIT_SERIAL.label)} inputs")
     if cfg["weights_reprogrammed"] is not None:
         out.write(f"; selective reprogramming rewrites {cfg['weights_reprogrammed']} of {cfg['weights_total']} "
@@ -338,20 +338,28 @@ def write_reports(result, out_dir, stem="drift_study"):
     return paths
 
 
+JOIN_MIN_TIMES = 4        # fewer measured times are drawn as points (a quick study has two, 1 s and 1 year)
+
+
 def plot(result, path):
-    """Accuracy against log time: mean over chips with a min-max band per PCM method; FP32 and 8-bit as lines.
-    Left the whole range, right a zoom on the top 6 points below FP32 (bands only for methods that stay in it)."""
+    """Accuracy against log time: mean over chips per PCM method; FP32 and 8-bit as lines. Left the whole range with
+    a min-max band per method; right a zoom on the top 6 points below FP32 with the means only (the bands of the
+    close methods overlap there into one colour). Points are joined only when at least :data:`JOIN_MIN_TIMES` times
+    were measured: a line between two times decades apart would draw values nobody measured."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     cfg = result["config"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), dpi=100)
     fp32 = 100 * result["fixed"]["fp32"]
-    for ax, ylim in zip(axes, ((0, 100.5), (fp32 - 6, 100.2))):
-        _panel(ax, result, ylim)
-    axes[1].set_title("zoom", fontsize=10)
+    for ax, ylim, bands in zip(axes, ((0, 100.5), (fp32 - 6, 100.2)), (True, False)):
+        _panel(ax, result, ylim, bands)
+    joined = len(cfg["times"]) >= JOIN_MIN_TIMES
+    axes[1].set_title("zoom: means over chips (spread in the left panel)" +
+                      ("" if joined else "; measured times only, not joined"), fontsize=10)
     title = "Reference CNN on the 8x8 digits" if cfg.get("network", "digits_cnn") == "digits_cnn" else cfg["network"]
-    axes[0].set_title(f"{title}: {cfg['chips']} chips, {cfg['test_images']} test images, "
+    axes[0].set_title(f"{title}: {count_text(cfg['chips'], 'chip')}, "
+                      f"{count_text(cfg['test_images'], 'test image')}, "
                       f"{cfg.get('encoding', InputEncoding.BIT_SERIAL.label)} inputs (band: min-max over chips)",
                       fontsize=10)
     axes[0].legend(fontsize=8, loc="lower left")
@@ -360,7 +368,7 @@ def plot(result, path):
     plt.close(fig)
 
 
-def _panel(ax, result, ylim):
+def _panel(ax, result, ylim, bands):
     cfg, s = result["config"], result["summary"]
     t = np.array([v for _, v in cfg["times"]])
     ax.axhline(100 * result["fixed"]["fp32"], color="k", lw=1.2, label=LABELS["fp32"])
@@ -372,10 +380,14 @@ def _panel(ax, result, ylim):
     for m in result["accuracy"]:
         mean = 100 * np.asarray(s[m]["mean"])
         style = dict(ls="--", marker="s") if m in PAIR_METHODS else dict(marker="o")
-        ax.plot(t, mean, ms=3, color=colours[m], label=LABELS[m], **style)
-        if mean.min() >= ylim[0]:
-            ax.fill_between(t, 100 * np.asarray(s[m]["min"]), 100 * np.asarray(s[m]["max"]), color=colours[m],
-                            alpha=0.12, lw=0)
+        if len(t) < JOIN_MIN_TIMES:
+            style.update(ls="none", ms=6)
+        ax.plot(t, mean, ms=style.pop("ms", 3), color=colours[m], label=LABELS[m], **style)
+        low, high = 100 * np.asarray(s[m]["min"]), 100 * np.asarray(s[m]["max"])
+        if bands and len(t) >= JOIN_MIN_TIMES:
+            ax.fill_between(t, low, high, color=colours[m], alpha=0.12, lw=0)
+        elif bands:
+            ax.errorbar(t, mean, yerr=[mean - low, high - mean], fmt="none", ecolor=colours[m], capsize=3, lw=1)
     if t[0] == 0:
         ax.set_xscale("symlog", linthresh=1.0)      # a study from t = 0: linear up to 1 s, logarithmic after
     else:

@@ -28,7 +28,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from neurophase.model.checks import check_int
+from neurophase.model.checks import check_int, count_text
 from neurophase.model.workload import LayerWork
 
 __all__ = ["ChipGeometry", "TileAssignment", "Mapping", "plan", "map_layers", "map_network"]
@@ -225,7 +225,8 @@ def map_layers(layers, geometry=ChipGeometry()):
     m = plan(layers, geometry)
     if not m.fits:
         worst = sorted(m.layers, key=lambda l: -len(l["tiles"]))[:3]
-        detail = ", ".join(f"{l['name']}: {len(l['tiles'])} tiles ({l['fan_in']}x{l['fan_out']})" for l in worst)
+        detail = ", ".join(f"{l['name']}: {count_text(len(l['tiles']), 'tile')} ({l['fan_in']}x{l['fan_out']})"
+                           for l in worst)
         raise ValueError(f"network needs {m.tiles_needed} tiles of {geometry.rows}x{geometry.columns} but the chip "
                          f"has {geometry.tiles} (largest layers: {detail})")
     return m

@@ -37,6 +37,7 @@ activation scales of its quantisation-aware training given, and :func:`digits_ne
 data (inputs ``pixel / 16`` in ONNX layout, :func:`digits_inputs`). :func:`fp32_logits` is the float network.
 """
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,8 @@ from neurophase.model.host_ops import average_codes, im2col as _im2col, window_m
 
 __all__ = ["Layer", "REFERENCE_NET", "INPUT_SHAPE", "N_TEST", "SPLIT_SEED", "WEIGHTS_PATH", "load_split",
            "im2col", "col2im", "host_pool", "quant_layers", "fp32_logits",
-           "save_weights", "load_weights", "layer_shapes", "fp32_params", "digits_inputs", "digits_graph",
-           "digits_network"]
+           "save_weights", "load_weights", "param_shapes", "layer_shapes", "fp32_params", "digits_inputs",
+           "digits_graph", "digits_network"]
 
 INPUT_SHAPE = (8, 8, 1)        # H, W, C of a digit
 N_TEST = 360                   # held-out images
@@ -185,14 +186,45 @@ def save_weights(path, params, meta):
                         **{f"meta.{k}": np.asarray(v) for k, v in meta.items()})
 
 
-def load_weights(path=WEIGHTS_PATH):
-    """(params, meta) from a .npz written by :func:`save_weights` (default: the shipped weights)."""
+def param_shapes(net=REFERENCE_NET):
+    """{name: shape} of the parameters a weights file holds for ``net``: the QAT network's and, under the prefix
+    "fp32.", the FP32 network's (no ``s_out``)."""
+    shapes = {}
+    for layer in net:
+        own = {"w": (layer.fan_in, layer.c_out)}
+        own.update({"b": (layer.c_out,)} if layer.kind == "fc" else
+                   {k: (layer.c_out,) for k in ("gamma", "beta", "mean", "var")})
+        shapes.update({f"{layer.name}.{k}": s for k, s in own.items()})
+        shapes[f"{layer.name}.s_out"] = ()
+        shapes.update({f"fp32.{layer.name}.{k}": s for k, s in own.items()})
+    return shapes
+
+
+def load_weights(path=WEIGHTS_PATH, net=REFERENCE_NET):
+    """(params, meta) from a .npz written by :func:`save_weights` (default: the shipped weights).
+
+    Anything else (no such file, a folder, an empty or truncated file, another format, a parameter missing or of
+    the wrong shape for ``net``) raises ValueError naming the file and what is wrong."""
     path = Path(path)
+    what = f"weights file {path}"
     if not path.exists():
-        raise ValueError(f"weights file {path} does not exist (run `neurophase train`)")
-    with np.load(path) as f:
-        params = {k: f[k] for k in f.files if not k.startswith("meta.")}
-        meta = {k[5:]: f[k].item() for k in f.files if k.startswith("meta.")}
+        raise ValueError(f"{what} does not exist (give a .npz written by `neurophase train`)")
+    if path.is_dir():
+        raise ValueError(f"{what} is a folder (give a .npz written by `neurophase train`)")
+    try:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:   # numpy leaks its own file on errors
+            params = {k: f[k] for k in f.files if not k.startswith("meta.")}
+            meta = {k[5:]: f[k].item() for k in f.files if k.startswith("meta.")}
+    except (EOFError, OSError, TypeError, ValueError, zipfile.BadZipFile) as e:
+        reason = "empty" if path.stat().st_size == 0 else "truncated or damaged" if isinstance(
+            e, (EOFError, zipfile.BadZipFile)) else "not an .npz archive"
+        raise ValueError(f"{what} is {reason} (give a .npz written by `neurophase train`)") from None
+    for name, shape in param_shapes(net).items():
+        if name not in params:
+            raise ValueError(f"{what} lacks parameter {name} (shape {shape}): not weights of the reference network")
+        if params[name].shape != shape:
+            raise ValueError(f"{what}: parameter {name} has shape {params[name].shape}, the reference network "
+                             f"needs {shape}")
     return params, meta
 
 

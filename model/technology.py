@@ -246,10 +246,25 @@ def _constant(name, entry, target, exponent, where):
 
 
 def load_technology(path=TECH_PATH):
-    """Read a technology file, scale each band to the target node and read the ADC survey it names."""
+    """Read a technology file, scale each band to the target node and read the ADC survey it names.
+
+    A file that is not TOML, or lacks a table or key of the layout of model/data/tech_28nm.toml, raises ValueError
+    naming it."""
     path = Path(path)
-    with open(path, "rb") as f:
-        d = tomllib.load(f)
+    try:
+        with open(path, "rb") as f:
+            d = tomllib.load(f)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"technology file {path} is not valid TOML ({e})") from None
+    try:
+        return _technology(path, d)
+    except (KeyError, TypeError) as e:
+        what = f"key {e.args[0]!r}" if isinstance(e, KeyError) else f"the expected layout ({e})"
+        raise ValueError(f"technology file {path} lacks {what}: give a file laid out as model/data/tech_28nm.toml"
+                         ) from None
+
+
+def _technology(path, d):
     target = d["target"]["node_nm"]
     e_exp, t_exp = d["scaling"]["energy_exponent"], d["scaling"]["delay_exponent"]
     constants = {}

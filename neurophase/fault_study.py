@@ -10,35 +10,38 @@ default, ``--scheduler`` for an existing one); every point is stored as it finis
 for the chip seeds whatever the workers. Model: model/fault_study.py; laws: docs/architecture.md D11-D13.
 """
 
-from pathlib import Path
-
-from neurophase.netargs import add_network_arguments
+from neurophase.model.fault_study import NONIDEALITIES
+from neurophase.model.interface import InputEncoding
+from neurophase.netargs import add_network_arguments, check_images, check_network, network_from
+from neurophase.options import build_default, build_root, count_or_all, integer, number, output_folder
 from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
-
-DEFAULT_OUT = Path("build/reports")
-STORE_DIR = Path("build/studies")
 
 
 def add_arguments(p):
     add_network_arguments(p)
     p.add_argument("--quick", action="store_true", help="1 chip, one magnitude per non-ideality, the first 60 images")
-    p.add_argument("--chips", type=int, default=None, help="Monte Carlo chips (default 3; quick 1)")
-    p.add_argument("--images", type=int, default=None, help="first k test inputs (default all; quick 60)")
-    p.add_argument("--time", type=float, default=0.0, help="seconds after programming of the test (default 0)")
-    p.add_argument("--only", nargs="+", default=None, metavar="NONIDEALITY",
-                   help="only these non-idealities (default all): ir_drop adc_offset adc_gain comparator_noise "
-                        "stuck_set stuck_reset dead_wordlines dead_bitlines")
-    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
-                                                            "(default bit-serial)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
-    add_engine_arguments(p, f"{STORE_DIR}/ and the reports' name, e.g. {STORE_DIR}/fault_study.csv")
+    p.add_argument("--chips", type=integer(1, 1000), default=None, help="Monte Carlo chips (default 3; quick 1)")
+    p.add_argument("--images", type=count_or_all(what="test inputs"), default=None,
+                   help="first k test inputs, a count or 'all' (default all; quick 60)")
+    p.add_argument("--time", type=number(0), default=0.0, help="seconds after programming of the test (default 0)")
+    p.add_argument("--only", nargs="+", choices=list(NONIDEALITIES), default=None, metavar="NONIDEALITY",
+                   help=f"only these non-idealities (default all): {' '.join(NONIDEALITIES)}")
+    p.add_argument("--encoding", choices=[e.label for e in InputEncoding], default=InputEncoding.BIT_SERIAL.label,
+                   help="input encoding of every tile (default bit-serial)")
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
+    add_engine_arguments(p, "build/studies/<the reports' name>.csv (or under $NEUROPHASE_BUILD)")
+
+
+def check(args):
+    check_network(args)
+    args.images = check_images(args.images, network_from(args))
 
 
 def run(args):
     import json
     from neurophase.model.fault_study import (NetworkSpec, StudySettings, describe_row, markdown_table, run_study,
                                               write_reports)
-    from neurophase.model.interface import InputEncoding
     encoding = InputEncoding.parse(args.encoding)
     chips = args.chips or (1 if args.quick else 3)
     images = args.images or (60 if args.quick else None)
@@ -48,7 +51,7 @@ def run(args):
             + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else ""))
     with Progress(args.json, describe_row) as progress:
         result = run_study(chips, settings, quick=args.quick, nonidealities=args.only, network=network,
-                           store=args.store or STORE_DIR / f"{stem}.csv", cluster=cluster_of(args), progress=progress)
+                           store=args.store or build_root() / "studies" / f"{stem}.csv", cluster=cluster_of(args), progress=progress)
     paths = write_reports(result, args.out, stem)
     if args.json:
         print(json.dumps({"event": "result", "reports": {k: str(v) for k, v in paths.items()},

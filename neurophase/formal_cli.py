@@ -2,15 +2,17 @@
 the deliberately broken variants that must fail them. Writes build/reports/formal.json."""
 
 import json
-from pathlib import Path
+
+from neurophase.options import build_default, integer, output_folder
 
 
 def add_arguments(p):
     from neurophase.formal.suite import proofs
     p.add_argument("--proofs", nargs="+", choices=sorted(proofs()), default=None, help="proofs to run (default: all)")
     p.add_argument("--mutants", action="store_true", help="also run every mutant, which must fail its proof")
-    p.add_argument("--jobs", type=int, default=2, help="SymbiYosys runs at a time (default 2)")
-    p.add_argument("--out", type=Path, default=Path("build/reports"), help="report folder (default build/reports)")
+    p.add_argument("--jobs", type=integer(1, 64), default=2, help="SymbiYosys runs at a time, 1..64 (default 2)")
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
 
 
 def run(args):

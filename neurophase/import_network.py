@@ -6,30 +6,50 @@ its op type and the attribute for anything else), lowers it to chip layers and h
 maps it onto the chip (several chips when it needs more than 144 tiles), programs a chip (seed --seed, every
 non-ideality on, ADC full scales calibrated per reduction group) and runs the first --images calibration inputs on
 it at t = 0 to report, per layer, how many ADC conversions saturate. Writes the network file (default
-build/networks/NAME.npz; give it to map, infer, drift-study, energy with --network) and a JSON report.
+build/networks/NAME.npz, or under $NEUROPHASE_BUILD; give it to map, infer, drift-study, energy, sim with --network)
+and a JSON report.
 """
 
 import json
 import time
-from pathlib import Path
 
-DEFAULT_DIR = Path("build/networks")
-REPORT_DIR = Path("build/reports")
+from neurophase.model.interface import InputEncoding
+from neurophase.options import (build_root, check_count, check_output_folder, count_or_all, input_file, integer,
+                                output_file)
+
+SATURATION_INPUTS = 16      # default calibration inputs of the saturation run
 
 
 def add_arguments(p):
-    p.add_argument("onnx", type=Path, help="the ONNX file")
-    p.add_argument("--calib", type=Path, required=True,
+    p.add_argument("onnx", type=input_file("ONNX file (.onnx)"), help="the ONNX file")
+    p.add_argument("--calib", type=input_file("calibration file (.npz)"), required=True,
                    help="calibration inputs (.npz: array 'x', or its only array), in the network's input layout")
-    p.add_argument("--data", type=Path, default=None,
+    p.add_argument("--data", type=input_file("test set (.npz with 'x' and 'y')"), default=None,
                    help="a labelled test set to keep with the network (.npz with 'x' and 'y')")
-    p.add_argument("--out", type=Path, default=None, help=f"network file (default {DEFAULT_DIR}/NAME.npz)")
-    p.add_argument("--images", type=int, default=16,
-                   help="calibration inputs run on the programmed chip for the saturation report (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="chip seed of the saturation run (default 0)")
-    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile (default bit-serial)")
-    p.add_argument("--report", type=Path, default=None,
-                   help=f"JSON report (default {REPORT_DIR}/import_NAME.json)")
+    p.add_argument("--out", type=output_file(), default=None,
+                   help="network file (default build/networks/NAME.npz, or under $NEUROPHASE_BUILD)")
+    p.add_argument("--images", type=count_or_all(what="calibration inputs"), default=None,
+                   help=f"calibration inputs run on the programmed chip for the saturation report, a count or 'all' "
+                        f"(default {SATURATION_INPUTS}, or all of them when there are fewer)")
+    p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0, help="chip seed of the saturation run (default 0)")
+    p.add_argument("--encoding", choices=[e.label for e in InputEncoding], default=InputEncoding.BIT_SERIAL.label,
+                   help="input encoding of every tile (default bit-serial)")
+    p.add_argument("--report", type=output_file(), default=None,
+                   help="JSON report (default build/reports/import_NAME.json, or under $NEUROPHASE_BUILD)")
+
+
+def check(args):
+    """Before the import: the calibration and test files hold what they must, --images fits the calibration inputs,
+    and the default output folders can be written."""
+    from neurophase.model.network_file import load_inputs, load_labelled
+    count = len(load_inputs(args.calib))
+    args.images = check_count("--images", args.images, count, "calibration inputs") or min(SATURATION_INPUTS, count)
+    if args.data is not None:
+        load_labelled(args.data)
+    if args.out is None:
+        check_output_folder("--out", build_root() / "networks")
+    if args.report is None:
+        check_output_folder("--report", build_root() / "reports")
 
 
 def calibration_report(net, chip, images, counts):
@@ -69,14 +89,12 @@ def format_report(r):
 
 
 def run(args):
-    from neurophase.model.checks import check_int
     from neurophase.model.chip import Chip, ChipConfig
-    from neurophase.model.interface import InputEncoding
     from neurophase.model.network_file import import_network, save_network
     t0 = time.time()
     net = import_network(args.onnx, args.calib, args.data)
-    images = check_int("--images", args.images, 1, len(net.calibration))
-    out = args.out or DEFAULT_DIR / f"{net.name}.npz"
+    images = args.images
+    out = args.out or build_root() / "networks" / f"{net.name}.npz"
     print(f"{net.name}: {len(net.layers)} chip layers, {len(net.adds)} residual adds, input {net.input_shape}, "
           f"{len(net.calibration)} calibration inputs; imported and quantised in {time.time() - t0:.1f} s")
     config = ChipConfig(encoding=InputEncoding.parse(args.encoding), chunk=min(ChipConfig().chunk, images))
@@ -87,7 +105,7 @@ def run(args):
     report = calibration_report(net, chip, images, counts)
     print(format_report(report))
     save_network(net, out)
-    report_path = args.report or REPORT_DIR / f"import_{net.name}.json"
+    report_path = args.report or build_root() / "reports" / f"import_{net.name}.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=1, default=float) + "\n")
     print(f"wrote {out} and {report_path} ({time.time() - t0:.1f} s)")

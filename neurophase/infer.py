@@ -9,54 +9,61 @@ by default, ``--scheduler`` for an existing one); every (seed, time) point is st
 store (build/studies/infer.csv), so a run again computes only the points the store lacks.
 """
 
+import json
+import time
 from pathlib import Path
 
-from neurophase.netargs import add_network_arguments, fp32_forward, is_digits, network_from, test_set
-from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
+import numpy as np
 
-DEFAULT_OUT = Path("build/reports/infer.json")
-DEFAULT_STORE = Path("build/studies/infer.csv")
+from neurophase.model.interface import InputEncoding
+from neurophase.netargs import (add_network_arguments, check_images, check_network, fp32_forward, is_digits,
+                                network_from, test_set)
+from neurophase.options import build_default, build_root, count_or_all, input_file, integer, number, output_file
+from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
 
 
 def add_arguments(p):
     add_network_arguments(p)
-    p.add_argument("--time", type=float, nargs="+", default=[3600.0],
+    p.add_argument("--time", type=number(0), nargs="+", default=[3600.0],
                    help="seconds after programming (one or more; default 3600 = 1 hour)")
-    p.add_argument("--seeds", type=int, default=5, help="Monte Carlo chips, seeds 0..n-1 (default 5)")
-    p.add_argument("--images", type=int, default=None, help="first k test inputs (default all)")
-    p.add_argument("--weights", type=Path, default=None,
-                   help="weights file of the digits CNN (default: the shipped weights)")
-    p.add_argument("--encoding", default="bit-serial", help="input encoding of every tile: bit-serial or pwm "
-                                                            "(default bit-serial)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
-    add_engine_arguments(p, DEFAULT_STORE)
+    p.add_argument("--seeds", type=integer(1, 1000), default=5, help="Monte Carlo chips, seeds 0..n-1 (default 5)")
+    p.add_argument("--images", type=count_or_all(what="test inputs"), default=None,
+                   help="first k test inputs, a count or 'all' (default all)")
+    p.add_argument("--weights", type=input_file("weights file (.npz)"), default=None,
+                   help="weights file of the digits CNN written by `neurophase train` (default: the shipped weights)")
+    p.add_argument("--encoding", choices=[e.label for e in InputEncoding], default=InputEncoding.BIT_SERIAL.label,
+                   help="input encoding of every tile (default bit-serial)")
+    p.add_argument("--out", type=output_file(), default=build_default("reports/infer.json"),
+                   help="JSON report (default build/reports/infer.json, or under $NEUROPHASE_BUILD)")
+    add_engine_arguments(p, "build/studies/infer.csv (or under $NEUROPHASE_BUILD)")
+
+
+def _network(args):
+    """The network to run: the digits CNN with --weights, else the one --network names."""
+    from neurophase.model.network import digits_network, load_weights
+    if args.weights is None:
+        return network_from(args)
+    if not is_digits(args):
+        raise ValueError("--weights is for the digits CNN; an imported network brings its weights")
+    return digits_network(load_weights(args.weights)[0])
+
+
+def check(args):
+    check_network(args)
+    args.images = check_images(args.images, _network(args))
+    if len(set(args.time)) != len(args.time):
+        raise ValueError(f"--time values must be distinct, got {args.time}")
 
 
 def run(args):
-    import json
-    import time
-
-    import numpy as np
-
-    from neurophase.model.checks import check_int, check_nonnegative
     from neurophase.model.infer_study import InferStudy
-    from neurophase.model.interface import InputEncoding
-    from neurophase.model.network import digits_network, load_weights
     from neurophase.model.quantise import digital_forward
     from neurophase.model.study_engine import run as run_study
-    seeds = check_int("--seeds", args.seeds, 1, 1000)
-    times = [check_nonnegative("--time (s)", t) for t in args.time]
-    if len(set(times)) != len(times):
-        raise ValueError(f"--time values must be distinct, got {args.time}")
+    seeds, times = args.seeds, list(args.time)
     encoding = InputEncoding.parse(args.encoding)
-    if args.weights is not None:
-        if not is_digits(args):
-            raise ValueError("--weights is for the digits CNN; an imported network brings its weights")
-        net = digits_network(load_weights(args.weights)[0])
-    else:
-        net = network_from(args)
+    net = _network(args)
     test = test_set(net)
-    images = len(test) if args.images is None else check_int("--images", args.images, 1, len(test))
+    images = len(test) if args.images is None else args.images
     x, y = test.first(images).x, test.first(images).y
     acc = lambda out: float(np.mean(np.argmax(out, axis=1) == y))
     t0 = time.time()
@@ -64,17 +71,18 @@ def run(args):
               "int8_digital": acc(digital_forward(net, x)), "seeds": seeds, "encoding": encoding.label, "pcm": []}
     study = InferStudy(net, images, seeds, times, encoding)
     with Progress(args.json, study.describe) as progress:
-        rows = run_study(study, args.store or DEFAULT_STORE, cluster_of(args), progress)
+        rows = run_study(study, args.store or build_root() / "studies" / "infer.csv", cluster_of(args), progress)
     report["i_fs_per_tile_A"] = json.loads(rows[0]["i_fs_A"])
     for t in times:
         a = np.array([float(r["accuracy"]) for r in rows if float(r["t_s"]) == t])
         report["pcm"].append({"time_s": t, "accuracy": a.tolist(), "mean": float(a.mean()),
                               "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
                               "min": float(a.min()), "max": float(a.max())})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
     if args.json:
-        print(json.dumps({"event": "result", "report": str(args.out), **report}))
+        print(json.dumps({"event": "result", "report": str(out), **report}))
         return 0
     print(f"{net.name}: {len(y)} test inputs, {seeds} chip seed(s), {encoding.label} inputs, "
           f"{time.time() - t0:.1f} s")

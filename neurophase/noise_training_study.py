@@ -11,28 +11,31 @@ model/noise_training_study.py; the two trainings: model/drift_training.py (`neur
 import json
 from pathlib import Path
 
+from neurophase.model.chip import max_images
+from neurophase.options import build_default, build_root, count_or_all, integer, output_folder
 from neurophase.study_cli import Progress, add_engine_arguments, cluster_of
-
-DEFAULT_OUT = Path("build/reports")
-DEFAULT_STORE = Path("build/studies/noise_training_study.csv")
 
 
 def add_arguments(p):
-    p.add_argument("--chips", type=int, default=3, help="Monte Carlo chips (default 3)")
-    p.add_argument("--images", type=int, default=None, help="first k test images (default all 360)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report directory (default {DEFAULT_OUT})")
-    add_engine_arguments(p, DEFAULT_STORE)
+    p.add_argument("--chips", type=integer(1, 1000), default=3, help="Monte Carlo chips (default 3)")
+    p.add_argument("--images", type=count_or_all(max_images()), default=None,
+                   help=f"first k test images, a count or 'all' (default all {max_images()})")
+    p.add_argument("--out", type=output_folder(), default=build_default("reports"),
+                   help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
+    add_engine_arguments(p, "build/studies/noise_training_study.csv (or under $NEUROPHASE_BUILD)")
 
 
 def run(args):
     from neurophase.model.noise_training_study import markdown_table, run_study
     describe = lambda row: f"{row['weights']} {row['remedy']} chip {row['chip_seed']}"
     with Progress(args.json, describe) as progress:
-        result = run_study(args.chips, args.images, args.store or DEFAULT_STORE, cluster_of(args), progress)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "noise_training_study.json").write_text(json.dumps(result, indent=1) + "\n")
+        store = args.store or build_root() / "studies" / "noise_training_study.csv"
+        result = run_study(args.chips, args.images, store, cluster_of(args), progress)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "noise_training_study.json").write_text(json.dumps(result, indent=1) + "\n")
     table = markdown_table(result)
-    (args.out / "noise_training_study.md").write_text(table)
+    (out / "noise_training_study.md").write_text(table)
     print(table)
-    print(f"run time {result['runtime_s']:.0f} s; wrote {args.out}/noise_training_study.{{json,md}}")
+    print(f"run time {result['runtime_s']:.0f} s; wrote {out}/noise_training_study.{{json,md}}")
     return 0

@@ -8,22 +8,33 @@ build/reports/regress.json; a failing seed is printed with the command that repl
 seed has a mismatch.
 """
 
-from pathlib import Path
+from neurophase.options import build_default, integer, output_folder, require_extra
+from neurophase.tb.toolchain import SIMULATORS
+
+MAX_SEED = 2 ** 32 - 1
 
 
 def add_arguments(p):
-    p.add_argument("--seeds", type=int, default=5, help="number of random networks (default 5)")
-    p.add_argument("--start", type=int, default=0, help="first seed (default 0): seeds start .. start + seeds - 1")
-    p.add_argument("--sim", default="verilator", help="verilator (default) or icarus")
-    p.add_argument("--report-dir", type=Path, default=None, help="folder of the JSON report (default build/reports)")
+    p.add_argument("--seeds", type=integer(1, 100_000), default=5, help="number of random networks (default 5)")
+    p.add_argument("--start", type=integer(0, MAX_SEED), default=0,
+                   help="first seed (default 0): seeds start .. start + seeds - 1")
+    p.add_argument("--sim", choices=SIMULATORS, default="verilator", help="simulator (default verilator)")
+    p.add_argument("--report-dir", type=output_folder(), default=build_default("reports"),
+                   help="folder of the JSON report (default build/reports, or $NEUROPHASE_BUILD/reports)")
+
+
+def check(args):
+    """The last seed is a seed too; the simulator and cocotb are there."""
+    from neurophase.tb.toolchain import check_simulator
+    if args.start + args.seeds - 1 > MAX_SEED:
+        raise ValueError(f"--start {args.start} --seeds {args.seeds}: the last seed must be <= {MAX_SEED}, got "
+                         f"{args.start + args.seeds - 1}")
+    require_extra("cocotb", "cocotb_tools")
+    check_simulator(args.sim)
 
 
 def run(args):
-    from neurophase.model.checks import check_int
     from neurophase.tb.regress import run_regress
-    from neurophase.tb.toolchain import check_simulator
-    check_simulator(args.sim)
-    n = check_int("seeds", args.seeds, 1, 100_000)
-    start = check_int("start", args.start, 0, 2 ** 32 - n)
-    report = run_regress(range(start, start + n), sim=args.sim, report_dir=args.report_dir)
+    seeds = range(args.start, args.start + args.seeds)
+    report = run_regress(seeds, sim=args.sim, report_dir=args.report_dir)
     return 0 if not report["failed_seeds"] and "error" not in report else 1

@@ -1,10 +1,11 @@
 """Export every RTL top to Verilog (one file per top, byte-identical on every machine and run)."""
 
-from pathlib import Path
+from neurophase.options import build_default, output_folder
 
 
 def add_arguments(p):
-    p.add_argument("--out", type=Path, default=Path("build/rtl"), help="output folder (default build/rtl)")
+    p.add_argument("--out", type=output_folder(), default=build_default("rtl"),
+                   help="output folder (default build/rtl, or $NEUROPHASE_BUILD/rtl)")
 
 
 def export_all(out):

@@ -6,7 +6,8 @@ Ref: docs/architecture.md D10; model/study_engine.py (the engine and its progres
 
 import json
 import sys
-from pathlib import Path
+
+from neurophase.options import integer, output_file
 
 __all__ = ["add_engine_arguments", "cluster_of", "Progress"]
 
@@ -17,8 +18,8 @@ def add_engine_arguments(p, store):
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers need this package); "
                         "default: a local cluster with one worker per core")
-    p.add_argument("--workers", type=int, default=None, help="local workers (default: one per core)")
-    p.add_argument("--store", type=Path, default=None,
+    p.add_argument("--workers", type=integer(1, 256), default=None, help="local workers (default: one per core)")
+    p.add_argument("--store", type=output_file(), default=None,
                    help=f"results store, one CSV row per point; points already in it are not computed again "
                         f"(default {store})")
     p.add_argument("--json", action="store_true",

@@ -13,19 +13,33 @@ set: the files model/data ships (digits_cnn.onnx, digits_calib.npz, digits_test.
 """
 
 import time
-from pathlib import Path
+
+from neurophase.options import build_root, check_output_folder, integer, output_file
 
 NETWORKS = ("resnet50", "bottleneck", "digits")
-DEFAULT_DIR = Path("build/networks")
 
 
 def add_arguments(p):
     p.add_argument("network", choices=NETWORKS, help="the network to write")
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"ONNX file (default {DEFAULT_DIR}/NETWORK.onnx; digits: model/data/digits_cnn.onnx)")
-    p.add_argument("--calib-out", type=Path, default=None,
+    p.add_argument("--out", type=output_file(), default=None,
+                   help="ONNX file (default build/networks/NETWORK.onnx, or under $NEUROPHASE_BUILD; digits: "
+                        "model/data/digits_cnn.onnx)")
+    p.add_argument("--calib-out", type=output_file(), default=None,
                    help="calibration images file (default: beside the ONNX file, NETWORK_calib.npz)")
-    p.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
+    p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0, help="weight initialisation seed (default 0)")
+
+
+def _default_out(args):
+    if args.network == "digits":
+        from neurophase.model.zoo.digits import ONNX_PATH
+        return ONNX_PATH
+    return build_root() / "networks" / f"{args.network}.onnx"
+
+
+def check(args):
+    """The folder of the default ONNX file can be written (a given --out is checked by its type)."""
+    if args.out is None:
+        check_output_folder("--out", _default_out(args).parent)
 
 
 def run(args):
@@ -33,15 +47,15 @@ def run(args):
     import onnx
 
     if args.network == "digits":
-        from neurophase.model.zoo.digits import CALIB_PATH, ONNX_PATH, TEST_PATH, write_digits_files
-        paths = write_digits_files(args.out or ONNX_PATH, args.calib_out or CALIB_PATH,
-                                   (args.out or ONNX_PATH).with_name(TEST_PATH.name))
+        from neurophase.model.zoo.digits import CALIB_PATH, TEST_PATH, write_digits_files
+        out = args.out or _default_out(args)
+        paths = write_digits_files(out, args.calib_out or CALIB_PATH, out.with_name(TEST_PATH.name))
         print("wrote " + ", ".join(str(p) for p in paths))
         return 0
 
     from neurophase.model.zoo.calibration import photo_calibration_inputs, save_calibration_inputs
     from neurophase.model.zoo.resnet50 import build_bottleneck, build_resnet50
-    out = args.out or DEFAULT_DIR / f"{args.network}.onnx"
+    out = args.out or _default_out(args)
     calib_out = args.calib_out or out.with_name(f"{out.stem}_calib.npz")
     t0 = time.time()
     images = photo_calibration_inputs()

@@ -5,7 +5,6 @@ The device under test is :class:`SarAdcHarness`: the SAR controllers wired to th
 """
 
 import logging
-from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -16,8 +15,9 @@ from neurophase.model.adc import AdcConfig, convert, convert_sar, current_code, 
 from neurophase.model.interface import pack_lanes, unpack_lanes
 from neurophase.tb.common import CLOCK_NS, reset, start_clock, timeout_ns
 from neurophase.tb.runner import params, run_cocotb
+from neurophase.tb import HDL_DIR
 
-COMPARATOR_BANK = Path(__file__).resolve().parent / "hdl" / "comparator_bank.v"
+COMPARATOR_BANK = HDL_DIR / "comparator_bank.v"
 
 # Parameter sets of the pytest launcher and of `neurophase coverage`: dedicated and shared ADCs, two code widths.
 CASES = {

@@ -206,9 +206,9 @@ def run_fuzz(*, sim, fuzz_seed, storms, words, t=3600.0, seed=0, chip_seed=0, wo
     from neurophase.model.chip import reference_chip
     from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG
     from neurophase.tb.chip_sim import TOPLEVEL, harness_for
-    from neurophase.tb.runner import BUILD_ROOT, run_cocotb
+    from neurophase.tb.runner import build_root, run_cocotb
     harness = harness_for(reference_chip(chip_seed))
-    workdir = Path(workdir or BUILD_ROOT / "sim" / "chip_runs" / f"fuzz_{sim}")
+    workdir = Path(workdir or build_root() / "sim" / "chip_runs" / f"fuzz_{sim}")
     workdir.mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
     result_path.unlink(missing_ok=True)

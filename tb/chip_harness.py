@@ -10,8 +10,6 @@ tb/hdl/pwm_check.v (PWM pulse widths) and tb/hdl/comparator_bank.v (comparators,
 tb/tile_harness.py).
 """
 
-from pathlib import Path
-
 from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -20,13 +18,14 @@ from neurophase.model.adc import AdcConfig
 from neurophase.rtl.chip import ChipTop
 from neurophase.tb.pwm_check import PWM_CHECK_V, PwmWindow
 from neurophase.tb.tile_harness import COMPARATOR_BANK_V
+from neurophase.tb import HDL_DIR
 
 __all__ = ["ChipHarness", "CHIP_IO_V", "HDL_SOURCES", "VERILATOR_CONFIG", "CMD_FILE", "RESP_FILE", "icode_file",
            "wl_file"]
 
-CHIP_IO_V = Path(__file__).resolve().parent / "hdl" / "chip_io.v"
+CHIP_IO_V = HDL_DIR / "chip_io.v"
 HDL_SOURCES = (COMPARATOR_BANK_V, PWM_CHECK_V, CHIP_IO_V)
-VERILATOR_CONFIG = Path(__file__).resolve().parent / "hdl" / "chip_verilator.vlt"
+VERILATOR_CONFIG = HDL_DIR / "chip_verilator.vlt"
 CMD_FILE = "cmd.hex"            # relative to the simulator's working directory (the build directory)
 RESP_FILE = "resp.hex"
 

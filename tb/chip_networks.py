@@ -12,7 +12,7 @@ Ref: docs/architecture.md D7, D9, D16. A network spec is a dict (mirrored into t
 
 from neurophase.model.checks import check_int
 
-__all__ = ["DIGITS_SPEC", "chip_for", "layer_encoding", "network_inputs", "expected_layer_events"]
+__all__ = ["DIGITS_SPEC", "chip_for", "check_one_chip", "layer_encoding", "network_inputs", "expected_layer_events"]
 
 DIGITS_SPEC = {"kind": "digits"}
 
@@ -37,11 +37,16 @@ def chip_for(spec, chip_seed=0, config=None):
         from neurophase.model.network_file import open_network
         chip = Chip.program(open_network(spec["path"], spec.get("calib"), spec.get("data")), seed=chip_seed,
                             config=config)
-        if chip.mapping.chips != 1:
-            raise ValueError(f"the whole-chip RTL testbench runs a network on one chip; {spec['path']} needs "
-                             f"{chip.mapping.chips} chips of {chip.config.tiles} tiles")
+        check_one_chip(chip.mapping, spec["path"])
         return chip
     raise ValueError(f"network spec kind must be one of ['digits', 'file', 'random'], got {kind!r}")
+
+
+def check_one_chip(mapping, name):
+    """The whole-chip testbench runs one chip: ``mapping`` (model/mapper.py, of the network file ``name``) must fit."""
+    if mapping.chips != 1:
+        raise ValueError(f"the whole-chip RTL testbench runs a network on one chip; {name} needs {mapping.chips} chips "
+                         f"of {mapping.geometry.tiles} tiles")
 
 
 def layer_encoding(chip, layer):

@@ -12,10 +12,10 @@ import json
 import time
 from pathlib import Path
 
-from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.model.checks import check_int, check_nonnegative, count_text
 from neurophase.model.interface import InputEncoding, act_words
 from neurophase.tb.chip_networks import DIGITS_SPEC, chip_for, network_inputs
-from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
+from neurophase.tb.runner import build_root, run_cocotb, write_report
 
 __all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
 
@@ -64,7 +64,7 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncodi
     chip = chip_for(network, chip_seed, config)
     network_inputs(chip, images)                # the count checked here, not inside the simulator
     harness = harness_for(chip)
-    workdir = Path(workdir or BUILD_ROOT / "sim" / "chip_runs" / sim)
+    workdir = Path(workdir or build_root() / "sim" / "chip_runs" / sim)
     workdir.mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
     result_path.unlink(missing_ok=True)
@@ -104,7 +104,7 @@ def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, encoding=InputEnco
     seed = check_int("seed", seed, 0, 2 ** 32 - 1)
     encoding = InputEncoding.parse(encoding)
     name = network.get("path", network["kind"])
-    log(f"chip: {images} test input(s) of {name} through the chip RTL ({sim}), {encoding.label} inputs, "
+    log(f"chip: {count_text(images, 'test input')} of {name} through the chip RTL ({sim}), {encoding.label} inputs, "
         f"t = {t:g} s, seed {seed} ...")
     r = run_chip(sim=sim, images=images, t=t, seed=seed, encoding=encoding, waves=waves, network=network)
     report = dict(network=name, images=images, encoding=encoding.label, mismatches=r.get("mismatches"),

@@ -9,7 +9,6 @@ rail, so an ADC started inside the window decides on the wrong value.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -17,10 +16,11 @@ from neurophase.model.adc import current_code
 from neurophase.model.arith import read_window, wordline_pulses
 from neurophase.model.checks import check_int
 from neurophase.model.interface import PWM_LSB_CYCLES, InputEncoding
+from neurophase.tb import HDL_DIR
 
 __all__ = ["PWM_CHECK_V", "PwmWindow"]
 
-PWM_CHECK_V = Path(__file__).resolve().parent / "hdl" / "pwm_check.v"
+PWM_CHECK_V = HDL_DIR / "pwm_check.v"
 
 
 @dataclass(frozen=True)

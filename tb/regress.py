@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 from neurophase.model.checks import check_int
 from neurophase.model.random_network import MAX_HW, RegressionChip
-from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
+from neurophase.tb.runner import build_root, run_cocotb, write_report
 
 __all__ = ["regression_harness", "run_regress", "regress_summary", "replay_command"]
 
@@ -61,7 +61,7 @@ def run_regress(seeds, *, sim="verilator", rc=RegressionChip(), t=3600.0, report
     if not seeds:
         raise ValueError("seeds must name at least one seed, got none")
     harness = regression_harness(rc)
-    workdir = BUILD_ROOT / "sim" / "regress"
+    workdir = build_root() / "sim" / "regress"
     workdir.mkdir(parents=True, exist_ok=True)
     result_path = workdir / "result.json"
     result_path.unlink(missing_ok=True)

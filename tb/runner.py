@@ -13,9 +13,13 @@ from pathlib import Path
 
 from neurophase.tb.toolchain import check_simulator, verilator_make_env
 
-__all__ = ["run_cocotb", "params", "write_report", "without_initial_values", "BUILD_ROOT"]
+__all__ = ["run_cocotb", "params", "write_report", "without_initial_values", "build_root"]
 
-BUILD_ROOT = Path(os.environ.get("NEUROPHASE_BUILD", Path(__file__).resolve().parent.parent / "build"))
+
+def build_root():
+    """Where simulator builds and reports go: ``$NEUROPHASE_BUILD``, else ``build`` under the current folder (read at
+    each call, so an installed package writes where it is run, never into site-packages)."""
+    return Path(os.environ.get("NEUROPHASE_BUILD") or "build").absolute()
 
 
 def _slug(text):
@@ -34,7 +38,6 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     fails pytest and the command line alike.
     """
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
 
     check_simulator(sim)
     # `neurophase coverage` asks every Verilator run of the block tests for coverage through the environment.
@@ -42,12 +45,12 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     x_seed = _x_seed() if sim == "verilator" else None
     case = case or "_".join(f"{k}{v}" for k, v in sorted(parameters.items()))
     suffix = ("_cov" if coverage else "") + ("_xrand" if x_seed is not None else "")
-    build_dir = BUILD_ROOT / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{suffix}")
+    build_dir = build_root() / "sim" / _slug(toplevel) / _slug(f"{sim}_{case}{suffix}")
     test_dir = Path(workdir) if workdir is not None else build_dir
     env = {f"PARAM_{k.upper()}": json.dumps(v) for k, v in parameters.items()}
     env.update(extra_env or {})
 
-    runner = _verilator_ports_only() if sim == "verilator" else get_runner(sim)
+    runner = _verilator_ports_only() if sim == "verilator" else _icarus_vcd()
     with _locked(build_dir):
         _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage, x_seed)
     try:
@@ -55,7 +58,7 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
         xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                           build_dir=build_dir,
                           test_dir=test_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
-                          plusargs=[] if x_seed is None else [f"+verilator+seed+{x_seed}", "+verilator+rand+reset+2"],
+                          plusargs=_plusargs(x_seed, waves, sim, test_dir / toplevel),
                           timescale=("1ns", "1ps"), results_xml=str(test_dir / "results.xml"),
                           log_file=test_dir / "sim.log")
     except SystemExit as e:
@@ -111,6 +114,14 @@ def _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, co
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = saved_makeflags
+
+
+def _plusargs(x_seed, waves, sim, vcd_stem):
+    """Simulator plusargs: Verilator's random initial values for an x-init run, Icarus's VCD path for waves."""
+    args = [] if x_seed is None else [f"+verilator+seed+{x_seed}", "+verilator+rand+reset+2"]
+    if waves and sim == "icarus":
+        args.append(f"+dumpfile_path={vcd_stem}.vcd")
+    return args
 
 
 def _x_seed():
@@ -177,9 +188,21 @@ def _verilator_ports_only():
     return VerilatorPortsOnly()
 
 
+def _icarus_vcd():
+    """cocotb's Icarus runner writing its trace as VCD (into the file named by ``+dumpfile_path``) instead of FST:
+    both simulators then give the same format, which any viewer and `neurophase report` (pyvcd) read."""
+    from cocotb_tools.runner import Icarus
+
+    class IcarusVcd(Icarus):
+        def _test_command(self):
+            return [["-vcd" if arg == "-fst" else arg for arg in cmd] for cmd in super()._test_command()]
+
+    return IcarusVcd()
+
+
 def write_report(report, name, report_dir=None):
     """Write a simulation report as JSON to ``<report_dir or build/reports>/<name>``; returns the path."""
-    out_dir = Path(report_dir) if report_dir else BUILD_ROOT / "reports"
+    out_dir = Path(report_dir) if report_dir else build_root() / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / name
     path.write_text(json.dumps(report, indent=1) + "\n")

@@ -14,8 +14,6 @@ back-pressure on the output stream. ``cap_order_err`` is sticky: a beat arrived 
 of sequence.
 """
 
-from pathlib import Path
-
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out, flipped
@@ -23,11 +21,12 @@ from amaranth.lib.wiring import In, Out, flipped
 from neurophase.model.adc import AdcConfig
 from neurophase.rtl.tile import Tile
 from neurophase.rtl.regfile import RegisterBus
+from neurophase.tb import HDL_DIR
 from neurophase.tb.pwm_check import PWM_CHECK_V, PwmWindow
 
 __all__ = ["TileHarness", "COMPARATOR_BANK_V", "HDL_SOURCES"]
 
-COMPARATOR_BANK_V = Path(__file__).resolve().parent / "hdl" / "comparator_bank.v"
+COMPARATOR_BANK_V = HDL_DIR / "comparator_bank.v"
 HDL_SOURCES = (COMPARATOR_BANK_V, PWM_CHECK_V)
 
 

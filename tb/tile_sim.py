@@ -12,9 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from neurophase.model.checks import check_int, check_nonnegative
+from neurophase.model.checks import check_int, check_nonnegative, count_text
 from neurophase.model.interface import PWM_LSB_CYCLES, InputEncoding
-from neurophase.tb.runner import BUILD_ROOT, run_cocotb, write_report
+from neurophase.tb.runner import build_root, run_cocotb, write_report
 from neurophase.tb.tile_workload import Workload
 
 __all__ = ["run_workload", "run_tile_sim", "TB_MODULE", "TOPLEVEL"]
@@ -65,8 +65,8 @@ def run_workload(wl, *, sim, case, workdir, testcase=None, waves=False, fault_of
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
     result["wall_s"] = time.perf_counter() - wall0
     if waves and build_dir is not None:
-        # Icarus writes its waves into the build, Verilator into the directory the simulation runs in.
-        found = sorted(p for d in (workdir, build_dir) for ext in ("fst", "vcd") for p in Path(d).glob(f"*.{ext}"))
+        # Both simulators write their VCD into the directory the simulation runs in (tb/runner.py).
+        found = sorted(workdir.glob("*.vcd"))
         result["waves"] = str(found[0]) if found else None
     if error is not None:
         result.setdefault("mismatches", None)
@@ -88,9 +88,9 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, encoding=Inp
     seed = check_int("seed", seed, 0, 2**32 - 1)
     encoding = InputEncoding.parse(encoding)
     wl = chip_workload(tile, images=images, t=t, seed=seed, encoding=encoding, network=network)
-    workdir = BUILD_ROOT / "sim" / "tile_runs" / f"tile{tile}_{sim}_{encoding.label}"
-    log(f"tile {tile}: layer {wl.meta['layer']}, {wl.mvms} MVMs ({images} image(s)), {wl.rows_used} rows x "
-        f"{wl.cols_used} columns, {encoding.label} inputs, {'raw partial sums' if wl.raw else 'BN outputs'}; "
+    workdir = build_root() / "sim" / "tile_runs" / f"tile{tile}_{sim}_{encoding.label}"
+    log(f"tile {tile}: layer {wl.meta['layer']}, {wl.mvms} MVMs ({count_text(images, 'image')}), {wl.rows_used} "
+        f"rows x {wl.cols_used} columns, {encoding.label} inputs, {'raw partial sums' if wl.raw else 'BN outputs'}; "
         f"simulating with {sim} ...")
     result = run_workload(wl, sim=sim, case="full_chip_tile", workdir=workdir, testcase="workload_matches_golden",
                           waves=waves, fault_offset=fault_offset)
@@ -118,15 +118,15 @@ def run_tile_sim(tile, *, sim="icarus", images=2, t=3600.0, seed=0, encoding=Inp
     return report
 
 
-def check_tile(tile, network=None):
+def check_tile(tile, network=None, name="tile"):
     """Validate a tile number: in the chip's range, and mapped (holding work) in the network (a QuantNetwork; None:
-    the digits CNN; its tiles are numbered over all the chips it needs)."""
+    the digits CNN; its tiles are numbered over all the chips it needs). ``name`` names it in the error (an option)."""
     from neurophase.model.chip import ChipConfig
     from neurophase.model.mapper import map_network
     geometry = ChipConfig().geometry
     mapping = map_network(network, geometry, strict=False)
     n_tiles = max(geometry.tiles, mapping.tiles_needed)
-    tile = check_int("tile", tile, 0, n_tiles - 1)
+    tile = check_int(name, tile, 0, n_tiles - 1)
     used = mapping.tiles_needed
     if tile >= used:
         raise ValueError(f"tile {tile} has no work: the {'reference ' if network is None else ''}network is mapped "

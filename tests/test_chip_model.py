@@ -247,4 +247,5 @@ def test_infer_command_runs_either_encoding_and_reports_the_adc_ranges(tmp_path,
     assert r["pcm"][0]["accuracy"] == [float(np.mean(pwm.run(test.x, 0.0, seed=0).argmax(axis=1) == test.y))]
     assert "pwm inputs" in capsys.readouterr().out
     assert main(["infer", "--encoding", "pulse", "--out", str(out)]) == 2
-    assert "input encoding must be one of ['bit-serial', 'pwm'], got 'pulse'" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("neurophase infer: error: --encoding: invalid choice: 'pulse' (choose from "
+                                       "'bit-serial', 'pwm')\n")

@@ -34,6 +34,6 @@ def test_report_pools_cases_and_skips_yosys_startup_branch(tmp_path, monkeypatch
 
 
 def test_coverage_without_data_names_the_problem(tmp_path, monkeypatch):
-    monkeypatch.setattr("neurophase.tb.runner.BUILD_ROOT", tmp_path)
+    monkeypatch.setenv("NEUROPHASE_BUILD", str(tmp_path))
     with pytest.raises(RuntimeError, match="no coverage data was written"):
         coverage.run(Namespace(blocks=["bn_unit"], jobs=1, out=tmp_path / "reports", no_run=True))

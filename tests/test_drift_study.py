@@ -132,7 +132,7 @@ def test_study_times_may_start_at_programming_and_take_their_labels():
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["--encoding", "pulse"], "input encoding must be one of ['bit-serial', 'pwm'], got 'pulse'"),
+    (["--encoding", "pulse"], "--encoding: invalid choice: 'pulse' (choose from 'bit-serial', 'pwm')"),
     (["--times", "86400", "1"], "times must be a non-empty list of (label, seconds >= 0) in increasing order"),
 ])
 def test_drift_study_command_rejects_bad_encoding_and_times(argv, msg, capsys):

@@ -38,11 +38,6 @@ def test_energy_command_writes_report_plots_and_claims(tmp_path, capsys):
     assert "claims check" in out and "does NOT fit" in out and "TOPS/W" in out
 
 
-def test_energy_command_rejects_bad_parameters(tmp_path, capsys):
-    assert main(["energy", "--out", str(tmp_path), "--columns-per-adc", "0"]) == 2
-    assert "columns-per-adc must be an integer in [1, 128]" in capsys.readouterr().err
-
-
 @pytest.mark.slow  # Yosys (YoWASP) compiles itself on its first run on a machine: about a minute
 def test_yosys_counts_the_flip_flops_of_a_small_shift_and_add(tmp_path):
     from neurophase.energy import synth_stats

@@ -115,7 +115,9 @@ def test_bad_points_raise(kw, msg):
 def test_fault_study_command_rejects_an_unknown_non_ideality(capsys):
     from neurophase.cli import main
     assert main(["fault-study", "--only", "heat"]) == 2
-    assert "non-ideality must be one of ir_drop" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("neurophase fault-study: error: --only: invalid choice: 'heat' (choose from "
+                                       "'ir_drop', 'adc_offset', 'adc_gain', 'comparator_noise', 'stuck_set', "
+                                       "'stuck_reset', 'dead_wordlines', 'dead_bitlines')\n")
 
 
 @pytest.mark.slow

@@ -18,9 +18,10 @@ def test_bench_writes_report_and_table(tmp_path, capsys):
                            "other (validation, Python)"}
     assert all(v >= 0 for v in stages.values()) and report["one_off_ms"]["program"] > 0
     table = capsys.readouterr().out
-    assert "ratio MVM / floor (goal <= 3)" in table and f"wrote {out}" in table
+    assert table.startswith(" " * 20) and "headline: one thread (BLAS too)" in table.splitlines()[1]
+    assert "  ratio MVM / floor (goal <= 3)" in table and f"wrote {out}" in table
 
 
 def test_bench_rejects_bad_arguments(tmp_path, capsys):
     assert main(["bench", "--out", str(tmp_path / "b.json"), "--repeats", "1"]) == 2
-    assert "repeats must be an integer in [3, 10000], got 1" in capsys.readouterr().err
+    assert capsys.readouterr().err == "neurophase bench: error: --repeats: must be an integer in [3, 10000], got 1\n"

@@ -38,9 +38,9 @@ def test_resnet50_runs_end_to_end_on_six_chips_with_every_non_ideality(resnet50)
 @pytest.mark.slow
 def test_bench_reports_resnet50_images_per_second_and_where_the_time_goes(resnet50, tmp_path, capsys, monkeypatch):
     import neurophase.bench_resnet50 as b
-    monkeypatch.setattr(b, "NETWORK_FILE", tmp_path / "resnet50.npz")
+    monkeypatch.setenv("NEUROPHASE_BUILD", str(tmp_path))
     from neurophase.model.network_file import save_network
-    save_network(resnet50, b.NETWORK_FILE)
+    save_network(resnet50, b.network_file())
     out = tmp_path / "bench.json"
     assert main(["bench", "--out", str(out), "--batch", "8", "--repeats", "3", "--resnet50", "1",
                  "--resnet50-encodings", "pwm"]) == 0

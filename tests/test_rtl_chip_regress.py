@@ -52,9 +52,3 @@ def test_a_failing_or_unfinished_seed_is_reported_with_the_command_that_replays_
     assert report["failed_seeds"] == [3, 4]
     assert report["replay"][4] == replay_command(4) == \
         "make regress SEEDS=1 START=4   (or: neurophase regress --seeds 1 --start 4)"
-
-
-def test_regress_command_rejects_an_empty_seed_list_naming_the_valid_range(capsys):
-    from neurophase.cli import main
-    assert main(["regress", "--seeds", "0"]) == 2
-    assert "seeds must be an integer in [1, 100000], got 0" in capsys.readouterr().err

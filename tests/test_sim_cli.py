@@ -41,29 +41,27 @@ def test_sim_writes_a_waveform_when_asked(tmp_path, capsys):
     rc = main(["sim", "--tile", "4", "--images", "1", "--waves", "--report-dir", str(tmp_path)])
     report = json.loads((tmp_path / "sim_tile4.json").read_text())
     assert rc == 0
-    assert report["waves"] and report["waves"].endswith(".fst")
+    assert report["waves"] and report["waves"].endswith(".vcd")
     with open(report["waves"], "rb") as f:
         assert len(f.read(64)) == 64
     assert f"waveform: {report['waves']}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["--tile", "144"], r"tile must be an integer in \[0, 143\], got 144"),
-    (["--tile", "-1"], r"tile must be an integer in \[0, 143\], got -1"),
-    (["--tile", "9"], r"tile 9 has no work: the reference network is mapped onto tiles 0..4 of the chip's 0..143"),
-    (["--images", "0"], r"images must be an integer in \[1, 360\], got 0"),
-    (["--images", "361"], r"images must be an integer in \[1, 360\], got 361"),
-    (["--time", "-1"], r"time \(s\) must be a finite number >= 0, got -1.0"),
-    (["--seed", "-3"], r"seed must be an integer in \[0, 4294967295\], got -3"),
-    (["--sim", "modelsim"], r"simulator must be one of icarus, verilator, got 'modelsim'"),
-    (["--tile", "4", "--encoding", "pdm"], r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pdm'"),
-    (["--encoding", "pdm"], r"input encoding must be one of \['bit-serial', 'pwm'\], got 'pdm'"),
+    (["--tile", "144"], "--tile must be an integer in [0, 143], got 144"),
+    (["--tile", "-1"], "--tile: must be an integer >= 0, got -1"),
+    (["--tile", "9"], "tile 9 has no work: the reference network is mapped onto tiles 0..4 of the chip's 0..143"),
+    (["--images", "0"], "--images: must be a number of images >= 1 or 'all', got '0'"),
+    (["--images", "361"], "--images must be a number of images in [1, 360] or 'all', got 361"),
+    (["--time", "-1"], "--time: must be a finite number >= 0, got '-1'"),
+    (["--seed", "-3"], "--seed: must be an integer in [0, 4294967295], got -3"),
+    (["--sim", "modelsim"], "--sim: invalid choice: 'modelsim' (choose from 'icarus', 'verilator')"),
+    (["--tile", "4", "--encoding", "pdm"], "--encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
+    (["--encoding", "pdm"], "--encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
 ])
 def test_sim_rejects_bad_arguments_naming_the_valid_range(argv, msg, capsys):
-    import re
     assert main(["sim", *argv]) == 2
-    err = capsys.readouterr().err
-    assert re.search(msg, err), err
+    assert capsys.readouterr().err == f"neurophase sim: error: {msg}\n"
 
 
 @pytest.mark.sim
