@@ -61,7 +61,8 @@ class FormalOutputQueue(Elaboratable):
         """The strengthening invariant that makes the properties inductive: the queue's count, pointers and occupied
         slots hold exactly the beats written and not yet taken, and the pipeline the beats issued after them."""
         count, rp, wp = blk["count"], blk["rp"], blk["wp"]
-        ok = (count == (written - taken)[:TAG_BITS]) & (blk["pending"] == in_flight) & (wp == Mux(rp + count >= DEPTH, rp + count - DEPTH, rp + count))
+        wrapped = Mux(rp + count >= DEPTH, rp + count - DEPTH, rp + count)
+        ok = (count == (written - taken)[:TAG_BITS]) & (blk["pending"] == in_flight) & (wp == wrapped)
         for k in range(DEPTH):
             offset = Mux(k >= rp, k - rp, k + DEPTH - rp)
             ok &= (offset >= count) | (blk[f"slot{k}"][:TAG_BITS] == (taken + offset)[:TAG_BITS])

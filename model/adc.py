@@ -89,8 +89,9 @@ def convert_finite(current, cfg, out=None, work=None, comparator_noise=None):
     Returns (codes, (n_low, n_high)); with ``comparator_noise`` (module docstring) the counts are of codes at the
     rails, as a conversion whose comparisons see different currents has no one current that was clipped. The
     arithmetic stays in float64, where every current code that can give an unsaturated code is an exact integer, so
-    ``floor((i_code + 2^(F-1)) * 2^-F)`` is exactly the arithmetic shift of the closed form. ``out`` (int64) receives the codes and ``work`` (float64), both of the shape of ``current``,
-    holds the intermediate values; either is allocated when not given.
+    ``floor((i_code + 2^(F-1)) * 2^-F)`` is exactly the arithmetic shift of the closed form. ``out`` (int64) receives
+    the codes and ``work`` (float64), both of the shape of ``current``, holds the intermediate values;
+    either is allocated when not given.
     """
     if comparator_noise is not None:
         return _convert_noisy(current, cfg, comparator_noise, out)

@@ -359,8 +359,9 @@ def markdown_table(result):
     chips = (f"mean ± standard deviation over {cfg['chips']} chips (seeds {seeds[0]}..{seeds[-1]})" if len(seeds) > 1
              else f"one chip (seed {seeds[0]}), no spread")
     out.write(f"\n{result['network']['name']}: test accuracy in percent on {cfg['test_images']} test inputs at t = "
-              f"{cfg['time']:g} s after programming, {chips}, {cfg['encoding']} inputs, standard device model (programming noise, drift, "
-              f"read noise) plus the one non-ideality; magnitude 0 is the shared baseline. 8-bit digital: "
+              f"{cfg['time']:g} s after programming, {chips}, {cfg['encoding']} inputs, standard device model "
+              f"(programming noise, drift, read noise) plus the one non-ideality; magnitude 0 is the shared baseline. "
+              f"8-bit digital: "
               f"{100 * result['digital8']:.2f}%.\n")
     return out.getvalue()
 

@@ -64,7 +64,7 @@ def sar_conversion_cycles(columns_per_adc, b_adc):
     return check_int("columns_per_adc", columns_per_adc, 1) * check_int("b_adc", b_adc, 1) + 1
 
 
-# -- word layouts -------------------------------------------------------------------------------------------------------
+# -- word layouts ------------------------------------------------------------------------------------------------------
 class WordLayout:
     """Named bit fields of one register or command word: ``WordLayout(width, name=(offset, bits), ...)``.
 
@@ -137,7 +137,7 @@ class InputEncoding(enum.IntEnum):
         return b_in if self is InputEncoding.BIT_SERIAL else 1
 
 
-# -- the tile's registers -----------------------------------------------------------------------------------------------
+# -- the tile's registers ----------------------------------------------------------------------------------------------
 class TileReg(enum.IntEnum):
     """Word addresses of a tile's registers (rtl/tile_ctrl.py documents each)."""
     ID = 0x00

@@ -55,7 +55,8 @@ class RunMeasurement:
 
 
 def measure_run(chip, x, t, seed):
-    """Run inputs ``x`` on ``chip`` (model/chip.py) at ``t`` with read-noise seed ``seed``; a :class:`RunMeasurement`."""
+    """Run inputs ``x`` on ``chip`` (model/chip.py) at ``t`` with read-noise seed ``seed``; returns a
+    :class:`RunMeasurement`."""
     m = RunMeasurement(len(x), float(t))
 
     def hook(n, vectors):

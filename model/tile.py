@@ -56,7 +56,8 @@ __all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
 
 _MIN_CHUNK = 32768
 # StageTimer names of the input encoder's and the accumulation's work in an MVM, per encoding.
-_STAGES = {InputEncoding.BIT_SERIAL: ("bit-planes", "shift-and-add"), InputEncoding.PWM: ("wordline pulses", "accumulate")}
+_STAGES = {InputEncoding.BIT_SERIAL: ("bit-planes", "shift-and-add"),
+           InputEncoding.PWM: ("wordline pulses", "accumulate")}
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def run(args):
             + ("_quick" if args.quick else "") + ("_pwm" if encoding is InputEncoding.PWM else ""))
     with Progress(args.json, describe_row) as progress:
         result = run_study(chips, settings, quick=args.quick, nonidealities=args.only, network=network,
-                           store=args.store or build_root() / "studies" / f"{stem}.csv", cluster=cluster_of(args), progress=progress)
+                           store=args.store or build_root() / "studies" / f"{stem}.csv", cluster=cluster_of(args),
+                           progress=progress)
     paths = write_reports(result, args.out, stem)
     if args.json:
         print(json.dumps({"event": "result", "reports": {k: str(v) for k, v in paths.items()},

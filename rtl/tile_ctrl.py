@@ -1,4 +1,5 @@
-# Ref: docs/architecture.md §2 (bit-serial inputs, column ADCs), §4 (digital contract), §5 (tile controller), D8 (PWM).
+# Ref: docs/architecture.md §2 (bit-serial inputs, column ADCs), §4 (digital contract), §5 (tile controller),
+# D8 (PWM).
 import enum
 from types import SimpleNamespace
 

@@ -109,7 +109,8 @@ class SarAdcTB:
         """Codes and rail flags as the DUT shows them (call in ReadOnly)."""
         d = self.dut
         return (unpack_lanes(d.code.value.to_unsigned(), self.cfg.bits, self.columns),
-                _bits(d.rail_low.value.to_unsigned(), self.columns), _bits(d.rail_high.value.to_unsigned(), self.columns))
+                _bits(d.rail_low.value.to_unsigned(), self.columns),
+                _bits(d.rail_high.value.to_unsigned(), self.columns))
 
     # -- driver ------------------------------------------------------------------------------------------------------
     async def pulse_start(self, currents=None):

@@ -108,7 +108,8 @@ def _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, co
                      build_args=build_args, timescale=("1ns", "1ps"), waves=waves,
                      log_file=build_dir / "build.log")
     except SystemExit as e:
-        raise RuntimeError(f"{sim} build of {toplevel} failed (exit {e.code}; log: {build_dir / 'build.log'})") from None
+        log = build_dir / "build.log"
+        raise RuntimeError(f"{sim} build of {toplevel} failed (exit {e.code}; log: {log})") from None
     finally:
         if saved_makeflags is None:
             os.environ.pop("MAKEFLAGS", None)

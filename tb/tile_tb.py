@@ -188,7 +188,8 @@ class Scoreboard:
         return want
 
     async def check_counters(self, regs, want):
-        got = {r: await regs.read(r) for r in (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN)}
+        got = {r: await regs.read(r)
+               for r in (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN)}
         exp = {TileReg.SAT_ADC_LOW: want.sat_adc_low, TileReg.SAT_ADC_HIGH: want.sat_adc_high,
                TileReg.SAT_ACC: want.sat_acc, TileReg.SAT_BN: want.sat_bn}
         assert got == exp, f"saturation counters {got} != golden {exp}"
@@ -313,8 +314,9 @@ async def illegal_register_accesses_are_flagged_and_not_applied(dut):
     assert await r.read(0x1E) == 0
     await expect_flag(TileErr.ILLEGAL_ADDRESS)
     smax = signed_range(wl.fmt.scale_bits)[1]
-    bad = [(TileReg.ROWS_USED, 0, wl.rows), (TileReg.ROWS_USED, wl.rows + 1, wl.rows), (TileReg.COLS_USED, 0, wl.columns),
-           (TileReg.COLS_USED, wl.columns + 1, wl.columns), (TileReg.BN_CTRL, wl.fmt.shift_max + 1, 0),
+    bad = [(TileReg.ROWS_USED, 0, wl.rows), (TileReg.ROWS_USED, wl.rows + 1, wl.rows),
+           (TileReg.COLS_USED, 0, wl.columns), (TileReg.COLS_USED, wl.columns + 1, wl.columns),
+           (TileReg.BN_CTRL, wl.fmt.shift_max + 1, 0),
            (TileReg.BN_CTRL, 1 << 12, 0), (TileReg.MODE, TILE_MODE.encode(encoding=2), 0),
            (TileReg.MODE, 1 << 4, 0), (TileReg.ADC_RANGE, 0, 1000), (TileReg.ADC_RANGE, 1 << 16, 1000),
            (TileReg.BN_CHANNEL, wl.columns, 0), (TileReg.BN_SCALE, smax + 1, 0), (TileReg.CTRL, 8, 0)]
@@ -432,7 +434,8 @@ async def workload_matches_golden(dut):
     want, cycles = await tb.run_mvms(range(tb.wl.mvms))
     wall = time.perf_counter() - wall0
     counters = {r.name.lower(): await tb.regs.read(r) for r in
-                (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN, TileReg.MVM_COUNT, TileReg.BUSY_CYCLES)}
+                (TileReg.SAT_ADC_LOW, TileReg.SAT_ADC_HIGH, TileReg.SAT_ACC, TileReg.SAT_BN, TileReg.MVM_COUNT,
+                 TileReg.BUSY_CYCLES)}
     result = dict(mvms=tb.wl.mvms, outputs_checked=tb.scoreboard.checked, mismatches=tb.scoreboard.mismatches,
                   wordline_errors=len(tb.crossbar.wl_errors), order_error=bool(tb.dut.cap_order_err.value),
                   cycles=int(cycles[-1] - t0_cycle), mvm_wall_s=wall,
