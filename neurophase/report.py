@@ -31,6 +31,9 @@ def add_arguments(p):
 
 
 def check(args):
+    if not args.run_missing and not Path(args.reports).is_dir():     # a mistyped folder, not an empty run
+        raise ValueError(f"--reports: {args.reports}: no such folder (give the folder of a run's reports, or add "
+                         f"--run-missing to make them there)")
     args.out = check_output_file("--out", args.out or Path(args.reports) / "report.html")
     if args.run_missing:
         from neurophase.options import require_extra

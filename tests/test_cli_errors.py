@@ -158,6 +158,9 @@ CASES = [
     (["regress", "--start", "4294967295", "--seeds", "2"],
      "--start 4294967295 --seeds 2: the last seed must be <= 4294967295, got 4294967296"),
     (["regress", "--sim", "modelsim"], "--sim: invalid choice: 'modelsim' (choose from 'icarus', 'verilator')"),
+    (["report", "--reports", "{tmp}/no-run"],
+     "--reports: {tmp}/no-run: no such folder (give the folder of a run's reports, or add --run-missing to make them "
+     "there)"),
     (["regress", "--report-dir", "{tmp}/notes.txt"],
      "--report-dir: {tmp}/notes.txt: is a file, not a folder (give a folder to write into)"),
     (["formal", "--jobs", "0"], "--jobs: must be an integer in [1, 64], got 0"),
