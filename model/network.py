@@ -37,7 +37,6 @@ activation scales of its quantisation-aware training given, and :func:`digits_ne
 data (inputs ``pixel / 16`` in ONNX layout, :func:`digits_inputs`). :func:`fp32_logits` is the float network.
 """
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +45,7 @@ import numpy as np
 from neurophase.model.checks import check_int, check_unsigned_array
 from neurophase.model.graph import Window
 from neurophase.model.host_ops import average_codes, im2col as _im2col, window_max
+from neurophase.model.npz import read_npz
 
 __all__ = ["Layer", "REFERENCE_NET", "INPUT_SHAPE", "N_TEST", "SPLIT_SEED", "WEIGHTS_PATH", "load_split",
            "im2col", "col2im", "host_pool", "quant_layers", "fp32_logits",
@@ -207,18 +207,9 @@ def load_weights(path=WEIGHTS_PATH, net=REFERENCE_NET):
     the wrong shape for ``net``) raises ValueError naming the file and what is wrong."""
     path = Path(path)
     what = f"weights file {path}"
-    if not path.exists():
-        raise ValueError(f"{what} does not exist (give a .npz written by `neurophase train`)")
-    if path.is_dir():
-        raise ValueError(f"{what} is a folder (give a .npz written by `neurophase train`)")
-    try:
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as f:   # numpy leaks its own file on errors
-            params = {k: f[k] for k in f.files if not k.startswith("meta.")}
-            meta = {k[5:]: f[k].item() for k in f.files if k.startswith("meta.")}
-    except (EOFError, OSError, TypeError, ValueError, zipfile.BadZipFile) as e:
-        reason = "empty" if path.stat().st_size == 0 else "truncated or damaged" if isinstance(
-            e, (EOFError, zipfile.BadZipFile)) else "not an .npz archive"
-        raise ValueError(f"{what} is {reason} (give a .npz written by `neurophase train`)") from None
+    arrays = read_npz(path, "weights file", "give a .npz written by `neurophase train`")
+    params = {k: v for k, v in arrays.items() if not k.startswith("meta.")}
+    meta = {k[5:]: v.item() for k, v in arrays.items() if k.startswith("meta.")}
     for name, shape in param_shapes(net).items():
         if name not in params:
             raise ValueError(f"{what} lacks parameter {name} (shape {shape}): not weights of the reference network")

@@ -21,6 +21,7 @@ from neurophase.model.arith import PeripheryFormat
 from neurophase.model.graph import ActivationScale, Window
 from neurophase.model.layers import (Flatten, FloatNetwork, GlobalPool, HostRelu, MatrixLayer, Pool, PoolKind,
                                      ResidualAdd)
+from neurophase.model.npz import read_npz
 from neurophase.model.quantise import LabelledSet, quantise
 
 __all__ = ["save_network", "load_network", "load_inputs", "load_labelled", "import_network", "open_network",
@@ -98,11 +99,7 @@ def load_network(source):
 
 
 def _arrays(path, what):
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{what} file {path} does not exist")
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
+    return read_npz(path, f"{what} file", "give an .npz of arrays, as model/data/README.md describes")
 
 
 def load_inputs(path):

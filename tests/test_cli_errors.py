@@ -278,3 +278,11 @@ def test_makefile_variables_are_rejected_with_the_allowed_range(variables, line)
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.splitlines()[0].endswith(line), r.stderr
+
+
+def test_a_calibration_file_that_is_not_an_npz_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "calib.npz"
+    bad.write_bytes(b"not a zip archive")
+    assert main(["fault-study", "--network", "model/data/resnet_style.onnx", "--calib", str(bad)]) == 2
+    assert capsys.readouterr().err == (f"neurophase fault-study: error: calibration file {bad} is not an .npz archive "
+                                       "(give an .npz of arrays, as model/data/README.md describes)\n")
