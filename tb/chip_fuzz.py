@@ -206,28 +206,29 @@ def run_fuzz(*, sim, fuzz_seed, storms, words, t=3600.0, seed=0, chip_seed=0, wo
     from neurophase.model.chip import reference_chip
     from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG
     from neurophase.tb.chip_sim import TOPLEVEL, harness_for
-    from neurophase.tb.runner import build_root, run_cocotb
+    from neurophase.tb.runner import build_root, locked, run_cocotb
     harness = harness_for(reference_chip(chip_seed))
     workdir = Path(workdir or build_root() / "sim" / "chip_runs" / f"fuzz_{sim}")
-    workdir.mkdir(parents=True, exist_ok=True)
-    result_path = workdir / "result.json"
-    result_path.unlink(missing_ok=True)
-    replay = (f"NEUROPHASE_FUZZ_SEED={fuzz_seed} NEUROPHASE_FUZZ_STORMS={storms} NEUROPHASE_FUZZ_WORDS={words} "
-              f".venv/bin/python -m pytest tests/test_rtl_chip_fuzz.py -k {sim}")
-    parameters = dict(fuzz_seed=fuzz_seed, storms=storms, words=words, t=t, seed=seed, chip_seed=chip_seed,
-                      result=str(result_path), replay=replay, icode_bits=harness.icode_bits,
-                      tiles=harness.chip.n_tiles, rows=harness.chip.rows)
-    wall0 = time.perf_counter()
-    error = None
-    try:
-        run_cocotb(component=harness, toplevel=TOPLEVEL, test_module="neurophase.tb.chip_fuzz_tb", sim=sim,
-                   parameters=parameters, case=f"tiles{harness.chip.n_tiles}_planes{harness.plane_depth}",
-                   extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-                   testcase="command_storms_match_golden", workdir=workdir,
-                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(4000 + storms * (words + 800))})
-    except RuntimeError as e:
-        error = str(e)
-    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    with locked(workdir):    # another run of the same kind waits: they share the workload and result files
+        workdir.mkdir(parents=True, exist_ok=True)
+        result_path = workdir / "result.json"
+        result_path.unlink(missing_ok=True)
+        replay = (f"NEUROPHASE_FUZZ_SEED={fuzz_seed} NEUROPHASE_FUZZ_STORMS={storms} NEUROPHASE_FUZZ_WORDS={words} "
+                  f".venv/bin/python -m pytest tests/test_rtl_chip_fuzz.py -k {sim}")
+        parameters = dict(fuzz_seed=fuzz_seed, storms=storms, words=words, t=t, seed=seed, chip_seed=chip_seed,
+                          result=str(result_path), replay=replay, icode_bits=harness.icode_bits,
+                          tiles=harness.chip.n_tiles, rows=harness.chip.rows)
+        wall0 = time.perf_counter()
+        error = None
+        try:
+            run_cocotb(component=harness, toplevel=TOPLEVEL, test_module="neurophase.tb.chip_fuzz_tb", sim=sim,
+                       parameters=parameters, case=f"tiles{harness.chip.n_tiles}_planes{harness.plane_depth}",
+                       extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
+                       testcase="command_storms_match_golden", workdir=workdir,
+                       extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(4000 + storms * (words + 800))})
+        except RuntimeError as e:
+            error = str(e)
+        result = json.loads(result_path.read_text()) if result_path.exists() else {}
     result.update(replay=replay, wall_s=round(time.perf_counter() - wall0, 1))
     if error is not None:
         result["error"] = error

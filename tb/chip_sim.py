@@ -15,7 +15,7 @@ from pathlib import Path
 from neurophase.model.checks import check_int, check_nonnegative, count_text
 from neurophase.model.interface import InputEncoding, act_words
 from neurophase.tb.chip_networks import DIGITS_SPEC, chip_for, network_inputs
-from neurophase.tb.runner import build_root, run_cocotb, write_report
+from neurophase.tb.runner import build_root, locked, run_cocotb, write_report
 
 __all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
 
@@ -65,29 +65,30 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncodi
     network_inputs(chip, images)                # the count checked here, not inside the simulator
     harness = harness_for(chip)
     workdir = Path(workdir or build_root() / "sim" / "chip_runs" / sim)
-    workdir.mkdir(parents=True, exist_ok=True)
-    result_path = workdir / "result.json"
-    result_path.unlink(missing_ok=True)
-    parameters = dict(images=images, calibration=calibration, t=t, seed=seed, chip_seed=chip_seed,
-                      encoding=config.encoding.label,
-                      tile_encodings=[[n, e.label] for n, e in config.tile_encodings], result=str(result_path),
-                      network=network, icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles,
-                      rows=harness.chip.rows, cmd_depth=harness.cmd_depth, resp_depth=harness.resp_depth,
-                      planes_depth=harness.plane_depth)
-    c = harness.chip
-    case = (f"tiles{c.n_tiles}_{c.rows}x{c.columns}_g{c.max_group}_planes{harness.plane_depth}"
-            f"_cmd{harness.cmd_depth}_resp{harness.resp_depth}" + ("_waves" if waves else ""))
-    pwm = any(chip.encoding(a.tile) is InputEncoding.PWM for a in chip.mapping.tiles)
-    wall0 = time.perf_counter()
-    error = None
-    try:
-        run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=test_module, sim=sim, parameters=parameters,
-                   case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-                   testcase=testcase, waves=waves, workdir=workdir,
-                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images + calibration, pwm))})
-    except RuntimeError as e:
-        error = str(e)
-    result = json.loads(result_path.read_text()) if result_path.exists() else {}
+    with locked(workdir):    # another run of the same kind waits: they share the workload and result files
+        workdir.mkdir(parents=True, exist_ok=True)
+        result_path = workdir / "result.json"
+        result_path.unlink(missing_ok=True)
+        parameters = dict(images=images, calibration=calibration, t=t, seed=seed, chip_seed=chip_seed,
+                          encoding=config.encoding.label,
+                          tile_encodings=[[n, e.label] for n, e in config.tile_encodings], result=str(result_path),
+                          network=network, icode_bits=harness.icode_bits, tiles=harness.chip.n_tiles,
+                          rows=harness.chip.rows, cmd_depth=harness.cmd_depth, resp_depth=harness.resp_depth,
+                          planes_depth=harness.plane_depth)
+        c = harness.chip
+        case = (f"tiles{c.n_tiles}_{c.rows}x{c.columns}_g{c.max_group}_planes{harness.plane_depth}"
+                f"_cmd{harness.cmd_depth}_resp{harness.resp_depth}" + ("_waves" if waves else ""))
+        pwm = any(chip.encoding(a.tile) is InputEncoding.PWM for a in chip.mapping.tiles)
+        wall0 = time.perf_counter()
+        error = None
+        try:
+            run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=test_module, sim=sim, parameters=parameters,
+                       case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
+                       testcase=testcase, waves=waves, workdir=workdir,
+                       extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images + calibration, pwm))})
+        except RuntimeError as e:
+            error = str(e)
+        result = json.loads(result_path.read_text()) if result_path.exists() else {}
     result["wall_total_s"] = time.perf_counter() - wall0
     if error is not None:
         result["error"] = error

@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 from neurophase.model.checks import check_int
 from neurophase.model.random_network import MAX_HW, RegressionChip
-from neurophase.tb.runner import build_root, run_cocotb, write_report
+from neurophase.tb.runner import build_root, locked, run_cocotb, write_report
 
 __all__ = ["regression_harness", "run_regress", "regress_summary", "replay_command"]
 
@@ -62,24 +62,25 @@ def run_regress(seeds, *, sim="verilator", rc=RegressionChip(), t=3600.0, report
         raise ValueError("seeds must name at least one seed, got none")
     harness = regression_harness(rc)
     workdir = build_root() / "sim" / "regress"
-    workdir.mkdir(parents=True, exist_ok=True)
-    result_path = workdir / "result.json"
-    result_path.unlink(missing_ok=True)
-    parameters = dict(seeds=seeds, chip=asdict(rc), t=t, icode_bits=harness.icode_bits, result=str(result_path),
-                      cmd_depth=harness.cmd_depth, resp_depth=harness.resp_depth, planes_depth=harness.plane_depth)
-    case = f"regress_t{rc.tiles}_{rc.rows}x{rc.columns}_g{rc.max_group}_i{rc.images}"
-    log(f"regress: {len(seeds)} random network(s), seeds {seeds[0]}..{seeds[-1]}, on {rc.tiles} tiles of "
-        f"{rc.rows} x {rc.columns} ({sim}) ...")
-    wall0 = time.perf_counter()
-    error = None
-    try:
-        run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim, parameters=parameters,
-                   case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-                   testcase="random_networks_match_golden", workdir=workdir,
-                   extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(2000 + _TIMEOUT_US_PER_SEED * len(seeds))})
-    except RuntimeError as e:
-        error = str(e)
-    runs = json.loads(result_path.read_text()) if result_path.exists() else []
+    with locked(workdir):    # another run of the same kind waits: they share the workload and result files
+        workdir.mkdir(parents=True, exist_ok=True)
+        result_path = workdir / "result.json"
+        result_path.unlink(missing_ok=True)
+        parameters = dict(seeds=seeds, chip=asdict(rc), t=t, icode_bits=harness.icode_bits, result=str(result_path),
+                          cmd_depth=harness.cmd_depth, resp_depth=harness.resp_depth, planes_depth=harness.plane_depth)
+        case = f"regress_t{rc.tiles}_{rc.rows}x{rc.columns}_g{rc.max_group}_i{rc.images}"
+        log(f"regress: {len(seeds)} random network(s), seeds {seeds[0]}..{seeds[-1]}, on {rc.tiles} tiles of "
+            f"{rc.rows} x {rc.columns} ({sim}) ...")
+        wall0 = time.perf_counter()
+        error = None
+        try:
+            run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim, parameters=parameters,
+                       case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
+                       testcase="random_networks_match_golden", workdir=workdir,
+                       extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(2000 + _TIMEOUT_US_PER_SEED * len(seeds))})
+        except RuntimeError as e:
+            error = str(e)
+        runs = json.loads(result_path.read_text()) if result_path.exists() else []
     report = regress_summary(seeds, runs, rc, sim, time.perf_counter() - wall0, error)
     path = write_report(report, "regress.json", report_dir)
     for r in report["runs"]:

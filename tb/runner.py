@@ -51,7 +51,7 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     env.update(extra_env or {})
 
     runner = _verilator_ports_only() if sim == "verilator" else _icarus_vcd()
-    with _locked(build_dir):
+    with locked(build_dir):
         _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage, x_seed)
     try:
         # Every top is Verilog; stating it lets a Verilator control file (.vlt) be among the sources.
@@ -72,8 +72,9 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
 
 
 @contextmanager
-def _locked(build_dir):
-    """Hold an exclusive lock on ``build_dir`` (another process exporting or building into it waits)."""
+def locked(build_dir):
+    """Hold an exclusive lock on ``build_dir`` (another process exporting or building into it, or running a
+    simulation in it, waits)."""
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)

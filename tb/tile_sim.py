@@ -14,7 +14,7 @@ from pathlib import Path
 
 from neurophase.model.checks import check_int, check_nonnegative, count_text
 from neurophase.model.interface import PWM_LSB_CYCLES, InputEncoding
-from neurophase.tb.runner import build_root, run_cocotb, write_report
+from neurophase.tb.runner import build_root, locked, run_cocotb, write_report
 from neurophase.tb.tile_workload import Workload
 
 __all__ = ["run_workload", "run_tile_sim", "TB_MODULE", "TOPLEVEL"]
@@ -45,29 +45,30 @@ def run_workload(wl, *, sim, case, workdir, testcase=None, waves=False, fault_of
     """
     from neurophase.tb.tile_harness import HDL_SOURCES
     workdir = Path(workdir)
-    wl_path = wl.save(workdir / "workload.npz")
-    result_path = workdir / "result.json"
-    result_path.unlink(missing_ok=True)
-    harness = _harness(wl)
-    parameters = dict(workload=str(wl_path), result=str(result_path), data_bits=harness.data_bits)
-    if fault_offset is not None:
-        parameters["fault_offset"] = int(fault_offset)
-    error = None
-    wall0 = time.perf_counter()
-    try:
-        _, build_dir = run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim,
-                                  parameters=parameters, case=case + ("_waves" if waves else ""),
-                                  extra_sources=list(HDL_SOURCES), testcase=testcase, waves=waves,
-                                  extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(wl))}, workdir=workdir)
-    except RuntimeError as e:
-        error = e
-        build_dir = None
-    result = json.loads(result_path.read_text()) if result_path.exists() else {}
-    result["wall_s"] = time.perf_counter() - wall0
-    if waves and build_dir is not None:
-        # Both simulators write their VCD into the directory the simulation runs in (tb/runner.py).
-        found = sorted(workdir.glob("*.vcd"))
-        result["waves"] = str(found[0]) if found else None
+    with locked(workdir):    # another run of the same kind waits: they share the workload and result files
+        wl_path = wl.save(workdir / "workload.npz")
+        result_path = workdir / "result.json"
+        result_path.unlink(missing_ok=True)
+        harness = _harness(wl)
+        parameters = dict(workload=str(wl_path), result=str(result_path), data_bits=harness.data_bits)
+        if fault_offset is not None:
+            parameters["fault_offset"] = int(fault_offset)
+        error = None
+        wall0 = time.perf_counter()
+        try:
+            _, build_dir = run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim,
+                                      parameters=parameters, case=case + ("_waves" if waves else ""),
+                                      extra_sources=list(HDL_SOURCES), testcase=testcase, waves=waves,
+                                      extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(wl))}, workdir=workdir)
+        except RuntimeError as e:
+            error = e
+            build_dir = None
+        result = json.loads(result_path.read_text()) if result_path.exists() else {}
+        result["wall_s"] = time.perf_counter() - wall0
+        if waves and build_dir is not None:
+            # Both simulators write their VCD into the directory the simulation runs in (tb/runner.py).
+            found = sorted(workdir.glob("*.vcd"))
+            result["waves"] = str(found[0]) if found else None
     if error is not None:
         result.setdefault("mismatches", None)
         result["error"] = str(error)
