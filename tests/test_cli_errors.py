@@ -269,7 +269,7 @@ def test_ctrl_c_ends_with_one_line_and_status_130(argv, started, tmp_path):
     (["SIM=modelsim"], "neurophase sim: error: --sim: invalid choice: 'modelsim' (choose from 'icarus', 'verilator')"),
     (["ENCODING=pdm"], "neurophase sim: error: --encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
     (["fault-study", "CHIPS=0"], "neurophase fault-study: error: --chips: must be an integer in [1, 1000], got 0"),
-    (["fault-study", "RESNET=1", "IMAGES=361"],
+    (["fault-study", "IMAGES=361"],
      "neurophase fault-study: error: --images must be a number of test inputs in [1, 360] or 'all', got 361"),
     (["fault-study", "ENCODING=pdm"],
      "neurophase fault-study: error: --encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
