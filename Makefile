@@ -124,7 +124,8 @@ report: setup need-iverilog
 	$(NP) report --run-missing
 
 fault-study: setup
-	$(if $(and $(filter 1,$(RESNET)),$(NETWORK)),$(error RESNET=1 and NETWORK=$(NETWORK) name two networks: give one))
+	$(if $(and $(filter 1,$(RESNET)),$(NETWORK)$(CALIB)$(DATA)),$(error RESNET=1 names the network and its files: \
+	  give it or NETWORK/CALIB/DATA, not both))
 	$(NP) fault-study $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(RESNET)),$(RESNET_STYLE)) \
 	  $(if $(CHIPS),--chips $(CHIPS)) $(if $(IMAGES),--images $(IMAGES)) $(if $(T),--time $(T)) \
 	  $(if $(ENCODING),--encoding $(ENCODING)) \
