@@ -55,3 +55,25 @@ def test_a_storm_is_answered_by_the_golden_executor_and_reaches_every_kind_of_er
     kinds = {e.name for e in ChipErr if e != ChipErr.REDUCE_MISMATCH} | \
         {f"tile {e.name}" for e in TileErr if e != TileErr.ADC_START_ERROR}
     assert set(ex.error_events) == kinds
+
+
+def test_a_storm_reads_some_tiles_by_pwm_and_keeps_each_tiles_encoding():
+    """Model side only: a storm opens by selecting PWM inputs for a nonempty set of tiles (bit-serial for the others)
+    and its legal MODE writes keep each tile's encoding, so the golden executor runs MVMs of both encodings (it
+    refuses a tile whose encoding changes between its MVMs of a segment)."""
+    from neurophase.model.chip import reference_chip
+    from neurophase.model.executor import GoldenExecutor
+    from neurophase.model.host import Host
+    from neurophase.model.interface import InputEncoding
+    from neurophase.tb.chip_fuzz import command_storm
+    from neurophase.tb.chip_fuzz_tb import shadow_of
+    chip = reference_chip(0)
+    ex = GoldenExecutor(chip, 3600.0, 0)
+    ex.execute(Host(chip).config_segment())
+    shadow = shadow_of(chip, ex)
+    segs = command_storm(7, shadow, 3000)
+    assert InputEncoding.PWM in shadow.encodings.values()
+    for s in segs:
+        ex.execute(s)
+    assert {n: ex.encoding(n) for n in range(shadow.tiles)} == shadow.encodings
+    assert ex.coverage["encoding_pwm"] > 0 and ex.coverage["encoding_bit-serial"] > 0
