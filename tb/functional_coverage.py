@@ -45,8 +45,6 @@ EXPLAINED = {
     "saturation: partial-sum reduction": "needs two tiles' accumulators summing past +-2^19: the reference network's "
                                          "only group never does, and storms route single tiles; formal/reducer.py "
                                          "proves the saturation for every input",
-    "shift 0": "not reached by the fuzz seeds: a storm's legal BN_CTRL write has shift 0 one time in 32 and the "
-               "reference network uses none; formal/bn_unit.py proves the BN output for every shift, 0 included",
     "saturation: shift-and-add": "the reference network's accumulators stay far inside 20 bits; formal/shift_add.py "
                                  "proves the saturation for every code sequence and tests/test_rtl_tile.py's "
                                  "in4_cpa4_last case (8-bit accumulator) saturates it in the tile RTL",
