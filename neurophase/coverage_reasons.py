@@ -6,23 +6,23 @@ point's kind, and the Verilog line with the ``$n`` temporaries it names replaced
 a point that no reason matches is reported NOT EXPLAINED, and a reason that matches no point is reported unused (its
 structure left the RTL, or tests now reach it).
 
-Toggles: each signal with bits that never toggled is put into the first class of :data:`TOGGLE_CLASSES` it belongs
-to, from what the data and the interface say of it: event counters (the ``counters`` instance, or a signal named by
-a register it counts) above the counts the tests reach; read-only registers that never changed (constants); the
-high bits of configuration registers above the values written; signals the Verilog ties to a constant; the high
-bits of other values that stayed small; other signals that never changed; the rest. Each class is reported with its
-points and the toggle figure without it.
+Toggles: each bit that missed a toggle point is put into the first class of :data:`TOGGLE_CLASSES` it belongs to,
+from what the data, the Verilog and the interface say of it: event counters (the ``counters`` instance, or a signal
+named by a register it counts) above the counts the tests reach; bits outside every field of a register's word layout
+(model/interface.py); read-only registers that never changed (constants); bits the Verilog ties to a literal (the
+unstored high bits of narrow registers on the 32-bit read path, tie-offs); the high bits of other values that stayed
+small; signals that never changed; the rest. Each class is reported with its points and the toggle figure without it.
 """
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from neurophase.model.interface import (BN_CTRL, CHIP_CONFIG, CHIP_STATUS, CHIP_WRITABLE, TILE_CONFIG, TILE_FORMAT,
-                                        TILE_GEOMETRY, TILE_MODE, TILE_READ_ONLY, TILE_STATUS, WORD_BITS, ChipReg,
-                                        TileReg)
+from neurophase.model.interface import (BN_CTRL, CHIP_CONFIG, CHIP_STATUS, CHIP_WRITABLE, TILE_FORMAT, TILE_GEOMETRY,
+                                        TILE_MODE, TILE_READ_ONLY, TILE_STATUS, WORD_BITS, ChipReg, TileReg)
 
-__all__ = ["LineReason", "LINE_REASONS", "TOGGLE_CLASSES", "VerilogSource", "explain_lines", "classify_toggles"]
+__all__ = ["LineReason", "LINE_REASONS", "ToggleClass", "TOGGLE_CLASSES", "VerilogSource", "explain_lines",
+           "classify_toggles"]
 
 # The EventCounters instance of rtl/tile_ctrl.py and rtl/chip.py (``m.submodules.counters``): its counters are
 # named after the registers that read them.
@@ -54,36 +54,106 @@ LINE_REASONS = (
 )
 
 
+_SIGNAL = r"\\?(?P<sig>[^\s\[]+) ?"
+_LITERAL = r"(?P<width>\d+)'[hdbo][0-9a-fA-F_]+"
 # A field of a packed aggregate, as Yosys writes it: ``assign \count.mvm_count  = count[159:128];``
-_FIELD_SLICE = re.compile(r"\s*assign \\(?P<field>\S+) += \\?(?P<whole>[^\s\[]+) ?\[(?P<hi>\d+):(?P<lo>\d+)\];$")
+_FIELD_SLICE = re.compile(rf"\s*assign \\(?P<field>\S+) += {_SIGNAL}\[(?P<hi>\d+):(?P<lo>\d+)\];$")
+# Bits the Verilog ties to a literal: ``assign read[159:128] = { 26'h0000000, rows_used };``, ``assign x = 4'h0;``
+_TIED = re.compile(rf"\s*assign {_SIGNAL}(?:\[(?P<hi>\d+)(?::(?P<lo>\d+))?\])? += (?P<concat>\{{ )?{_LITERAL}[,;]")
+_DECLARED = re.compile(rf"\s*(?:wire|reg|input|output) (?:\[(?P<hi>\d+):0\] )?{_SIGNAL}[;= ]")
+# One net under two names: ``assign read[319:288] = \read$159 [63:32];``, ``assign x = y;``
+_ALIAS = re.compile(rf"\s*assign {_SIGNAL}(?:\[(?P<hi>\d+):(?P<lo>\d+)\])? += \\?(?P<src>[A-Za-z_][^\s\[;]*) ?"
+                    r"(?:\[(?P<shi>\d+):(?P<slo>\d+)\])?;$")
+# A submodule instance and its port connections: ``\np_tile_harness.tile.ctrl.regs  regs (`` then ``.read(read),``.
+_INSTANCE = re.compile(r"\s*\\?(?P<child>\S+)\s+\S+ \($")
+_PORT = re.compile(r"\s*\.(?P<port>[^(]+)\(\\?(?P<sig>[^\s()\[]+) ?\),?$")
+
+
+@dataclass(frozen=True)
+class _Net:
+    """Bits ``a_lo..`` of signal ``a`` and ``b_lo..`` of ``b`` (``width`` bits; None: all) are one net: a port and
+    what the parent connects to it, or the two sides of an ``assign`` that copies bits."""
+    a: tuple
+    a_lo: int
+    b: tuple
+    b_lo: int
+    width: int
+
+
+def _spread(tied, nets):
+    """Give both names of every net the tied bits of either, until nothing changes (nets chain through modules)."""
+    changed = True
+    while changed:
+        changed = False
+        for n in nets:
+            a, b = tied.get(n.a, set()), tied.get(n.b, set())
+            inside = (lambda k: True) if n.width is None else (lambda k: 0 <= k < n.width)
+            to_b = {k - n.a_lo + n.b_lo for k in a if inside(k - n.a_lo)} - b
+            to_a = {k - n.b_lo + n.a_lo for k in b if inside(k - n.b_lo)} - a
+            if to_a or to_b:
+                tied[n.a], tied[n.b], changed = a | to_a, b | to_b, True
 
 
 @dataclass
 class VerilogSource:
-    """One Verilog file: its lines, and per line the module it is in with that module's ``assign`` expressions."""
+    """One Verilog file: its lines; per line the module it is in; per module its ``assign`` expressions of
+    temporaries; per (module, aggregate) the fields sliced from it; per (module, signal) the bits tied to literals."""
     lines: list
     module_at: list
     assigns: dict
     fields: dict
+    tied: dict
 
     @classmethod
     def read(cls, path):
         lines = Path(path).read_text().splitlines() if Path(path).exists() else []
-        module_at, assigns, fields, module = [], {}, {}, ""
+        module_at, assigns, fields, tied, widths, wires, module, child = [], {}, {}, {}, {}, [], "", None
         for text in lines:
             m = re.match(r"\s*module (\\\S+|\w+)", text)
             if m:
                 module = m.group(1).lstrip("\\")
                 assigns[module] = {}
-            a = re.match(r"\s*assign (\\\$\d+) += (.*);$", text)
-            if a:
-                assigns[module][a.group(1)] = a.group(2)
-            f = _FIELD_SLICE.match(text)
-            if f and f.group("field").startswith(f.group("whole") + "."):
-                fields.setdefault((module, f.group("whole")), []).append(
-                    (int(f.group("lo")), int(f.group("hi")), f.group("field")))
             module_at.append(module)
-        return cls(lines, module_at, assigns, fields)
+            if (i := _INSTANCE.match(text)) and i.group("child").startswith(module + "."):
+                child = i.group("child")
+            elif child and (c := _PORT.match(text)):
+                wires.append(_Net((child, c.group("port")), 0, (module, c.group("sig")), 0, None))
+            elif text.strip() == ");":
+                child = None
+            if d := _DECLARED.match(text):
+                widths[(module, d.group("sig"))] = int(d.group("hi") or 0) + 1
+            if a := re.match(r"\s*assign (\\\$\d+) += (.*);$", text):
+                assigns[module][a.group(1)] = a.group(2)
+            if (f := _FIELD_SLICE.match(text)) and f.group("field").startswith(f.group("sig") + "."):
+                fields.setdefault((module, f.group("sig")), []).append(
+                    (int(f.group("lo")), int(f.group("hi")), f.group("field")))
+            elif (n := _ALIAS.match(text)) and (n.group("hi") is None) == (n.group("shi") is None):
+                width = int(n.group("hi")) - int(n.group("lo")) + 1 if n.group("hi") else None
+                wires.append(_Net((module, n.group("sig")), int(n.group("lo") or 0), (module, n.group("src")),
+                                  int(n.group("slo") or 0), width))
+            elif t := _TIED.match(text):
+                key = (module, t.group("sig"))
+                hi = int(t.group("hi")) if t.group("hi") else widths.get(key, 1) - 1
+                lo = int(t.group("lo") or t.group("hi") or 0)
+                low = hi - int(t.group("width")) + 1 if t.group("concat") else lo
+                tied.setdefault(key, set()).update(range(max(lo, low), hi + 1))
+        _spread(tied, wires)
+        return cls(lines, module_at, assigns, fields, tied)
+
+    def field_of(self, module, name, bit):
+        """(signal, bit) of bit ``bit`` of ``name``: the field the Verilog slices it into, if any."""
+        for lo, hi, field in self.fields.get((module, name), ()):
+            if lo <= bit <= hi:
+                return field, bit - lo
+        return name, bit
+
+    def is_tied(self, module, name, bit):
+        """Whether the Verilog ties bit ``bit`` of ``name`` (or of the aggregate it is a field of) to a literal."""
+        if bit in self.tied.get((module, name), ()):
+            return True
+        whole = name.rsplit(".", 1)[0]
+        return any(f == name and lo + bit in self.tied.get((module, whole), ())
+                   for lo, _, f in self.fields.get((module, whole), ()))
 
     def resolved(self, line):
         """Line ``line`` (1-based) stripped, with each ``\\$n`` temporary it reads replaced by its assigned expression
@@ -116,7 +186,6 @@ def explain_lines(points, case_of):
     return out, [r.name for r in LINE_REASONS if r.name not in used]
 
 
-_CONFIG = {r.name.lower() for r in TILE_CONFIG | (CHIP_WRITABLE - {ChipReg.ERRORS, ChipReg.CTRL})}
 _READ_ONLY = {r.name.lower() for r in TILE_READ_ONLY} | {r.name.lower() for r in set(ChipReg) - CHIP_WRITABLE}
 _REGISTERS = {r.name.lower() for r in TileReg} | {r.name.lower() for r in ChipReg}
 
@@ -135,31 +204,45 @@ def _reserved_bits(registers):
             for reg, layout in REGISTER_LAYOUTS[registers].items()}
 
 
-# Toggle classes in the order a signal is tried; ``construction`` marks those that cannot toggle by construction or
-# only with stimulus no test can afford (the rest are gaps of the stimulus).
+@dataclass(frozen=True)
+class ToggleClass:
+    """A class of untoggled bits: whether they are so by construction (or need stimulus no test can afford), and
+    why."""
+    construction: bool
+    why: str
+
+
+# In the order a bit is tried.
 TOGGLE_CLASSES = {
-    "event counters above the counts reached": dict(construction=True, why=(
-        "32-bit saturating counters (and their read-back paths) whose high bits need 2^k events; a test counts tens "
-        "to thousands")),
-    "reserved bits of register words": dict(construction=True, why=(
+    "event counters above the counts reached": ToggleClass(True, (
+        "bits of the 32-bit saturating event counters and their read-back paths above the largest count a test "
+        "reaches (2^k events; a test counts tens to thousands)")),
+    "reserved bits of register words": ToggleClass(True, (
         "bits of a register word outside every field of its layout (model/interface.py): read as 0, a write of 1 "
         "is refused as a bad value")),
-    "constant read-only registers": dict(construction=True, why=(
-        "read-only registers that are not counters and never changed (ID, GEOMETRY, FORMAT, the chip's CONFIG): "
-        "constants of the build")),
-    "configuration registers above the values written": dict(construction=True, why=(
-        "bits of configuration registers above the largest legal value of this build (rows, columns, channels, "
-        "reserved fields; an illegal value is refused, so the register never takes it)")),
-    "tied to a constant in the Verilog": dict(construction=True, why=(
-        "signals the Verilog assigns a literal (unused ports and fields the RTL ties off)")),
-    "high bits of values that stayed small": dict(construction=False, why=(
+    "constant read-only registers": ToggleClass(True, (
+        "read-only registers, not counters, that never changed: constants of the build (ID, GEOMETRY, FORMAT, "
+        "the chip's CONFIG)")),
+    "tied to a constant in the Verilog": ToggleClass(True, (
+        "bits the Verilog assigns a literal: the unstored high bits of narrower registers on the 32-bit read "
+        "path (rows, columns, channels, ADC range, ...) and tie-offs")),
+    "high bits of values that stayed small": ToggleClass(False, (
         "low bits toggled, a run of top bits never did: the values the tests drive stay below 2^k")),
-    "never changed": dict(construction=False, why="no bit of the signal ever toggled in these tests"),
-    "other bits": dict(construction=False, why="bits scattered within signals that otherwise toggle"),
+    "never changed": ToggleClass(False, "no bit of the signal ever toggled in these tests"),
+    "other bits": ToggleClass(False, "bits scattered within signals that otherwise toggle"),
 }
 
 # A toggle point's ``o``: the signal, its last index (the bit; none for one bit) and the direction.
 _TOGGLE_POINT = re.compile(r"(?P<name>.*?)(?:\[(?P<bit>\d+)\])?:(?:0->1|1->0)")
+
+
+@dataclass
+class _Bit:
+    """One bit of a signal over its toggle points: how many there are, how many were not hit, and whether the
+    Verilog ties it to a literal."""
+    points: int = 0
+    missed: int = 0
+    tied: bool = False
 
 
 def _decoded(name):
@@ -172,57 +255,43 @@ def _components(name):
 
 
 def _signals(points, case_of, sources):
-    """{(case, module, signal): {bit: directions not toggled}} over the toggle points. A bit of a packed aggregate
-    (a struct port such as the counters' ``count``) is counted as the bit of the field that the Verilog slices from
-    it (``assign \\count.mvm_count = count[159:128];``), so it is classified as that field. A signal with more than one
-    dimension is keyed by its leading indices (``acc[7]``)."""
+    """{(case, module, signal): {bit: _Bit}} over the toggle points. A bit of a packed aggregate (a struct port such
+    as the counters' ``count``) counts as the bit of the field that the Verilog slices from it (``assign
+    \\count.mvm_count = count[159:128];``), so it is classified as that field; a signal with more than one dimension
+    is keyed by its leading indices (``acc[7]``)."""
     signals = {}
     for p in points:
         m = _TOGGLE_POINT.fullmatch(p.get("o", ""))
         if not m:
             continue
-        module, name = p["page"].split("/", 1)[1], _decoded(m.group("name"))
-        bit = int(m.group("bit") or 0)
-        for lo, hi, field in sources[p["f"]].fields.get((module, name), ()):
-            if lo <= bit <= hi:
-                name, bit = field, bit - lo
-                break
-        bits = signals.setdefault((case_of(p), module, name), {})
-        bits[bit] = bits.get(bit, 0) + (p["count"] == 0)
+        source, module = sources[p["f"]], p["page"].split("/", 1)[1]
+        name, bit = source.field_of(module, _decoded(m.group("name")), int(m.group("bit") or 0))
+        b = signals.setdefault((case_of(p), module, name), {}).setdefault(bit, _Bit())
+        b.points += 1
+        b.missed += p["count"] == 0
+        b.tied = b.tied or source.is_tied(module, name, bit)
     return signals
 
 
-def _tied(source, module, name):
-    """Whether ``module`` in ``source`` assigns signal ``name`` a literal."""
-    spelled = re.escape(name if re.fullmatch(r"[A-Za-z_]\w*", name) else f"\\{name} ")
-    return any(re.match(rf"\s*assign {spelled}\s*= \d+'[hdbo][0-9a-fA-F_]+;$", text)
-               for text, at in zip(source.lines, source.module_at) if at == module)
-
-
-def _bit_classes(key, bits, counters, tied, reserved):
-    """{bit: class} of the bits of signal ``key`` that did not toggle both ways."""
+def _bit_classes(key, bits, counters, reserved):
+    """{bit: class} of the bits of signal ``key`` that missed a toggle point."""
     _, module, name = key
     parts = _components(name)
-    missed = [b for b, n in bits.items() if n]
+    missed = {b for b, x in bits.items() if x.missed}
     if module.endswith(f".{COUNTERS_INSTANCE}") or parts & counters:
         return dict.fromkeys(missed, "event counters above the counts reached")
-    spare = set().union(*(reserved[r] for r in parts & set(reserved))) if len(bits) == WORD_BITS else set()
-    if spare & set(missed):
-        return {**_bit_classes(key, {b: n for b, n in bits.items() if b not in spare}, counters, tied, {}),
-                **dict.fromkeys(spare & set(missed), "reserved bits of register words")}
-    never = len(missed) == len(bits)
-    if never and parts & (_READ_ONLY - counters):
-        return dict.fromkeys(missed, "constant read-only registers")
-    if never and tied:
-        return dict.fromkeys(missed, "tied to a constant in the Verilog")
-    if never:
-        return dict.fromkeys(missed, "never changed")
-    if not missed:
-        return {}
-    top = max(b for b, n in bits.items() if n < 2)         # the highest bit that moved at all
-    above = "configuration registers above the values written" if parts & _CONFIG else \
-        "high bits of values that stayed small"
-    return {b: above if b > top else "other bits" for b in missed}
+    out = {}
+    if len(bits) == WORD_BITS:
+        spare = set().union(*(reserved[r] for r in parts & set(reserved)))
+        out.update(dict.fromkeys(missed & spare, "reserved bits of register words"))
+    if missed == set(bits) and parts & (_READ_ONLY - counters):
+        out.update({b: "constant read-only registers" for b in missed if b not in out})
+    out.update({b: "tied to a constant in the Verilog" for b in missed if b not in out and bits[b].tied})
+    rest = missed - set(out)
+    moved = [b for b, x in bits.items() if x.missed < x.points]
+    if not moved:
+        return {**out, **dict.fromkeys(rest, "never changed")}
+    return {**out, **{b: "high bits of values that stayed small" if b > max(moved) else "other bits" for b in rest}}
 
 
 def classify_toggles(points, case_of, registers):
@@ -235,19 +304,17 @@ def classify_toggles(points, case_of, registers):
     signals = _signals(points, case_of, sources)
     counters = {n for (_, module, name) in signals if module.endswith(f".{COUNTERS_INSTANCE}")
                 for n in _components(name)} & _REGISTERS
-    files = {case_of(p): p["f"] for p in points}
-    classes = {name: dict(points=0, signals=[], **info) for name, info in TOGGLE_CLASSES.items()}
+    reserved = _reserved_bits(registers)
+    classes = {name: dict(points=0, signals=[], construction=c.construction, why=c.why)
+               for name, c in TOGGLE_CLASSES.items()}
     for key, bits in sorted(signals.items()):
-        if not any(bits.values()):
-            continue
-        tied = _tied(sources[files[key[0]]], key[1], key[2]) if not any(n < 2 for n in bits.values()) else False
         found = {}
-        for b, cls in _bit_classes(key, bits, counters, tied, _reserved_bits(registers)).items():
-            found[cls] = found.get(cls, 0) + bits[b]
+        for b, cls in _bit_classes(key, bits, counters, reserved).items():
+            found[cls] = found.get(cls, 0) + bits[b].missed
         for cls, missed in found.items():
             classes[cls]["points"] += missed
             classes[cls]["signals"].append(dict(case=key[0], module=key[1], signal=key[2], missed=missed,
-                                                points=2 * len(bits)))
+                                                points=sum(x.points for x in bits.values())))
     for entry in classes.values():
         entry["pct_without"] = _pct(hit, total - entry["points"])
     construction = sum(e["points"] for e in classes.values() if e["construction"])
