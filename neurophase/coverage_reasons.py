@@ -125,8 +125,9 @@ class VerilogSource:
             if a := re.match(r"\s*assign (\\\$\d+) += (.*);$", text):
                 assigns[module][a.group(1)] = a.group(2)
             if (f := _FIELD_SLICE.match(text)) and f.group("field").startswith(f.group("sig") + "."):
-                fields.setdefault((module, f.group("sig")), []).append(
-                    (int(f.group("lo")), int(f.group("hi")), f.group("field")))
+                lo, hi = int(f.group("lo")), int(f.group("hi"))
+                fields.setdefault((module, f.group("sig")), []).append((lo, hi, f.group("field")))
+                wires.append(_Net((module, f.group("field")), 0, (module, f.group("sig")), lo, hi - lo + 1))
             elif (n := _ALIAS.match(text)) and (n.group("hi") is None) == (n.group("shi") is None):
                 width = int(n.group("hi")) - int(n.group("lo")) + 1 if n.group("hi") else None
                 wires.append(_Net((module, n.group("sig")), int(n.group("lo") or 0), (module, n.group("src")),
@@ -148,12 +149,8 @@ class VerilogSource:
         return name, bit
 
     def is_tied(self, module, name, bit):
-        """Whether the Verilog ties bit ``bit`` of ``name`` (or of the aggregate it is a field of) to a literal."""
-        if bit in self.tied.get((module, name), ()):
-            return True
-        whole = name.rsplit(".", 1)[0]
-        return any(f == name and lo + bit in self.tied.get((module, whole), ())
-                   for lo, _, f in self.fields.get((module, whole), ()))
+        """Whether the Verilog ties bit ``bit`` of ``name`` to a literal (through any of the net's names)."""
+        return bit in self.tied.get((module, name), ())
 
     def resolved(self, line):
         """Line ``line`` (1-based) stripped, with each ``\\$n`` temporary it reads replaced by its assigned expression
@@ -163,9 +160,6 @@ class VerilogSource:
         lhs, rhs = text.split("=", 1) if text.startswith("assign ") and "=" in text else ("", text)
         rhs = re.sub(r"\\\$\d+ ?", lambda m: f"({table.get(m.group(0).strip(), m.group(0).strip())})", rhs)
         return f"{lhs}={rhs}" if lhs else rhs
-
-    def module(self, line):
-        return self.module_at[line - 1] if 0 < line <= len(self.lines) else ""
 
 
 def explain_lines(points, case_of):
