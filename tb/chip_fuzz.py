@@ -1,6 +1,6 @@
 """Command storms for the chip: random streams of legal and illegal command words, cut into segments at random word
-positions (so commands are truncated and finished by the next segment), that the golden executor can answer word for
-word.
+positions, one of them between a WRITE's header and its data word (so commands are truncated and finished by the next
+segment), that the golden executor can answer word for word.
 
 Ref: docs/architecture.md D7 (commands and their errors). :func:`command_storm` draws, from one seed, commands of the
 kinds in :data:`KINDS`: bad opcodes; WRITEs and READs past the last tile; READs of every register the executor models
@@ -36,6 +36,8 @@ KINDS = ("nop", "bad_opcode", "bad_tile", "read", "tile_write", "busy_write", "c
          "route", "act")
 _WEIGHTS = dict(nop=2, bad_opcode=3, bad_tile=3, read=6, tile_write=8, busy_write=2, chip_write=5, bad_act=3,
                 bad_route=3, route=2, act=4)
+# The kinds whose commands end with a WRITE header and its data word (a bad tile's WRITE too; its READ is one word).
+_WRITES = ("tile_write", "busy_write", "chip_write", "bad_tile")
 # The tile registers whose reads the golden executor models (the others count events that depend on timing).
 _TILE_READS = [TileReg.ID, TileReg.GEOMETRY, TileReg.CTRL, TileReg.STATUS, TileReg.ERRORS, TileReg.ROWS_USED,
                TileReg.COLS_USED, TileReg.BN_CTRL, TileReg.MODE, TileReg.ADC_RANGE, TileReg.BN_CHANNEL,
@@ -86,8 +88,10 @@ def _rand_value(rng, reg, sh, tile):
         shift = 0 if rng.random() < 0.25 else int(rng.integers(1, 32))
         return BN_CTRL.encode(shift=shift, relu=int(rng.integers(2)), last=int(rng.integers(2))) if legal else \
             int(rng.choice([63, 1 << 12]))
-    if reg == TileReg.BN_CHANNEL:
-        return int(rng.integers(0, sh.columns)) if legal else int(rng.integers(sh.columns, 1 << 16))
+    if reg == TileReg.BN_CHANNEL:       # the last channel one time in four: the next BIAS write wraps it to 0
+        last = rng.random() < 0.25
+        return (sh.columns - 1 if last else int(rng.integers(0, sh.columns))) if legal else \
+            int(rng.integers(sh.columns, 1 << 16))
     if reg == TileReg.ADC_RANGE:
         return int(rng.integers(1, 1 << 16)) if legal else int(rng.choice([0, 1 << 16]))
     if reg == TileReg.BN_SCALE:
@@ -199,15 +203,26 @@ def command_storm(seed, shadow, words, *, segments=4, name="storm", chunk0=1000)
     kinds = list(_WEIGHTS)
     p = np.array([_WEIGHTS[k] for k in kinds], float)
     out = _encodings(rng, shadow)
+    write_data = []                     # positions of WRITE data words (a cut there leaves the header waiting)
     while len(out) < words:
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
         command = _command(kind, rng, shadow)
         if command and kind not in ("act", "busy_write"):
             shadow.acted = None
+        if kind in _WRITES and len(command) >= 2:
+            write_data.append(len(out) + len(command) - 1)
         out += command
     out += [header(Op.READ, CHIP_TARGET, ChipReg.ERRORS)] + [header(Op.READ, n, TileReg.ERRORS)
                                                                for n in range(shadow.tiles)]
-    cuts = sorted(rng.choice(np.arange(1, len(out)), size=segments - 1, replace=False).tolist())
+    return _segments(rng, out, write_data, segments, name, chunk0)
+
+
+def _segments(rng, out, write_data, segments, name, chunk0):
+    """``out`` cut into ``segments`` segments at random word positions, one of them (when there is one) between a
+    WRITE's header and its data word, so the chip waits for the data word of a command that the next segment ends."""
+    first = [int(rng.choice(write_data))] if write_data and segments > 1 else []
+    rest = np.setdiff1d(np.arange(1, len(out)), first)
+    cuts = sorted(first + rng.choice(rest, size=segments - 1 - len(first), replace=False).tolist())
     bounds = [0, *cuts, len(out)]
     return [Segment(f"{name}{k}", np.array(out[a:b], np.int64).astype(np.uint32), 0, chunk=chunk0 + k)
             for k, (a, b) in enumerate(zip(bounds, bounds[1:]))]

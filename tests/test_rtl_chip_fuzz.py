@@ -34,13 +34,14 @@ def test_command_storms_through_the_chip_rtl_answer_as_the_golden_executor(sim):
 
 
 def test_a_storm_is_answered_by_the_golden_executor_and_reaches_every_kind_of_error():
-    """Model side only: the golden executor answers a storm without refusing anything, every chip and tile error
-    that a command can cause is raised (REDUCE_MISMATCH and ADC_START_ERROR are faults of the chip, not of a
-    command), and the same seed gives the same words."""
+    """Model side only: the golden executor answers a storm without refusing anything (one of its segments ends with
+    a WRITE's header, the data word in the next), every chip and tile error that a command can cause is raised
+    (REDUCE_MISMATCH and ADC_START_ERROR are faults of the chip, not of a command), and the same seed gives the same
+    words."""
     from neurophase.model.chip import reference_chip
     from neurophase.model.executor import GoldenExecutor
     from neurophase.model.host import Host
-    from neurophase.model.interface import ChipErr, TileErr
+    from neurophase.model.interface import ChipErr, Op, TileErr, decode_header
     from neurophase.tb.chip_fuzz import command_storm
     from neurophase.tb.chip_fuzz_tb import shadow_of
     chip = reference_chip(0)
@@ -50,6 +51,8 @@ def test_a_storm_is_answered_by_the_golden_executor_and_reaches_every_kind_of_er
     assert sum(len(s.words) for s in segs) >= 3000
     again = command_storm(5, shadow_of(chip, ex), 3000)
     assert all(np.array_equal(a.words, b.words) for a, b in zip(segs, again))
+    # one cut leaves a WRITE's header waiting for its data word in the next segment
+    assert any(decode_header(int(s.words[-1])).op == Op.WRITE for s in segs[:-1])
     for s in segs:
         ex.execute(s)
     kinds = {e.name for e in ChipErr if e != ChipErr.REDUCE_MISMATCH} | \
