@@ -24,6 +24,8 @@ from neurophase.model.interface import (BN_CTRL, CHIP_CONFIG, CHIP_STATUS, CHIP_
 __all__ = ["LineReason", "LINE_REASONS", "ToggleClass", "TOGGLE_CLASSES", "VerilogSource", "explain_lines",
            "classify_toggles"]
 
+# The chip's event counters: its read-only registers that are neither constants nor its status.
+_CHIP_COUNTERS = sorted(set(ChipReg) - CHIP_WRITABLE - {ChipReg.ID, ChipReg.CONFIG, ChipReg.STATUS})
 # The EventCounters instance of rtl/tile_ctrl.py and rtl/chip.py (``m.submodules.counters``): its counters are
 # named after the registers that read them.
 COUNTERS_INSTANCE = "counters"
@@ -51,6 +53,22 @@ LINE_REASONS = (
     LineReason("counter saturation", rf"\.{COUNTERS_INSTANCE}$", ("cond_then",), r"\? 32'd4294967295 :",
                "a 32-bit event counter stopping at 2^32 - 1 needs 2^32 events (43 s of chip time at 100 MHz, days of "
                "simulation); tests/test_rtl_counters.py saturates the same EventCounters with a 32-bit increment"),
+    LineReason("chip counter reads", r"\.chip\.regs$", ("if",),
+               rf"^if \(at_({'|'.join(r.name.lower() for r in _CHIP_COUNTERS)})\) begin$",
+               "a READ of one of the chip's event counters: the storms leave them out (their counts depend on timing, "
+               "which the golden executor does not model); tests/test_rtl_chip.py reads them after every layer and "
+               "checks them against model/events.py (a second whole-chip build, not in this coverage run)"),
+    LineReason("reduction saturation", r"\.reducer$", ("cond_then",), r"\$signed\(psum\d*\) [<>] \$signed\(",
+               "a group's partial sum past +-2^19: storms route single tiles (a group's tiles must share COLS_USED, "
+               "which storms draw per tile) and the reference network's group (conv3) stays far inside; "
+               "formal/reducer.py proves the saturating sum for every input, tests/test_rtl_reducer.py saturates it"),
+    LineReason("reducer BN shifts", r"\.reducer\.bn$", ("case",), r"^\d+'h[0-9a-f]+:$",
+               "a shift of the reducer's BN unit that no reduced MVM used: only a group's MVMs reach it, and storms "
+               "route single tiles, so only the reference network's conv3 shift runs there; formal/bn_unit.py proves "
+               "the same BnUnit against D4 for every shift"),
+    LineReason("response FIFO hold", r"\.resp_fifo$", ("else",), r"else if \(r_en\)",
+               "the response FIFO's output word left unread: the chip harness's response sink (tb/hdl/chip_io.v) is "
+               "ready every cycle; Amaranth's SyncFIFOBuffered is tested by Amaranth"),
 )
 
 
@@ -64,8 +82,9 @@ _DECLARED = re.compile(rf"\s*(?:wire|reg|input|output) (?:\[(?P<hi>\d+):0\] )?{_
 # One net under two names: ``assign read[319:288] = \read$159 [63:32];``, ``assign x = y;``
 _ALIAS = re.compile(rf"\s*assign {_SIGNAL}(?:\[(?P<hi>\d+):(?P<lo>\d+)\])? += \\?(?P<src>[A-Za-z_][^\s\[;]*) ?"
                     r"(?:\[(?P<shi>\d+):(?P<slo>\d+)\])?;$")
-# A submodule instance and its port connections: ``\np_tile_harness.tile.ctrl.regs  regs (`` then ``.read(read),``.
-_INSTANCE = re.compile(r"\s*\\?(?P<child>\S+)\s+\S+ \($")
+# An instance and its port connections: ``\np_tile_harness.tile.ctrl.regs  regs (`` (or ``np_comparator_bank #(``,
+# parameters, ``) comparators0_100 (``) then ``.read(read),``.
+_INSTANCE = re.compile(r"\s*\\?(?P<child>[A-Za-z_][^\s#(]*)\s+(?:#\(|\S+ \()$")
 _PORT = re.compile(r"\s*\.(?P<port>[^(]+)\(\\?(?P<sig>[^\s()\[]+) ?\),?$")
 
 
@@ -97,27 +116,34 @@ def _spread(tied, nets):
 @dataclass
 class VerilogSource:
     """One Verilog file: its lines; per line the module it is in; per module its ``assign`` expressions of
-    temporaries; per (module, aggregate) the fields sliced from it; per (module, signal) the bits tied to literals."""
+    temporaries; per (module, aggregate) the fields sliced from it; per (module, signal) the bits tied to literals;
+    and the (module, signal) pairs wired to a port of an instance of another Verilog module (not one of its own
+    submodules: a tile instance, a harness's stand-in)."""
     lines: list
     module_at: list
     assigns: dict
     fields: dict
     tied: dict
+    foreign: set
 
     @classmethod
     def read(cls, path):
         lines = Path(path).read_text().splitlines() if Path(path).exists() else []
-        module_at, assigns, fields, tied, widths, wires, module, child = [], {}, {}, {}, {}, [], "", None
+        module_at, assigns, fields, tied, widths, wires, foreign = [], {}, {}, {}, {}, [], set()
+        module, child = "", None
         for text in lines:
             m = re.match(r"\s*module (\\\S+|\w+)", text)
             if m:
                 module = m.group(1).lstrip("\\")
                 assigns[module] = {}
             module_at.append(module)
-            if (i := _INSTANCE.match(text)) and i.group("child").startswith(module + "."):
+            if (i := _INSTANCE.match(text)) and not text.lstrip().startswith("module "):
                 child = i.group("child")
             elif child and (c := _PORT.match(text)):
-                wires.append(_Net((child, c.group("port")), 0, (module, c.group("sig")), 0, None))
+                if child.startswith(module + "."):
+                    wires.append(_Net((child, c.group("port")), 0, (module, c.group("sig")), 0, None))
+                else:
+                    foreign.add((module, c.group("sig")))
             elif text.strip() == ");":
                 child = None
             if d := _DECLARED.match(text):
@@ -139,7 +165,7 @@ class VerilogSource:
                 low = hi - int(t.group("width")) + 1 if t.group("concat") else lo
                 tied.setdefault(key, set()).update(range(max(lo, low), hi + 1))
         _spread(tied, wires)
-        return cls(lines, module_at, assigns, fields, tied)
+        return cls(lines, module_at, assigns, fields, tied, foreign)
 
     def field_of(self, module, name, bit):
         """(signal, bit) of bit ``bit`` of ``name``: the field the Verilog slices it into, if any."""
@@ -208,6 +234,9 @@ class ToggleClass:
 
 # In the order a bit is tried.
 TOGGLE_CLASSES = {
+    "nets of instances outside the block": ToggleClass(True, (
+        "nets the block's module only wires to an instance of another Verilog module (the chip's tile instances "
+        "and the harness's crossbar stand-ins): those are the tiles' own ports, counted with the tile block")),
     "event counters above the counts reached": ToggleClass(True, (
         "bits of the 32-bit saturating event counters and their read-back paths above the largest count a test "
         "reaches (2^k events; a test counts tens to thousands)")),
@@ -241,7 +270,7 @@ class _Bit:
 
 def _decoded(name):
     """A Verilator signal name as the Verilog spells it (``__02e`` is ``.``, ``__024`` is ``$``)."""
-    return re.sub(r"__0([0-9a-f]{2})", lambda m: chr(int(m.group(1), 16)), name)
+    return re.sub(r"__0([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), name)
 
 
 def _components(name):
@@ -267,11 +296,14 @@ def _signals(points, case_of, sources):
     return signals
 
 
-def _bit_classes(key, bits, counters, reserved):
-    """{bit: class} of the bits of signal ``key`` that missed a toggle point."""
+def _bit_classes(key, bits, counters, reserved, foreign):
+    """{bit: class} of the bits of signal ``key`` that missed a toggle point (``foreign``: it is wired to an instance
+    of another Verilog module)."""
     _, module, name = key
     parts = _components(name)
     missed = {b for b, x in bits.items() if x.missed}
+    if foreign:
+        return dict.fromkeys(missed, "nets of instances outside the block")
     if module.endswith(f".{COUNTERS_INSTANCE}") or parts & counters:
         return dict.fromkeys(missed, "event counters above the counts reached")
     out = {}
@@ -299,11 +331,13 @@ def classify_toggles(points, case_of, registers):
     counters = {n for (_, module, name) in signals if module.endswith(f".{COUNTERS_INSTANCE}")
                 for n in _components(name)} & _REGISTERS
     reserved = _reserved_bits(registers)
+    files = {case_of(p): p["f"] for p in points}
     classes = {name: dict(points=0, signals=[], construction=c.construction, why=c.why)
                for name, c in TOGGLE_CLASSES.items()}
     for key, bits in sorted(signals.items()):
         found = {}
-        for b, cls in _bit_classes(key, bits, counters, reserved).items():
+        foreign = (key[1], key[2]) in sources[files[key[0]]].foreign
+        for b, cls in _bit_classes(key, bits, counters, reserved, foreign).items():
             found[cls] = found.get(cls, 0) + bits[b].missed
         for cls, missed in found.items():
             classes[cls]["points"] += missed
