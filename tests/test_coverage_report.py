@@ -103,7 +103,8 @@ def test_untoggled_bits_are_classified_from_the_data_the_verilog_and_the_registe
     ])
     classes, left = classify_toggles(points, coverage._case, "tile")
     got = {name: c["points"] for name, c in classes.items() if c["points"]}
-    assert got == {"nets of instances outside the block": 6, "event counters above the counts reached": 6 + 4, "reserved bits of register words": 56,
+    assert got == {"nets of instances outside the block": 6, "event counters above the counts reached": 6 + 4,
+                   "reserved bits of register words": 56,
                    "constant read-only registers": 64, "tied to a constant in the Verilog": 8 + 4,
                    "high bits of values that stayed small": 4 + 4, "never changed": 4, "other bits": 4}
     hit = 2 * (1 + 2 + 2 + 2 + 2 + 2 + 1)
