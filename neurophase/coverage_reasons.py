@@ -63,9 +63,9 @@ LINE_REASONS = (
                "which storms draw per tile) and the reference network's group (conv3) stays far inside; "
                "formal/reducer.py proves the saturating sum for every input, tests/test_rtl_reducer.py saturates it"),
     LineReason("reducer BN shifts", r"\.reducer\.bn$", ("case",), r"^\d+'h[0-9a-f]+:$",
-               "a shift of the reducer's BN unit that no reduced MVM used: only a group's MVMs reach it, and storms "
-               "route single tiles, so only the reference network's conv3 shift runs there; formal/bn_unit.py proves "
-               "the same BnUnit against D4 for every shift"),
+               "a shift value the reducer's BN_CTRL never held: the storms write it a few dozen random legal "
+               "values per run (and the value acts only on a group's MVMs, which storms do not route); "
+               "formal/bn_unit.py proves the same BnUnit against D4 for every shift"),
     LineReason("response FIFO hold", r"\.resp_fifo$", ("else",), r"else if \(r_en\)",
                "the response FIFO's output word left unread: the chip harness's response sink (tb/hdl/chip_io.v) is "
                "ready every cycle; Amaranth's SyncFIFOBuffered is tested by Amaranth"),
