@@ -17,7 +17,8 @@ def _sizes(sim):
     return (int(os.environ.get("NEUROPHASE_FUZZ_STORMS", storms)), int(os.environ.get("NEUROPHASE_FUZZ_WORDS", words)))
 
 
-# Icarus: its two storms and two images took 5 min 52 s of CPU (1 h wall at load 7-30): in the slow set.
+# Icarus: its two storms and two images took 5 min 52 s of CPU (1 h wall at load 7-30): in the slow set; one storm
+# (NEUROPHASE_FUZZ_STORMS=1) took 3 min 26 s of CPU, 19 min wall at load 12-15.
 # Verilator: 211 s wall with the harness built (load 9-12); its cold build (shared with tests/test_rtl_chip.py) took
 # about 15 minutes at load 10-17, past the 900 s default.
 @pytest.mark.sim
