@@ -316,18 +316,13 @@ class CrossbarTile:
         return np.concatenate([mean, rest[0][:, :extra]], axis=1), np.concatenate([var, rest[1][:, :extra]], axis=1)
 
     def _read_noise(self, gen, reads, used):
-        """N(0, 1) read noise (reads, ``used``) of one chunk from generator ``gen``: the programmed columns' draws
-        first, then the unprogrammed rest's when asked, so the programmed columns get the same noise whichever width
-        is asked (D11), and a tile whose layer fills a few columns draws for those only."""
-        programmed = self.weight_shape[1]
-        n = reads * programmed
-        noise = box_muller(gen, n, scratch("tile noise", n + n % 2, np.float32),
-                           keep=None if used >= programmed else (programmed, used)).reshape(reads, -1)
-        if used <= programmed:
-            return noise
-        unprogrammed = self.config.columns - programmed
-        rest = box_muller(gen, reads * unprogrammed, keep=(unprogrammed, used - programmed))
-        return np.concatenate([noise, rest.reshape(reads, -1)], axis=1)
+        """N(0, 1) read noise (reads, ``used``) of one chunk from generator ``gen``, drawn for every column of the
+        tile (the Box-Muller transform computed for the used ones only), so the used columns get the same noise
+        whichever width is asked."""
+        cols = self.config.columns
+        n = reads * cols
+        return box_muller(gen, n, scratch("tile noise", n + n % 2, np.float32),
+                          keep=None if used == cols else (cols, used)).reshape(reads, used)
 
     @staticmethod
     def _moments(pulses, m, window):
@@ -380,8 +375,8 @@ class CrossbarTile:
         ``timer``, a :class:`StageTimer`, accumulates the time spent in each stage (for the benchmark), summed
         over the threads that share the work. ``columns``: only the first ``columns`` logical columns (the ones
         holding weights) are returned, equal bit for bit to those of the whole-width MVM (the programmed columns'
-        matmul and noise come first: :meth:`_column_moments`, :meth:`_read_noise`) for a fraction of the work (the
-        studies' hot path); the saturation counts are then those of these columns (with column ADC errors, of the
+        matmul comes first, :meth:`_column_moments`; the noise is drawn for every column, :meth:`_read_noise`) for
+        a fraction of the work (the studies' hot path); the saturation counts are then those of these columns (with column ADC errors, of the
         whole width, which is converted).
         """
         t = check_nonnegative("t (s)", t)
