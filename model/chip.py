@@ -275,8 +275,8 @@ class Chip:
             ql, tile = self.qlayers[a.layer_index], self.tiles[a.tile]
             cs = slice(a.col_start, a.col_stop)
             unit = tile.acc_unit(self.encoding(a.tile))
-            self.registers[(a.layer, a.col_block)] = affine_registers(ql.mult[cs] * unit, ql.offset[cs],
-                                                                      self.config.fmt)
+            self.registers[(a.layer, a.col_block)] = affine_registers(
+                ql.mult[cs] * unit, ql.offset[cs], self.config.fmt, f"layer {a.layer}, column block {a.col_block}")
 
     def encoding(self, n):
         """The input encoding of tile ``n`` (what its MODE register selects)."""
