@@ -7,8 +7,9 @@ a point that no reason matches is reported NOT EXPLAINED, and a reason that matc
 structure left the RTL, or tests now reach it).
 
 Toggles: each bit that missed a toggle point is put into the first class of :data:`TOGGLE_CLASSES` it belongs to,
-from what the data, the Verilog and the interface say of it: event counters (the ``counters`` instance, or a signal
-named by a register it counts) above the counts the tests reach; bits outside every field of a register's word layout
+from what the data, the Verilog and the interface say of it: nets that the block's module only wires to instances of
+other Verilog modules (tiles, a harness's stand-ins); event counters (the ``counters`` instance, or a signal named by
+a register it counts) above the counts the tests reach; bits outside every field of a register's word layout
 (model/interface.py); read-only registers that never changed (constants); bits the Verilog ties to a literal (the
 unstored high bits of narrow registers on the 32-bit read path, tie-offs); the high bits of other values that stayed
 small; signals that never changed; the rest. Each class is reported with its points and the toggle figure without it.
