@@ -20,7 +20,8 @@ def _sizes(sim):
 # Icarus: its two storms and two images took 5 min 52 s of CPU (1 h wall at load 7-30): in the slow set; one storm
 # (NEUROPHASE_FUZZ_STORMS=1) took 3 min 26 s of CPU, 19 min wall at load 12-15.
 # Verilator: 211 s wall with the harness built (load 9-12); its cold build (shared with tests/test_rtl_chip.py) took
-# about 15 minutes at load 10-17, past the 900 s default.
+# about 15 minutes at load 10-17, past the 900 s default (with PWM tiles in the storms: 37 s of simulation, 7 min 7 s
+# wall with the cold build at load 8-11).
 @pytest.mark.sim
 @pytest.mark.parametrize("sim", [pytest.param("icarus", marks=[pytest.mark.slow, pytest.mark.timeout(5400)]),
                                  pytest.param("verilator", marks=pytest.mark.timeout(2400))])
