@@ -37,6 +37,7 @@ work runs in row chunks on ``threads`` threads, each chunk with its own generato
 are reused per thread (``device.scratch``): only the returned arrays are fresh memory.
 """
 
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -192,10 +193,11 @@ class CrossbarTile:
                             column_adc=self.column_adc)
 
     # -- analog front end -------------------------------------------------------------------------------------------
-    def _front_end(self, t):
-        """Cached (rows_used, 2 columns) float32 matrix at time t: [V_read (G+ - G-) in nA | read-noise variance of
-        the pair V_read^2 ((sigma G+)^2 + (sigma G-)^2) in nA^2], so one matmul with the bit-planes gives every
-        plane's mean current and its noise variance. Nanoamperes keep the variances far from float32 denormals."""
+    def _front_end(self, t, lo=0, hi=None):
+        """Cached (rows_used, 2 (hi - lo)) float32 matrix at time t for logical columns lo..hi (default all):
+        [V_read (G+ - G-) in nA | read-noise variance of the pair V_read^2 ((sigma G+)^2 + (sigma G-)^2) in nA^2], so
+        one matmul with the bit-planes gives every plane's mean current and its noise variance. Nanoamperes keep the
+        variances far from float32 denormals. A column range is a contiguous copy, cached too."""
         key = (t, self.devices.generation)
         if self._cache_key != key:
             rows = self.weight_shape[0]
@@ -203,8 +205,16 @@ class CrossbarTile:
             var = (self.pcm.read_sigma_of(self.devices, t)[:rows] * g) ** 2
             self._stacked = np.concatenate([g[:, 0::2] - g[:, 1::2], var[:, 0::2] + var[:, 1::2]],
                                            axis=1).astype(np.float32)
+            self._stacked_ranges = {}
             self._cache_key = key
-        return self._stacked
+        cols = self._stacked.shape[1] // 2
+        hi = cols if hi is None else hi
+        if (lo, hi) == (0, cols):
+            return self._stacked
+        if (lo, hi) not in self._stacked_ranges:
+            self._stacked_ranges[lo, hi] = np.ascontiguousarray(np.concatenate(
+                [self._stacked[:, lo:hi], self._stacked[:, cols + lo:cols + hi]], axis=1))
+        return self._stacked_ranges[lo, hi]
 
     def read_conductance(self, g):
         """What a read sees of device conductances ``g`` (rows x bitlines, S): the effective conductances after the
@@ -247,31 +257,28 @@ class CrossbarTile:
             currents, codes, sats = self._analog_devices(pulses, window, t, rng, adc)
             return currents[..., :used], (codes[..., :used] if adc else None), sats
         timer.start()
-        m = self._front_end(t)
+        self._front_end(t)                   # the drifted conductances: computed at the first MVM at a new time
         timer.lap("drift (cached)")
-        mean, var = self._moments(pulses, m, window)
+        mean, var = self._column_moments(pulses, t, window, used)
         timer.lap("matmul")
         # The rest runs in row chunks on up to `threads` threads (one chunk per _MIN_CHUNK values at least, as a
         # thread costs ~0.1 ms), each chunk with its own spawned generator: the result depends on the seed, the
-        # thread count and the shape, never on timing. Noise is drawn for every column whatever ``used`` is, so the
-        # used columns get the same values as in a whole-width MVM.
+        # thread count and the shape, never on timing.
         n_chunks = max(1, min(self.threads, mean.shape[0] * cols // _MIN_CHUNK))
         column_adc = self.column_adc
         draws = self.pcm.read_noise or (adc and column_adc is not None and column_adc.draws)
         gens = spawn_generators(rng, n_chunks) if draws else [None] * n_chunks
         bounds = np.linspace(0, mean.shape[0], n_chunks + 1).astype(int)
-        mean, var = mean[:, :used], var[:, :used]
         currents = np.empty((mean.shape[0], used))
         codes = np.empty((mean.shape[0], used), dtype=np.int64) if adc else None
         to_amperes = 1e-9 / window           # nA x unit times -> the window's mean current in A
 
-        def chunk(k, timer):
+        def chunk(k):
+            timer.start()
             lo, hi = bounds[k], bounds[k + 1]
             current = mean[lo:hi]
             if self.pcm.read_noise:
-                n = (hi - lo) * cols
-                noise = box_muller(gens[k], n, scratch("tile noise", n + n % 2, np.float32),
-                                   keep=None if used == cols else (cols, used)).reshape(hi - lo, used)
+                noise = self._read_noise(gens[k], hi - lo, used)
                 timer.lap("noise draw")
                 noise *= np.sqrt(var[lo:hi], out=var[lo:hi])
                 noise += current
@@ -289,10 +296,33 @@ class CrossbarTile:
                 return sats
             return (0, 0)
 
-        # Only the calling thread's share is timed: with one thread that is the whole pipeline.
-        sats = run_parallel([lambda k=k: chunk(k, timer if k == 0 else _NO_TIMER) for k in range(n_chunks)])
+        sats = run_parallel([lambda k=k: chunk(k) for k in range(n_chunks)])
         sats = tuple(int(sum(s[i] for s in sats)) for i in range(2))
         return currents.reshape(shape), (codes.reshape(shape) if adc else None), sats
+
+    def _column_moments(self, pulses, t, window, used):
+        """Mean charge and read-noise variance (reads x batch, ``used``) of the first ``used`` logical columns.
+
+        The matmul spans the tile's programmed columns (its weights' width), then, only when more are asked (a
+        whole-width MVM), the unprogrammed rest in a second product: BLAS may sum a product of another width in
+        another order, so the programmed columns get the same float32 values whichever width is asked."""
+        programmed = self.weight_shape[1]
+        mean, var = self._moments(pulses, self._front_end(t, 0, programmed), window)
+        if used <= programmed:
+            return mean[:, :used], var[:, :used]
+        mean, var = mean.copy(), var.copy()      # the second product reuses the scratch buffers
+        extra = used - programmed
+        rest = self._moments(pulses, self._front_end(t, programmed, self.config.columns), window)
+        return np.concatenate([mean, rest[0][:, :extra]], axis=1), np.concatenate([var, rest[1][:, :extra]], axis=1)
+
+    def _read_noise(self, gen, reads, used):
+        """N(0, 1) read noise (reads, ``used``) of one chunk from generator ``gen``, drawn for every column of the
+        tile (the Box-Muller transform computed for the used ones only), so the used columns get the same noise
+        whichever width is asked."""
+        cols = self.config.columns
+        n = reads * cols
+        return box_muller(gen, n, scratch("tile noise", n + n % 2, np.float32),
+                          keep=None if used == cols else (cols, used)).reshape(reads, used)
 
     @staticmethod
     def _moments(pulses, m, window):
@@ -342,12 +372,12 @@ class CrossbarTile:
     def mvm(self, x, t, rng, read_devices=False, timer=None, encoding=InputEncoding.BIT_SERIAL, columns=None):
         """MVM of activations ``x`` (batch, rows_used) at time t with ``encoding``: currents, ADC codes, accumulators.
 
-        ``timer``, a :class:`StageTimer`, accumulates the time spent in each stage (for the benchmark); with
-        several threads it times the calling thread's share. ``columns``: only the first ``columns`` logical
-        columns (the ones holding weights) are returned, equal bit for bit to those of the whole-width MVM (same
-        random stream) for a fraction of the noise and ADC work (the studies' hot path); the saturation counts are
-        then those of these columns (with column ADC errors, of the whole width, which is converted). The matmul
-        stays whole-width: BLAS may sum a narrower product in another order.
+        ``timer``, a :class:`StageTimer`, accumulates the time spent in each stage (for the benchmark), summed
+        over the threads that share the work. ``columns``: only the first ``columns`` logical columns (the ones
+        holding weights) are returned, equal bit for bit to those of the whole-width MVM (the programmed columns'
+        matmul comes first, :meth:`_column_moments`; the noise is drawn for every column, :meth:`_read_noise`) for
+        a fraction of the work (the studies' hot path); the saturation counts are then those of these columns (with column ADC errors, of the
+        whole width, which is converted).
         """
         t = check_nonnegative("t (s)", t)
         encoding = InputEncoding.parse(encoding)
@@ -418,21 +448,26 @@ class StageTimer:
     """Accumulates, per stage name, the time between :meth:`start` or the previous :meth:`lap` and each lap.
 
     ``clock`` is any function returning seconds: ``time.perf_counter`` (wall time) or ``time.thread_time`` (CPU time
-    of the calling thread, which other processes' load does not inflate).
+    of the calling thread, which other processes' load does not inflate). Several threads may time at once (the
+    chip's tiles on :func:`~neurophase.model.device.map_parallel`, a tile's row chunks): each keeps its own start and
+    the stages sum over threads (thread-seconds; with ``thread_time``, the CPU time of each stage).
     """
 
     def __init__(self, clock=time.perf_counter):
         self.clock = clock
         self.seconds = {}
-        self._t = 0.0
+        self._lock = threading.Lock()
+        self._local = threading.local()
 
     def start(self):
-        self._t = self.clock()
+        self._local.t = self.clock()
 
     def lap(self, stage):
         now = self.clock()
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._t
-        self._t = now
+        elapsed = now - getattr(self._local, "t", now)
+        self._local.t = now
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
 
 
 class _NullTimer(StageTimer):
