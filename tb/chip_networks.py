@@ -70,7 +70,6 @@ def expected_layer_events(chip, x, t, seed):
     by layer)."""
     from neurophase.model.activity import measured_activity, traced_layer_inputs
     from neurophase.model.events import EventCounts, count_events
-    from neurophase.model.workload import works_from_mapping
     _, trace = chip.run(x, t, seed, record=True)
     fmt, chunk, n = chip.config.fmt, chip.config.chunk, len(x)
 
@@ -81,4 +80,4 @@ def expected_layer_events(chip, x, t, seed):
 
     chunks = [(c0, min(chunk, n - c0)) for c0 in range(0, n, chunk)]
     return {w.name: sum((chunk_events(w, c0, k) for c0, k in chunks), EventCounts())
-            for w in works_from_mapping(chip.mapping)}
+            for w in chip.works()}
