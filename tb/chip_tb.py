@@ -39,17 +39,23 @@ def hex_lines(bits):
     """One hex number per row of ``bits`` (rows, width) uint8 0/1, bit 0 first (the least significant)."""
     bits = np.asarray(bits, np.uint8)
     rows, width = bits.shape
-    pad = -width % 4
-    msb_first = np.concatenate([np.zeros((rows, pad), np.uint8), bits[:, ::-1]], axis=1)
-    nibbles = msb_first.reshape(rows, -1, 4) @ np.array([8, 4, 2, 1], np.uint8)
-    text = np.concatenate([_HEX[nibbles], np.full((rows, 1), ord("\n"), np.uint8)], axis=1)
+    digits = -(-width // 4)
+    msb_first = np.packbits(bits, axis=1, bitorder="little")[:, ::-1]      # bytes, the most significant first
+    nibbles = np.empty((rows, 2 * msb_first.shape[1]), np.uint8)
+    nibbles[:, 0::2], nibbles[:, 1::2] = msb_first >> 4, msb_first & 15
+    text = np.empty((rows, digits + 1), np.uint8)
+    text[:, :digits] = _HEX[nibbles[:, nibbles.shape[1] - digits:]]     # no padding digit beyond the width
+    text[:, digits] = ord("\n")
     return text.tobytes()
 
 
 def lane_bits(values, bits):
     """Signed or unsigned lanes (rows, lanes) -> (rows, lanes * bits) two's complement bits, lane 0 lowest."""
     v = np.asarray(values, np.int64) & ((1 << bits) - 1)
-    return ((v[..., None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(v.shape[0], -1)
+    # Unpacked from the lanes' bytes: a shift per bit made an int64 per bit (300 MB for a segment's current codes).
+    u = v.astype("<u4" if bits <= 32 else "<u8")
+    return np.unpackbits(u.view(np.uint8).reshape(*u.shape, -1), axis=-1, bitorder="little")[..., :bits].reshape(
+        v.shape[0], -1)
 
 
 def read_hex(path):
@@ -123,7 +129,9 @@ class RtlExecutor:
         self.log = logging.getLogger("tb.chip.exec")
         self.wl_errors = 0
         self.plane_errors = 0
-        self.wall_python = 0.0
+        self.wall_python = 0.0      # wall seconds in segments outside the simulator's run: of them golden executor
+        self.wall_golden = 0.0      # and replay files (written, then read by the simulator at ``load``)
+        self.wall_files = 0.0
         self.wall_sim = 0.0
         self.cycles = {}
         self.resp_words = {}
@@ -158,6 +166,8 @@ class RtlExecutor:
             raise AssertionError(f"{seg.name}: {len(seg.words)} command and {seg.n_resp} response words; the "
                                  f"harness holds {self.depths['cmd']} and {self.depths['resp']}")
         want = expected if expected is not None else self.golden.execute(seg) if golden else None
+        w_files = time.perf_counter()
+        self.wall_golden += w_files - w0
         reads = self.files.write(seg) if golden else {}
         entries = {n: count * (self.files.window.width_bits if pwm else 1) for n, (count, pwm) in reads.items()}
         if self.depths and entries and max(entries.values()) > self.depths["planes"]:
@@ -181,6 +191,7 @@ class RtlExecutor:
         d.xbar_load.value = 0
         await FallingEdge(d.clk)        # the harness registers its inputs: the load acts, and seg_done falls, now
         w1 = time.perf_counter()
+        self.wall_files += w1 - w_files
         await self._wait_done(seg)
         self.wall_sim += time.perf_counter() - w1
         c1 = cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS
@@ -352,7 +363,7 @@ async def run_network(dut, chip, test, t, seed, icode_bits, depths=None):
 
     result = await drive(host.session(pixels), run_and_count)
     wall = time.perf_counter() - wall0
-    reference = chip.run(pixels, t, seed)
+    reference, expected = expected_layer_events(chip, pixels, t, seed)
     logit_mismatches = int(np.count_nonzero(result.logits != reference))
     regs = [(CHIP_TARGET, ChipReg.ERRORS)] + [(n, TileReg.ERRORS) for n in range(n_tiles)]
     vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
@@ -362,7 +373,6 @@ async def run_network(dut, chip, test, t, seed, icode_bits, depths=None):
     layer_events = {name: rtl_event_counts(c, ex.resp_words[name], ex.wl_ones.get(name, 0), host.fmt,
                                            True in layer_wide[name], layer_encoding(chip, name))
                     for name, c in layer_counters.items()}
-    expected = expected_layer_events(chip, pixels, t, seed)
     event_diffs = {name: ev.diff(expected[name]) for name, ev in layer_events.items() if ev.diff(expected[name])}
     event_diffs.update({name: "no counts from the RTL" for name in expected if name not in layer_events})
     event_diffs.update({name: "segments in both BN modes" for name in mixed})
@@ -381,7 +391,8 @@ async def run_network(dut, chip, test, t, seed, icode_bits, depths=None):
                 cycles=layer_cycles, cycles_model=sum(e.cycles for e in expected.values()),
                 cycles_per_image=layer_cycles / len(pixels),
                 harness_cycles=sum(c for name, c in ex.cycles.items() if name not in ("config", "counters", "reads")),
-                wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python,
+                wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python, wall_golden_s=ex.wall_golden,
+                wall_files_s=ex.wall_files, wall_check_s=time.perf_counter() - wall0 - wall,
                 images_per_s=len(pixels) / wall, chip_errors=chip_errors, tile_errors=tile_errors,
                 counters=layer_counters, events=events.as_dict(),
                 layer_events={name: ev.as_dict() for name, ev in layer_events.items()},
