@@ -192,10 +192,11 @@ class CrossbarTile:
                             column_adc=self.column_adc)
 
     # -- analog front end -------------------------------------------------------------------------------------------
-    def _front_end(self, t):
-        """Cached (rows_used, 2 columns) float32 matrix at time t: [V_read (G+ - G-) in nA | read-noise variance of
-        the pair V_read^2 ((sigma G+)^2 + (sigma G-)^2) in nA^2], so one matmul with the bit-planes gives every
-        plane's mean current and its noise variance. Nanoamperes keep the variances far from float32 denormals."""
+    def _front_end(self, t, lo=0, hi=None):
+        """Cached (rows_used, 2 (hi - lo)) float32 matrix at time t for logical columns lo..hi (default all):
+        [V_read (G+ - G-) in nA | read-noise variance of the pair V_read^2 ((sigma G+)^2 + (sigma G-)^2) in nA^2], so
+        one matmul with the bit-planes gives every plane's mean current and its noise variance. Nanoamperes keep the
+        variances far from float32 denormals. A column range is a contiguous copy, cached too."""
         key = (t, self.devices.generation)
         if self._cache_key != key:
             rows = self.weight_shape[0]
@@ -203,8 +204,16 @@ class CrossbarTile:
             var = (self.pcm.read_sigma_of(self.devices, t)[:rows] * g) ** 2
             self._stacked = np.concatenate([g[:, 0::2] - g[:, 1::2], var[:, 0::2] + var[:, 1::2]],
                                            axis=1).astype(np.float32)
+            self._stacked_ranges = {}
             self._cache_key = key
-        return self._stacked
+        cols = self._stacked.shape[1] // 2
+        hi = cols if hi is None else hi
+        if (lo, hi) == (0, cols):
+            return self._stacked
+        if (lo, hi) not in self._stacked_ranges:
+            self._stacked_ranges[lo, hi] = np.ascontiguousarray(np.concatenate(
+                [self._stacked[:, lo:hi], self._stacked[:, cols + lo:cols + hi]], axis=1))
+        return self._stacked_ranges[lo, hi]
 
     def read_conductance(self, g):
         """What a read sees of device conductances ``g`` (rows x bitlines, S): the effective conductances after the
@@ -247,20 +256,18 @@ class CrossbarTile:
             currents, codes, sats = self._analog_devices(pulses, window, t, rng, adc)
             return currents[..., :used], (codes[..., :used] if adc else None), sats
         timer.start()
-        m = self._front_end(t)
+        self._front_end(t)                   # the drifted conductances: computed at the first MVM at a new time
         timer.lap("drift (cached)")
-        mean, var = self._moments(pulses, m, window)
+        mean, var = self._column_moments(pulses, t, window, used)
         timer.lap("matmul")
         # The rest runs in row chunks on up to `threads` threads (one chunk per _MIN_CHUNK values at least, as a
         # thread costs ~0.1 ms), each chunk with its own spawned generator: the result depends on the seed, the
-        # thread count and the shape, never on timing. Noise is drawn for every column whatever ``used`` is, so the
-        # used columns get the same values as in a whole-width MVM.
+        # thread count and the shape, never on timing.
         n_chunks = max(1, min(self.threads, mean.shape[0] * cols // _MIN_CHUNK))
         column_adc = self.column_adc
         draws = self.pcm.read_noise or (adc and column_adc is not None and column_adc.draws)
         gens = spawn_generators(rng, n_chunks) if draws else [None] * n_chunks
         bounds = np.linspace(0, mean.shape[0], n_chunks + 1).astype(int)
-        mean, var = mean[:, :used], var[:, :used]
         currents = np.empty((mean.shape[0], used))
         codes = np.empty((mean.shape[0], used), dtype=np.int64) if adc else None
         to_amperes = 1e-9 / window           # nA x unit times -> the window's mean current in A
@@ -269,9 +276,7 @@ class CrossbarTile:
             lo, hi = bounds[k], bounds[k + 1]
             current = mean[lo:hi]
             if self.pcm.read_noise:
-                n = (hi - lo) * cols
-                noise = box_muller(gens[k], n, scratch("tile noise", n + n % 2, np.float32),
-                                   keep=None if used == cols else (cols, used)).reshape(hi - lo, used)
+                noise = self._read_noise(gens[k], hi - lo, used)
                 timer.lap("noise draw")
                 noise *= np.sqrt(var[lo:hi], out=var[lo:hi])
                 noise += current
@@ -293,6 +298,35 @@ class CrossbarTile:
         sats = run_parallel([lambda k=k: chunk(k, timer if k == 0 else _NO_TIMER) for k in range(n_chunks)])
         sats = tuple(int(sum(s[i] for s in sats)) for i in range(2))
         return currents.reshape(shape), (codes.reshape(shape) if adc else None), sats
+
+    def _column_moments(self, pulses, t, window, used):
+        """Mean charge and read-noise variance (reads x batch, ``used``) of the first ``used`` logical columns.
+
+        The matmul spans the tile's programmed columns (its weights' width), then, only when more are asked (a
+        whole-width MVM), the unprogrammed rest in a second product: BLAS may sum a product of another width in
+        another order, so the programmed columns get the same float32 values whichever width is asked."""
+        programmed = self.weight_shape[1]
+        mean, var = self._moments(pulses, self._front_end(t, 0, programmed), window)
+        if used <= programmed:
+            return mean[:, :used], var[:, :used]
+        mean, var = mean.copy(), var.copy()      # the second product reuses the scratch buffers
+        extra = used - programmed
+        rest = self._moments(pulses, self._front_end(t, programmed, self.config.columns), window)
+        return np.concatenate([mean, rest[0][:, :extra]], axis=1), np.concatenate([var, rest[1][:, :extra]], axis=1)
+
+    def _read_noise(self, gen, reads, used):
+        """N(0, 1) read noise (reads, ``used``) of one chunk from generator ``gen``: the programmed columns' draws
+        first, then the unprogrammed rest's when asked, so the programmed columns get the same noise whichever width
+        is asked (D11), and a tile whose layer fills a few columns draws for those only."""
+        programmed = self.weight_shape[1]
+        n = reads * programmed
+        noise = box_muller(gen, n, scratch("tile noise", n + n % 2, np.float32),
+                           keep=None if used >= programmed else (programmed, used)).reshape(reads, -1)
+        if used <= programmed:
+            return noise
+        unprogrammed = self.config.columns - programmed
+        rest = box_muller(gen, reads * unprogrammed, keep=(unprogrammed, used - programmed))
+        return np.concatenate([noise, rest.reshape(reads, -1)], axis=1)
 
     @staticmethod
     def _moments(pulses, m, window):
