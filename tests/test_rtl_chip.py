@@ -140,12 +140,16 @@ def test_full_144_tile_chip_is_verilator_lint_clean(tmp_path):
 def test_resnet50_bottleneck_block_runs_bit_for_bit_through_the_chip_rtl(tmp_path):
     """ResNet-50's layer1.0 (model/zoo/resnet50.py build_bottleneck: its weights and BN statistics, a 4 x 4 patch of
     its real input, 16 output positions) imported like any ONNX file onto 8 full-size tiles (a 3-tile reduction group,
-    two 2-column-block layers, the residual add on the host), 2 inputs through the chip RTL under Verilator."""
+    two 2-column-block layers, the residual add on the host), 2 inputs through the chip RTL under Verilator. conv3
+    and the shortcut feed only the Add: the chip makes their outputs in the BN unit's last mode (as its BN_CTRL
+    registers read back say), and both the RTL's and the model's event counts move them at 16 bits."""
     from neurophase.tb.chip_networks import bottleneck_spec
     from neurophase.tb.chip_sim import run_chip
     result = run_chip(sim="verilator", images=2, network=bottleneck_spec(tmp_path))
     _check_inference(result, 2)
     _check_events(result)
+    for layer in ("layer1.0.conv3", "layer1.0.downsample"):
+        assert result["layer_events"][layer]["activation_out_bits"] == 2 * 16 * 256 * 16
 
 
 @pytest.mark.slow  # a Verilator build of 18 full-size tiles (about ten minutes idle), then seconds
