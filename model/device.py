@@ -33,7 +33,7 @@ import numpy as np
 from neurophase.model.checks import check_finite_array, check_nonnegative, check_positive, check_probability
 
 __all__ = ["PcmModel", "ProgrammedDevices", "STUCK_SET", "STUCK_RESET", "box_muller", "spawn_generators",
-           "run_parallel", "scratch"]
+           "run_parallel", "map_parallel", "scratch"]
 
 _US = 1e-6
 STUCK_SET, STUCK_RESET = 1, -1      # ProgrammedDevices.stuck codes
@@ -287,8 +287,11 @@ _pool, _pool_size = None, 0
 
 def run_parallel(jobs):
     """Call the callables ``jobs``, the first on this thread and the rest on a shared thread pool (numpy releases the
-    GIL in bulk draws and ufunc loops, so they run in parallel); return their results in order."""
+    GIL in bulk draws and ufunc loops, so they run in parallel); return their results in order. Inside a job of
+    :func:`map_parallel` they run one after another on the calling thread: the cores are taken already."""
     global _pool, _pool_size
+    if len(jobs) == 1 or getattr(_local, "in_map", False):
+        return [job() for job in jobs]
     if len(jobs) - 1 > _pool_size:
         if _pool is not None:
             _pool.shutdown(wait=False)
@@ -296,3 +299,29 @@ def run_parallel(jobs):
     futures = [_pool.submit(job) for job in jobs[1:]]
     first = jobs[0]()
     return [first] + [f.result() for f in futures]
+
+
+def map_parallel(fn, items, workers):
+    """``[fn(item) for item in items]`` on up to ``workers`` threads, in order. Each call's own :func:`run_parallel`
+    jobs run on its thread, so the threads never exceed ``workers``; the results equal the serial ones whenever each
+    call draws from its own generators (the chip's tiles: one per tile, chunk and block)."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+
+    def job(item):
+        _local.in_map = True
+        try:
+            return fn(item)
+        finally:
+            _local.in_map = False
+
+    global _map_pool, _map_pool_size
+    if workers != _map_pool_size:       # a kept pool: its threads keep their scratch buffers from call to call
+        if _map_pool is not None:
+            _map_pool.shutdown(wait=False)
+        _map_pool, _map_pool_size = ThreadPoolExecutor(workers, thread_name_prefix="neurophase-tiles"), workers
+    return list(_map_pool.map(job, items))
+
+
+_map_pool, _map_pool_size = None, 0

@@ -181,8 +181,9 @@ def compensate_global_drift(chip, t, reference, seed=PROBE_SEED + 1):
             continue
         alpha = reference.readout[a.tile] / now[a.tile] if now[a.tile] > 0 else 1.0
         base = reference.registers[(a.layer, a.col_block)]
-        chip.registers[(a.layer, a.col_block)] = affine_registers(base.multiplier * alpha, base.offset,
-                                                                  chip.config.fmt)
+        chip.registers[(a.layer, a.col_block)] = affine_registers(
+            base.multiplier * alpha, base.offset, chip.config.fmt,
+            f"global drift compensation of layer {a.layer}, column block {a.col_block}")
         alphas[a.tile] = alpha
     return alphas
 

@@ -99,6 +99,7 @@ def prepare_chip(network, calib, kind, seed, encoding):
     ``encoding``, tiles on one thread (so read-noise draws do not depend on the machine), and the reference recorded
     right after programming."""
     chip = Chip.program(network_of(network, calib, kind), seed=seed, config=ChipConfig(encoding=encoding))
+    chip.workers = 1                # a study task runs on one core: the engine runs tasks side by side
     for tile in chip.tiles.values():
         tile.threads = 1
     return PreparedChip(chip, record_reference(chip))

@@ -337,6 +337,7 @@ class GoldenExecutor:
         self.coverage.update({"adc_rail_low": int(np.count_nonzero(used == lo)),
                               "adc_rail_high": int(np.count_nonzero(used == hi)),
                               "back_to_back": int(codes.shape[1] > 1), "mvms": codes.shape[1],
+                              f"encoding_{encoding.label}": codes.shape[1],
                               "sat_shift_add": accumulate(codes, self.fmt, encoding)[1]})
 
     def _responses(self, out, acc):

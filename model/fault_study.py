@@ -235,6 +235,7 @@ def run_point(point, settings=StudySettings()):
     from neurophase.model.drift import recalibrate_bn, reprogram_selected
     config = chip_config(point.nonideality, point.magnitude, settings.encoding)
     chip = Chip.program(point.network.open(), seed=point.chip_seed, config=config)
+    chip.workers = 1                # a study task runs on one core: the engine runs tasks side by side
     for tile in chip.tiles.values():
         tile.threads = 1            # fixed, so the noise draws do not depend on the machine
     test = _test_set(point.network, settings)

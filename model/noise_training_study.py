@@ -60,6 +60,7 @@ def run_point(point):
     if point.remedy not in REMEDIES:
         raise ValueError(f"remedy must be one of {', '.join(REMEDIES)}, got {point.remedy!r}")
     chip = Chip.program(_params(point.weights), seed=point.chip_seed)
+    chip.workers = 1                # a study task runs on one core: the engine runs tasks side by side
     for tile in chip.tiles.values():
         tile.threads = 1
     reference = record_reference(chip) if point.remedy != "none" else None

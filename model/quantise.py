@@ -88,11 +88,12 @@ def quantise_weights(w, levels=W_LEVELS):
     return np.clip(np.round(w / scale), -levels, levels).astype(np.int64), scale
 
 
-def affine_registers(mult, offset, fmt):
+def affine_registers(mult, offset, fmt, where="BN unit"):
     """The integer :class:`~neurophase.model.arith.BnRegisters` for real ``mult`` and ``offset`` per channel.
 
     scale = round(mult 2^r), bias = round(offset 2^r), with the largest shift r <= fmt.shift_max for which every
-    scale fits fmt.scale_bits and every bias fits fmt.bias_bits (most precision). Raises when no shift fits.
+    scale fits fmt.scale_bits and every bias fits fmt.bias_bits (most precision). Raises when no shift fits, naming
+    ``where`` (e.g. "layer conv3, column block 0").
     """
     mult, offset = np.asarray(mult, np.float64), np.asarray(offset, np.float64)
     smax, bmax = signed_range(fmt.scale_bits)[1], signed_range(fmt.bias_bits)[1]
@@ -100,21 +101,23 @@ def affine_registers(mult, offset, fmt):
         s, b = np.round(mult * 2.0 ** r), np.round(offset * 2.0 ** r)
         if np.abs(s).max() <= smax and np.abs(b).max() + (1 << r) <= bmax:
             return BnRegisters(s.astype(np.int64), b.astype(np.int64), r)
-    raise ValueError(f"affine multipliers up to {np.abs(mult).max():g} do not fit {fmt.scale_bits}-bit scale "
-                     f"registers even with shift 0")
+    raise ValueError(f"{where}: BN multipliers up to {np.abs(mult).max():g} and biases up to {np.abs(offset).max():g} "
+                     f"do not fit {fmt.scale_bits}-bit scale and {fmt.bias_bits}-bit bias registers even with shift 0 "
+                     f"(at most {smax} and {bmax - 1})")
 
 
-def add_registers(a, b, out, relu, fmt):
+def add_registers(a, b, out, relu, fmt, name="residual add"):
     """The :class:`~neurophase.model.arith.AddRegisters` adding tensors coded ``a`` and ``b`` (:class:`TensorCodes`)
-    into codes ``out``: the largest shift <= fmt.shift_max whose multipliers fit fmt.scale_bits."""
+    into codes ``out``: the largest shift <= fmt.shift_max whose multipliers fit fmt.scale_bits. ``name``: the add
+    step's, for the error when none fits."""
     ratios = np.array([a.scale / out.scale, b.scale / out.scale])
     smax = signed_range(fmt.scale_bits)[1]
     for r in range(fmt.shift_max, -1, -1):
         m = np.round(ratios * 2.0 ** r)
         if m.max() <= smax:
             return AddRegisters(int(m[0]), int(m[1]), a.zero_point, b.zero_point, r, out.zero_point, relu)
-    raise ValueError(f"residual add: input scales {ratios.max():g} x the output's do not fit {fmt.scale_bits}-bit "
-                     f"multipliers")
+    raise ValueError(f"residual add {name!r}: input scales {ratios.max():g} x the output's do not fit "
+                     f"{fmt.scale_bits}-bit multipliers even with shift 0 (at most {smax})")
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,7 +145,7 @@ class QuantLayer:
     @cached_property
     def digital_registers(self):
         """Registers of the 8-bit digital path (``DIGITAL_FORMAT``)."""
-        return affine_registers(self.mult, self.offset, DIGITAL_FORMAT)
+        return affine_registers(self.mult, self.offset, DIGITAL_FORMAT, f"layer {self.name} (8-bit digital path)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,7 +269,7 @@ def quantise(network, calibration, given=None, test=None, fmt=PeripheryFormat())
             layers.append(_quant_layer(step, specs[step.src], specs[step.dst]))
         elif isinstance(step, ResidualAdd):
             a, b = (specs[s] for s in step.srcs)
-            adds[step.name] = add_registers(a, b, specs[step.dst], step.relu, fmt)
+            adds[step.name] = add_registers(a, b, specs[step.dst], step.relu, fmt, step.name)
     return QuantNetwork(network, specs, tuple(layers), adds, calibration, test, fmt)
 
 

@@ -37,6 +37,7 @@ work runs in row chunks on ``threads`` threads, each chunk with its own generato
 are reused per thread (``device.scratch``): only the returned arrays are fresh memory.
 """
 
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -272,7 +273,8 @@ class CrossbarTile:
         codes = np.empty((mean.shape[0], used), dtype=np.int64) if adc else None
         to_amperes = 1e-9 / window           # nA x unit times -> the window's mean current in A
 
-        def chunk(k, timer):
+        def chunk(k):
+            timer.start()
             lo, hi = bounds[k], bounds[k + 1]
             current = mean[lo:hi]
             if self.pcm.read_noise:
@@ -294,8 +296,7 @@ class CrossbarTile:
                 return sats
             return (0, 0)
 
-        # Only the calling thread's share is timed: with one thread that is the whole pipeline.
-        sats = run_parallel([lambda k=k: chunk(k, timer if k == 0 else _NO_TIMER) for k in range(n_chunks)])
+        sats = run_parallel([lambda k=k: chunk(k) for k in range(n_chunks)])
         sats = tuple(int(sum(s[i] for s in sats)) for i in range(2))
         return currents.reshape(shape), (codes.reshape(shape) if adc else None), sats
 
@@ -315,18 +316,13 @@ class CrossbarTile:
         return np.concatenate([mean, rest[0][:, :extra]], axis=1), np.concatenate([var, rest[1][:, :extra]], axis=1)
 
     def _read_noise(self, gen, reads, used):
-        """N(0, 1) read noise (reads, ``used``) of one chunk from generator ``gen``: the programmed columns' draws
-        first, then the unprogrammed rest's when asked, so the programmed columns get the same noise whichever width
-        is asked (D11), and a tile whose layer fills a few columns draws for those only."""
-        programmed = self.weight_shape[1]
-        n = reads * programmed
-        noise = box_muller(gen, n, scratch("tile noise", n + n % 2, np.float32),
-                           keep=None if used >= programmed else (programmed, used)).reshape(reads, -1)
-        if used <= programmed:
-            return noise
-        unprogrammed = self.config.columns - programmed
-        rest = box_muller(gen, reads * unprogrammed, keep=(unprogrammed, used - programmed))
-        return np.concatenate([noise, rest.reshape(reads, -1)], axis=1)
+        """N(0, 1) read noise (reads, ``used``) of one chunk from generator ``gen``, drawn for every column of the
+        tile (the Box-Muller transform computed for the used ones only), so the used columns get the same noise
+        whichever width is asked."""
+        cols = self.config.columns
+        n = reads * cols
+        return box_muller(gen, n, scratch("tile noise", n + n % 2, np.float32),
+                          keep=None if used == cols else (cols, used)).reshape(reads, used)
 
     @staticmethod
     def _moments(pulses, m, window):
@@ -376,12 +372,12 @@ class CrossbarTile:
     def mvm(self, x, t, rng, read_devices=False, timer=None, encoding=InputEncoding.BIT_SERIAL, columns=None):
         """MVM of activations ``x`` (batch, rows_used) at time t with ``encoding``: currents, ADC codes, accumulators.
 
-        ``timer``, a :class:`StageTimer`, accumulates the time spent in each stage (for the benchmark); with
-        several threads it times the calling thread's share. ``columns``: only the first ``columns`` logical
-        columns (the ones holding weights) are returned, equal bit for bit to those of the whole-width MVM (same
-        random stream) for a fraction of the noise and ADC work (the studies' hot path); the saturation counts are
-        then those of these columns (with column ADC errors, of the whole width, which is converted). The matmul
-        stays whole-width: BLAS may sum a narrower product in another order.
+        ``timer``, a :class:`StageTimer`, accumulates the time spent in each stage (for the benchmark), summed
+        over the threads that share the work. ``columns``: only the first ``columns`` logical columns (the ones
+        holding weights) are returned, equal bit for bit to those of the whole-width MVM (the programmed columns'
+        matmul comes first, :meth:`_column_moments`; the noise is drawn for every column, :meth:`_read_noise`) for
+        a fraction of the work (the studies' hot path); the saturation counts are then those of these columns (with column ADC errors, of the
+        whole width, which is converted).
         """
         t = check_nonnegative("t (s)", t)
         encoding = InputEncoding.parse(encoding)
@@ -452,21 +448,26 @@ class StageTimer:
     """Accumulates, per stage name, the time between :meth:`start` or the previous :meth:`lap` and each lap.
 
     ``clock`` is any function returning seconds: ``time.perf_counter`` (wall time) or ``time.thread_time`` (CPU time
-    of the calling thread, which other processes' load does not inflate).
+    of the calling thread, which other processes' load does not inflate). Several threads may time at once (the
+    chip's tiles on :func:`~neurophase.model.device.map_parallel`, a tile's row chunks): each keeps its own start and
+    the stages sum over threads (thread-seconds; with ``thread_time``, the CPU time of each stage).
     """
 
     def __init__(self, clock=time.perf_counter):
         self.clock = clock
         self.seconds = {}
-        self._t = 0.0
+        self._lock = threading.Lock()
+        self._local = threading.local()
 
     def start(self):
-        self._t = self.clock()
+        self._local.t = self.clock()
 
     def lap(self, stage):
         now = self.clock()
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._t
-        self._t = now
+        elapsed = now - getattr(self._local, "t", now)
+        self._local.t = now
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
 
 
 class _NullTimer(StageTimer):

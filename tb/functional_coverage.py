@@ -1,7 +1,7 @@
-"""Functional coverage of the chip runs: named bins of what matters (modes, ReLU, last layer, shift values, ADC rails,
-saturation in each block, each error kind, reduction group sizes, column blocks, back-to-back MVMs, reset in each
-controller state), filled from what the golden executor saw while it answered the same command words as the RTL
-(``GoldenExecutor.coverage`` and ``error_events``), which the chip testbenches write into their result files.
+"""Functional coverage of the chip runs: named bins of what matters (modes, input encodings, ReLU, last layer, shift
+values, ADC rails, saturation in each block, each error kind, reduction group sizes, column blocks, back-to-back MVMs,
+reset in each controller state), filled from what the golden executor saw while it answered the same command words as
+the RTL (``GoldenExecutor.coverage`` and ``error_events``), which the chip testbenches write into their result files.
 
 Ref: docs/architecture.md §4, D4, D7. A bin is hit or explained: :data:`EXPLAINED` gives, for each bin no command
 stream can reach, why, and where else it is covered.
@@ -9,7 +9,7 @@ stream can reach, why, and where else it is covered.
 
 from collections import Counter
 
-from neurophase.model.interface import ChipErr, TileErr
+from neurophase.model.interface import ChipErr, InputEncoding, TileErr
 
 __all__ = ["BINS", "EXPLAINED", "sample", "report"]
 
@@ -20,6 +20,7 @@ def _any(*keys):
 
 BINS = {
     "mode RAW": _any("raw"), "mode BN": _any("bn"),
+    **{f"input encoding {e.label}": _any(f"encoding_{e.label}") for e in InputEncoding},
     "ReLU on": _any("relu_True"), "ReLU off": _any("relu_False"),
     "last layer (signed output)": _any("last_True"), "hidden layer": _any("last_False"),
     "shift 0": _any("shift_0"), "shift 1-15": _any(*(f"shift_{r}" for r in range(1, 16))),
@@ -44,8 +45,6 @@ EXPLAINED = {
     "saturation: partial-sum reduction": "needs two tiles' accumulators summing past +-2^19: the reference network's "
                                          "only group never does, and storms route single tiles; formal/reducer.py "
                                          "proves the saturation for every input",
-    "shift 0": "not reached by the fuzz seeds: a storm's legal BN_CTRL write has shift 0 one time in 32 and the "
-               "reference network uses none; formal/bn_unit.py proves the BN output for every shift, 0 included",
     "saturation: shift-and-add": "the reference network's accumulators stay far inside 20 bits; formal/shift_add.py "
                                  "proves the saturation for every code sequence and tests/test_rtl_tile.py's "
                                  "in4_cpa4_last case (8-bit accumulator) saturates it in the tile RTL",

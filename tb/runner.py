@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,7 +64,8 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
         xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                           build_dir=build_dir,
                           test_dir=test_dir, extra_env=env, waves=waves, testcase=testcase, seed=seed,
-                          plusargs=_plusargs(x_seed, waves, sim, test_dir / toplevel),
+                          plusargs=_plusargs(x_seed, waves, sim, test_dir / toplevel,
+                                             build_dir if coverage else None),
                           timescale=("1ns", "1ps"), results_xml=str(test_dir / "results.xml"),
                           log_file=test_dir / "sim.log")
     except SystemExit as e:
@@ -123,11 +125,15 @@ def _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, co
             os.environ["MAKEFLAGS"] = saved_makeflags
 
 
-def _plusargs(x_seed, waves, sim, vcd_stem):
-    """Simulator plusargs: Verilator's random initial values for an x-init run, Icarus's VCD path for waves."""
+def _plusargs(x_seed, waves, sim, vcd_stem, coverage_dir=None):
+    """Simulator plusargs: Verilator's random initial values for an x-init run, Icarus's VCD path for waves, and for
+    a coverage run a coverage file of its own in ``coverage_dir`` (the build directory, where `neurophase coverage`
+    finds it: runs that share a build write files of their own, and the run's workdir may be a temporary one)."""
     args = [] if x_seed is None else [f"+verilator+seed+{x_seed}", "+verilator+rand+reset+2"]
     if waves and sim == "icarus":
         args.append(f"+dumpfile_path={vcd_stem}.vcd")
+    if coverage_dir is not None:
+        args.append(f"+verilator+coverage+file+{coverage_dir}/coverage_{uuid.uuid4().hex[:12]}.dat")
     return args
 
 

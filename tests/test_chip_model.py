@@ -162,6 +162,28 @@ def test_a_tile_sees_the_same_currents_in_short_and_long_runs():
     assert np.array_equal(long.inputs[:short.mvms], short.inputs)
 
 
+def test_runs_do_not_depend_on_how_many_threads_run_the_tiles():
+    """A layer's tiles run side by side on ``Chip.workers`` threads; outputs, every tile's currents and codes, and
+    the ADC rail counts are those of a serial run (a random network with reduction groups and column blocks)."""
+    from neurophase.model.random_network import network_features, random_chip
+    chip = random_chip(8)
+    features = network_features(chip)
+    assert features["max_group"] >= 3 and features["max_col_blocks"] >= 3
+    x = chip.network.test.x
+    runs = []
+    for workers in (1, 3):
+        chip.workers = workers
+        counts = {}
+        out, trace = chip.run(x, 86400.0, seed=4, record=True, adc_counts=counts)
+        runs.append((out, trace, {k: vars(v) for k, v in counts.items()}, chip.run(x, 86400.0, seed=4)))
+    (out1, trace1, counts1, plain1), (out3, trace3, counts3, plain3) = runs
+    assert np.array_equal(out1, out3) and np.array_equal(plain1, plain3) and np.array_equal(out1, plain1)
+    assert counts1 == counts3
+    for n in trace1.tile_codes:
+        assert np.array_equal(trace1.tile_currents[n], trace3.tile_currents[n])
+        assert np.array_equal(trace1.tile_codes[n], trace3.tile_codes[n])
+
+
 def test_runs_are_seeded_and_a_saved_chip_loads_identical(tmp_path, test_set):
     x, _ = test_set
     chip = reference_chip()

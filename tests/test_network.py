@@ -1,5 +1,7 @@
 """Reference network: data split, training determinism, gradients, shipped weights and the 8-bit integer path."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -112,8 +114,19 @@ def test_affine_registers_fit_the_format_with_the_largest_shift():
     s, r = regs.scale, regs.shift
     assert np.abs(s).max() <= 2 ** 15 - 1 and np.abs(s).max() > 2 ** 14        # one more shift would overflow
     assert s[1] == np.round(-0.02 * 2 ** r) and regs.bias[0] == np.round(3.0 * 2 ** r)
-    with pytest.raises(ValueError, match="do not fit 16-bit scale"):
-        affine_registers(np.array([1e6]), np.array([0.0]), fmt)
+    with pytest.raises(ValueError, match=re.escape(
+            "layer conv3, column block 1: BN multipliers up to 1e+06 and biases up to 0 do not fit 16-bit scale and "
+            "32-bit bias registers even with shift 0 (at most 32767 and 2147483646)")):
+        affine_registers(np.array([1e6]), np.array([0.0]), fmt, "layer conv3, column block 1")
+
+
+def test_a_residual_add_whose_scales_do_not_fit_names_the_add():
+    from neurophase.model.quantise import TensorCodes, add_registers
+    fmt = PeripheryFormat()
+    with pytest.raises(ValueError, match=re.escape(
+            "residual add 'block1.add': input scales 1e+06 x the output's do not fit 16-bit multipliers even with "
+            "shift 0 (at most 32767)")):
+        add_registers(TensorCodes(1e6), TensorCodes(1.0), TensorCodes(1.0), True, fmt, "block1.add")
 
 
 @pytest.mark.parametrize("pixels, match", [

@@ -127,6 +127,17 @@ def test_the_shipped_digits_onnx_files_are_the_export_of_the_shipped_weights():
         assert np.array_equal(f["x"], digits_inputs(x_te)) and np.array_equal(f["y"], y_te)
 
 
+def test_zoo_digits_writes_the_shipped_files_under_the_build_folder(tmp_path, monkeypatch):
+    """`neurophase zoo digits` writes the three files to build/networks/ (the shipped ones stay as they are)."""
+    from neurophase.cli import main
+    monkeypatch.setenv("NEUROPHASE_BUILD", str(tmp_path))
+    shipped = ONNX_PATH.stat().st_mtime_ns
+    assert main(["zoo", "digits"]) == 0
+    for name, ref in (("digits_cnn.onnx", ONNX_PATH), ("digits_calib.npz", CALIB_PATH), ("digits_test.npz", TEST_PATH)):
+        assert (tmp_path / "networks" / name).read_bytes() == ref.read_bytes(), name
+    assert ONNX_PATH.stat().st_mtime_ns == shipped
+
+
 def test_digits_exported_to_onnx_and_imported_gives_the_same_integer_logits_bit_for_bit():
     ref = digits_network()
     net = import_network(ONNX_PATH, CALIB_PATH, TEST_PATH)

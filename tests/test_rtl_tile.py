@@ -39,6 +39,18 @@ def test_tile_controller_matches_golden_model(sim, case, encoding, tmp_path):
     assert result["mismatches"] == 0
 
 
+# Every row and column of the in8_cpa1 build in use (its own workload leaves 5 rows of the last input beat and 3
+# columns idle), in both encodings; Verilator shares the build of that set, Icarus's run is in the slow set.
+@pytest.mark.sim
+@pytest.mark.parametrize("sim", ["verilator", pytest.param("icarus", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("encoding", [e.label for e in InputEncoding])
+def test_a_tile_using_every_row_and_column_matches_golden_model(sim, encoding, tmp_path):
+    params = {**PARAM_SETS["in8_cpa1"], "rows_used": 32, "cols_used": 16, "mvms": 3}
+    wl = random_workload(seed=5, encoding=encoding, **params)
+    result = run_workload(wl, sim=sim, case="in8_cpa1", workdir=tmp_path, testcase="workload_matches_golden")
+    assert result["mismatches"] == 0 and result["mvms"] == 3, result
+
+
 class _PulsesOneLsbTooLong(PwmEncoder):
     """Drives every wordline one activation LSB too long (and rows with x = 0 for one LSB)."""
 
