@@ -28,6 +28,7 @@ NETWORK ?=
 CALIB ?=
 DATA ?=
 SEEDS ?=
+CHIPS ?=
 START ?=
 MUTANTS ?= 0
 RESNET ?= 0
@@ -60,7 +61,8 @@ help:
 	@echo "make drift-study accuracy over time with the drift remedies, 10 Monte Carlo chips (QUICK=1: 3 chips, 1 s and 1 year;"
 	@echo "                SCHEDULER=tcp://host:8786 on an existing Dask cluster)"
 	@echo "make fault-study accuracy against each non-ideality's magnitude, with the remedies (QUICK=1: 1 chip, one"
-	@echo "                 magnitude each; RESNET=1: the ResNet-style network)"
+	@echo "                 magnitude each; RESNET=1: the ResNet-style network, or NETWORK=file CALIB=calib.npz"
+	@echo "                 DATA=test.npz; CHIPS=n IMAGES=k|all T=s ENCODING=pwm)"
 	@echo "make report     one HTML page of a run (runs the quick parts that are missing first)"
 	@echo "make clean      remove build products"
 
@@ -122,7 +124,12 @@ report: setup need-iverilog
 	$(NP) report --run-missing
 
 fault-study: setup
-	$(NP) fault-study $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(RESNET)),$(RESNET_STYLE))
+	$(if $(and $(filter 1,$(RESNET)),$(NETWORK)$(CALIB)$(DATA)),$(error RESNET=1 names the network and its files: \
+	  give it or NETWORK/CALIB/DATA, not both))
+	$(NP) fault-study $(if $(filter 1,$(QUICK)),--quick) $(if $(filter 1,$(RESNET)),$(RESNET_STYLE)) \
+	  $(if $(CHIPS),--chips $(CHIPS)) $(if $(IMAGES),--images $(IMAGES)) $(if $(T),--time $(T)) \
+	  $(if $(ENCODING),--encoding $(ENCODING)) \
+	  $(if $(NETWORK),--network $(NETWORK)) $(if $(CALIB),--calib $(CALIB)) $(if $(DATA),--data $(DATA))
 
 clean:
 	rm -rf build sim_build .pytest_cache

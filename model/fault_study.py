@@ -179,31 +179,29 @@ class StudySettings:
         object.__setattr__(self, "encoding", InputEncoding.parse(self.encoding))
 
 
-CACHE_DIR = Path("build/cache")
-
-
 @lru_cache(maxsize=None)
-def _selection(budget):
+def _selection(budget, cache=None):
     """The weights selective reprogramming rewrites (top ``budget`` of the conductance-unit Fisher information of the
-    shipped network, D6). The Fisher information takes tens of seconds, so the selection is kept in
-    ``build/cache``, named by a hash of the weights file (a stale file cannot be picked up) and written atomically (the
-    pool's workers may race)."""
+    shipped network, D6). The Fisher information takes tens of seconds, so with a ``cache`` folder (the command's:
+    $NEUROPHASE_BUILD/cache) the selection is kept there, named by a hash of the weights file (a stale file cannot be
+    picked up) and written atomically (two studies may race)."""
     import hashlib
     import os
     from neurophase.model.drift import conductance_fisher, fisher_diagonal, select_sensitive
     from neurophase.model.network import WEIGHTS_PATH, load_split, load_weights, quant_layers
     digest = hashlib.sha1(WEIGHTS_PATH.read_bytes()).hexdigest()[:16]
-    path = CACHE_DIR / f"fisher_selection_{digest}_{budget:g}.npz"
-    if path.exists():
+    path = None if cache is None else Path(cache) / f"fisher_selection_{digest}_{budget:g}.npz"
+    if path is not None and path.exists():
         with np.load(path) as f:
             return {k: f[k] for k in f.files}
     params, _ = load_weights()
     x_tr, _, _, _ = load_split()
     selection = select_sensitive(conductance_fisher(quant_layers(params), fisher_diagonal(params, x_tr)), budget)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.npz")
-    np.savez(tmp, **selection)
-    os.replace(tmp, path)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.npz")
+        np.savez(tmp, **selection)
+        os.replace(tmp, path)
     return selection
 
 
@@ -228,8 +226,9 @@ def _test_set(network, settings):
     return test.first(n)
 
 
-def run_point(point, settings=StudySettings()):
-    """Accuracy of ``point`` with each of its remedies: {remedy: accuracy}."""
+def run_point(point, settings=StudySettings(), selection=None):
+    """Accuracy of ``point`` with each of its remedies: {remedy: accuracy}. ``selection``: the weights selective
+    reprogramming rewrites (:func:`_selection`; computed here when a point needs it and none is given)."""
     from neurophase.model.adc_calibration import calibrate_adc_offsets
     from neurophase.model.chip import Chip
     from neurophase.model.drift import recalibrate_bn, reprogram_selected
@@ -248,7 +247,8 @@ def run_point(point, settings=StudySettings()):
         elif remedy == "offset_cal":
             calibrate_adc_offsets(c)
         elif remedy == "sr":
-            reprogram_selected(c, _selection(settings.budget), t, seed=point.chip_seed)
+            chosen = _selection(settings.budget) if selection is None else selection
+            reprogram_selected(c, chosen, t, seed=point.chip_seed)
         logits = c.run(test.x, t, seed=TEST_SEED + point.chip_seed)
         out[remedy] = float(np.mean(np.argmax(logits, axis=1) == test.y))
     return out
@@ -275,10 +275,10 @@ def _key(point):
             "magnitude": point.magnitude, "chip_seed": point.chip_seed}
 
 
-def _run_key(key, settings):
+def _run_key(key, settings, selection):
     """:func:`run_point` of the point whose key columns are ``key``."""
     network = NetworkSpec(key["network_spec"], key["network_calib"], key["network_data"])
-    return run_point(FaultPoint(network, key["nonideality"], key["magnitude"], key["chip_seed"]), settings)
+    return run_point(FaultPoint(network, key["nonideality"], key["magnitude"], key["chip_seed"]), settings, selection)
 
 
 def describe_row(row):
@@ -287,30 +287,33 @@ def describe_row(row):
     return f"{row['nonideality']} {float(row['magnitude']):g}, chip {row['chip_seed']}: {accs}"
 
 
-def run_points(points, settings, store, cluster=Cluster(), progress=None):
+def run_points(points, settings, store, cluster=Cluster(), progress=None, cache=None):
     """:func:`run_point` of every point with ``settings`` on ``cluster`` through the results store at ``store``
-    (model/point_study.py ``map_points``); results in the points' order."""
-    if any("sr" in p.remedies for p in points):
-        _selection(settings.budget)     # once, into the cache the workers read, before they start
+    (model/point_study.py ``map_points``); results in the points' order. ``cache``: the folder of the Fisher
+    selection (:func:`_selection`; None: computed, not kept)."""
+    # Once, here, and sent to the workers with the tasks (some 10 kB), so no worker computes or reads it.
+    selection = _selection(settings.budget, cache) if any("sr" in p.remedies for p in points) else None
     # The slowest points first (comparator noise, then points with several remedies) so the last tasks are short.
     order = sorted(points, key=lambda p: (p.nonideality != "comparator_noise", -len(p.remedies)))
     fixed = {**asdict(settings), "encoding": settings.encoding.label}
-    results = map_points("fault-study", partial(_run_key, settings=settings), [_key(p) for p in order],
-                         tuple(REMEDY_LABELS), store, fixed, cluster, progress)
+    run = partial(_run_key, settings=settings, selection=selection)
+    results = map_points("fault-study", run, [_key(p) for p in order], tuple(REMEDY_LABELS), store, fixed, cluster,
+                         progress)
     by_point = dict(zip(order, results))
     return [by_point[p] for p in points]
 
 
 def run_study(chips=3, settings=StudySettings(), quick=False, nonidealities=None, network=DIGITS_CNN,
-              store="build/studies/fault_study.csv", cluster=Cluster(), progress=None):
-    """Run the study of ``network`` on ``cluster`` through the results store at ``store``; returns the result dict
-    (settings, every point's accuracies, the summary)."""
+              store="build/studies/fault_study.csv", cluster=Cluster(), progress=None, cache=None):
+    """Run the study of ``network`` on ``cluster`` through the results store at ``store`` (``cache``: the folder of
+    the Fisher selection, as :func:`run_points`); returns the result dict (settings, every point's accuracies, the
+    summary)."""
     from neurophase.model.quantise import digital_forward
     t_start = time.time()
     points = study_points(chips, quick, nonidealities, network)
     test = _test_set(network, settings)
     name = network.open().name
-    accs = run_points(points, settings, store, cluster, progress)
+    accs = run_points(points, settings, store, cluster, progress, cache)
     digital = float(np.mean(np.argmax(digital_forward(network.open(), test.x), axis=1) == test.y))
     result = {"network": {**asdict(network), "name": name},
               "settings": {**asdict(settings), "encoding": settings.encoding.label, "test_images": len(test),

@@ -52,7 +52,7 @@ def run(args):
     with Progress(args.json, describe_row) as progress:
         result = run_study(chips, settings, quick=args.quick, nonidealities=args.only, network=network,
                            store=args.store or build_root() / "studies" / f"{stem}.csv", cluster=cluster_of(args),
-                           progress=progress)
+                           progress=progress, cache=build_root() / "cache")
     paths = write_reports(result, args.out, stem)
     if args.json:
         print(json.dumps({"event": "result", "reports": {k: str(v) for k, v in paths.items()},

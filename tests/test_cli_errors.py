@@ -268,6 +268,13 @@ def test_ctrl_c_ends_with_one_line_and_status_130(argv, started, tmp_path):
     (["TILE=0", "T=abc"], "neurophase sim: error: --time: must be a finite number >= 0, got 'abc'"),
     (["SIM=modelsim"], "neurophase sim: error: --sim: invalid choice: 'modelsim' (choose from 'icarus', 'verilator')"),
     (["ENCODING=pdm"], "neurophase sim: error: --encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
+    (["fault-study", "CHIPS=0"], "neurophase fault-study: error: --chips: must be an integer in [1, 1000], got 0"),
+    (["fault-study", "IMAGES=361"],
+     "neurophase fault-study: error: --images must be a number of test inputs in [1, 360] or 'all', got 361"),
+    (["fault-study", "ENCODING=pdm"],
+     "neurophase fault-study: error: --encoding: invalid choice: 'pdm' (choose from 'bit-serial', 'pwm')"),
+    (["fault-study", "RESNET=1", "DATA=test.npz"],
+     "*** RESNET=1 names the network and its files: give it or NETWORK/CALIB/DATA, not both.  Stop."),
 ])
 def test_makefile_variables_are_rejected_with_the_allowed_range(variables, line):
     """`make sim` (or the target given first) with a bad variable; the set-up is taken as done and the command is

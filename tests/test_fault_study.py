@@ -141,3 +141,19 @@ def test_a_progress_line_names_the_point_and_the_remedies_it_measured():
     row = {"nonideality": "adc_offset", "magnitude": 1.0, "chip_seed": 2000, "none": 0.5, "bn": None,
            "offset_cal": "0.75", "sr": ""}
     assert describe_row(row) == "adc_offset 1, chip 2000: none 50.0%, offset_cal 75.0%"
+
+
+def test_the_command_keeps_its_store_and_fisher_selection_under_the_build_folder(tmp_path, monkeypatch, capsys):
+    """$NEUROPHASE_BUILD holds the results store, the cache of the Fisher selection (not a build/ of the current
+    folder) and the reports; the study and the report writer are stood in for, as only where they are told to write is
+    checked."""
+    from neurophase import model
+    from neurophase.cli import main
+    calls = []
+    monkeypatch.setattr(model.fault_study, "run_study", lambda *a, **kw: calls.append(kw) or made_up_result())
+    monkeypatch.setattr(model.fault_study, "write_reports", lambda result, out, stem: calls.append((out, stem)) or {})
+    monkeypatch.setenv("NEUROPHASE_BUILD", str(tmp_path))
+    assert main(["fault-study", "--encoding", "pwm", "--chips", "2", "--images", "120"]) == 0
+    assert calls[0]["cache"] == tmp_path / "cache" and calls[0]["store"] == tmp_path / "studies" / "fault_study_pwm.csv"
+    assert calls[1] == (tmp_path / "reports", "fault_study_pwm")
+    assert "| dead bitlines (dead bitlines per tile) | 0 |" in capsys.readouterr().out
