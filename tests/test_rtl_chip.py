@@ -152,7 +152,7 @@ def test_resnet50_bottleneck_block_runs_bit_for_bit_through_the_chip_rtl(tmp_pat
         assert result["layer_events"][layer]["activation_out_bits"] == 2 * 16 * 256 * 16
 
 
-@pytest.mark.slow  # a Verilator build of 18 full-size tiles (about ten minutes idle), then seconds
+@pytest.mark.slow  # a Verilator build of 18 full-size tiles (9 minutes at load 2-4), then seconds
 @pytest.mark.sim
 @pytest.mark.timeout(7200)
 def test_a_full_size_reduction_group_of_18_tiles_runs_bit_for_bit_through_the_chip_rtl(tmp_path):
