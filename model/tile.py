@@ -50,8 +50,11 @@ from neurophase.model.arith import PeripheryFormat, accumulate_valid, read_windo
 from neurophase.model.checks import check_finite_array, check_int, check_nonnegative, check_positive, check_shape
 from neurophase.model.device import PcmModel, ProgrammedDevices, box_muller, run_parallel, scratch, spawn_generators
 from neurophase.model.faults import LineFaults
+from neurophase.model.heap import keep_freed_memory
 from neurophase.model.interface import InputEncoding
 from neurophase.model.ir_drop import effective_conductance
+
+keep_freed_memory()        # the hot path's multi-MB arrays: reuse freed memory, no mmap per array (model/heap.py)
 
 __all__ = ["TileConfig", "CrossbarTile", "MvmResult", "StageTimer"]
 
