@@ -91,7 +91,7 @@ test-slow: setup need-iverilog need-cxx
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: setup need-iverilog need-cxx
-	$(NP) bench --chip-images $(or $(IMAGES),1) --resnet50 2
+	$(NP) bench --chip-images $(or $(IMAGES),64) --resnet50 2
 
 rtl: setup
 	$(NP) rtl --out build/rtl

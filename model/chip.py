@@ -79,6 +79,7 @@ from neurophase.model.mapper import ChipGeometry, map_network
 from neurophase.model.quantise import (CALIBRATION_BATCH, W_LEVELS, affine_registers, digital_forward_layer,
                                       run_schedule)
 from neurophase.model.tile import CrossbarTile, TileConfig
+from neurophase.model.workload import works_from_mapping
 
 __all__ = ["ChipConfig", "Chip", "TileWorkload", "RunTrace", "AdcCounts", "tile_seed", "CHUNK", "MVM_BLOCK",
            "max_images", "reference_chip", "tile_workload"]
@@ -281,6 +282,12 @@ class Chip:
     def encoding(self, n):
         """The input encoding of tile ``n`` (what its MODE register selects)."""
         return self.config.encoding_of(n)
+
+    def works(self):
+        """model/workload.py ``LayerWork`` of every layer as mapped, in layer order, each with signed ``out_bits``
+        outputs (``last``) exactly when its BN unit runs in last mode: the network's output and every residual branch
+        that only an Add reads (model/quantise.py), whose outputs the chip moves at ``out_bits``, not ``b_in``."""
+        return works_from_mapping(self.mapping, wide=self.network.wide_layers)
 
     # -- inference --------------------------------------------------------------------------------------------------
     def run(self, x, t, seed, record=False, progress=None, adc_counts=None, mvm_hook=None, timer=None):

@@ -19,9 +19,10 @@ tiles go to chip 0 in tile order until the next reduction group would not fit, t
 reduction group (added by one chip's reducer) never spans two chips. Each tile has its ``chip`` and its ``slot``
 there (the tile number in the chip's commands). :meth:`Mapping.table` reports the chips and their utilisation.
 
-:func:`plan` maps any list of layers and reports how many tiles and chips it needs (it never fails on size: use it
-for networks larger than the chip, e.g. ResNet-50); :func:`map_layers` is the strict variant that raises when the
-network does not fit one chip.
+:func:`plan` maps any list of layers and reports how many tiles and chips it needs (use it for networks larger than
+the chip, e.g. ResNet-50); it refuses only a layer whose reduction group the chip cannot add (more than the reducer's
+``max_group`` tiles, model/interface.py ``CHIP_MAX_GROUP``: 18, ResNet-50's largest). :func:`map_layers` is the strict
+variant that also raises when the network does not fit one chip.
 """
 
 import json
@@ -29,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from neurophase.model.checks import check_int, count_text
+from neurophase.model.interface import CHIP_MAX_GROUP
 from neurophase.model.workload import LayerWork
 
 __all__ = ["ChipGeometry", "TileAssignment", "Mapping", "plan", "map_layers", "map_network"]
@@ -36,15 +38,23 @@ __all__ = ["ChipGeometry", "TileAssignment", "Mapping", "plan", "map_layers", "m
 
 @dataclass(frozen=True)
 class ChipGeometry:
-    """Tiles on the chip and the rows / logical (signed) columns of each."""
+    """Tiles on the chip, the rows / logical (signed) columns of each, and the largest reduction group its reducer
+    adds (``max_group``; a chip of fewer tiles adds at most all of them: :attr:`group_limit`)."""
     tiles: int = 144
     rows: int = 256
     columns: int = 128
+    max_group: int = CHIP_MAX_GROUP
 
     def __post_init__(self):
         check_int("tiles", self.tiles, 1, 1 << 20)
         check_int("rows", self.rows, 1, 1 << 16)
         check_int("columns", self.columns, 1, 1 << 16)
+        check_int("max_group", self.max_group, 1, 1 << 20)
+
+    @property
+    def group_limit(self):
+        """The most tiles one reduction group may hold on this chip."""
+        return min(self.max_group, self.tiles)
 
 
 @dataclass(frozen=True)
@@ -190,15 +200,16 @@ def _check_layers(layers):
 
 def plan(layers, geometry=ChipGeometry()):
     """Map ``layers``, a list of (name, fan_in, fan_out, MVMs per image), whatever the number of tiles needed; tiles
-    beyond one chip go to further chips, a reduction group never split between two."""
+    beyond one chip go to further chips, a reduction group never split between two. A layer whose reduction group
+    would hold more tiles than the chip's reducer adds (``geometry.group_limit``) is refused: ValueError naming it."""
     tiles, summary = [], []
     g = geometry
     chip, slot = 0, 0
     for li, (name, fan_in, fan_out, mvms) in enumerate(_check_layers(layers)):
         work = LayerWork(name, fan_in, fan_out, mvms, _blocks(fan_in, g.rows), _blocks(fan_out, g.columns))
-        if len(work.row_blocks) > g.tiles:
-            raise ValueError(f"layer {name}: fan-in {fan_in} needs a reduction group of {len(work.row_blocks)} tiles, "
-                             f"more than the {g.tiles} tiles of a chip (a group is added by one chip's reducer)")
+        if len(work.row_blocks) > g.group_limit:
+            raise ValueError(f"layer {name}: fan-in {fan_in} needs a reduction group of {len(work.row_blocks)} tiles "
+                             f"of {g.rows} rows; the chip's reducer adds at most {g.group_limit}")
         first = len(tiles)
         for c, c0 in enumerate(range(0, fan_out, g.columns)):
             c1 = c0 + work.col_blocks[c]

@@ -188,6 +188,12 @@ class QuantNetwork:
         """Output values per sample (a classifier's classes)."""
         return int(np.prod(self.network.shape(self.network.output)))
 
+    @property
+    def wide_layers(self):
+        """Names of the chip layers with signed ``out_bits`` outputs (the BN unit's last mode): the network's output
+        and every residual branch that only an Add reads."""
+        return frozenset(ql.name for ql in self.layers if ql.last)
+
     def layer_shapes(self):
         """(name, fan_in, fan_out, MVMs per sample) of every chip layer: what the mapper needs."""
         out = []

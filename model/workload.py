@@ -58,16 +58,18 @@ class LayerWork(MatrixWork):
         return len(self.row_blocks) * len(self.col_blocks)
 
 
-def works_from_mapping(mapping, last=None):
+def works_from_mapping(mapping, wide=None):
     """:class:`LayerWork` list, in layer order, from a :class:`model.mapper.Mapping` (its tile assignments).
-    ``last`` names the layer with signed outputs (default: the final layer)."""
+    ``wide``: the names of the layers with signed ``out_bits`` outputs (the BN unit's last mode: the network's output
+    and a residual branch that only an Add reads; model/chip.py ``Chip.works`` names them); default the final layer
+    only."""
     by_layer = {}
     for t in mapping.tiles:
         by_layer.setdefault((t.layer_index, t.layer), []).append(t)
     if not by_layer:
         raise ValueError("mapping must hold at least one tile")
     keys = sorted(by_layer)
-    last = keys[-1][1] if last is None else last
+    wide = {keys[-1][1]} if wide is None else set(wide)
     works = []
     for key in keys:
         ts, name = by_layer[key], key[1]
@@ -75,5 +77,5 @@ def works_from_mapping(mapping, last=None):
         cols = {t.col_block: t.columns for t in ts}
         works.append(LayerWork(name, sum(rows.values()), sum(cols.values()), ts[0].mvms_per_image,
                                tuple(rows[k] for k in sorted(rows)), tuple(cols[k] for k in sorted(cols)),
-                               last=name == last))
+                               last=name in wide))
     return works

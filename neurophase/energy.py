@@ -26,7 +26,7 @@ from neurophase.model.checks import check_int, count_text
 from neurophase.model.claims import check_claims, load_published
 from neurophase.model.cycles import CycleModel
 from neurophase.model.energy import COMPONENTS, band_of, evaluate_bands
-from neurophase.model.interface import InputEncoding
+from neurophase.model.interface import CHIP_MAX_GROUP, InputEncoding
 from neurophase.model.read_energy import gaussian_weight_conductance, statistical_read_energy
 from neurophase.model.technology import TECH_PATH, Corner, load_technology
 from neurophase.model.workload import works_from_mapping
@@ -72,12 +72,16 @@ def check(args):
 
 # -- networks the twin cannot run: ResNet-50 and the benchmarks ----------------------------------------------------
 
-def network_evaluations(layers, tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-6, v_read=0.2, tiles=144):
+def network_evaluations(layers, tech, *, cycle_model, fmt=PeripheryFormat(), g_max=25e-6, v_read=0.2, tiles=144,
+                        max_group=CHIP_MAX_GROUP, wide=None):
     """{encoding: {Corner: Evaluation}} of a network given as layers (``name``, ``fan_in``, ``fan_out``, ``mvms``) on
-    tiles of 256 x 128, with the stated read-energy and activation assumptions (it cannot be run on the twin)."""
+    tiles of 256 x 128, with the stated read-energy and activation assumptions (it cannot be run on the twin).
+    ``max_group``: the largest reduction group the reducer is assumed to add (the chip's by default); ``wide``: the
+    layers with signed ``out_bits`` outputs (model/workload.py ``works_from_mapping``; default the final one)."""
     from neurophase.model.mapper import ChipGeometry, plan
-    mapping = plan([(l.name, l.fan_in, l.fan_out, l.mvms) for l in layers], ChipGeometry(tiles=tiles))
-    works = works_from_mapping(mapping)
+    mapping = plan([(l.name, l.fan_in, l.fan_out, l.mvms) for l in layers],
+                   ChipGeometry(tiles=tiles, max_group=max_group))
+    works = works_from_mapping(mapping, wide)
     g_mean = gaussian_weight_conductance(g_max, rows=mapping.geometry.rows)
     stats = relu_activation_stats(fmt.b_in, ASSUMED_CLIP_SIGMAS)
     assumptions = {
@@ -123,7 +127,7 @@ def reference_evaluations(tech, *, cycle_model, images=32, t=3600.0, seed=0, chi
     inputs = net.calibration if net.test is None else net.test.x
     images = check_int("images", images, 1, len(inputs))
     run = measure_run(chip, inputs[:images], t, seed)
-    works = works_from_mapping(chip.mapping)
+    works = chip.works()
 
     def pcm_read(work, encoding, t_unit):
         return run.read_energy([a.tile for a in chip.mapping.layer_tiles(work.name)], encoding, t_unit)
@@ -143,7 +147,7 @@ def assumed_evaluations(network, tech, *, cycle_model):
     makes for networks it cannot program (:func:`network_evaluations`), to set beside the measured ones."""
     from types import SimpleNamespace
     layers = [SimpleNamespace(name=n, fan_in=k, fan_out=o, mvms=m) for n, k, o, m in network.layer_shapes()]
-    return network_evaluations(layers, tech, cycle_model=cycle_model, fmt=network.fmt)
+    return network_evaluations(layers, tech, cycle_model=cycle_model, fmt=network.fmt, wide=network.wide_layers)
 
 
 def print_network(name, measured, assumed, run):

@@ -12,7 +12,8 @@ Ref: docs/architecture.md D7, D9, D16. A network spec is a dict (mirrored into t
 
 from neurophase.model.checks import check_int
 
-__all__ = ["DIGITS_SPEC", "chip_for", "check_one_chip", "layer_encoding", "network_inputs", "expected_layer_events"]
+__all__ = ["DIGITS_SPEC", "chip_for", "check_one_chip", "layer_encoding", "network_inputs", "expected_layer_events",
+           "bottleneck_spec"]
 
 DIGITS_SPEC = {"kind": "digits"}
 
@@ -64,14 +65,13 @@ def network_inputs(chip, images):
 
 
 def expected_layer_events(chip, x, t, seed):
-    """Per layer, model/events.py ``count_events`` of the run of inputs ``x`` at ``t`` with read-noise ``seed``, chunk
-    by chunk as the host compiles it, in the layer's input encoding: every count from the mapping and the activations
-    the golden model's run gives each layer, the cycles from ``CycleModel`` (what the chip's counters must show, layer
-    by layer)."""
+    """The golden model's run of inputs ``x`` at ``t`` with read-noise ``seed`` (model/chip.py ``Chip.run``): its
+    outputs, and per layer model/events.py ``count_events`` of the run, chunk by chunk as the host compiles it, in the
+    layer's input encoding: every count from the mapping and the activations the run gives each layer, the cycles from
+    ``CycleModel`` (what the chip's counters must show, layer by layer). One run serves both."""
     from neurophase.model.activity import measured_activity, traced_layer_inputs
     from neurophase.model.events import EventCounts, count_events
-    from neurophase.model.workload import works_from_mapping
-    _, trace = chip.run(x, t, seed, record=True)
+    outputs, trace = chip.run(x, t, seed, record=True)
     fmt, chunk, n = chip.config.fmt, chip.config.chunk, len(x)
 
     def chunk_events(w, c0, k):
@@ -80,5 +80,28 @@ def expected_layer_events(chip, x, t, seed):
                             fmt=fmt, images=k)
 
     chunks = [(c0, min(chunk, n - c0)) for c0 in range(0, n, chunk)]
-    return {w.name: sum((chunk_events(w, c0, k) for c0, k in chunks), EventCounts())
-            for w in works_from_mapping(chip.mapping)}
+    return outputs, {w.name: sum((chunk_events(w, c0, k) for c0, k in chunks), EventCounts()) for w in chip.works()}
+
+
+def bottleneck_spec(folder, inputs=2):
+    """Write ResNet-50's layer1.0 bottleneck block (model/zoo/resnet50.py ``build_bottleneck``: its weights and BN
+    statistics from the photo calibration inputs, a 4 x 4 patch of its real input, 16 output positions) with its
+    calibration inputs and a test file of its first ``inputs`` into ``folder``; return the network file spec. On
+    full-size tiles it takes 8 (a 3-tile reduction group, two 2-column-block layers whose outputs feed the residual
+    add on the host, D7)."""
+    from pathlib import Path
+
+    import numpy as np
+    import onnx
+
+    from neurophase.model.zoo.calibration import photo_calibration_inputs
+    from neurophase.model.zoo.resnet50 import build_bottleneck
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model, x = build_bottleneck(photo_calibration_inputs())
+    inputs = check_int("inputs", inputs, 1, len(x))
+    onnx.save_model(model, str(folder / "block.onnx"))
+    np.savez(folder / "calib.npz", x=x)
+    np.savez(folder / "test.npz", x=x[:inputs], y=np.zeros(inputs, np.int64))
+    return {"kind": "file", "path": str(folder / "block.onnx"), "calib": str(folder / "calib.npz"),
+            "data": str(folder / "test.npz")}

@@ -54,10 +54,11 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncodi
              testcase="chip_inference_matches_golden", waves=False, workdir=None, test_module=TB_MODULE,
              calibration=0, network=DIGITS_SPEC):
     """Run the chip testbench on the ``network`` spec (tb/chip_networks.py); returns the result dict of
-    ``chip_inference_matches_golden`` (plus ``wall_total_s``; ``error`` when a cocotb test failed). Every tile reads
-    with ``encoding`` but those in ``tile_encodings`` (((tile, encoding), ...), model/chip.py ``ChipConfig``). The
-    same harness build runs tb/chip_recal_tb.py (``test_module`` ``neurophase.tb.chip_recal_tb``, testcase
-    ``chip_bn_recalibration_matches_golden``, the digits CNN): BN recalibration on ``calibration`` images first."""
+    ``chip_inference_matches_golden`` (plus ``wall_total_s`` and, of it, ``wall_build_s``, the export and build;
+    ``error`` when a cocotb test failed). Every tile reads with ``encoding`` but those in ``tile_encodings`` (((tile,
+    encoding), ...), model/chip.py ``ChipConfig``). The same harness build runs tb/chip_recal_tb.py (``test_module``
+    ``neurophase.tb.chip_recal_tb``, testcase ``chip_bn_recalibration_matches_golden``, the digits CNN): BN
+    recalibration on ``calibration`` images first."""
     from neurophase.model.chip import ChipConfig
     from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG
     config = ChipConfig(encoding=encoding, tile_encodings=tuple(tile_encodings))
@@ -80,16 +81,17 @@ def run_chip(*, sim, images, t=3600.0, seed=0, chip_seed=0, encoding=InputEncodi
                 f"_cmd{harness.cmd_depth}_resp{harness.resp_depth}" + ("_waves" if waves else ""))
         pwm = any(chip.encoding(a.tile) is InputEncoding.PWM for a in chip.mapping.tiles)
         wall0 = time.perf_counter()
-        error = None
+        error, timings = None, {}
         try:
             run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=test_module, sim=sim, parameters=parameters,
                        case=case, extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-                       testcase=testcase, waves=waves, workdir=workdir,
+                       testcase=testcase, waves=waves, workdir=workdir, timings=timings,
                        extra_env={"NEUROPHASE_TEST_TIMEOUT_US": str(_timeout_us(images + calibration, pwm))})
         except RuntimeError as e:
             error = str(e)
         result = json.loads(result_path.read_text()) if result_path.exists() else {}
     result["wall_total_s"] = time.perf_counter() - wall0
+    result["wall_build_s"] = timings.get("build_s")
     if error is not None:
         result["error"] = error
     return result
@@ -113,6 +115,8 @@ def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, encoding=InputEnco
                   cycles_per_image=r.get("cycles_per_image"),
                   images_per_s=r.get("images_per_s"), sim=sim, time=t, seed=seed,
                   wall_s=r.get("wall_s"), wall_sim_s=r.get("wall_sim_s"), wall_python_s=r.get("wall_python_s"),
+                  wall_golden_s=r.get("wall_golden_s"), wall_files_s=r.get("wall_files_s"),
+                  wall_check_s=r.get("wall_check_s"), wall_build_s=r.get("wall_build_s"),
                   wall_total_s=round(r["wall_total_s"], 2), words_checked=r.get("words_checked"),
                   output_mismatches=r.get("output_mismatches"), logit_mismatches=r.get("logit_mismatches"),
                   wordline_errors=r.get("wordline_errors"), event_mismatches=r.get("event_mismatches"),
@@ -124,8 +128,10 @@ def run_chip_sim(*, sim="icarus", images=4, t=3600.0, seed=0, encoding=InputEnco
         log(f"chip  images {images}  mismatches {report['mismatches']} of {report['words_checked']} words + "
             f"logits  accuracy {100 * report['accuracy']:.1f}% (golden model {100 * report['golden_accuracy']:.1f}%)"
             f"  cycles/image {report['cycles_per_image']:.0f}  {report['images_per_s']:.2f} images/s "
-            f"({sim}; simulator {report['wall_sim_s']:.1f} s, Python {report['wall_python_s']:.1f} s, "
-            f"{report['wall_total_s']:.1f} s in total with the build)")
+            f"({sim}; simulator {report['wall_sim_s']:.1f} s, Python {report['wall_python_s']:.1f} s of which golden "
+            f"model {report['wall_golden_s']:.1f} s and replay files {report['wall_files_s']:.1f} s; "
+            f"{report['wall_total_s']:.1f} s in total with the build, {report['wall_build_s']:.1f} s, and the check "
+            f"after the run, {report['wall_check_s']:.1f} s)")
     log(f"report: {path}")
     if "error" in report:
         log(f"error: {report['error']}")

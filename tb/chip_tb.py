@@ -20,8 +20,8 @@ from cocotb.triggers import FallingEdge, First, RisingEdge
 
 from neurophase.model.adc import current_code
 from neurophase.model.arith import bit_planes
-from neurophase.model.interface import (CHIP_ID, CHIP_TARGET, ChipCtrl, ChipErr, ChipReg, InputEncoding, Op, TileReg,
-                                        act_words, header)
+from neurophase.model.interface import (BN_CTRL, CHIP_ID, CHIP_TARGET, ChipCtrl, ChipErr, ChipReg, InputEncoding, Op,
+                                        TileReg, act_words, header)
 from neurophase.model.executor import GoldenExecutor
 from neurophase.model.host import Host, Segment
 from neurophase.tb.chip_harness import CMD_FILE, RESP_FILE, icode_file, wl_file
@@ -39,17 +39,23 @@ def hex_lines(bits):
     """One hex number per row of ``bits`` (rows, width) uint8 0/1, bit 0 first (the least significant)."""
     bits = np.asarray(bits, np.uint8)
     rows, width = bits.shape
-    pad = -width % 4
-    msb_first = np.concatenate([np.zeros((rows, pad), np.uint8), bits[:, ::-1]], axis=1)
-    nibbles = msb_first.reshape(rows, -1, 4) @ np.array([8, 4, 2, 1], np.uint8)
-    text = np.concatenate([_HEX[nibbles], np.full((rows, 1), ord("\n"), np.uint8)], axis=1)
+    digits = -(-width // 4)
+    msb_first = np.packbits(bits, axis=1, bitorder="little")[:, ::-1]      # bytes, the most significant first
+    nibbles = np.empty((rows, 2 * msb_first.shape[1]), np.uint8)
+    nibbles[:, 0::2], nibbles[:, 1::2] = msb_first >> 4, msb_first & 15
+    text = np.empty((rows, digits + 1), np.uint8)
+    text[:, :digits] = _HEX[nibbles[:, nibbles.shape[1] - digits:]]     # no padding digit beyond the width
+    text[:, digits] = ord("\n")
     return text.tobytes()
 
 
 def lane_bits(values, bits):
     """Signed or unsigned lanes (rows, lanes) -> (rows, lanes * bits) two's complement bits, lane 0 lowest."""
     v = np.asarray(values, np.int64) & ((1 << bits) - 1)
-    return ((v[..., None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(v.shape[0], -1)
+    # Unpacked from the lanes' bytes: a shift per bit made an int64 per bit (300 MB for a segment's current codes).
+    u = v.astype("<u4" if bits <= 32 else "<u8")
+    return np.unpackbits(u.view(np.uint8).reshape(*u.shape, -1), axis=-1, bitorder="little")[..., :bits].reshape(
+        v.shape[0], -1)
 
 
 def read_hex(path):
@@ -123,7 +129,9 @@ class RtlExecutor:
         self.log = logging.getLogger("tb.chip.exec")
         self.wl_errors = 0
         self.plane_errors = 0
-        self.wall_python = 0.0
+        self.wall_python = 0.0      # wall seconds in segments outside the simulator's run: of them golden executor
+        self.wall_golden = 0.0      # and replay files (written, then read by the simulator at ``load``)
+        self.wall_files = 0.0
         self.wall_sim = 0.0
         self.cycles = {}
         self.resp_words = {}
@@ -158,6 +166,8 @@ class RtlExecutor:
             raise AssertionError(f"{seg.name}: {len(seg.words)} command and {seg.n_resp} response words; the "
                                  f"harness holds {self.depths['cmd']} and {self.depths['resp']}")
         want = expected if expected is not None else self.golden.execute(seg) if golden else None
+        w_files = time.perf_counter()
+        self.wall_golden += w_files - w0
         reads = self.files.write(seg) if golden else {}
         entries = {n: count * (self.files.window.width_bits if pwm else 1) for n, (count, pwm) in reads.items()}
         if self.depths and entries and max(entries.values()) > self.depths["planes"]:
@@ -181,6 +191,7 @@ class RtlExecutor:
         d.xbar_load.value = 0
         await FallingEdge(d.clk)        # the harness registers its inputs: the load acts, and seg_done falls, now
         w1 = time.perf_counter()
+        self.wall_files += w1 - w_files
         await self._wait_done(seg)
         self.wall_sim += time.perf_counter() - w1
         c1 = cocotb.utils.get_sim_time(unit="ns") // CLOCK_NS
@@ -267,22 +278,35 @@ LAYER_COUNTERS = {"cycles": ChipReg.CYCLES, "acts": ChipReg.ACTS, "planes": Chip
 
 
 def counter_segment(n_tiles):
-    """READ the chip's :data:`LAYER_COUNTERS` and every tile's MVM_COUNT, then clear the chip's counters (CTRL bit 0;
-    it waits until no MVM is outstanding), so the next segment's counts are its own: CYCLES then holds the cycles
-    from the segment's first command word to its last response word (rtl/chip.py)."""
+    """READ the chip's :data:`LAYER_COUNTERS`, every tile's MVM_COUNT, the reducer's and every tile's BN_CTRL (which
+    BN mode made the segment's outputs), then clear the chip's counters (CTRL bit 0; it waits until no MVM is
+    outstanding), so the next segment's counts are its own: CYCLES then holds the cycles from the segment's first
+    command word to its last response word (rtl/chip.py)."""
     words = [header(Op.READ, CHIP_TARGET, r) for r in LAYER_COUNTERS.values()]
     words += [header(Op.READ, n, TileReg.MVM_COUNT) for n in range(n_tiles)]
+    words += [header(Op.READ, CHIP_TARGET, ChipReg.RED_BN_CTRL)]
+    words += [header(Op.READ, n, TileReg.BN_CTRL) for n in range(n_tiles)]
     words += [header(Op.WRITE, CHIP_TARGET, ChipReg.CTRL), ChipCtrl.CLEAR_COUNTERS]
-    return Segment("counters", np.array(words, np.uint32), len(LAYER_COUNTERS) + n_tiles)
+    return Segment("counters", np.array(words, np.uint32), len(LAYER_COUNTERS) + 2 * n_tiles + 1)
 
 
-def rtl_event_counts(counters, out_words, wl_ones, fmt, last, encoding):
+def wide_outputs(bn_ctrls, mapping, layer):
+    """Whether the chip made ``layer``'s outputs in the BN unit's last mode (signed ``out_bits``), as its registers
+    read after the layer's segment say: ``bn_ctrls`` the reducer's BN_CTRL, then every tile's. A layer of one row
+    tile is normalised by its tiles' BN units, a reduction group by the reducer's."""
+    first = mapping.layer_tiles(layer)[0].tile
+    word = bn_ctrls[0] if len(mapping.reduction_group(first)) > 1 else bn_ctrls[1 + first]
+    return bool(BN_CTRL.decode(word).last)
+
+
+def rtl_event_counts(counters, out_words, wl_ones, fmt, wide, encoding):
     """model/events.py EventCounts from the chip's counters of a layer read with ``encoding`` (:data:`LAYER_COUNTERS`
-    and ``mvms``), its ``out_words`` response words (signed ``out_bits`` each for the ``last`` layer, ``b_in``
-    otherwise) and the ``wl_ones`` wordlines its tiles drove with a 1 (the crossbar stand-ins count them on the tiles'
-    ``wl`` outputs in every read's pulse cycle; every other slot of the activations the tiles received, one per read,
-    was held at 0). Every tile output beat took one conversion per read of each column; shift-and-add steps, one per
-    conversion, only bit-serial (a PWM read's code is the accumulator)."""
+    and ``mvms``), its ``out_words`` response words (signed ``out_bits`` each when the chip made them ``wide``, in the
+    BN unit's last mode: :func:`wide_outputs`; ``b_in`` otherwise) and the ``wl_ones`` wordlines its tiles drove with
+    a 1 (the crossbar stand-ins count them on the tiles' ``wl`` outputs in every read's pulse cycle; every other slot
+    of the activations the tiles received, one per read, was held at 0). Every tile output beat took one conversion
+    per read of each column; shift-and-add steps, one per conversion, only bit-serial (a PWM read's code is the
+    accumulator)."""
     from neurophase.model.events import EventCounts
     reads = encoding.reads(fmt.b_in)
     conversions = counters["tile_beats"] * reads
@@ -292,7 +316,7 @@ def rtl_event_counts(counters, out_words, wl_ones, fmt, last, encoding):
         adc_conversions=conversions, shift_add_ops=conversions if encoding is InputEncoding.BIT_SERIAL else 0,
         partial_sum_adds=counters["psum_adds"], bn_ops=counters["out_words"],
         activation_in_bits=counters["acts"] * fmt.b_in,
-        activation_out_bits=out_words * (fmt.out_bits if last else fmt.b_in),
+        activation_out_bits=out_words * (fmt.out_bits if wide else fmt.b_in),
         partial_sum_bits=counters["psum_adds"] * fmt.acc_bits, cycles=counters["cycles"])
 
 
@@ -321,34 +345,37 @@ async def run_network(dut, chip, test, t, seed, icode_bits, depths=None):
     host = Host(chip)
     wall0 = time.perf_counter()
     n_tiles = host.mapping.tiles_needed
-    layer_counters, mvms_seen = {}, [0]
+    layer_counters, layer_wide, mvms_seen = {}, {}, [0]
 
     async def run_and_count(seg):
         """Run ``seg``, then read and clear the chip's counters and add them to the segment's layer."""
         resp = await ex.run(seg)
         vals = [int(v) for v in await ex.run(counter_segment(n_tiles), golden=False)]
-        mvms = sum(vals[len(LAYER_COUNTERS):])
+        n = len(LAYER_COUNTERS)
+        mvms = sum(vals[n:n + n_tiles])
         if seg.layer is not None:
             totals = layer_counters.setdefault(seg.layer, dict.fromkeys([*LAYER_COUNTERS, "mvms"], 0))
-            for name, v in zip([*LAYER_COUNTERS, "mvms"], vals[:len(LAYER_COUNTERS)] + [mvms - mvms_seen[0]]):
+            for name, v in zip([*LAYER_COUNTERS, "mvms"], vals[:n] + [mvms - mvms_seen[0]]):
                 totals[name] += v
+            layer_wide.setdefault(seg.layer, set()).add(wide_outputs(vals[n + n_tiles:], host.mapping, seg.layer))
         mvms_seen[0] = mvms
         return resp
 
     result = await drive(host.session(pixels), run_and_count)
     wall = time.perf_counter() - wall0
-    reference = chip.run(pixels, t, seed)
+    reference, expected = expected_layer_events(chip, pixels, t, seed)
     logit_mismatches = int(np.count_nonzero(result.logits != reference))
     regs = [(CHIP_TARGET, ChipReg.ERRORS)] + [(n, TileReg.ERRORS) for n in range(n_tiles)]
     vals = [int(v) for v in await ex.run(read_segment(regs), golden=False)]
     chip_errors, tile_errors = vals[0], vals[1:]
-    last = host.chip.qlayers[-1].name
-    layer_events = {name: rtl_event_counts(c, ex.resp_words[name], ex.wl_ones.get(name, 0), host.fmt, name == last,
-                                           layer_encoding(chip, name))
+    # One BN mode per layer: segments of one layer that disagree are an error of their own.
+    mixed = {name for name, modes in layer_wide.items() if len(modes) != 1}
+    layer_events = {name: rtl_event_counts(c, ex.resp_words[name], ex.wl_ones.get(name, 0), host.fmt,
+                                           True in layer_wide[name], layer_encoding(chip, name))
                     for name, c in layer_counters.items()}
-    expected = expected_layer_events(chip, pixels, t, seed)
     event_diffs = {name: ev.diff(expected[name]) for name, ev in layer_events.items() if ev.diff(expected[name])}
     event_diffs.update({name: "no counts from the RTL" for name in expected if name not in layer_events})
+    event_diffs.update({name: "segments in both BN modes" for name in mixed})
     events = sum(layer_events.values(), start=EventCounts())
     layer_cycles = events.cycles
     # A network's outputs may be maps (a block without a classifier): its "class" is the largest output.
@@ -364,7 +391,8 @@ async def run_network(dut, chip, test, t, seed, icode_bits, depths=None):
                 cycles=layer_cycles, cycles_model=sum(e.cycles for e in expected.values()),
                 cycles_per_image=layer_cycles / len(pixels),
                 harness_cycles=sum(c for name, c in ex.cycles.items() if name not in ("config", "counters", "reads")),
-                wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python,
+                wall_s=wall, wall_sim_s=ex.wall_sim, wall_python_s=ex.wall_python, wall_golden_s=ex.wall_golden,
+                wall_files_s=ex.wall_files, wall_check_s=time.perf_counter() - wall0 - wall,
                 images_per_s=len(pixels) / wall, chip_errors=chip_errors, tile_errors=tile_errors,
                 counters=layer_counters, events=events.as_dict(),
                 layer_events={name: ev.as_dict() for name, ev in layer_events.items()},

@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import re
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,7 @@ def _slug(text):
 
 
 def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, extra_sources=(),
-               extra_env=None, waves=False, coverage=False, testcase=None, seed=None, workdir=None):
+               extra_env=None, waves=False, coverage=False, testcase=None, seed=None, workdir=None, timings=None):
     """Export ``component`` as ``toplevel``, build it under ``sim`` and run the cocotb ``test_module``.
 
     The simulation runs in ``workdir`` (its working directory: files the testbench reads or writes by relative path,
@@ -36,7 +37,8 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     so runs that share a build but not a workdir (e.g. pytest workers) may run at the same time.
 
     Returns (results_xml_path, build_dir). Raises RuntimeError when any cocotb test failed, so a failing cocotb test
-    fails pytest and the command line alike.
+    fails pytest and the command line alike. ``timings``: a dict that receives ``build_s``, the wall seconds of the
+    export and build (seconds when nothing changed; waiting for another process's build included).
     """
     from cocotb_tools.check_results import get_results
 
@@ -52,8 +54,11 @@ def run_cocotb(*, component, toplevel, test_module, sim, parameters, case=None, 
     env.update(extra_env or {})
 
     runner = _verilator_ports_only() if sim == "verilator" else _icarus_vcd()
+    build0 = time.perf_counter()
     with locked(build_dir):
         _build(runner, component, toplevel, sim, build_dir, extra_sources, waves, coverage, x_seed)
+    if timings is not None:
+        timings["build_s"] = time.perf_counter() - build0
     try:
         # Every top is Verilog; stating it lets a Verilator control file (.vlt) be among the sources.
         xml = runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",

@@ -256,6 +256,20 @@ def test_works_from_a_mapping_keep_the_split_and_event_totals():
     assert sum(w.tiles for w in works) == plan(layers).tiles_needed
 
 
+def test_a_residual_branch_read_only_by_an_add_moves_its_outputs_at_out_bits(imported):
+    """The imported residual network's block.conv and block.shortcut feed only the Add: the BN unit's last mode makes
+    them signed out_bits (16) codes, and their event counts move 16 bits per output, as the final layer's do."""
+    from neurophase.model.mapper import map_network
+    fmt = imported.fmt
+    assert imported.wide_layers == {"block.conv", "block.shortcut", "fc"}
+    works = works_from_mapping(map_network(imported, strict=False), wide=imported.wide_layers)
+    stats = relu_activation_stats(fmt.b_in, 4.0)
+    for w in works:
+        outputs = w.mvms * w.fan_out
+        bits = count_events(w, activity=stats, fmt=fmt).activation_out_bits
+        assert bits == outputs * (fmt.out_bits if w.name in imported.wide_layers else fmt.b_in), w.name
+
+
 def test_bad_layer_work_and_encoding_are_rejected():
     with pytest.raises(ValueError, match="row_blocks must be positive block sizes summing to 300"):
         LayerWork("x", 300, 10, 1, (256, 40), (10,))

@@ -39,7 +39,8 @@ def test_mapping_table_and_json(tmp_path):
     assert "conv3" in text and "(rows 2/2)" in text and "5 of 144 tiles used" in text
     path = m.write_json(tmp_path / "r" / "mapping.json")
     d = json.loads(path.read_text())
-    assert d["tiles_needed"] == 5 and d["fits"] and d["geometry"] == {"tiles": 144, "rows": 256, "columns": 128}
+    assert d["tiles_needed"] == 5 and d["fits"] and d["geometry"] == {"tiles": 144, "rows": 256, "columns": 128,
+                                                                    "max_group": 18}
     assert [t["tile"] for t in d["tiles"]] == list(range(5))
     assert d["tiles"][3]["rows"] == 32 and d["tiles"][3]["layer"] == "conv3"
 
@@ -78,9 +79,24 @@ def test_a_reduction_group_never_spans_two_chips():
     m = plan([("a", 256, 128 * 141, 1), ("b", 1024, 384, 1)])
     assert [(t.chip, t.slot) for t in m.layer_tiles("b")[:4]] == [(1, 0), (1, 1), (1, 2), (1, 3)]
     assert m.chips == 2 and len(m.chip_tiles(0)) == 141
-    with pytest.raises(ValueError, match=r"layer c: fan-in 37120 needs a reduction group of 145 tiles, more than the "
-                                         r"144 tiles of a chip"):
+    with pytest.raises(ValueError, match=r"^layer c: fan-in 37120 needs a reduction group of 145 tiles of 256 rows; "
+                                         r"the chip's reducer adds at most 18$"):
         plan([("c", 256 * 145, 8, 1)])
+
+
+def test_a_reduction_group_larger_than_the_reducer_adds_is_refused_naming_the_layer():
+    # ResNet-50's largest, 3 x 3 x 512 = 4,608 rows, is 18 tiles: the most the chip's reducer adds.
+    assert len(plan([("conv", 4608, 512, 49)]).reduction_group(0)) == 18
+    with pytest.raises(ValueError, match=r"^layer fc1: fan-in 4609 needs a reduction group of 19 tiles of 256 rows; "
+                                         r"the chip's reducer adds at most 18$"):
+        plan([("conv", 4608, 512, 49), ("fc1", 4609, 10, 1)])
+    with pytest.raises(ValueError, match=r"^layer fc: fan-in 160 needs a reduction group of 5 tiles of 32 rows; "
+                                         r"the chip's reducer adds at most 4$"):
+        plan([("fc", 160, 10, 1)], ChipGeometry(rows=32, max_group=4))
+    # A chip of fewer tiles than the reducer's largest group adds at most all of them.
+    with pytest.raises(ValueError, match=r"^layer fc: fan-in 1280 needs a reduction group of 5 tiles of 256 rows; "
+                                         r"the chip's reducer adds at most 4$"):
+        plan([("fc", 1280, 10, 1)], ChipGeometry(tiles=4))
 
 
 @pytest.mark.parametrize("layers, match", [

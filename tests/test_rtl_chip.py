@@ -99,6 +99,20 @@ def test_chip_rejects_bad_parameters(kw, msg):
         ChipTop(**kw)
 
 
+def test_replay_files_hold_each_row_as_one_hex_number_with_lane_0_lowest():
+    """tb/chip_tb.py writes the crossbar stand-ins' files ($readmemh): each row of signed lanes is one two's
+    complement number of lanes x bits bits, as wide in hex digits as that and no wider."""
+    import numpy as np
+
+    from neurophase.tb.chip_tb import hex_lines, lane_bits
+    rng = np.random.default_rng(0)
+    for bits, lanes in ((18, 128), (1, 5), (32, 1), (33, 3)):
+        v = rng.integers(-(1 << bits - 1), 1 << bits - 1, (9, lanes))
+        want = "".join(format(sum((int(x) & ((1 << bits) - 1)) << (bits * k) for k, x in enumerate(row)),
+                              f"0{-(-bits * lanes // 4)}x") + "\n" for row in v)
+        assert hex_lines(lane_bits(v, bits)).decode() == want
+
+
 def _export_144(tmp_path):
     from neurophase.rtl.export import write_verilog
     return write_verilog(ChipTop(tiles=144), "np_chip_144", tmp_path)
@@ -126,19 +140,39 @@ def test_full_144_tile_chip_is_verilator_lint_clean(tmp_path):
 def test_resnet50_bottleneck_block_runs_bit_for_bit_through_the_chip_rtl(tmp_path):
     """ResNet-50's layer1.0 (model/zoo/resnet50.py build_bottleneck: its weights and BN statistics, a 4 x 4 patch of
     its real input, 16 output positions) imported like any ONNX file onto 8 full-size tiles (a 3-tile reduction group,
-    two 2-column-block layers, the residual add on the host), 2 inputs through the chip RTL under Verilator."""
+    two 2-column-block layers, the residual add on the host), 2 inputs through the chip RTL under Verilator. conv3
+    and the shortcut feed only the Add: the chip makes their outputs in the BN unit's last mode (as its BN_CTRL
+    registers read back say), and both the RTL's and the model's event counts move them at 16 bits."""
+    from neurophase.tb.chip_networks import bottleneck_spec
+    from neurophase.tb.chip_sim import run_chip
+    result = run_chip(sim="verilator", images=2, network=bottleneck_spec(tmp_path))
+    _check_inference(result, 2)
+    _check_events(result)
+    for layer in ("layer1.0.conv3", "layer1.0.downsample"):
+        assert result["layer_events"][layer]["activation_out_bits"] == 2 * 16 * 256 * 16
+
+
+@pytest.mark.slow  # a Verilator build of 18 full-size tiles (9 minutes at load 2-4), then seconds
+@pytest.mark.sim
+@pytest.mark.timeout(7200)
+def test_a_full_size_reduction_group_of_18_tiles_runs_bit_for_bit_through_the_chip_rtl(tmp_path):
+    """ResNet-50's largest fan-in, a 3 x 3 convolution over 512 channels (4,608 rows), on full-size tiles: one
+    reduction group of 18 tiles of 256 x 128, the most the chip's reducer adds (model/interface.py CHIP_MAX_GROUP), its
+    partial sums added through the reducer's whole chain; 2 inputs, every word, the outputs and event counts checked."""
     import numpy as np
     import onnx
+    from onnx_builders import OnnxBuilder
 
-    from neurophase.model.zoo.calibration import photo_calibration_inputs
-    from neurophase.model.zoo.resnet50 import build_bottleneck
     from neurophase.tb.chip_sim import run_chip
-    model, x = build_bottleneck(photo_calibration_inputs())
-    onnx.save_model(model, str(tmp_path / "block.onnx"))
-    np.savez(tmp_path / "calib.npz", x=x)
-    np.savez(tmp_path / "test.npz", x=x[:2], y=np.zeros(2, np.int64))
-    spec = {"kind": "file", "path": str(tmp_path / "block.onnx"), "calib": str(tmp_path / "calib.npz"),
+    b = OnnxBuilder((512, 3, 3), seed=3, name="group18")
+    y = b.node("Relu", [b.bn(b.conv("input", 512, 32, 3, bias=False, name="conv"), 32)])
+    onnx.save_model(b.model(y, (32, 1, 1)), str(tmp_path / "group18.onnx"))
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(16, 512, 3, 3)))
+    np.savez(tmp_path / "test.npz", x=rng.normal(size=(2, 512, 3, 3)), y=np.zeros(2, np.int64))
+    spec = {"kind": "file", "path": str(tmp_path / "group18.onnx"), "calib": str(tmp_path / "calib.npz"),
             "data": str(tmp_path / "test.npz")}
     result = run_chip(sim="verilator", images=2, network=spec)
     _check_inference(result, 2)
     _check_events(result)
+    assert result["counters"]["conv"]["mvms"] == 2 * 18 and result["tile_errors"] == [0] * 18
