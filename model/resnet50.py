@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from neurophase.model.workload import MatrixWork
 
-__all__ = ["ConvLayer", "resnet50_layers", "INPUT_HW", "STAGES"]
+__all__ = ["ConvLayer", "resnet50_layers", "resnet50_wide_layers", "INPUT_HW", "STAGES"]
 
 INPUT_HW = 224
 STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))   # (bottleneck width, blocks, stride of first block)
@@ -69,3 +69,11 @@ def resnet50_layers(input_hw=INPUT_HW, num_classes=1000):
             c_in, hw = width * EXPANSION, out_hw
     layers.append(ConvLayer("fc", 1, c_in, num_classes, 1))
     return layers
+
+
+def resnet50_wide_layers(layers=None):
+    """The layers whose outputs the chip makes as signed 16-bit codes (the BN unit's last mode): every block's conv3
+    and downsample, which only a residual Add reads, and the classifier (model/quantise.py ``wide_layers`` says the
+    same of the imported network)."""
+    layers = resnet50_layers() if layers is None else layers
+    return {l.name for l in layers if l.name.endswith((".conv3", ".downsample"))} | {layers[-1].name}

@@ -108,8 +108,8 @@ def network_evaluations(layers, tech, *, cycle_model, fmt=PeripheryFormat(), g_m
 
 def resnet50_evaluations(tech, **kw):
     """{encoding: {Corner: Evaluation}} of ResNet-50 (torchvision layout, 224 x 224)."""
-    from neurophase.model.resnet50 import resnet50_layers
-    return network_evaluations(resnet50_layers(), tech, **kw)
+    from neurophase.model.resnet50 import resnet50_layers, resnet50_wide_layers
+    return network_evaluations(resnet50_layers(), tech, wide=resnet50_wide_layers(), **kw)
 
 
 # -- a network on programmed golden-model tiles (the reference CNN by default) -------------------------------------

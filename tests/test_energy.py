@@ -42,6 +42,13 @@ def test_resnet50_layer_list_reproduces_published_weight_and_mac_counts():
     assert len(layers) == 54 and layers[0].mvms == 112 * 112 and layers[-1].fan_in == 2048
 
 
+def test_resnet50_outputs_at_16_bits_are_every_residual_branch_and_the_classifier():
+    from neurophase.model.resnet50 import resnet50_wide_layers
+    wide = resnet50_wide_layers()
+    assert len(wide) == 16 + 4 + 1 and "fc" in wide and "layer1.0.downsample" in wide and "layer4.2.conv3" in wide
+    assert not any(name.endswith((".conv1", ".conv2")) for name in wide)
+
+
 # -- technology file --------------------------------------------------------------------------------------------------
 
 def _entries(raw):

@@ -48,3 +48,9 @@ def test_bench_reports_resnet50_images_per_second_and_where_the_time_goes(resnet
     assert r["images_per_s"] == pytest.approx(1 / r["seconds_per_image"])
     assert np.isclose(sum(r["cpu_s_per_image_by_stage"].values()), r["cpu_s_per_image"], rtol=0.05)
     assert "ResNet-50 through the golden model" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_imported_resnet50_makes_16_bit_outputs_where_the_energy_model_counts_them(resnet50):
+    from neurophase.model.resnet50 import resnet50_wide_layers
+    assert resnet50.wide_layers == resnet50_wide_layers()
