@@ -195,12 +195,13 @@ def test_bad_input_gives_one_line_naming_what_is_allowed_and_status_2(argv, line
 
 
 def test_whole_chip_sim_of_a_network_needing_more_than_one_chip_is_one_line(tmp_path, capsys):
-    """tests/onnx_builders.py's residual network widened to 2560 channels: 152 tiles, more than the chip's 144."""
+    """tests/onnx_builders.py's residual network widened to 512 channels throughout: 171 tiles, more than the chip's
+    144, in reduction groups of at most 18 tiles (the most the chip's reducer adds)."""
     import onnx
     from onnx_builders import residual_net
     rng = np.random.default_rng(2)
-    onnx.save_model(residual_net(wide=2560), str(tmp_path / "net.onnx"))
-    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(4, 4, 8, 8)))
+    onnx.save_model(residual_net(c_in=512, width=512, wide=512), str(tmp_path / "net.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(4, 512, 8, 8)))
     assert main(["sim", "--network", str(tmp_path / "net.onnx"), "--calib", str(tmp_path / "calib.npz")]) == 2
     assert capsys.readouterr().err == ("neurophase sim: error: the whole-chip RTL testbench runs a network on one "
                                        f"chip; {tmp_path}/net.onnx needs 2 chips of 144 tiles\n")
