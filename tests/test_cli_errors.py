@@ -15,6 +15,7 @@ import pytest
 from neurophase.cli import main
 from neurophase.model.network import WEIGHTS_PATH, load_weights, save_weights
 from neurophase.model.zoo.digits import CALIB_PATH, ONNX_PATH
+from sigint import default_sigint
 
 ROOT = Path(__file__).resolve().parent.parent
 NPZ = "(give a .npz written by `neurophase train`)"
@@ -242,7 +243,8 @@ def test_ctrl_c_ends_with_one_line_and_status_130(argv, started, tmp_path):
     out_option = str(tmp_path / ("out.json" if argv[0] == "infer" else "out"))
     proc = subprocess.Popen([sys.executable, "-m", "neurophase", *argv, "--out", out_option,
                              "--store", str(tmp_path / "store.csv")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     err = ""
     while started not in err and time.monotonic() < deadline and proc.poll() is None:

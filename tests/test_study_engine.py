@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from neurophase.model.study_engine import Cluster
+from sigint import default_sigint
 
 # 2 fixed points + 2 methods x 3 chips x 2 times = 14 points in 7 tasks (one per chip and time, one for the fixed).
 SMALL = ["drift-study", "--chips", "3", "--times", "1", "31557600", "--images", "32", "--methods", "pcm", "bn"]
@@ -40,7 +41,7 @@ def _processes():
     started = []
 
     def start(args, **kw):
-        p = subprocess.Popen(args, start_new_session=True, **kw)
+        p = subprocess.Popen(args, start_new_session=True, preexec_fn=default_sigint, **kw)
         started.append(p)
         return p
     try:
