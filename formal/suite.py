@@ -8,7 +8,7 @@ from neurophase.formal.sby import run_proof
 __all__ = ["BLOCKS", "proofs", "mutants", "run_all"]
 
 # The formal/ files, one per block of rtl/ with properties.
-BLOCKS = ("cmd_decoder", "tile_ctrl", "out_queue", "bn_unit", "shift_add", "reducer")
+BLOCKS = ("cmd_decoder", "tile_ctrl", "out_queue", "bn_unit", "shift_add", "reducer", "clock_gate")
 
 
 def _modules():

@@ -1,5 +1,5 @@
 # Ref: docs/architecture.md §4 step 4 (partial sums before BN), §5 (chip top, command interface), D7.
-from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, flipped
 
@@ -10,6 +10,7 @@ from neurophase.model.interface import (CHIP_CONFIG, CHIP_ID, CHIP_MAX_GROUP, CH
                                        ChipCtrl, ChipErr, ChipReg, acts_per_word)
 from neurophase.rtl.adder_tree import popcount
 from neurophase.rtl.bn_regs import BnRegisterBank
+from neurophase.rtl.clock_gate import ClockGate
 from neurophase.rtl.cmd_decoder import CommandDecoder
 from neurophase.rtl.counters import EventCounters
 from neurophase.rtl.layouts import view
@@ -18,7 +19,7 @@ from neurophase.rtl.params import validating
 from neurophase.rtl.reducer import Reducer
 from neurophase.rtl.regfile import RegisterFile, flag, unknown_flags
 from neurophase.rtl.tile import Tile
-from neurophase.rtl.tile_ctrl import ALL_ENCODINGS, check_encodings
+from neurophase.rtl.tile_ctrl import ALL_ENCODINGS, SETTLE_CYCLES, check_encodings
 
 __all__ = ["ChipTop"]
 
@@ -71,6 +72,11 @@ class ChipTop(wiring.Component):
     WRITE, READ and ROUTE of chip registers wait until no MVM is outstanding (tile registers guard themselves:
     WRITE_WHILE_BUSY).
 
+    Each tile's clock runs only while the tile has work (its ``active`` output, and ``SETTLE_CYCLES`` edges after:
+    :class:`~neurophase.rtl.clock_gate.ClockGate`), as a chip saves the clock power of idle tiles; the gated tile
+    sees every edge at which its state can change, so the chip behaves, cycle for cycle, as with ungated clocks. A
+    tile's reset is the chip's registered on the tile's clock: tiles leave reset one cycle after the chip.
+
     Errors are flagged in ERRORS (:class:`~neurophase.model.interface.ChipErr`) and on ``error``, never silently
     dropped: an unknown opcode (the word is skipped), a tile number past the chip's tiles (a WRITE's data word and
     an ACT's words are skipped), an ACT count or ROUTE size out of range (skipped likewise), an ACT to a tile
@@ -93,8 +99,10 @@ class ChipTop(wiring.Component):
         model/interface.py ``CHIP_MAX_GROUP``, 18, ResNet-50's largest fan-in over 256-row tiles, or ``tiles``).
     tile_module : Verilog module name of the tile, exported once (:meth:`verilog_dependencies`) and instantiated
         ``tiles`` times, so the chip's Verilog grows by one instance per tile, not one copy of the tile.
+    gate_tile_clocks : gate each tile's clock (default), or clock every tile on every cycle.
     frontend : ``None`` for the chip itself (each tile's analog side is a port group ``analog[k]``), or, in
-        simulation, ``frontend(m, k, analog)`` attaching a stand-in of tile k's crossbar to its analog signals.
+        simulation, ``frontend(m, k, analog, clock)`` attaching a stand-in of tile k's crossbar to its analog signals
+        (``clock``: the tile's clock, gated as the tile's).
 
     Members
     -------
@@ -110,7 +118,8 @@ class ChipTop(wiring.Component):
     """
 
     def __init__(self, *, tiles, rows=256, columns=128, columns_per_adc=1, fmt=PeripheryFormat(), acts_per_beat=16,
-                 max_group=None, tile_module="np_chip_tile", frontend=None, encodings=ALL_ENCODINGS):
+                 max_group=None, tile_module="np_chip_tile", frontend=None, encodings=ALL_ENCODINGS,
+                 gate_tile_clocks=True):
         with validating(self):
             self.n_tiles = check_int("tiles", tiles, 1, CHIP_TARGET - 1)
             self.max_group = check_int("max_group", min(CHIP_MAX_GROUP, tiles) if max_group is None else max_group,
@@ -129,6 +138,7 @@ class ChipTop(wiring.Component):
         self.rows, self.columns, self.columns_per_adc, self.fmt = rows, columns, columns_per_adc, fmt
         self.n_adc, self.acts_per_beat = columns // columns_per_adc, acts_per_beat
         self.tile_module, self.frontend = tile_module, frontend
+        self.gate_tile_clocks = bool(gate_tile_clocks)
         self.analog_signature = wiring.Signature({
             name: self.tile_signature.members[name]
             for name in ("wl", "pulse", "adc_range", "dac_code", "comparator", "col_sel")
@@ -151,18 +161,35 @@ class ChipTop(wiring.Component):
         sig = self.analog_signature
         for k in range(self.n_tiles):
             t = self.tile_signature.flip().create(path=(f"tile{k}",))
-            ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+            clock, reset = self._tile_clock(m, k, t)
+            ports = {"i_clk": clock, "i_rst": reset}
             for path, member, value in self.tile_signature.flip().flatten(t):
                 # flipped: the tile's outputs are In here
                 ports[("o_" if member.flow == In else "i_") + "__".join(str(p) for p in path)] = value
             m.submodules[f"tile{k}"] = Instance(self.tile_module, **ports)
             if self.frontend is not None:
-                self.frontend(m, k, t)
+                self.frontend(m, k, t, clock)
             else:
                 for (_, member, port), (_, _, pin) in zip(sig.flatten(self.analog[k]), sig.flatten(t)):
                     m.d.comb += port.eq(pin) if member.flow == Out else pin.eq(port)
             tiles.append(t)
         return tiles
+
+    def _tile_clock(self, m, k, t):
+        """Tile k's clock (gated on its ``active`` output, or the chip's clock) and its reset: the chip's, registered
+        on the tile's clock, as a reset synchroniser per clock domain does. So the tile's logic depends only on its
+        own clock's registers (an idle tile costs a simulator nothing), and it leaves reset one cycle after the chip."""
+        clock = ClockSignal()
+        if self.gate_tile_clocks:
+            m.submodules[f"tile{k}_clock_gate"] = gate = ClockGate(hold=SETTLE_CYCLES)
+            m.d.comb += gate.wake.eq(t.active)
+            clock = gate.gclk
+        domain = ClockDomain(f"tile{k}", reset_less=True, local=True)
+        m.domains += domain
+        reset = Signal(init=1, name=f"tile{k}_rst")
+        m.d.comb += domain.clk.eq(clock)
+        m.d[f"tile{k}"] += reset.eq(ResetSignal())
+        return clock, reset
 
     def _registers(self, m, dec, counters):
         """The chip's register file and the reducer's BN register bank, on the decoder's chip register strobes."""

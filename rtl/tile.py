@@ -58,6 +58,10 @@ class Tile(wiring.Component):
         Pulse: the last output beat of an MVM was accepted.
     error : Out(1)
         An error flag is set (ERRORS register).
+    active : Out(1)
+        The tile's state can change at the next clock edge (:class:`TileController`, *Activity*): a chip may stop
+        the tile's clock while it is low, keeping it running ``SETTLE_CYCLES`` edges after it falls
+        (rtl/tile_ctrl.py).
     wl : Out(rows)
         Wordline enables of the current read (analog side).
     pulse : Out(1)
@@ -120,6 +124,7 @@ class Tile(wiring.Component):
             "out": Out(stream.Signature(TileController.output_layout(columns, fmt))),
             "done": Out(1),
             "error": Out(1),
+            "active": Out(1),
             "wl": Out(rows),
             "pulse": Out(1),
             "adc_range": Out(range_bits),
@@ -151,7 +156,7 @@ class Tile(wiring.Component):
         # An ADC whose columns are all unused is not started (power gating); ADC 0 always converts.
         adc_in_use = [ctrl.col_mask[k * self.columns_per_adc] for k in range(self.n_adc)]
         m.d.comb += [
-            self.done.eq(ctrl.done), self.error.eq(ctrl.error),
+            self.done.eq(ctrl.done), self.error.eq(ctrl.error), self.active.eq(ctrl.active),
             self.wl.eq(ctrl.wl), self.pulse.eq(ctrl.pulse), self.adc_range.eq(ctrl.adc_range),
             # ADCs: the used ones are started together and finish together; codes into the shift-and-add
             ctrl.adc_done.eq(Cat(adc.done | ~in_use for adc, in_use in zip(self.adcs, adc_in_use)).all()),

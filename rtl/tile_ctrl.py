@@ -26,10 +26,14 @@ from neurophase.rtl.out_queue import OutputQueue
 from neurophase.rtl.params import validating
 from neurophase.rtl.regfile import RegisterBus, RegisterFile, flag, outside, reserved_set, unknown_flags
 
-__all__ = ["TileController", "ENCODERS", "ALL_ENCODINGS", "check_encodings"]
+__all__ = ["TileController", "ENCODERS", "ALL_ENCODINGS", "SETTLE_CYCLES", "check_encodings"]
 
 # The input encoders a tile can implement (the input-encoder slot, rtl/input_encoder.py), by MODE.encoding value.
 ENCODERS = {InputEncoding.BIT_SERIAL: BitSerialEncoder, InputEncoding.PWM: PwmEncoder}
+# Clock edges a tile needs after its ``active`` falls: a BN_BIAS write reaches the BN unit's parameter memory two
+# edges after its write cycle (rtl/bn_regs.py stages it, rtl/bn_unit.py registers the memory's write port), and a
+# reset registered on the tile's clock (rtl/chip.py) reaches the tile one edge after the chip's.
+SETTLE_CYCLES = 2
 # What a tile implements by default: every encoder, bit-serial first (MODE's reset value).
 ALL_ENCODINGS = tuple(ENCODERS)
 
@@ -117,6 +121,12 @@ class TileController(wiring.Component):
     by an output queue of ``bn_latency + 2`` credits (:class:`~neurophase.rtl.out_queue.OutputQueue`), so no BN
     result is ever lost. ``done`` pulses when the last beat of an MVM is accepted.
 
+    *Activity*: ``active`` is high in every cycle in which the controller's or its blocks' state can change (a
+    register access, an input beat offered, an MVM armed or running, activations buffered, outputs in flight),
+    so that a chip may stop an inactive tile's clock (rtl/clock_gate.py): pipelines that outlast these events
+    settle within :data:`SETTLE_CYCLES` clock edges after ``active`` falls (formal/clock_gate.py proves a gated
+    tile equal to an ungated one).
+
     Latency and throughput
     ----------------------
     Reads: bit-serial ``b_in * (adc_latency + 1)`` cycles from the start, PWM ``(2^b_in - 1) * lsb_cycles +
@@ -153,6 +163,8 @@ class TileController(wiring.Component):
         One-cycle pulse: an MVM's last output beat was accepted.
     error : Out(1)
         Any error flag is set.
+    active : Out(1)
+        The tile's state can change at the next clock edge (see *Activity*).
     wl : Out(rows)
         Wordline enables of the current read (analog side).
     pulse : Out(1)
@@ -201,6 +213,7 @@ class TileController(wiring.Component):
             "out": Out(stream.Signature(self.out_layout)),
             "done": Out(1),
             "error": Out(1),
+            "active": Out(1),
             "wl": Out(rows),
             "pulse": Out(1),
             "adc_range": Out(range_bits, init=adc_range_init),
@@ -340,7 +353,8 @@ class TileController(wiring.Component):
         issue_ch = self.bn.i_channel
         mvm_busy, start, start_req, e_start, issue = Signal(), Signal(), Signal(), Signal(), Signal()
         m.d.comb += [mvm_busy.eq((state != _State.IDLE) | armed), buf.hold.eq(state == _State.READ),
-                     regs.busy.eq(mvm_busy | queue.draining | (buf.fill != 0))]
+                     regs.busy.eq(mvm_busy | queue.draining | (buf.fill != 0)),
+                     self.active.eq(regs.busy | self.bus.we | self.bus.re | self.act.valid)]
         with m.If(write.ctrl):
             m.d.comb += [start_req.eq(flag(wdata, TileCtrl.START) & ~mvm_busy & ~cfg.auto),
                          e_start.eq(flag(wdata, TileCtrl.START) & (mvm_busy | cfg.auto)),

@@ -26,20 +26,20 @@ __all__ = ["ChipHarness", "CHIP_IO_V", "HDL_SOURCES", "VERILATOR_CONFIG", "CMD_F
 CHIP_IO_V = HDL_DIR / "chip_io.v"
 HDL_SOURCES = (COMPARATOR_BANK_V, PWM_CHECK_V, CHIP_IO_V)
 VERILATOR_CONFIG = HDL_DIR / "chip_verilator.vlt"
-CMD_FILE = "cmd.hex"            # relative to the simulator's working directory (the build directory)
+CMD_FILE = "cmd.bin"            # relative to the simulator's working directory (the build directory)
 RESP_FILE = "resp.hex"
 
 
 def icode_file(k):
-    return f"tile{k}_icode.hex"
+    return f"tile{k}_icode.bin"
 
 
 def wl_file(k):
-    return f"tile{k}_wl.hex"
+    return f"tile{k}_wl.bin"
 
 
 class ChipHarness(wiring.Component):
-    """The chip with tile k's crossbar replayed from ``tile<k>_icode.hex`` / checked against ``tile<k>_wl.hex``.
+    """The chip with tile k's crossbar replayed from ``tile<k>_icode.bin`` / checked against ``tile<k>_wl.bin``.
 
     ``plane_depth`` entries of each replay memory must hold a segment's reads (and, for PWM, ``pwm_window.width_bits``
     width bit-slices per read)."""
@@ -82,7 +82,7 @@ class ChipHarness(wiring.Component):
     def verilog_dependencies(self):
         return self.chip.verilog_dependencies()
 
-    def _frontend(self, m, k, t):
+    def _frontend(self, m, k, t, clock):
         chip = self.chip
         icode = Signal(chip.columns * self.icode_bits, name=f"icode{k}")
         m.submodules[f"crossbar{k}"] = Instance(
@@ -90,7 +90,8 @@ class ChipHarness(wiring.Component):
             p_DEPTH=self.plane_depth, p_ICODE_FILE=icode_file(k), p_WL_FILE=wl_file(k),
             p_WINDOW=self.pwm_window.cycles, p_WIDTH_BITS=self.pwm_window.width_bits,
             p_CHARGING_ICODE=self.charging_code,
-            i_clk=ClockSignal(), i_load=self._xbar_load[k], i_count=self._xbar_planes[k], i_pwm=self._xbar_pwm[k],
+            i_clk=ClockSignal(), i_tile_clk=clock, i_load=self._xbar_load[k], i_count=self._xbar_planes[k],
+            i_pwm=self._xbar_pwm[k],
             i_pulse=t.pulse,
             i_wl=t.wl, o_icode=icode, o_planes=self.planes[k], o_wl_errors=self.wl_errors[k],
             o_wl_ones=self.wl_ones[k])

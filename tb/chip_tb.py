@@ -30,32 +30,32 @@ from neurophase.tb.functional_coverage import sample
 from neurophase.tb.pwm_check import PwmWindow
 from neurophase.tb.runner import params
 
-__all__ = ["hex_lines", "read_hex", "drive"]
+__all__ = ["binary_rows", "read_hex", "drive"]
 
-_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
-
-
-def hex_lines(bits):
-    """One hex number per row of ``bits`` (rows, width) uint8 0/1, bit 0 first (the least significant)."""
+def binary_rows(bits):
+    """The rows of ``bits`` (rows, width) uint8 0/1, bit 0 first (the least significant), as the bytes ``$fread``
+    loads into a memory of ``width``-bit words: ceil(width / 8) bytes per row, the most significant first, zero bits
+    above the width."""
     bits = np.asarray(bits, np.uint8)
-    rows, width = bits.shape
-    digits = -(-width // 4)
-    msb_first = np.packbits(bits, axis=1, bitorder="little")[:, ::-1]      # bytes, the most significant first
-    nibbles = np.empty((rows, 2 * msb_first.shape[1]), np.uint8)
-    nibbles[:, 0::2], nibbles[:, 1::2] = msb_first >> 4, msb_first & 15
-    text = np.empty((rows, digits + 1), np.uint8)
-    text[:, :digits] = _HEX[nibbles[:, nibbles.shape[1] - digits:]]     # no padding digit beyond the width
-    text[:, digits] = ord("\n")
-    return text.tobytes()
+    return np.packbits(bits, axis=1, bitorder="little")[:, ::-1].tobytes()
 
 
 def lane_bits(values, bits):
     """Signed or unsigned lanes (rows, lanes) -> (rows, lanes * bits) two's complement bits, lane 0 lowest."""
     v = np.asarray(values, np.int64) & ((1 << bits) - 1)
     # Unpacked from the lanes' bytes: a shift per bit made an int64 per bit (300 MB for a segment's current codes).
-    u = v.astype("<u4" if bits <= 32 else "<u8")
+    u = v.astype("<u2" if bits <= 16 else "<u4" if bits <= 32 else "<u8")
     return np.unpackbits(u.view(np.uint8).reshape(*u.shape, -1), axis=-1, bitorder="little")[..., :bits].reshape(
         v.shape[0], -1)
+
+
+def _widened(bits, width):
+    """``bits`` (rows, w <= width) with zero bits above w up to ``width``."""
+    if bits.shape[1] == width:
+        return bits
+    out = np.zeros((bits.shape[0], width), np.uint8)
+    out[:, :bits.shape[1]] = bits
+    return out
 
 
 def read_hex(path):
@@ -76,7 +76,7 @@ class SegmentWriter:
     def write(self, seg):
         """Write the files; returns {tile: (reads, reads by PWM)} of the tiles that run MVMs in ``seg``."""
         with open(CMD_FILE, "wb") as f:
-            f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
+            f.write(binary_rows(lane_bits(seg.words[:, None], 32)))
         reads = {}
         for n, (x, currents) in self.golden.last_mvms.items():
             # Every column the tile's weights hold: COLS_USED may change between the segment's MVMs.
@@ -86,10 +86,12 @@ class SegmentWriter:
             pwm = self.golden.encoding(n) is InputEncoding.PWM
             # Per read, the expected wordlines: a bit-plane, or a PWM read's pulse widths bit-sliced (LSB first).
             expected = self.window.width_planes(x) if pwm else bit_planes(x, self.b_in).transpose(1, 0, 2)
+            # Each entry as wide as the stand-in's memory word (the tile's every column and wordline).
+            config = self.golden.tile(n).config
             with open(icode_file(n), "wb") as f:
-                f.write(hex_lines(lane_bits(per_read, self.icode_bits)))
+                f.write(binary_rows(_widened(lane_bits(per_read, self.icode_bits), config.columns * self.icode_bits)))
             with open(wl_file(n), "wb") as f:
-                f.write(hex_lines(expected.reshape(-1, x.shape[1])))
+                f.write(binary_rows(_widened(expected.reshape(-1, x.shape[1]), config.rows)))
             reads[n] = (len(per_read), pwm)
         return reads
 
@@ -175,7 +177,7 @@ class RtlExecutor:
                                  f"{self.depths['planes']}")
         if not golden:
             with open(CMD_FILE, "wb") as f:
-                f.write(hex_lines(lane_bits(seg.words[:, None], 32)))
+                f.write(binary_rows(lane_bits(seg.words[:, None], 32)))
         d = self.dut
         await FallingEdge(d.clk)
         d.load.value = 1

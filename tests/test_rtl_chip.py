@@ -99,18 +99,19 @@ def test_chip_rejects_bad_parameters(kw, msg):
         ChipTop(**kw)
 
 
-def test_replay_files_hold_each_row_as_one_hex_number_with_lane_0_lowest():
-    """tb/chip_tb.py writes the crossbar stand-ins' files ($readmemh): each row of signed lanes is one two's
-    complement number of lanes x bits bits, as wide in hex digits as that and no wider."""
+def test_replay_files_hold_each_row_as_one_binary_word_with_lane_0_lowest():
+    """tb/chip_tb.py writes the crossbar stand-ins' files ($fread): each row of signed lanes is one two's complement
+    number of lanes x bits bits, in as many bytes as that needs, the most significant first."""
     import numpy as np
 
-    from neurophase.tb.chip_tb import hex_lines, lane_bits
+    from neurophase.tb.chip_tb import binary_rows, lane_bits
     rng = np.random.default_rng(0)
-    for bits, lanes in ((18, 128), (1, 5), (32, 1), (33, 3)):
+    for bits, lanes in ((14, 128), (18, 128), (1, 5), (32, 1), (33, 3)):
         v = rng.integers(-(1 << bits - 1), 1 << bits - 1, (9, lanes))
-        want = "".join(format(sum((int(x) & ((1 << bits) - 1)) << (bits * k) for k, x in enumerate(row)),
-                              f"0{-(-bits * lanes // 4)}x") + "\n" for row in v)
-        assert hex_lines(lane_bits(v, bits)).decode() == want
+        width = bits * lanes
+        want = b"".join(sum((int(x) & ((1 << bits) - 1)) << (bits * k) for k, x in enumerate(row)).to_bytes(
+            -(-width // 8), "big") for row in v)
+        assert binary_rows(lane_bits(v, bits)) == want
 
 
 def _export_144(tmp_path):
