@@ -18,19 +18,20 @@ from neurophase.rtl.clock_gate import ClockGate
 from neurophase.rtl.tile import Tile
 from neurophase.rtl.tile_ctrl import SETTLE_CYCLES
 
-__all__ = ["FormalGatedTile", "PROOFS", "MUTANTS", "DEPTH"]
+__all__ = ["FormalGatedTile", "PROOFS", "MUTANTS", "DEPTH", "TILE_INPUTS", "TILE_OUTPUTS", "tile_port"]
 
 ROWS, COLUMNS, ACTS_PER_BEAT = 2, 1, 2
 FMT = PeripheryFormat(b_in=1, b_adc=2, acc_bits=3, scale_bits=3, bias_bits=5, shift_max=3, out_bits=3)
 # Cycles checked: a BN parameter write, a reset and a whole bit-serial MVM (one beat, one read of a 3-cycle ADC, the
 # readout through the BN unit), or register accesses and idle gaps; about 30 s of CPU (16 cycles: 136 s).
 DEPTH = 14
-_INPUTS = ("bus.addr", "bus.wdata", "bus.we", "bus.re", "act.valid", "act.payload", "out.ready", "comparator")
-_OUTPUTS = ("bus.rdata", "act.ready", "out.valid", "out.payload", "done", "error", "active", "wl", "pulse",
-            "adc_range", "dac_code")
+# The tile's ports (Tile's Members): inputs both tiles share, outputs compared.
+TILE_INPUTS = ("bus.addr", "bus.wdata", "bus.we", "bus.re", "act.valid", "act.payload", "out.ready", "comparator")
+TILE_OUTPUTS = ("bus.rdata", "act.ready", "out.valid", "out.payload", "done", "error", "active", "wl", "pulse",
+                "adc_range", "dac_code")
 
 
-def _port(tile, path):
+def tile_port(tile, path):
     """The tile's port ``path`` as one value (a port array's elements concatenated)."""
     value = tile
     for name in path.split("."):
@@ -69,10 +70,10 @@ class FormalGatedTile(Elaboratable):
             m.d.comb += [ClockSignal(name).eq(ClockSignal()), ResetSignal(name).eq(rst)]
         m.submodules.ref = DomainRenamer("ref")(ref)
         m.submodules.dut = EnableInserter({"dut": gate.enable})(DomainRenamer("dut")(blk.module))
-        for path in _INPUTS:
-            free(m, _port(ref, path))
-            m.d.comb += _port(dut, path).eq(_port(ref, path))
-        same = [_port(ref, path) == _port(dut, path) for path in _OUTPUTS]
+        for path in TILE_INPUTS:
+            free(m, tile_port(ref, path))
+            m.d.comb += tile_port(dut, path).eq(tile_port(ref, path))
+        same = [tile_port(ref, path) == tile_port(dut, path) for path in TILE_OUTPUTS]
         # Every output of the gated tile equals the reference's in every cycle.
         props.check("same_outputs", _all(same))
         self.props = props

@@ -6,9 +6,9 @@ same at a bounded depth)."""
 import random
 
 import pytest
-from amaranth.hdl import (Cat, ClockDomain, ClockSignal, DomainRenamer, Elaboratable, Module, ResetSignal, Signal,
-                          Value)
+from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Elaboratable, Module, ResetSignal, Signal
 
+from neurophase.formal.clock_gate import TILE_INPUTS, TILE_OUTPUTS, tile_port
 from neurophase.model.arith import PeripheryFormat
 from neurophase.model.interface import InputEncoding, TileReg
 from neurophase.rtl.clock_gate import ClockGate
@@ -18,16 +18,6 @@ from neurophase.tb.amaranth_sim import simulate
 
 ROWS, COLUMNS = 4, 2
 FMT = PeripheryFormat(b_in=2, b_adc=2, acc_bits=6, scale_bits=3, bias_bits=5, shift_max=3, out_bits=3)
-INPUTS = ("bus.addr", "bus.wdata", "bus.we", "bus.re", "act.valid", "act.payload", "out.ready", "comparator")
-OUTPUTS = ("bus.rdata", "act.ready", "out.valid", "out.payload", "done", "error", "active", "wl", "pulse",
-           "adc_range", "dac_code")
-
-
-def _port(tile, path):
-    value = tile
-    for name in path.split("."):
-        value = getattr(value, name)
-    return Cat(*value) if isinstance(value, (list, tuple)) else Value.cast(value)
 
 
 class GatedPair(Elaboratable):
@@ -38,7 +28,7 @@ class GatedPair(Elaboratable):
         self.ref = Tile(rows=ROWS, columns=COLUMNS, fmt=FMT, acts_per_beat=2, range_bits=2, adc_range_init=1)
         self.dut = Tile(rows=ROWS, columns=COLUMNS, fmt=FMT, acts_per_beat=2, range_bits=2, adc_range_init=1)
         self.gate = ClockGate(hold=hold)
-        self.ins = {p: Signal(len(_port(self.ref, p)), name=p.replace(".", "_")) for p in INPUTS}
+        self.ins = {p: Signal(len(tile_port(self.ref, p)), name=p.replace(".", "_")) for p in TILE_INPUTS}
         self.rst = Signal()
 
     def elaborate(self, platform):
@@ -55,7 +45,7 @@ class GatedPair(Elaboratable):
         m.submodules.ref = DomainRenamer("ref")(self.ref)
         m.submodules.dut = DomainRenamer("gated")(self.dut)
         for p, sig in self.ins.items():
-            m.d.comb += [_port(self.ref, p).eq(sig), _port(self.dut, p).eq(sig)]
+            m.d.comb += [tile_port(self.ref, p).eq(sig), tile_port(self.dut, p).eq(sig)]
         m.d.comb += ResetSignal().eq(self.rst)
         return m
 
@@ -127,8 +117,8 @@ def _run_pair(hold, seed, cycles):
             ctx.set(pair.ins["out.ready"], rng.random() < 0.8)
             ctx.set(pair.ins["comparator"], rng.randrange(1 << COLUMNS))
             ctx.set(pair.rst, reset)
-            for p in OUTPUTS:
-                if ctx.get(_port(pair.ref, p)) != ctx.get(_port(pair.dut, p)) and result["first"] is None:
+            for p in TILE_OUTPUTS:
+                if ctx.get(tile_port(pair.ref, p)) != ctx.get(tile_port(pair.dut, p)) and result["first"] is None:
                     result["first"] = (cycle, p)
             result["gated"] += not ctx.get(pair.gate.enable)
             result["mvms"] += ctx.get(pair.ref.done)
