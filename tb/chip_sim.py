@@ -17,10 +17,22 @@ from neurophase.model.interface import InputEncoding, act_words
 from neurophase.tb.chip_networks import DIGITS_SPEC, chip_for, network_inputs
 from neurophase.tb.runner import build_root, locked, run_cocotb, write_report
 
-__all__ = ["run_chip", "run_chip_sim", "harness_for", "TB_MODULE", "TOPLEVEL"]
+__all__ = ["run_chip", "run_chip_sim", "run_command_errors", "harness_for", "TB_MODULE", "TOPLEVEL"]
 
 TB_MODULE = "neurophase.tb.chip_tb"
 TOPLEVEL = "np_chip_harness"
+
+
+def run_command_errors(sim):
+    """tb/chip_tb.py's ``command_errors_are_flagged`` on a small 2-tile chip under ``sim`` (raises when it fails)."""
+    from neurophase.model.arith import PeripheryFormat
+    from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG, ChipHarness
+    harness = ChipHarness(tiles=2, rows=16, columns=8, fmt=PeripheryFormat(), acts_per_beat=4, frac_bits=8,
+                          max_group=2, plane_depth=16, cmd_depth=64, resp_depth=16)
+    run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim,
+               parameters=dict(tiles=2, rows=16, icode_bits=harness.icode_bits), case="errors_2x16x8",
+               extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
+               testcase="command_errors_are_flagged")
 
 
 def harness_for(chip):

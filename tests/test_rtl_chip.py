@@ -77,15 +77,8 @@ def test_chip_rtl_classifies_a_test_image_bit_for_bit_and_counts_events_under_ic
 def test_command_interface_flags_bad_commands(sim):
     """Bad opcode, tile number, ACT count, ROUTE size, ACT outside the route and illegal chip registers are flagged
     in ERRORS and on the error pin, and the decoder stays in step (tb/chip_tb.py, a small 2-tile chip)."""
-    from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG, ChipHarness
-    from neurophase.tb.chip_sim import TB_MODULE, TOPLEVEL
-    from neurophase.tb.runner import run_cocotb
-    harness = ChipHarness(tiles=2, rows=16, columns=8, fmt=PeripheryFormat(), acts_per_beat=4, frac_bits=8,
-                          max_group=2, plane_depth=16, cmd_depth=64, resp_depth=16)
-    run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim=sim,
-               parameters=dict(tiles=2, rows=16, icode_bits=harness.icode_bits), case="errors_2x16x8",
-               extra_sources=list(HDL_SOURCES) + ([VERILATOR_CONFIG] if sim == "verilator" else []),
-               testcase="command_errors_are_flagged")
+    from neurophase.tb.chip_sim import run_command_errors
+    run_command_errors(sim)
 
 
 @pytest.mark.parametrize("kw, msg", [

@@ -52,13 +52,7 @@ def test_tile_results_do_not_depend_on_initial_values(monkeypatch, tmp_path):
 @pytest.mark.sim
 @pytest.mark.slow
 def test_chip_command_errors_do_not_depend_on_initial_values(monkeypatch):
-    from neurophase.tb.chip_harness import HDL_SOURCES, VERILATOR_CONFIG, ChipHarness
-    from neurophase.tb.chip_sim import TB_MODULE, TOPLEVEL
-    from neurophase.tb.runner import run_cocotb
+    from neurophase.tb.chip_sim import run_command_errors
     for x_seed in X_SEEDS:
         monkeypatch.setenv("NEUROPHASE_X_SEED", str(x_seed))
-        harness = ChipHarness(tiles=2, rows=16, columns=8, fmt=PeripheryFormat(), acts_per_beat=4, frac_bits=8,
-                              max_group=2, plane_depth=16, cmd_depth=64, resp_depth=16)
-        run_cocotb(component=harness, toplevel=TOPLEVEL, test_module=TB_MODULE, sim="verilator",
-                   parameters=dict(tiles=2, rows=16), case="errors_2x16x8",
-                   extra_sources=list(HDL_SOURCES) + [VERILATOR_CONFIG], testcase="command_errors_are_flagged")
+        run_command_errors("verilator")

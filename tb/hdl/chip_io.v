@@ -158,7 +158,14 @@ module np_crossbar_mem #(
     // Bit-serial: the comparators see the new plane from its pulse cycle on (the SAR's first decision ends the next
     // cycle). PWM: the positive rail until the charge has been integrated and sampled.
     assign icode = charging ? {COLUMNS{rail}} : pulse ? icodes[ptr] : held;
-    always @(posedge clk) if (load) loads <= loads + 1;
+    // The harness's input flops hold no value before the first edge (in runs without init values, only reset gives
+    // one; tests/test_rtl_x_init.py): a `load` is taken from the second edge on.
+    reg started;
+    initial started = 0;
+    always @(posedge clk) begin
+        started <= 1;
+        if (load && started) loads <= loads + 1;
+    end
     always @(posedge tile_clk) begin
         loads_seen <= loads;
         if (fresh) begin
