@@ -75,16 +75,9 @@ class FormalGatedTile(Elaboratable):
             m.d.comb += tile_port(dut, path).eq(tile_port(ref, path))
         same = [tile_port(ref, path) == tile_port(dut, path) for path in TILE_OUTPUTS]
         # Every output of the gated tile equals the reference's in every cycle.
-        props.check("same_outputs", _all(same))
+        props.check("same_outputs", Cat(*same).all())
         self.props = props
         return m
-
-
-def _all(terms):
-    acc = terms[0]
-    for t in terms[1:]:
-        acc = acc & t
-    return acc
 
 
 def _deaf_to_beats(blk, dut):

@@ -32,6 +32,7 @@ from neurophase.tb.runner import params
 
 __all__ = ["binary_rows", "read_hex", "drive"]
 
+
 def binary_rows(bits):
     """The rows of ``bits`` (rows, width) uint8 0/1, bit 0 first (the least significant), as the bytes ``$fread``
     loads into a memory of ``width``-bit words: ceil(width / 8) bytes per row, the most significant first, zero bits
@@ -73,10 +74,16 @@ class SegmentWriter:
         self.window = PwmWindow(b_in)
         self.log = logging.getLogger("tb.chip.files")
 
+    @staticmethod
+    def write_commands(seg):
+        """The segment's command program: its 32-bit words as ``$fread`` loads them, the most significant byte
+        first."""
+        with open(CMD_FILE, "wb") as f:
+            f.write(np.asarray(seg.words, ">u4").tobytes())
+
     def write(self, seg):
         """Write the files; returns {tile: (reads, reads by PWM)} of the tiles that run MVMs in ``seg``."""
-        with open(CMD_FILE, "wb") as f:
-            f.write(binary_rows(lane_bits(seg.words[:, None], 32)))
+        self.write_commands(seg)
         reads = {}
         for n, (x, currents) in self.golden.last_mvms.items():
             # Every column the tile's weights hold: COLS_USED may change between the segment's MVMs.
@@ -176,8 +183,7 @@ class RtlExecutor:
             raise AssertionError(f"{seg.name}: {max(entries.values())} wordline entries for a tile; the harness holds "
                                  f"{self.depths['planes']}")
         if not golden:
-            with open(CMD_FILE, "wb") as f:
-                f.write(binary_rows(lane_bits(seg.words[:, None], 32)))
+            self.files.write_commands(seg)
         d = self.dut
         await FallingEdge(d.clk)
         d.load.value = 1
